@@ -1,0 +1,655 @@
+"""The 34 operations as data, and validation/flattening driven by it.
+
+Everything about an Action that the client, the emulator, the rate limiter, the typed
+methods, the CLI and the docs need lives here: wire parameters with their types and
+limits, the QPS quota, read-only or mutating, paged or not.  The raw material is the
+packaged copy of ``spec/operations.json``; the few rules the JSON states only in prose
+(name patterns, tag syntax, parameter dependencies) are added in ``_RULES`` below.
+
+Pure: no I/O beyond reading the packaged JSON once at import.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from ._errors import ValidationError
+
+__all__ = [
+    "API_VERSION",
+    "COMMON_PARAMS",
+    "OPERATIONS",
+    "Field",
+    "Operation",
+    "Param",
+    "get_operation",
+    "snake_case",
+    "validate_params",
+]
+
+API_VERSION = "2018-01-20"
+
+# 2.4: parameters the client sets on every request; a caller may not pass them.
+COMMON_PARAMS = frozenset(
+    {
+        "Action",
+        "Format",
+        "Version",
+        "AccessKeyId",
+        "Signature",
+        "SignatureMethod",
+        "Timestamp",
+        "SignatureVersion",
+        "SignatureNonce",
+        "RegionId",
+        "SecurityToken",
+        "SignatureType",
+    }
+)
+
+_SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    """``CreateEdgeOssPreSignedAddress`` → ``create_edge_oss_pre_signed_address``."""
+    return _SNAKE_RE.sub("_", name).lower()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    """One field of an element of a list of structures (``DeviceConfigs.N.IotId``)."""
+
+    name: str
+    py_name: str
+    type: str
+    required: bool
+    values: tuple[str, ...] | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    """One request parameter, under its canonical wire name (``IotIds`` for ``IotIds.N``)."""
+
+    name: str
+    py_name: str
+    type: str  # String | Integer | Long | Boolean
+    required: bool
+    repeated: bool = False
+    fields: tuple[Field, ...] = ()  # non-empty for lists of structures
+    max_items: int | None = None
+    max_length: int | None = None
+    max_bytes: int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    values: tuple[str, ...] | None = None
+    default: Any = None
+    pattern: re.Pattern[str] | None = None
+    pattern_rule: str = ""
+    json_string: bool = False
+    description: str = ""
+    example: Any = None
+
+    @property
+    def is_struct_list(self) -> bool:
+        return bool(self.fields)
+
+    @property
+    def python_type(self) -> str:
+        """The annotation a typed method uses for this parameter."""
+        scalar = {"String": "str", "Integer": "int", "Long": "int", "Boolean": "bool"}[self.type]
+        if self.is_struct_list:
+            return "Sequence[Mapping[str, str]]"
+        if self.repeated:
+            return f"Sequence[{scalar}]"
+        return scalar
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Operation:
+    """One Action of the catalog."""
+
+    action: str
+    method_name: str
+    group: str
+    group_title: str
+    section: str
+    summary: str
+    qps: int
+    params: tuple[Param, ...]
+    read_only: bool
+    paged: bool
+    items_key: str | None  # for paged operations: the list under Data
+    chunk_param: str | None  # the list parameter a batch splits by its max_items
+    sample_response: Mapping[str, Any]
+    response_fields: tuple[Mapping[str, Any], ...]
+    product: str  # "edge" for Link IoT Edge, "iot" for IoT Platform
+    success_code: str
+    checks: tuple[Callable[[str, Mapping[str, Any]], None], ...] = field(default=(), repr=False)
+
+    def param(self, name: str) -> Param | None:
+        for p in self.params:
+            if p.name == name:
+                return p
+        return None
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    @property
+    def mutating(self) -> bool:
+        return not self.read_only
+
+
+# --------------------------------------------------------------------------- rules in prose
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    pattern: str | None = None
+    rule: str = ""
+    max_bytes: int | None = None
+    json_string: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+_NAME_RULE = _Rule(r"[A-Za-z0-9_-]{1,20}", "1-20 letters, digits, '_' or '-'")
+_DRIVER_NAME_RULE = _Rule(
+    r"[A-Za-z][A-Za-z0-9_]{0,19}", "1-20 letters, digits or '_', starting with a letter"
+)
+_DRIVER_VERSION_RULE = _Rule(r"[A-Za-z0-9_.\-]{1,64}", "1-64 letters, digits, '_', '-' or '.'")
+_DESCRIPTION_RULE = _Rule(max_bytes=256)
+_JSON_RULE = _Rule(json_string=True)
+_PAGE_SIZE_RULE = _Rule(minimum=1, maximum=30)
+_CURRENT_PAGE_RULE = _Rule(minimum=1)
+_TIME_RULE = _Rule(minimum=0)
+
+_RULES: dict[tuple[str, str], _Rule] = {
+    ("CreateEdgeInstance", "Name"): _NAME_RULE,
+    ("UpdateEdgeInstance", "Name"): _NAME_RULE,
+    ("CreateEdgeDriver", "DriverName"): _DRIVER_NAME_RULE,
+    ("CreateEdgeDriverVersion", "DriverVersion"): _DRIVER_VERSION_RULE,
+    ("CreateEdgeDriverVersion", "Description"): _DESCRIPTION_RULE,
+    ("UpdateEdgeDriverVersion", "Description"): _DESCRIPTION_RULE,
+    ("CreateEdgeOssPreSignedAddress", "FileName"): _Rule(
+        r"[^/\\]+\.[A-Za-z0-9]+", "<file name>.<extension>, no path"
+    ),
+    ("QueryEdgeInstanceHistoricDeployment", "StartTime"): _TIME_RULE,
+    ("QueryEdgeInstanceHistoricDeployment", "EndTime"): _TIME_RULE,
+}
+for _action in ("CreateEdgeDriverVersion", "UpdateEdgeDriverVersion"):
+    for _name in ("SourceConfig", "DriverConfig", "ConfigCheckRule", "ContainerConfig"):
+        _RULES[(_action, _name)] = _JSON_RULE
+
+_TAG_KEY = re.compile(r"[A-Za-z]{1,20}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
+
+
+def _check_tags(action: str, params: Mapping[str, Any]) -> None:
+    tags = params.get("Tags")
+    if tags is None:
+        return
+    seen: set[str] = set()
+    for pair in str(tags).split(","):
+        key, sep, value = pair.partition(":")
+        if not sep:
+            raise ValidationError(
+                f"{action}: Tags must be comma-separated key:value pairs, got {pair!r}",
+                param="Tags",
+                rule="format",
+                action=action,
+            )
+        if not _TAG_KEY.fullmatch(key):
+            raise ValidationError(
+                f"{action}: Tags key {key!r} must be 1-20 letters",
+                param="Tags",
+                rule="pattern",
+                action=action,
+            )
+        if not _TAG_VALUE.fullmatch(value):
+            raise ValidationError(
+                f"{action}: Tags value {value!r} must be 1-20 letters, digits, '_' or '-'",
+                param="Tags",
+                rule="pattern",
+                action=action,
+            )
+        if key in seen:
+            raise ValidationError(
+                f"{action}: Tags key {key!r} appears twice; keys must be unique",
+                param="Tags",
+                rule="unique",
+                action=action,
+            )
+        seen.add(key)
+
+
+def _check_gateway_identity(action: str, params: Mapping[str, Any]) -> None:
+    # 2.9.1: IotId, or ProductKey together with DeviceName.
+    pk, dn, iot_id = params.get("ProductKey"), params.get("DeviceName"), params.get("IotId")
+    if (pk is None) != (dn is None):
+        missing = "DeviceName" if dn is None else "ProductKey"
+        raise ValidationError(
+            f"{action}: {missing} is required when "
+            f"{'ProductKey' if missing == 'DeviceName' else 'DeviceName'} is given",
+            param=missing,
+            rule="dependency",
+            action=action,
+        )
+    if iot_id is None and pk is None:
+        raise ValidationError(
+            f"{action}: IotId is required unless ProductKey and DeviceName are given",
+            param="IotId",
+            rule="required",
+            action=action,
+        )
+
+
+def _check_presigned_instance(action: str, params: Mapping[str, Any]) -> None:
+    if params.get("Type") == "INSTANCE_DRIVER_VERSION_CONFIG" and params.get("InstanceId") is None:
+        raise ValidationError(
+            f"{action}: InstanceId is required when Type is INSTANCE_DRIVER_VERSION_CONFIG",
+            param="InstanceId",
+            rule="required",
+            action=action,
+        )
+
+
+def _check_time_window(action: str, params: Mapping[str, Any]) -> None:
+    start, end = params.get("StartTime"), params.get("EndTime")
+    if start is not None and end is not None and int(start) > int(end):
+        raise ValidationError(
+            f"{action}: StartTime ({start}) must not be after EndTime ({end})",
+            param="StartTime",
+            rule="range",
+            action=action,
+        )
+
+
+_CHECKS: dict[str, tuple[Callable[[str, Mapping[str, Any]], None], ...]] = {
+    "CreateEdgeInstance": (_check_tags,),
+    "UpdateEdgeInstance": (_check_tags,),
+    "BindGatewayToEdgeInstance": (_check_gateway_identity,),
+    "CreateEdgeOssPreSignedAddress": (_check_presigned_instance,),
+    "QueryEdgeInstanceHistoricDeployment": (_check_time_window,),
+}
+
+# --------------------------------------------------------------------------- building
+
+
+def _spec_text(name: str) -> str:
+    return resources.files("aioedge").joinpath("_spec", name).read_text(encoding="utf-8")
+
+
+def _enum(raw: Mapping[str, Any]) -> tuple[str, ...] | None:
+    values = raw.get("values")
+    if not values or raw.get("type") == "Boolean":
+        return None
+    return tuple(str(v) for v in values)
+
+
+def _build_param(action: str, raw: Mapping[str, Any]) -> Param:
+    name = raw["name"].removesuffix(".N")
+    rule = _RULES.get((action, name), _Rule())
+    minimum = raw.get("min", rule.minimum)
+    maximum = raw.get("max", rule.maximum)
+    if name == "PageSize":
+        minimum, maximum = _PAGE_SIZE_RULE.minimum, raw.get("max", _PAGE_SIZE_RULE.maximum)
+    elif name == "CurrentPage":
+        minimum = _CURRENT_PAGE_RULE.minimum
+    default = raw.get("default")
+    if name == "CurrentPage" and default is None:
+        default = 1  # every paged operation starts at page 1
+    return Param(
+        name=name,
+        py_name=snake_case(name),
+        type=raw["type"],
+        required=bool(raw.get("required")),
+        repeated=bool(raw.get("repeated")),
+        max_items=raw.get("max_items"),
+        max_length=raw.get("max_length"),
+        max_bytes=rule.max_bytes,
+        minimum=minimum,
+        maximum=maximum,
+        values=_enum(raw),
+        default=default,
+        pattern=re.compile(rule.pattern) if rule.pattern else None,
+        pattern_rule=rule.rule,
+        json_string=rule.json_string,
+        description=raw.get("description", ""),
+        example=raw.get("example"),
+    )
+
+
+def _build_params(action: str, raw_params: Sequence[Mapping[str, Any]]) -> tuple[Param, ...]:
+    """Group ``X.N.Field`` rows into one struct-list Param; keep the rest in doc order."""
+    out: list[Param] = []
+    structs: dict[str, list[Mapping[str, Any]]] = {}
+    for raw in raw_params:
+        parts = raw["name"].split(".")
+        if len(parts) == 3 and parts[1] == "N":
+            if parts[0] not in structs:
+                structs[parts[0]] = []
+                out.append(Param(name=parts[0], py_name="", type="String", required=False))
+            structs[parts[0]].append(raw)
+        else:
+            out.append(_build_param(action, raw))
+    for i, p in enumerate(out):
+        rows = structs.get(p.name)
+        if rows is None or p.py_name:
+            continue
+        fields = tuple(
+            Field(
+                name=r["name"].split(".")[2],
+                py_name=snake_case(r["name"].split(".")[2]),
+                type=r["type"],
+                required=bool(r.get("required")),
+                values=_enum(r),
+                description=r.get("description", ""),
+            )
+            for r in rows
+        )
+        limits = [r["max_items"] for r in rows if r.get("max_items")]
+        out[i] = Param(
+            name=p.name,
+            py_name=snake_case(p.name),
+            type="String",
+            required=any(f.required for f in fields),
+            repeated=True,
+            fields=fields,
+            max_items=min(limits) if limits else None,
+            description=rows[0].get("description", ""),
+        )
+    # Required first, then optional, as the typed methods and docs present them.
+    return tuple(sorted(out, key=lambda p: not p.required))
+
+
+def _items_key(raw: Mapping[str, Any]) -> str | None:
+    for f in raw.get("response", ()):
+        path = f["path"]
+        if path.startswith("Data.") and path.count(".") == 1 and f["type"] == "Array":
+            return str(path.split(".", 1)[1])
+    return None
+
+
+def _build_operation(raw: Mapping[str, Any]) -> Operation:
+    action = raw["action"]
+    params = _build_params(action, raw["request"])
+    paged = any(p.name == "CurrentPage" for p in params)
+    chunk = next((p.name for p in params if p.repeated and p.max_items), None)
+    checks = _CHECKS.get(action, ())
+    product = "iot" if raw["group"] == "device_provisioning" else "edge"
+    return Operation(
+        action=action,
+        method_name=snake_case(action),
+        group=raw["group"],
+        group_title=raw.get("group_title", raw["group"]),
+        section=raw.get("section", ""),
+        summary=raw.get("summary", ""),
+        qps=int(raw["qps"]),
+        params=params,
+        read_only=action.startswith(("Get", "Query", "BatchGet")),
+        paged=paged,
+        items_key=_items_key(raw) if paged else None,
+        chunk_param=chunk,
+        sample_response=raw.get("sample_json_response") or {},
+        response_fields=tuple(raw.get("response", ())),
+        product=product,
+        success_code="success" if product == "iot" else "Success",
+        checks=checks,
+    )
+
+
+def _load() -> dict[str, Operation]:
+    data = json.loads(_spec_text("operations.json"))
+    return {raw["action"]: _build_operation(raw) for raw in data["operations"]}
+
+
+OPERATIONS: Mapping[str, Operation] = _load()
+
+
+def get_operation(action: str) -> Operation:
+    """Look an Action up, with a "did you mean" hint for near misses."""
+    try:
+        return OPERATIONS[action]
+    except KeyError:
+        if not isinstance(action, str):
+            raise ValidationError(
+                f"Action must be a string, got {type(action).__name__}",
+                param="Action",
+                rule="type",
+            ) from None
+        close = difflib.get_close_matches(action, OPERATIONS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValidationError(
+            f"unknown Action {action!r}{hint}", param="Action", rule="unknown"
+        ) from None
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _fail(op: Operation, param: str, rule: str, text: str) -> ValidationError:
+    return ValidationError(f"{op.action}: {param} {text}", param=param, rule=rule, action=op.action)
+
+
+def _coerce_scalar(op: Operation, label: str, type_: str, value: Any) -> str | int | bool:
+    """Check one value's type; wire-form strings are accepted for every type."""
+    if type_ == "String":
+        if isinstance(value, str):
+            return value
+        raise _fail(op, label, "type", f"must be a string, got {type(value).__name__}")
+    if type_ in ("Integer", "Long"):
+        if isinstance(value, bool):
+            raise _fail(op, label, "type", "must be an integer, got bool")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+        raise _fail(op, label, "type", f"must be an integer, got {value!r}")
+    if type_ == "Boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise _fail(op, label, "type", f"must be a boolean (true/false), got {value!r}")
+    raise AssertionError(f"unknown catalog type {type_}")  # pragma: no cover
+
+
+def _wire(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _check_scalar(op: Operation, p: Param, label: str, value: Any) -> str | int | bool:
+    v = _coerce_scalar(op, label, p.type, value)
+    if isinstance(v, str):
+        if p.required and not v:
+            raise _fail(op, label, "required", "must not be empty")
+        if p.max_length is not None and len(v) > p.max_length:
+            raise _fail(op, label, "max_length", f"must be at most {p.max_length} characters")
+        if p.max_bytes is not None and len(v.encode("utf-8")) > p.max_bytes:
+            raise _fail(op, label, "max_length", f"must be at most {p.max_bytes} bytes (UTF-8)")
+        if p.pattern is not None and not p.pattern.fullmatch(v):
+            raise _fail(op, label, "pattern", f"must be {p.pattern_rule}, got {v!r}")
+        if p.json_string:
+            try:
+                json.loads(v)
+            except ValueError:
+                raise _fail(op, label, "format", "must be a JSON string") from None
+    elif isinstance(v, int) and not isinstance(v, bool):
+        if p.minimum is not None and v < p.minimum:
+            raise _fail(op, label, "range", f"must be >= {p.minimum}, got {v}")
+        if p.maximum is not None and v > p.maximum:
+            raise _fail(op, label, "range", f"must be <= {p.maximum}, got {v}")
+    if p.values is not None and _wire(v) not in p.values:
+        allowed = ", ".join(p.values)
+        raise _fail(op, label, "enum", f"must be one of {allowed}, got {_wire(v)!r}")
+    return v
+
+
+_FLAT_RE = re.compile(r"^([A-Za-z]+)\.(\d+)(?:\.([A-Za-z]+))?$")
+
+
+def _gather_flattened(
+    op: Operation, params: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, dict[int, Any]]]:
+    """Split caller params into plain keys and already-flattened ``X.n[.F]`` keys."""
+    plain: dict[str, Any] = {}
+    flat: dict[str, dict[int, Any]] = {}
+    for key, value in params.items():
+        if not isinstance(key, str):
+            raise ValidationError(
+                f"{op.action}: parameter names must be strings, got {key!r}",
+                param=str(key),
+                rule="type",
+                action=op.action,
+            )
+        m = _FLAT_RE.match(key)
+        if m is None:
+            plain[key] = value
+            continue
+        base, index, sub = m.group(1), int(m.group(2)), m.group(3)
+        p = op.param(base)
+        if p is None or not p.repeated or (sub is None) == p.is_struct_list:
+            raise _unknown(op, key)
+        if index < 1:
+            raise _fail(op, key, "format", "list indexes start at 1")
+        slot = flat.setdefault(base, {})
+        if sub is None:
+            slot[index] = value
+        else:
+            slot.setdefault(index, {})[sub] = value
+    return plain, flat
+
+
+def _unknown(op: Operation, key: str) -> ValidationError:
+    if key in COMMON_PARAMS:
+        return _fail(
+            op, key, "unknown", "is a common parameter the client sets itself; do not pass it"
+        )
+    candidates = list(op.param_names) + [p.py_name for p in op.params]
+    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
+    if not close:
+        lowered = {c.lower().replace("_", ""): c for c in op.param_names}
+        hit = lowered.get(key.lower().replace("_", ""))
+        close = [hit] if hit else []
+    if close:
+        name = close[0]
+        wire = next((p.name for p in op.params if name in (p.name, p.py_name)), name)
+        hint = f"; did you mean {wire!r}?"
+    else:
+        hint = f"; known parameters: {', '.join(op.param_names)}"
+    return _fail(op, key, "unknown", f"is not a parameter of {op.action}{hint}")
+
+
+def _as_items(op: Operation, p: Param, value: Any) -> list[Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise _fail(op, p.name, "type", f"must be a list, got {type(value).__name__}")
+    return list(value)
+
+
+def _validate_struct(op: Operation, p: Param, index: int, item: Any) -> dict[str, str]:
+    label = f"{p.name}.{index}"
+    if not isinstance(item, Mapping):
+        raise _fail(op, label, "type", f"must be a mapping of {', '.join(f.name for f in p.fields)}")
+    by_name = {f.name: f for f in p.fields}
+    by_py = {f.py_name: f for f in p.fields}
+    out: dict[str, str] = {}
+    for key, value in item.items():
+        fld = by_name.get(key) or by_py.get(key)
+        if fld is None:
+            raise _fail(
+                op, f"{label}.{key}", "unknown", f"is not a field of {p.name} (fields: {', '.join(by_name)})"
+            )
+        if value is None:
+            continue
+        sub = Param(
+            name=fld.name, py_name=fld.py_name, type=fld.type, required=fld.required, values=fld.values
+        )
+        out[fld.name] = _wire(_check_scalar(op, sub, f"{label}.{fld.name}", value))
+    for fld in p.fields:
+        if fld.required and fld.name not in out:
+            raise _fail(op, f"{label}.{fld.name}", "required", "is required")
+    return out
+
+
+def validate_params(
+    op: Operation, params: Mapping[str, Any] | None, *, apply_defaults: bool = True
+) -> dict[str, str]:
+    """Validate caller parameters against the catalog and flatten them for the wire.
+
+    Accepts wire names (``"IotIds": [...]``, ``"DeviceConfigs": [{"IotId":..., "Content":...}]``)
+    or already-flattened keys (``"IotIds.1"``).  ``None`` values mean "not given".
+    Raises ValidationError naming the parameter and the rule; returns ``{wire: str}``.
+    """
+    params = params or {}
+    if not isinstance(params, Mapping):
+        raise ValidationError(
+            f"{op.action}: params must be a mapping, got {type(params).__name__}",
+            param="params",
+            rule="type",
+            action=op.action,
+        )
+    plain, flat = _gather_flattened(op, params)
+    for base, slots in flat.items():
+        if base in plain:
+            raise _fail(op, base, "format", f"given both as a list and as {base}.N keys")
+        indexes = sorted(slots)
+        if indexes != list(range(1, len(indexes) + 1)):
+            raise _fail(op, base, "format", f"indexes must be contiguous from 1, got {indexes}")
+        plain[base] = [slots[i] for i in indexes]
+
+    out: dict[str, str] = {}
+    checked: dict[str, Any] = {}
+    for key, value in plain.items():
+        p = op.param(key)
+        if p is None:
+            raise _unknown(op, key)
+        if value is None:
+            continue
+        if p.repeated:
+            items = _as_items(op, p, value)
+            if not items:
+                if p.required:
+                    raise _fail(op, p.name, "required", "must have at least one item")
+                continue
+            if p.max_items is not None and len(items) > p.max_items:
+                raise _fail(
+                    op,
+                    p.name,
+                    "max_items",
+                    f"has {len(items)} items; at most {p.max_items} per call "
+                    f"(client.batch splits larger lists)",
+                )
+            for i, item in enumerate(items, start=1):
+                if p.is_struct_list:
+                    for sub, v in _validate_struct(op, p, i, item).items():
+                        out[f"{p.name}.{i}.{sub}"] = v
+                else:
+                    out[f"{p.name}.{i}"] = _wire(_check_scalar(op, p, f"{p.name}.{i}", item))
+            checked[p.name] = items
+        else:
+            v = _check_scalar(op, p, p.name, value)
+            out[p.name] = _wire(v)
+            checked[p.name] = v
+
+    for p in op.params:
+        if p.name in checked:
+            continue
+        if apply_defaults and p.default is not None and p.required:
+            out[p.name] = _wire(p.default)
+            checked[p.name] = p.default
+        elif p.required:
+            raise _fail(op, p.name, "required", "is required")
+    for check in op.checks:
+        check(op.action, checked)
+    return out

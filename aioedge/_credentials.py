@@ -1,0 +1,163 @@
+"""Credentials and the default credential chain.
+
+Order when none are given explicitly:
+
+1. environment: ``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``ALIBABA_CLOUD_ACCESS_KEY_SECRET`` /
+   ``ALIBABA_CLOUD_SECURITY_TOKEN``, then the older ``ALIYUN_ACCESS_KEY_ID`` /
+   ``ALIYUN_ACCESS_KEY_SECRET``;
+2. the aliyun CLI file ``~/.aliyun/config.json``: the profile named by ``profile=``,
+   else ``ALIBABA_CLOUD_PROFILE``, else its ``current`` profile (modes AK and StsToken);
+3. ``~/.alibabacloud/credentials.ini`` (or ``ALIBABA_CLOUD_CREDENTIALS_FILE``): the section
+   named like the profile, else ``default`` (types ``access_key`` and ``sts``).
+
+Secrets never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._errors import CredentialsError
+
+__all__ = ["Credentials", "resolve_credentials"]
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """An AccessKey pair, optionally with an STS security token."""
+
+    access_key_id: str
+    access_key_secret: str = field(repr=False)
+    security_token: str | None = field(default=None, repr=False, kw_only=True)
+    source: str = field(default="explicit", compare=False, kw_only=True)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.access_key_id, str) or not self.access_key_id:
+            raise CredentialsError("access_key_id must be a non-empty string")
+        if not isinstance(self.access_key_secret, str) or not self.access_key_secret:
+            raise CredentialsError(
+                f"access_key_secret for AccessKeyId {self.access_key_id} must be a non-empty string"
+            )
+
+    def __repr__(self) -> str:
+        token = ", security_token='***'" if self.security_token else ""
+        return (
+            f"Credentials(access_key_id={self.access_key_id!r}, access_key_secret='***'"
+            f"{token}, source={self.source!r})"
+        )
+
+    __str__ = __repr__
+
+
+def _from_env(env: Mapping[str, str]) -> Credentials | None:
+    for id_var, secret_var in (
+        ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
+        ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"),
+    ):
+        ak, sk = env.get(id_var), env.get(secret_var)
+        if ak and sk:
+            return Credentials(
+                ak,
+                sk,
+                security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+                source=f"environment ({id_var})",
+            )
+    return None
+
+
+def _from_cli_config(path: Path, profile: str | None) -> Credentials | None:
+    try:
+        data: Any = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise CredentialsError(f"cannot read {path}: {type(exc).__name__}") from None
+    name = profile or data.get("current") or "default"
+    for entry in data.get("profiles", []):
+        if entry.get("name") != name:
+            continue
+        mode = entry.get("mode", "AK")
+        ak, sk = entry.get("access_key_id"), entry.get("access_key_secret")
+        if mode not in ("AK", "StsToken"):
+            raise CredentialsError(
+                f"profile {name!r} in {path} uses mode {mode!r}; only AK and StsToken are supported"
+            )
+        if not ak or not sk:
+            raise CredentialsError(f"profile {name!r} in {path} has no AccessKey pair")
+        token = entry.get("sts_token") if mode == "StsToken" else None
+        return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]")
+    if profile:
+        raise CredentialsError(f"profile {profile!r} not found in {path}")
+    return None
+
+
+def _from_ini(path: Path, profile: str | None) -> Credentials | None:
+    parser = configparser.ConfigParser()
+    try:
+        with path.open(encoding="utf-8") as fh:
+            parser.read_file(fh)
+    except FileNotFoundError:
+        return None
+    except (OSError, configparser.Error) as exc:
+        raise CredentialsError(f"cannot read {path}: {type(exc).__name__}") from None
+    name = profile if profile and parser.has_section(profile) else "default"
+    if not parser.has_section(name):
+        return None
+    sec = parser[name]
+    kind = sec.get("type", "access_key")
+    if kind not in ("access_key", "sts"):
+        raise CredentialsError(
+            f"section [{name}] of {path} has type {kind!r}; only access_key and sts are supported"
+        )
+    ak, sk = sec.get("access_key_id"), sec.get("access_key_secret")
+    if not ak or not sk:
+        raise CredentialsError(f"section [{name}] of {path} has no AccessKey pair")
+    token = sec.get("security_token") if kind == "sts" else None
+    return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]")
+
+
+def resolve_credentials(
+    credentials: Credentials | None = None,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+) -> Credentials:
+    """Return ``credentials`` or the first found along the default chain."""
+    if credentials is not None:
+        if not isinstance(credentials, Credentials):
+            raise CredentialsError(
+                f"credentials must be aioedge.Credentials, got {type(credentials).__name__}"
+            )
+        return credentials
+    env = os.environ if env is None else env
+    home = Path(env.get("HOME") or Path.home()) if home is None else home
+    explicit_profile = profile
+    profile = profile or env.get("ALIBABA_CLOUD_PROFILE") or None
+    tried: list[str] = []
+
+    if explicit_profile is None:  # an explicit profile means "that profile", not the env
+        tried.append("environment variables ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, ALIYUN_ACCESS_KEY_ID/_SECRET")
+        found = _from_env(env)
+        if found:
+            return found
+    cli = home / ".aliyun" / "config.json"
+    tried.append(str(cli))
+    found = _from_cli_config(cli, profile)
+    if found:
+        return found
+    ini = Path(env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini")
+    tried.append(str(ini))
+    found = _from_ini(ini, profile)
+    if found:
+        return found
+    where = f" for profile {profile!r}" if profile else ""
+    raise CredentialsError(
+        f"no credentials found{where}; tried: " + "; ".join(tried), tried=tuple(tried)
+    )

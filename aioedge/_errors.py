@@ -1,0 +1,305 @@
+"""Everything aioedge raises on purpose, and the service-code → exception mapping.
+
+The tree::
+
+    EdgeError
+    ├── ValidationError            bad input, raised before any network I/O
+    ├── CredentialsError           no usable credentials
+    ├── TransportError             network failure or timeout (.maybe_executed)
+    ├── DeploymentError            a watched deployment could not be followed
+    └── ApiError                   the service said no (.code, .message, .request_id, ...)
+        ├── ThrottledError         Throttling*, iot.common.HighFrequentDeny, HTTP 429
+        ├── ServiceUnavailableError  HTTP 5xx / iot.system.*: transient on the service side
+        ├── AuthError              signature, AccessKey, permission, tenant problems
+        ├── InvalidParameterError  the service rejected a parameter
+        ├── NotFoundError          *NotExist, *NotBindToInstance, ...
+        ├── AlreadyExistsError     *Exist, *AlreadyBind*, ...
+        ├── LimitExceededError     *Limitation, ParameterSizeLimit
+        ├── ConflictError          busy / in progress / wrong state (deploySheetAlreadyExist...)
+        └── InvalidResponseError   the answer could not be parsed (non-JSON, truncated)
+
+This module is pure: no I/O, no clocks.  Secrets never reach a message here because
+nothing here is ever handed one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "AlreadyExistsError",
+    "ApiError",
+    "AuthError",
+    "ConflictError",
+    "CredentialsError",
+    "DeploymentError",
+    "EdgeError",
+    "InvalidParameterError",
+    "InvalidResponseError",
+    "LimitExceededError",
+    "NotFoundError",
+    "ServiceUnavailableError",
+    "ThrottledError",
+    "TransportError",
+    "ValidationError",
+    "error_class_for",
+    "is_throttling",
+]
+
+
+class EdgeError(Exception):
+    """Root of everything aioedge raises on purpose."""
+
+
+class ValidationError(EdgeError, ValueError):
+    """Bad input, raised before any network I/O.
+
+    ``param`` is the wire name (``"IotIds.3"``, ``"PageSize"``) and ``rule`` a short
+    machine-readable tag (``required``, ``unknown``, ``type``, ``range``, ``enum``,
+    ``max_length``, ``pattern``, ``max_items``, ``format``, ``dependency``).
+    """
+
+    def __init__(
+        self, message: str, *, param: str | None = None, rule: str = "invalid", action: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.rule = rule
+        self.action = action
+
+
+class CredentialsError(EdgeError):
+    """No usable credentials were found; ``tried`` lists the sources consulted."""
+
+    def __init__(self, message: str, *, tried: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.tried = tried
+
+
+class TransportError(EdgeError):
+    """A network failure or timeout.
+
+    ``maybe_executed`` is True when the request may have reached the service, so a
+    mutating call must not be repeated blindly.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        action: str | None = None,
+        maybe_executed: bool = True,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.action = action
+        self.maybe_executed = maybe_executed
+        self.attempts = attempts
+
+
+class DeploymentError(EdgeError):
+    """A deployment could not be watched to its end (vanished, or watch timed out)."""
+
+    def __init__(self, message: str, *, deployment_id: str | None = None) -> None:
+        super().__init__(message)
+        self.deployment_id = deployment_id
+
+
+class ApiError(EdgeError):
+    """The service answered with an error."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str = "",
+        *,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        action: str | None = None,
+        body: Any = None,
+        recommend: str | None = None,
+        attempts: int = 1,
+    ) -> None:
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.http_status = http_status
+        self.action = action
+        self.body = body
+        self.recommend = recommend
+        self.attempts = attempts
+        self.server_time: float | None = None  # the service's Date header, for clock skew
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        parts = [f"{self.code}: {self.message}" if self.message else self.code]
+        if self.action:
+            parts.append(f"action={self.action}")
+        if self.http_status is not None:
+            parts.append(f"http_status={self.http_status}")
+        if self.request_id:
+            parts.append(f"request_id={self.request_id}")
+        return " ".join(parts) if len(parts) == 1 else f"{parts[0]} ({', '.join(parts[1:])})"
+
+    def __reduce__(self) -> Any:  # keep keyword-only fields across pickling (multiprocessing)
+        return (
+            _rebuild_api_error,
+            (
+                type(self),
+                self.code,
+                self.message,
+                {
+                    "request_id": self.request_id,
+                    "http_status": self.http_status,
+                    "action": self.action,
+                    "attempts": self.attempts,
+                },
+            ),
+        )
+
+
+def _rebuild_api_error(
+    cls: type[ApiError], code: str, message: str, kwargs: dict[str, Any]
+) -> ApiError:
+    return cls(code, message, **kwargs)
+
+
+class ThrottledError(ApiError):
+    """The service throttled the call; it was not executed."""
+
+
+class ServiceUnavailableError(ApiError):
+    """A transient failure on the service side (HTTP 5xx, iot.system.*)."""
+
+
+class AuthError(ApiError):
+    """Signature, AccessKey, STS token, permission or tenant problem."""
+
+
+class InvalidParameterError(ApiError):
+    """The service rejected a parameter that passed local validation."""
+
+
+class NotFoundError(ApiError):
+    """The referenced resource does not exist (or is not bound where it was expected)."""
+
+
+class AlreadyExistsError(ApiError):
+    """The resource (or binding) already exists."""
+
+
+class LimitExceededError(ApiError):
+    """A count or size limit was reached."""
+
+
+class ConflictError(ApiError):
+    """The resource is busy or in a state that forbids the call (e.g. a deployment runs)."""
+
+
+class InvalidResponseError(ApiError):
+    """The service's answer could not be understood (non-JSON, truncated, wrong shape)."""
+
+
+_THROTTLING_CODES = frozenset({"iot.common.HighFrequentDeny", "ServiceUnavailable.Throttling"})
+
+_EXACT: dict[str, type[ApiError]] = {
+    "iot.common.InvalidParam": InvalidParameterError,
+    "iot.common.InvalidFormattedParameter": InvalidParameterError,
+    "iot.common.ParameterSizeLimit": LimitExceededError,
+    "iot.common.InvalidTenant": AuthError,
+    "iot.common.AuthActionPermissionDeny": AuthError,
+    "iot.common.RamActionPermissionDeny": AuthError,
+    "iot.common.APINotSupportedInInstance": InvalidParameterError,
+    "iot.device.DeviceNotGateway": InvalidParameterError,
+    "iot.device.DeviceNotSubDevice": InvalidParameterError,
+    "iot.device.NotExistedDevice": NotFoundError,
+    "iot.device.Disabled": ConflictError,
+    "iot.device.DeviceAlreadyBindToOtherInstance": AlreadyExistsError,
+    "iot.edge.deploySheetAlreadyExist": ConflictError,
+    "iot.edge.deploySheetAlreadyFinish": ConflictError,
+    "iot.edge.InstanceIsRunning": ConflictError,
+    "iot.edge.InstanceHasDevice": ConflictError,
+    "iot.edge.InstanceHasDriver": ConflictError,
+    "iot.edge.InstanceHasNoGateway": ConflictError,
+    "iot.edge.InstanceAuthorized": AuthError,
+    "iot.edge.InstanceHasSameNameDriver": AlreadyExistsError,
+    "iot.edge.InstanceAlreadyBindGateway": AlreadyExistsError,
+    "iot.edge.DriverHasDevice": ConflictError,
+    "iot.edge.DriverHasReleasedVersion": ConflictError,
+    "iot.edge.DriverVersionHasBeenReleased": ConflictError,
+    "iot.edge.ReleasedVersionCannotBeDeletedOrModified": ConflictError,
+    "iot.edge.PurchasedDriverCannotAccessUnreleasedVersion": AuthError,
+    "iot.edge.DriverVersionAlreadyBindToInstance": ConflictError,
+    "iot.edge.DriverNameProtocolRuntimeCpuArchMustBeUnique": AlreadyExistsError,
+    "iot.edge.DriverOssContentNotExist": NotFoundError,
+    "iot.edge.GatewayDisable": ConflictError,
+    "iot.edge.GatewayInactive": ConflictError,
+    "iot.edge.GatewayOffline": ConflictError,
+    "iot.edge.DeviceInactive": ConflictError,
+    "iot.edge.DeviceDebugDisable": ConflictError,
+    "iot.edge.DeviceNotMatchDriverProtocol": InvalidParameterError,
+    "iot.edge.DeviceAlreadyAttachOtherDriver": ConflictError,
+    "iot.edge.DeviceNotAttachDriver": ConflictError,
+    "iot.edge.DeviceNotAttachSameDriver": ConflictError,
+    "iot.edge.DeviceConfigIllegal": InvalidParameterError,
+    "iot.edge.DriverConfigIllegal": InvalidParameterError,
+    # POP gateway codes (2.3, 2.5, common Alibaba Cloud answers)
+    "SignatureDoesNotMatch": AuthError,
+    "SignatureNonceUsed": AuthError,
+    "IncompleteSignature": AuthError,
+    "InvalidAccessKeyId.NotFound": AuthError,
+    "InvalidAccessKeyId.Inactive": AuthError,
+    "InvalidSecurityToken.Expired": AuthError,
+    "InvalidSecurityToken.Malformed": AuthError,
+    "InvalidSecurityToken.MismatchWithAccessKey": AuthError,
+    "Forbidden.RAM": AuthError,
+    "InvalidTimeStamp.Expired": AuthError,
+    "InvalidTimeStamp.Format": InvalidParameterError,
+    "MissingParameter": InvalidParameterError,
+    "InvalidParameter": InvalidParameterError,
+    "InvalidVersion": InvalidParameterError,
+    "InvalidAction.NotFound": InvalidParameterError,
+    "UnsupportedOperation": InvalidParameterError,
+    "InternalError": ServiceUnavailableError,
+    "ServiceUnavailable": ServiceUnavailableError,
+}
+
+# Suffix rules, tried in order on the last dotted component.
+_SUFFIX_RULES: tuple[tuple[re.Pattern[str], type[ApiError]], ...] = (
+    (re.compile(r"(NotExist|NotExisted|NotFound|NotBindToInstance)$"), NotFoundError),
+    (re.compile(r"(Limitation|LimitExceeded|Limit)$"), LimitExceededError),
+    (re.compile(r"(AlreadyExist|Exist|AlreadyBindToInstance|AlreadyBind)$"), AlreadyExistsError),
+    (re.compile(r"(PermissionDeny|Forbidden|Unauthorized)$"), AuthError),
+)
+
+
+def is_throttling(code: str | None, http_status: int | None = None) -> bool:
+    """True for every form in which the service says "too many requests" (ERRATA: Responses)."""
+    if http_status == 429:
+        return True
+    if not code:
+        return False
+    return code in _THROTTLING_CODES or code.startswith("Throttling")
+
+
+def error_class_for(code: str, http_status: int | None = None) -> type[ApiError]:
+    """Map a service error code (and HTTP status) onto the exception class to raise."""
+    if is_throttling(code, http_status):
+        return ThrottledError
+    cls = _EXACT.get(code)
+    if cls is not None:
+        return cls
+    if code.startswith("iot.system.") or (http_status is not None and http_status >= 500):
+        return ServiceUnavailableError
+    last = code.rsplit(".", 1)[-1]
+    for pattern, rule_cls in _SUFFIX_RULES:
+        if pattern.search(last):
+            return rule_cls
+    if code.startswith(("InvalidAccessKey", "InvalidSecurityToken", "Forbidden")):
+        return AuthError
+    if code.startswith(("Invalid", "Missing")):
+        return InvalidParameterError
+    return ApiError
