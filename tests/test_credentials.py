@@ -1,0 +1,111 @@
+"""The credential chain and secret hygiene."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aioedge import Credentials, CredentialsError
+from aioedge._credentials import resolve_credentials
+
+
+def test_explicit_wins(tmp_path: Path) -> None:
+    creds = Credentials("AK", "SK")
+    assert resolve_credentials(creds, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "x"}, home=tmp_path) is creds
+
+
+def test_env_then_legacy_env(tmp_path: Path) -> None:
+    env = {
+        "ALIBABA_CLOUD_ACCESS_KEY_ID": "AK1",
+        "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "SK1",
+        "ALIBABA_CLOUD_SECURITY_TOKEN": "TOK",
+        "ALIYUN_ACCESS_KEY_ID": "AK2",
+        "ALIYUN_ACCESS_KEY_SECRET": "SK2",
+    }
+    c = resolve_credentials(env=env, home=tmp_path)
+    assert (c.access_key_id, c.access_key_secret, c.security_token) == ("AK1", "SK1", "TOK")
+    c = resolve_credentials(env={"ALIYUN_ACCESS_KEY_ID": "AK2", "ALIYUN_ACCESS_KEY_SECRET": "SK2"}, home=tmp_path)
+    assert c.access_key_id == "AK2" and "ALIYUN" in c.source
+
+
+def _write_cli(home: Path) -> None:
+    (home / ".aliyun").mkdir()
+    (home / ".aliyun" / "config.json").write_text(
+        json.dumps(
+            {
+                "current": "main",
+                "profiles": [
+                    {"name": "main", "mode": "AK", "access_key_id": "AKm", "access_key_secret": "SKm"},
+                    {
+                        "name": "sts",
+                        "mode": "StsToken",
+                        "access_key_id": "AKs",
+                        "access_key_secret": "SKs",
+                        "sts_token": "TOKs",
+                    },
+                    {"name": "ram", "mode": "RamRoleArn", "access_key_id": "a", "access_key_secret": "b"},
+                ],
+            }
+        )
+    )
+
+
+def test_cli_config_current_and_named_profiles(tmp_path: Path) -> None:
+    _write_cli(tmp_path)
+    assert resolve_credentials(env={}, home=tmp_path).access_key_id == "AKm"
+    sts = resolve_credentials(env={"ALIBABA_CLOUD_PROFILE": "sts"}, home=tmp_path)
+    assert (sts.access_key_id, sts.security_token) == ("AKs", "TOKs")
+    assert resolve_credentials(profile="sts", env={}, home=tmp_path).access_key_id == "AKs"
+    with pytest.raises(CredentialsError, match="RamRoleArn"):
+        resolve_credentials(profile="ram", env={}, home=tmp_path)
+    with pytest.raises(CredentialsError, match="'nope' not found"):
+        resolve_credentials(profile="nope", env={}, home=tmp_path)
+
+
+def test_explicit_profile_skips_environment(tmp_path: Path) -> None:
+    _write_cli(tmp_path)
+    env = {"ALIBABA_CLOUD_ACCESS_KEY_ID": "ENV", "ALIBABA_CLOUD_ACCESS_KEY_SECRET": "ENVS"}
+    assert resolve_credentials(env=env, home=tmp_path).access_key_id == "ENV"
+    assert resolve_credentials(profile="sts", env=env, home=tmp_path).access_key_id == "AKs"
+
+
+def test_credentials_ini(tmp_path: Path) -> None:
+    ini = tmp_path / "creds.ini"
+    ini.write_text(
+        "[default]\ntype = access_key\naccess_key_id = AKi\naccess_key_secret = SKi\n"
+        "[other]\ntype = sts\naccess_key_id = AKo\naccess_key_secret = SKo\nsecurity_token = T\n"
+    )
+    env = {"ALIBABA_CLOUD_CREDENTIALS_FILE": str(ini)}
+    assert resolve_credentials(env=env, home=tmp_path).access_key_id == "AKi"
+    other = resolve_credentials(profile="other", env=env, home=tmp_path)
+    assert (other.access_key_id, other.security_token) == ("AKo", "T")
+    (tmp_path / ".alibabacloud").mkdir()
+    (tmp_path / ".alibabacloud" / "credentials.ini").write_text(
+        "[default]\naccess_key_id = AKh\naccess_key_secret = SKh\n"
+    )
+    assert resolve_credentials(env={}, home=tmp_path).access_key_id == "AKh"
+
+
+def test_nothing_found_lists_what_was_tried(tmp_path: Path) -> None:
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(env={}, home=tmp_path)
+    msg = str(info.value)
+    assert "environment" in msg and "config.json" in msg and "credentials.ini" in msg
+    assert len(info.value.tried) == 3
+
+
+def test_secrets_never_in_repr() -> None:
+    c = Credentials("AKID", "super-secret", security_token="sts-token-value")
+    for text in (repr(c), str(c), f"{c}"):
+        assert "super-secret" not in text and "sts-token-value" not in text
+        assert "AKID" in text
+
+
+def test_empty_values_rejected_without_echoing_secret() -> None:
+    with pytest.raises(CredentialsError):
+        Credentials("", "x")
+    with pytest.raises(CredentialsError) as info:
+        Credentials("AK", "")
+    assert "AK" in str(info.value)
