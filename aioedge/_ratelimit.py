@@ -1,0 +1,523 @@
+"""Per-Action quotas: the slot arithmetic (pure) and the asyncio limiter around it.
+
+The rule to keep (ERRATA "Quotas"; the service counts arrivals): of one Action, at most Q
+requests may *arrive* in any 1-second window.  A request arrives somewhere between the moment
+it is sent and the moment its answer comes back, so counting send times is not enough (a token
+bucket lets 2Q through in its first second).  Instead there are Q **slots** per Action: a slot is
+taken just before a request is sent, held while it is in flight, and stays occupied for one
+window (1 s plus a small margin) after the answer.  Proof sketch: take the arrivals inside any
+window ``[t, t + 1)`` and let τ be the latest of their send times (τ < t + 1).  Every one of
+those requests was sent at or before τ and released no earlier than ``arrival + 1 ≥ t + 1 > τ``,
+so all of them held a slot at τ: there are at most Q.  Latency only slows the stream down
+(a slot cycles every ``latency + window``); it never lets an extra request through.
+
+Adaptive (botocore's adaptive retry mode): when the service throttles anyway (another process
+or tool uses the same account), the Action's rate drops multiplicatively (× ``beta``) and climbs
+back along a CUBIC curve ``rate(t) = C·(t − t_fail − K)³ + W_max``.  A lower rate means fewer
+slots (``ceil(rate)``) each held a little longer (``window · slots / rate``), so the long-run
+pace is ``rate`` per second without bursts.
+
+``SlotWindow`` and ``CubicRate`` are pure (the clock is an argument).  ``LocalRateLimiter`` is
+the asyncio shell: FIFO-fair, cancellation-safe, no polling: only the head waiter of an Action
+keeps a timer, set for the exact moment a slot frees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol, runtime_checkable
+
+from ._log import get_logger
+
+__all__ = [
+    "AdaptiveConfig",
+    "CubicRate",
+    "LocalRateLimiter",
+    "RateLimiter",
+    "SlotWindow",
+    "default_limiter",
+    "reset_default_limiter",
+]
+
+_log = get_logger()
+
+#: Seconds a released slot stays occupied: the service's 1-second window.
+WINDOW = 1.0
+#: Default extra hold after the window, for clock granularity and interval-edge rounding.
+DEFAULT_MARGIN = 0.01
+# Shortest timer the limiter sets, so float rounding can never make the head waiter spin.
+_MIN_DELAY = 0.001
+
+
+# --------------------------------------------------------------------------- pure arithmetic
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdaptiveConfig:
+    """How an Action slows down after a throttled answer and recovers (botocore's constants).
+
+    ``beta``: multiplicative decrease; ``scale``: the CUBIC constant C (rate units per s³);
+    ``min_rate``: the floor (requests per second); ``cooldown``: throttled answers within this
+    many seconds of a decrease are the same congestion event (several requests in flight get
+    throttled together; one event, one decrease).
+    """
+
+    beta: float = 0.7
+    scale: float = 0.4
+    min_rate: float = 0.5
+    cooldown: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.beta < 1.0:
+            raise ValueError(f"beta must be in (0, 1), got {self.beta}")
+        if self.scale <= 0 or self.min_rate <= 0 or self.cooldown < 0:
+            raise ValueError("scale and min_rate must be > 0 and cooldown >= 0")
+
+
+def _cbrt(x: float) -> float:
+    return math.copysign(abs(x) ** (1.0 / 3.0), x)
+
+
+class CubicRate:
+    """The adaptive rate of one Action as a pure function of time.
+
+    Full rate until the first throttle; then ``min(max_rate, C·(t − t_fail − K)³ + W_max)``
+    where ``W_max`` is the rate at the throttle and ``K = ∛(W_max·(1 − β)/C)``, so the curve
+    starts at ``β·W_max``, flattens around ``W_max`` and climbs back to the quota.
+    """
+
+    __slots__ = ("_config", "_k", "_t_fail", "_w_max")
+
+    def __init__(self, config: AdaptiveConfig | None = None) -> None:
+        self._config = config or AdaptiveConfig()
+        self._t_fail: float | None = None
+        self._w_max = 0.0
+        self._k = 0.0
+
+    @property
+    def config(self) -> AdaptiveConfig:
+        return self._config
+
+    def rate(self, now: float, max_rate: float) -> float:
+        """Requests per second allowed at ``now`` (never above ``max_rate``)."""
+        if self._t_fail is None:
+            return max_rate
+        c = self._config
+        r = c.scale * (now - self._t_fail - self._k) ** 3 + self._w_max
+        return min(max_rate, max(r, c.min_rate))
+
+    def throttled(self, now: float, max_rate: float) -> bool:
+        """Record a throttled answer; False when it belongs to the event already recorded."""
+        c = self._config
+        if self._t_fail is not None and now - self._t_fail < c.cooldown:
+            return False
+        self._w_max = self.rate(now, max_rate)
+        self._k = _cbrt(self._w_max * (1.0 - c.beta) / c.scale)
+        self._t_fail = now
+        return True
+
+    def time_above(self, now: float, level: float, max_rate: float) -> float | None:
+        """Earliest time ≥ ``now`` at which ``rate`` exceeds ``level`` (None: never, or now)."""
+        if self._t_fail is None or level >= max_rate or self.rate(now, max_rate) > level:
+            return None
+        # Aim slightly above the level so ceil(rate) has really moved when the timer fires.
+        target = level + 1e-6
+        t = self._t_fail + self._k + _cbrt((target - self._w_max) / self._config.scale)
+        return max(t, now)
+
+
+class SlotWindow:
+    """Slot accounting for one (scope, Action): pure, the clock is an argument.
+
+    ``occupied = in_flight + released slots whose hold has not ended``; a request may start
+    when ``occupied < capacity``.  Memory is O(Q): the release times of at most Q slots.
+    """
+
+    __slots__ = ("_cubic", "_in_flight", "_releases", "max_slots", "qps", "window")
+
+    def __init__(
+        self, qps: float, *, window: float = WINDOW, adaptive: AdaptiveConfig | None = None
+    ) -> None:
+        if window < WINDOW:
+            # Anything shorter breaks the proof in the module docstring.
+            raise ValueError(f"window must be at least {WINDOW} s, got {window}")
+        self.window = window
+        self.qps = 0.0
+        self.max_slots = 1
+        self.set_qps(qps)
+        self._cubic = CubicRate(adaptive)
+        self._in_flight = 0
+        self._releases: list[float] = []  # sorted release times of completed slots
+
+    def set_qps(self, qps: float) -> None:
+        if not qps > 0 or math.isinf(qps):
+            raise ValueError(f"qps must be a positive finite number, got {qps}")
+        self.qps = float(qps)
+        # Arrivals are whole requests: Q = 10.5 still means 10 per window, 0.5 means 1 per 2 s.
+        self.max_slots = max(1, math.floor(qps))
+
+    # -- reading
+    def rate(self, now: float) -> float:
+        """The effective rate: the quota, or less while recovering from throttling."""
+        return self._cubic.rate(now, self.qps)
+
+    def capacity(self, now: float) -> int:
+        return min(self.max_slots, max(1, math.ceil(self.rate(now) - 1e-9)))
+
+    def hold(self, now: float) -> float:
+        """How long a slot released at ``now`` stays occupied."""
+        return self.window * max(1.0, self.capacity(now) / self.rate(now))
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def occupied(self, now: float) -> int:
+        self._expire(now)
+        return self._in_flight + len(self._releases)
+
+    def _expire(self, now: float) -> None:
+        releases = self._releases
+        n = bisect.bisect_right(releases, now)
+        if n:
+            del releases[:n]
+
+    # -- changing
+    def try_acquire(self, now: float) -> bool:
+        if self.occupied(now) < self.capacity(now):
+            self._in_flight += 1
+            return True
+        return False
+
+    def release(self, now: float) -> float:
+        """The request's answer came back (or it failed in any way): hold the slot on.
+
+        Returns the time the slot becomes free again.
+        """
+        if self._in_flight <= 0:
+            raise RuntimeError("release() without a matching try_acquire()")
+        self._in_flight -= 1
+        until = now + self.hold(now)
+        bisect.insort(self._releases, until)
+        return until
+
+    def abandon(self) -> None:
+        """Give a slot back at once: only for a request that was certainly never sent."""
+        if self._in_flight <= 0:
+            raise RuntimeError("abandon() without a matching try_acquire()")
+        self._in_flight -= 1
+
+    def throttled(self, now: float) -> bool:
+        return self._cubic.throttled(now, self.qps)
+
+    def next_change(self, now: float) -> float | None:
+        """When ``try_acquire`` may next succeed: ``now``, a time, or None.
+
+        None means every slot is in flight: only a ``release`` can free one.
+        """
+        occupied, capacity = self.occupied(now), self.capacity(now)
+        if occupied < capacity:
+            return now
+        need = occupied - capacity + 1  # slots that must free up
+        releases = self._releases
+        t_release = releases[need - 1] if need <= len(releases) else None
+        t_rate = self._cubic.time_above(now, capacity, self.qps)
+        candidates = [t for t in (t_release, t_rate) if t is not None]
+        return min(candidates) if candidates else None
+
+
+# --------------------------------------------------------------------------- the seam
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """What the client needs from a limiter (local, Redis, or the user's own)."""
+
+    def slot(
+        self, scope: str, action: str, qps: float
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """Wait for a free slot; hold it while the request is in flight and one window after."""
+        ...
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        """The service throttled this Action anyway: slow it down."""
+        ...
+
+    def report_success(self, scope: str, action: str) -> None:
+        """A successful answer (the local limiter's recovery is a function of time: no-op)."""
+        ...
+
+
+# --------------------------------------------------------------------------- asyncio shell
+
+
+class _Waiter:
+    __slots__ = ("future", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+
+
+class _Lane:
+    """One (scope, Action): its pure window and its FIFO of waiting tasks."""
+
+    __slots__ = ("waiters", "window")
+
+    def __init__(self, window: SlotWindow) -> None:
+        self.window = window
+        self.waiters: deque[_Waiter] = deque()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _notify(waiter: _Waiter) -> None:
+    """Wake a waiter, from its own loop or (thread-safely) from another one."""
+    future = waiter.future
+    if future.done() or waiter.loop.is_closed():
+        return
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is waiter.loop:
+        future.set_result(None)
+    else:
+        waiter.loop.call_soon_threadsafe(_wake, future)
+
+
+class _NullSlot:
+    __slots__ = ()
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_NULL_SLOT = _NullSlot()
+
+
+class _LocalSlot:
+    __slots__ = ("_held", "_lane", "_limiter")
+
+    def __init__(self, limiter: LocalRateLimiter, lane: _Lane) -> None:
+        self._limiter = limiter
+        self._lane = lane
+        self._held = False
+
+    async def __aenter__(self) -> None:
+        await self._limiter._acquire(self._lane)
+        self._held = True
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Any exit counts as "maybe arrived": the client validates before it enters.
+        if self._held:
+            self._held = False
+            self._limiter._release(self._lane)
+
+
+class LocalRateLimiter:
+    """Per-(scope, Action) slots for every client of one process.
+
+    ``overrides`` maps an Action to the QPS to use instead of the catalog's (``math.inf``
+    turns limiting off for that Action).  ``margin`` is added to the 1-second window.
+    ``clock`` must be monotonic and shared by every event loop that uses this limiter
+    (the default, ``time.monotonic``, is what asyncio's loops use).  Timers run on the
+    waiting task's own loop, so one limiter serves several loops, one after another or in
+    different threads.
+    """
+
+    def __init__(
+        self,
+        *,
+        overrides: Mapping[str, float] | None = None,
+        margin: float = DEFAULT_MARGIN,
+        adaptive: AdaptiveConfig | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        self._overrides = dict(overrides or {})
+        for action, qps in self._overrides.items():
+            if not qps > 0:
+                raise ValueError(f"override for {action} must be > 0, got {qps}")
+        self._window = WINDOW + margin
+        self._adaptive = adaptive or AdaptiveConfig()
+        self._clock = clock
+        self._lanes: dict[tuple[str, str], _Lane] = {}
+        # The pure state is tiny and touched without awaiting; a lock makes it thread-safe.
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalRateLimiter(lanes={len(self._lanes)}, margin={self._window - WINDOW:g}, "
+            f"overrides={self._overrides!r})"
+        )
+
+    @property
+    def window(self) -> float:
+        return self._window
+
+    def effective_qps(self, action: str, qps: float) -> float:
+        return self._overrides.get(action, qps)
+
+    def _lane(self, scope: str, action: str, qps: float) -> _Lane:
+        key = (scope, action)
+        lane = self._lanes.get(key)
+        if lane is None:
+            with self._lock:
+                lane = self._lanes.get(key)
+                if lane is None:
+                    window = SlotWindow(qps, window=self._window, adaptive=self._adaptive)
+                    lane = self._lanes[key] = _Lane(window)
+        if lane.window.qps != qps:
+            with self._lock:
+                lane.window.set_qps(qps)
+        return lane
+
+    # -- RateLimiter
+    def slot(
+        self, scope: str, action: str, qps: float
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        qps = self.effective_qps(action, qps)
+        if math.isinf(qps):
+            return _NULL_SLOT
+        return _LocalSlot(self, self._lane(scope, action, qps))
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        lane = self._lanes.get((scope, action))
+        if lane is None:
+            return
+        with self._lock:
+            now = self._clock()
+            decreased = lane.window.throttled(now)
+            rate = lane.window.rate(now)
+        if decreased:
+            _log.info("aioedge.rate_decreased", action=action, scope=scope, rate=round(rate, 3))
+
+    def report_success(self, scope: str, action: str) -> None:
+        return None
+
+    # -- inspection (tests, docs, notebooks)
+    def rate(self, scope: str, action: str) -> float | None:
+        """The current effective rate of a lane, or None if it was never used."""
+        lane = self._lanes.get((scope, action))
+        if lane is None:
+            return None
+        with self._lock:
+            return lane.window.rate(self._clock())
+
+    def waiting(self, scope: str, action: str) -> int:
+        lane = self._lanes.get((scope, action))
+        return 0 if lane is None else len(lane.waiters)
+
+    def in_flight(self, scope: str, action: str) -> int:
+        lane = self._lanes.get((scope, action))
+        return 0 if lane is None else lane.window.in_flight
+
+    # -- the machinery
+    async def _acquire(self, lane: _Lane) -> None:
+        with self._lock:
+            if not lane.waiters and lane.window.try_acquire(self._clock()):
+                return  # fast path: a free slot and nobody queued before us
+            loop = asyncio.get_running_loop()
+            me = _Waiter(loop)
+            lane.waiters.append(me)
+        try:
+            while True:
+                with self._lock:
+                    if self._head(lane) is me:
+                        now = self._clock()
+                        if lane.window.try_acquire(now):
+                            lane.waiters.popleft()
+                            self._notify_head(lane)  # more slots may be free already
+                            return
+                        until = lane.window.next_change(now)
+                    else:
+                        until = None
+                    me.future = loop.create_future()
+                handle = None
+                if until is not None:
+                    delay = max(until - self._clock(), _MIN_DELAY)
+                    handle = loop.call_later(delay, _wake, me.future)
+                try:
+                    await me.future
+                finally:
+                    if handle is not None:
+                        handle.cancel()
+        except BaseException:
+            # Cancelled (or the loop is going away): give the turn back.
+            with self._lock:
+                was_head = bool(lane.waiters) and lane.waiters[0] is me
+                with contextlib.suppress(ValueError):
+                    lane.waiters.remove(me)
+                if was_head:
+                    self._notify_head(lane)
+            raise
+
+    def _release(self, lane: _Lane) -> None:
+        with self._lock:
+            lane.window.release(self._clock())
+            self._notify_head(lane)
+
+    @staticmethod
+    def _head(lane: _Lane) -> _Waiter | None:
+        waiters = lane.waiters
+        # A waiter whose loop was closed under it can never run again: drop it.
+        while waiters and waiters[0].loop.is_closed():
+            waiters.popleft()
+        return waiters[0] if waiters else None
+
+    def _notify_head(self, lane: _Lane) -> None:
+        head = self._head(lane)
+        if head is not None:
+            _notify(head)
+
+
+# --------------------------------------------------------------------------- registry
+
+_default: LocalRateLimiter | None = None
+_default_lock = threading.Lock()
+
+
+def default_limiter() -> LocalRateLimiter:
+    """The limiter every client with ``rate_limit=True`` shares in this process."""
+    global _default
+    limiter = _default
+    if limiter is None:
+        with _default_lock:
+            if _default is None:
+                _default = LocalRateLimiter()
+            limiter = _default
+    return limiter
+
+
+def reset_default_limiter() -> None:
+    """Forget the shared limiter (tests; after fork); the next client gets a fresh one."""
+    global _default
+    with _default_lock:
+        _default = None
