@@ -1,0 +1,154 @@
+"""When to try again, and how long to wait: pure decisions, no sleeping here.
+
+The client asks ``policy.decide(error, attempt=..., read_only=..., elapsed=...)`` after each
+failed attempt and sleeps for the answer (or gives up on None).  The rules keep one promise:
+**a mutating call is never repeated unless the service certainly did not execute it.**
+
+================================================  =========  ========
+error                                             read-only  mutating
+================================================  =========  ========
+ThrottledError (any form; ERRATA: "not executed")    retry     retry
+ServiceUnavailableError, HTTP 503 (before work)      retry     retry
+ServiceUnavailableError, other 5xx / iot.system.*    retry     give up
+TransportError(maybe_executed=False)                 retry     retry
+TransportError(maybe_executed=True)                  retry     give up
+InvalidResponseError (answer unreadable)             retry     give up
+anything else (validation, auth, not found, ...)     give up   give up
+================================================  =========  ========
+
+Delays are exponential with full jitter (``uniform(0, min(cap, base·2ⁿ⁻¹))``); throttled answers
+use their own, longer base and a floor, because the service counts in 1-second windows.
+``set_testing(True)`` (or ``with set_testing(True):``) makes every delay zero, as stamina's testing
+mode does, so test suites never sleep for backoff.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from ._errors import (
+    EdgeError,
+    InvalidResponseError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+)
+
+__all__ = ["RetryPolicy", "is_retryable", "is_testing", "set_testing"]
+
+_testing = False
+
+
+class _TestingMode:
+    """Returned by ``set_testing``: using it as a context manager restores the previous mode."""
+
+    __slots__ = ("_previous",)
+
+    def __init__(self, previous: bool) -> None:
+        self._previous = previous
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _testing
+        _testing = self._previous
+
+
+def set_testing(enabled: bool = True) -> _TestingMode:
+    """Make every backoff delay zero (attempt limits still apply): for test suites.
+
+    Either call it once (``set_testing(True)`` in a conftest) or use it as a context manager,
+    as stamina's does: ``with set_testing(True): ...`` restores the previous mode on exit.
+    """
+    global _testing
+    previous, _testing = _testing, bool(enabled)
+    return _TestingMode(previous)
+
+
+def is_testing() -> bool:
+    return _testing
+
+
+def _certainly_not_executed(error: EdgeError) -> bool:
+    if isinstance(error, ThrottledError):
+        return True  # ERRATA "Responses": a throttled request was not executed
+    if isinstance(error, TransportError):
+        return not error.maybe_executed
+    if isinstance(error, ServiceUnavailableError):
+        # 503 is the gateway refusing before the work starts; a 500 InternalError or an
+        # iot.system.* answer may come from half-done work.
+        return error.http_status == 503 or error.code.startswith("ServiceUnavailable")
+    return False
+
+
+def is_retryable(error: EdgeError, *, read_only: bool) -> bool:
+    """The table in the module docstring."""
+    if _certainly_not_executed(error):
+        return True
+    if not read_only:
+        return False
+    return isinstance(error, (TransportError, InvalidResponseError, ServiceUnavailableError))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, a cap, an attempt limit and a deadline.
+
+    ``max_attempts`` counts the first attempt (1 = never retry).  ``deadline`` bounds the
+    whole call in seconds from its first attempt (None: no bound): a retry that could not
+    start before it is not made.  Throttled answers wait ``uniform(throttle_min_delay,
+    min(max_delay, throttle_base_delay·2ⁿ⁻¹))``.
+    """
+
+    max_attempts: int = 5
+    base_delay: float = 0.1
+    max_delay: float = 20.0
+    throttle_base_delay: float = 1.0
+    throttle_min_delay: float = 0.25
+    deadline: float | None = 60.0
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        for name in ("base_delay", "max_delay", "throttle_base_delay", "throttle_min_delay"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.deadline is not None and self.deadline <= 0:
+            raise ValueError(f"deadline must be > 0 or None, got {self.deadline}")
+
+    def backoff(
+        self, attempt: int, *, throttled: bool = False, rng: random.Random | None = None
+    ) -> float:
+        """The delay after failed attempt number ``attempt`` (1-based), before the switch."""
+        draw = (rng or random).uniform
+        base = self.throttle_base_delay if throttled else self.base_delay
+        ceiling = min(self.max_delay, base * 2.0 ** (max(attempt, 1) - 1))
+        if throttled:
+            floor = min(self.throttle_min_delay, self.max_delay)
+            return draw(floor, max(floor, ceiling))
+        return draw(0.0, ceiling)
+
+    def decide(
+        self,
+        error: EdgeError,
+        *,
+        attempt: int,
+        read_only: bool,
+        elapsed: float,
+        rng: random.Random | None = None,
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up and raise ``error``.
+
+        ``attempt`` is the number of the attempt that just failed (1 for the first);
+        ``elapsed`` the seconds since the first attempt started.
+        """
+        if attempt >= self.max_attempts or not is_retryable(error, read_only=read_only):
+            return None
+        delay = self.backoff(attempt, throttled=isinstance(error, ThrottledError), rng=rng)
+        if _testing:
+            delay = 0.0
+        if self.deadline is not None and elapsed + delay >= self.deadline:
+            return None
+        return delay

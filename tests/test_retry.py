@@ -1,0 +1,173 @@
+"""Retry decisions: the full table, jitter bounds, limits, the deadline and the testing switch."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aioedge._errors import (
+    AlreadyExistsError,
+    ApiError,
+    AuthError,
+    ConflictError,
+    CredentialsError,
+    DeploymentError,
+    EdgeError,
+    InvalidParameterError,
+    InvalidResponseError,
+    LimitExceededError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+    error_class_for,
+)
+from aioedge._retry import RetryPolicy, is_retryable, is_testing, set_testing
+
+# (error, retried for a read-only Action, retried for a mutating Action)
+TABLE: list[tuple[str, EdgeError, bool, bool]] = [
+    ("throttled 400", ThrottledError("Throttling.User", http_status=400), True, True),
+    ("throttled 429", ThrottledError("Throttling", http_status=429), True, True),
+    (
+        "throttled 200",
+        ThrottledError("iot.common.HighFrequentDeny", http_status=200),
+        True,
+        True,
+    ),
+    ("503", ServiceUnavailableError("ServiceUnavailable", http_status=503), True, True),
+    ("503 no code", ServiceUnavailableError("InternalError", http_status=503), True, True),
+    ("500", ServiceUnavailableError("InternalError", http_status=500), True, False),
+    ("502", ServiceUnavailableError("BadGateway", http_status=502), True, False),
+    ("iot.system", ServiceUnavailableError("iot.system.SystemError", http_status=200), True, False),
+    ("refused", TransportError("refused", maybe_executed=False), True, True),
+    ("timeout", TransportError("timed out", maybe_executed=True), True, False),
+    ("garbled", InvalidResponseError("InvalidResponse", http_status=200), True, False),
+    ("validation", ValidationError("bad", param="X", rule="required"), False, False),
+    ("credentials", CredentialsError("none"), False, False),
+    ("deployment", DeploymentError("gone"), False, False),
+    ("auth", AuthError("SignatureDoesNotMatch", http_status=400), False, False),
+    ("param", InvalidParameterError("iot.common.InvalidParam"), False, False),
+    ("not found", NotFoundError("iot.edge.InstanceNotExist"), False, False),
+    ("exists", AlreadyExistsError("iot.edge.InstanceNameExist"), False, False),
+    ("limit", LimitExceededError("iot.edge.InstanceLimitation"), False, False),
+    ("conflict", ConflictError("iot.edge.deploySheetAlreadyExist"), False, False),
+    ("api", ApiError("Something.Else"), False, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("error", "read_only", "mutating"), [row[1:] for row in TABLE], ids=[row[0] for row in TABLE]
+)
+def test_decision_table(error: EdgeError, read_only: bool, mutating: bool) -> None:
+    policy = RetryPolicy()
+    rng = random.Random(1)
+    assert is_retryable(error, read_only=True) is read_only
+    assert is_retryable(error, read_only=False) is mutating
+    got_ro = policy.decide(error, attempt=1, read_only=True, elapsed=0.0, rng=rng)
+    got_mut = policy.decide(error, attempt=1, read_only=False, elapsed=0.0, rng=rng)
+    assert (got_ro is not None) is read_only
+    assert (got_mut is not None) is mutating
+
+
+def test_every_throttling_form_is_retried_for_mutating_calls() -> None:
+    for code, status in [
+        ("Throttling", 400),
+        ("Throttling.User", 400),
+        ("Throttling.Api", 503),
+        ("iot.common.HighFrequentDeny", 200),
+        ("Anything", 429),
+    ]:
+        error = error_class_for(code, status)(code, http_status=status)
+        assert isinstance(error, ThrottledError)
+        assert RetryPolicy().decide(error, attempt=1, read_only=False, elapsed=0) is not None
+
+
+@given(attempt=st.integers(min_value=1, max_value=30), seed=st.integers(0, 2**32))
+def test_full_jitter_bounds(attempt: int, seed: int) -> None:
+    policy = RetryPolicy(max_attempts=100, base_delay=0.1, max_delay=5.0, deadline=None)
+    error = TransportError("refused", maybe_executed=False)
+    delay = policy.decide(
+        error, attempt=attempt, read_only=False, elapsed=0, rng=random.Random(seed)
+    )
+    assert delay is not None
+    assert 0.0 <= delay <= min(5.0, 0.1 * 2 ** (attempt - 1))
+
+
+@given(attempt=st.integers(min_value=1, max_value=30), seed=st.integers(0, 2**32))
+def test_throttled_backoff_has_a_floor_and_a_cap(attempt: int, seed: int) -> None:
+    policy = RetryPolicy(max_attempts=100, throttle_base_delay=1.0, throttle_min_delay=0.25)
+    error = ThrottledError("Throttling.User", http_status=400)
+    delay = policy.decide(
+        error, attempt=attempt, read_only=True, elapsed=0, rng=random.Random(seed)
+    )
+    assert delay is not None
+    assert 0.25 <= delay <= max(0.25, min(20.0, 1.0 * 2 ** (attempt - 1)))
+
+
+def test_seeded_rng_is_deterministic_and_jitter_spreads() -> None:
+    policy = RetryPolicy(max_attempts=10, deadline=None)
+    error = ServiceUnavailableError("ServiceUnavailable", http_status=503)
+    a = [
+        policy.decide(error, attempt=5, read_only=False, elapsed=0, rng=random.Random(7))
+        for _ in "ab"
+    ]
+    assert a[0] == a[1]
+    rng = random.Random(3)
+    draws = [policy.backoff(5, rng=rng) for _ in range(200)]
+    assert min(draws) < 0.3 and max(draws) > 1.3  # spread over [0, 1.6]
+
+
+def test_attempt_limit() -> None:
+    policy = RetryPolicy(max_attempts=3)
+    error = TransportError("refused", maybe_executed=False)
+    assert policy.decide(error, attempt=1, read_only=True, elapsed=0) is not None
+    assert policy.decide(error, attempt=2, read_only=True, elapsed=0) is not None
+    assert policy.decide(error, attempt=3, read_only=True, elapsed=0) is None
+    assert RetryPolicy(max_attempts=1).decide(error, attempt=1, read_only=True, elapsed=0) is None
+
+
+def test_deadline() -> None:
+    policy = RetryPolicy(max_attempts=50, base_delay=1.0, max_delay=1.0, deadline=10.0)
+    error = TransportError("refused", maybe_executed=False)
+    rng = random.Random(0)
+    assert policy.decide(error, attempt=2, read_only=True, elapsed=1.0, rng=rng) is not None
+    assert policy.decide(error, attempt=2, read_only=True, elapsed=9.99999, rng=rng) is None
+    assert policy.decide(error, attempt=2, read_only=True, elapsed=10.0, rng=rng) is None
+    unbounded = RetryPolicy(max_attempts=50, deadline=None)
+    assert unbounded.decide(error, attempt=2, read_only=True, elapsed=1e9) is not None
+
+
+def test_testing_switch_makes_delays_zero() -> None:
+    policy = RetryPolicy(max_attempts=3, base_delay=5.0)
+    error = ThrottledError("Throttling", http_status=400)
+    assert not is_testing()
+    with set_testing(True):
+        assert is_testing()
+        assert policy.decide(error, attempt=1, read_only=False, elapsed=0) == 0.0
+        assert policy.decide(error, attempt=3, read_only=False, elapsed=0) is None  # limit kept
+        with set_testing(False):
+            delay = policy.decide(error, attempt=1, read_only=False, elapsed=0)
+            assert delay is not None and delay > 0
+        assert is_testing()
+    assert not is_testing()
+    set_testing(True)
+    try:
+        assert policy.decide(error, attempt=2, read_only=False, elapsed=0) == 0.0
+    finally:
+        set_testing(False)
+
+
+def test_policy_is_a_frozen_keyword_only_value() -> None:
+    policy = RetryPolicy(max_attempts=2)
+    assert policy == RetryPolicy(max_attempts=2)
+    with pytest.raises(AttributeError):
+        policy.max_attempts = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        RetryPolicy(3)  # type: ignore[call-arg]
+    for bad in ({"max_attempts": 0}, {"base_delay": -1.0}, {"deadline": 0.0}):
+        with pytest.raises(ValueError):
+            RetryPolicy(**bad)
