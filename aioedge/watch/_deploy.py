@@ -1,0 +1,121 @@
+"""Create a deployment and watch it, or attach to the one already running (2.12.1, 2.12.4)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._errors import ConflictError, InvalidResponseError, ValidationError
+from .._log import get_logger
+from ._watcher import Caller, DeploymentWatcher
+
+__all__ = ["deploy_and_watch", "find_running_deployment", "start_deployment"]
+
+_ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
+_RUNNING_STATUSES = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processed
+_PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
+_MAX_PAGES = 20
+
+_log = get_logger()
+
+
+async def find_running_deployment(client: Caller, instance_id: str) -> str | None:
+    """The id of the instance's deployment in Status 0 or 1 (the newest if several), or None."""
+    found: list[tuple[int, int, str]] = []
+    for page in range(1, _MAX_PAGES + 1):
+        body = await client.call(
+            "QueryEdgeInstanceHistoricDeployment",
+            {"InstanceId": instance_id, "CurrentPage": page, "PageSize": _PAGE_SIZE},
+        )
+        data = body.get("Data")
+        items = data.get("DeploymentList") if isinstance(data, Mapping) else None
+        if not isinstance(items, list):
+            items = []
+        for position, item in enumerate(items):
+            if (
+                not isinstance(item, Mapping)
+                or _as_int(item.get("Status")) not in _RUNNING_STATUSES
+            ):
+                continue
+            dep_id = item.get("DeploymentId")
+            if dep_id:
+                created = _as_int(item.get("GmtCreateTimestamp", item.get("GmtCreateTimeStamp")))
+                # Newest first; ties (no timestamps) keep the listing's own order.
+                found.append((-(created or 0), (page - 1) * _PAGE_SIZE + position, str(dep_id)))
+        if found:
+            break
+        total = _as_int(data.get("Total")) if isinstance(data, Mapping) else None
+        if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
+            break
+    return min(found)[2] if found else None
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return None if value is None or isinstance(value, bool) else int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+async def start_deployment(
+    client: Caller, instance_id: str, *, type: str = "deploy", attach: bool = False
+) -> tuple[str, bool]:
+    """Create a ``deploy``/``reset`` deployment; returns ``(deployment_id, attached)``.
+
+    When one is already running (``iot.edge.deploySheetAlreadyExist``, a
+    :class:`~aioedge.ConflictError`) and ``attach`` is true, the running deployment is
+    returned instead (``attached=True``); otherwise the error propagates.
+    """
+    if type not in ("deploy", "reset"):
+        raise ValidationError(
+            f"type must be 'deploy' or 'reset', got {type!r}", param="Type", rule="enum"
+        )
+    try:
+        body = await client.call(
+            "CreateEdgeInstanceDeployment", {"InstanceId": instance_id, "Type": type}
+        )
+    except ConflictError as exc:
+        if not attach or exc.code != _ALREADY_RUNNING:
+            raise
+        running = await find_running_deployment(client, instance_id)
+        if running is None:
+            # It finished between our two calls: the instance is free again, so try once more.
+            _log.info("aioedge.deployment_finished_before_attach", instance_id=instance_id)
+            return await start_deployment(client, instance_id, type=type, attach=False)
+        _log.info("aioedge.deployment_attached", instance_id=instance_id, deployment_id=running)
+        return running, True
+    dep_id = body.get("DeploymentId")
+    if not dep_id:
+        raise InvalidResponseError(
+            "InvalidResponse",
+            "CreateEdgeInstanceDeployment answered without a DeploymentId",
+            action="CreateEdgeInstanceDeployment",
+        )
+    _log.info(
+        "aioedge.deployment_created", instance_id=instance_id, deployment_id=dep_id, type=type
+    )
+    return str(dep_id), False
+
+
+def deploy_and_watch(
+    client: Caller,
+    instance_id: str,
+    *,
+    type: str = "deploy",
+    attach: bool = False,
+    **watch_kwargs: Any,
+) -> DeploymentWatcher:
+    """Create a deployment and watch it: a :class:`DeploymentWatcher` whose first poll follows
+    the creation (done when iteration starts).  ``watch_kwargs`` are those of
+    :func:`watch_deployment`; ``watcher.attached`` tells whether an already running
+    deployment was joined (``attach=True``).
+    """
+    if type not in ("deploy", "reset"):
+        raise ValidationError(
+            f"type must be 'deploy' or 'reset', got {type!r}", param="Type", rule="enum"
+        )
+
+    async def resolve() -> tuple[str, bool]:
+        return await start_deployment(client, instance_id, type=type, attach=attach)
+
+    return DeploymentWatcher(client, instance_id, None, resolve=resolve, **watch_kwargs)

@@ -1,0 +1,301 @@
+"""Deployment events: what a watcher tells its caller, one frozen value per thing that happened.
+
+Everything in this module is pure data.  One event class serves every kind so that a
+stream can be filtered with ``event.kind`` and serialised with ``event.to_dict()``
+without a type switch; fields that do not apply to a kind stay ``None``.
+
+Kinds:
+
+- ``"deployment"``, ``"task"``, ``"snapshot"``: an object appeared, changed stage/status, or
+  vanished (``change`` is ``"appeared"``, ``"updated"`` or ``"removed"``).  A transition read
+  back from a snapshot's ``Log`` rather than seen in a poll has ``inferred=True``.
+- ``"log"``: one new entry of a snapshot's ``Log`` (ERRATA: Deployments), emitted once.
+- ``"warning"``: something odd in an answer (a malformed ``Log``); the stream goes on.
+- ``"poll_error"``: a transient error while polling; the watcher retries after ``retry_in``.
+- ``"final"``: the last event of a stream, ``outcome`` is one of :data:`OUTCOMES`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time as _time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "FINAL_STATUSES",
+    "OUTCOMES",
+    "STAGE_NAMES",
+    "STATUS_NAMES",
+    "TRANSITION_KINDS",
+    "DeploymentEvent",
+    "EventKind",
+    "LogEntry",
+    "Outcome",
+    "stage_name",
+    "status_name",
+]
+
+EventKind = Literal["deployment", "task", "snapshot", "log", "warning", "poll_error", "final"]
+Outcome = Literal["succeeded", "failed", "timed_out", "not_found", "error"]
+
+#: Kinds that move an object of the tree (the ones ``apply`` replays).
+TRANSITION_KINDS: frozenset[str] = frozenset({"deployment", "task", "snapshot"})
+
+#: ``"succeeded"``/``"failed"`` come from the service (Status 2/3); ``"timed_out"`` from the
+#: watcher's own deadline; ``"not_found"``/``"error"`` only from a monitor, which reports a
+#: deployment it cannot follow instead of raising for the whole stream.
+OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "timed_out", "not_found", "error")
+
+# ERRATA, Deployments: Stage 0/8/16/24/32; Status 0..3 (0 means "not started" for both
+# subtasks and snapshots, whatever wording the text uses).
+STAGE_NAMES: Mapping[int, str] = {
+    0: "initial",
+    8: "assembling",
+    16: "packaging",
+    24: "dispatching",
+    32: "complete",
+}
+STATUS_NAMES: Mapping[int, str] = {
+    0: "not started",
+    1: "processing",
+    2: "succeeded",
+    3: "failed",
+}
+#: Deployment Status values after which nothing changes any more.
+FINAL_STATUSES: frozenset[int] = frozenset({2, 3})
+
+
+def stage_name(stage: int | None) -> str:
+    if stage is None:
+        return "-"
+    return STAGE_NAMES.get(stage, f"stage {stage}")
+
+
+def status_name(status: int | None) -> str:
+    if status is None:
+        return "-"
+    return STATUS_NAMES.get(status, f"status {status}")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class LogEntry:
+    """One entry of a snapshot's ``Log`` JSON string (ERRATA: Deployments).
+
+    ``timestamp`` is in milliseconds since the epoch, as the service sends it.
+    """
+
+    resource_id: str | None = None
+    code: str | None = None
+    stage: int | None = None
+    level: str | None = None
+    message: str | None = None
+    resource_type: str | None = None
+    timestamp: int | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when the entry reports a failure (level ERROR, or a non-zero code)."""
+        level = (self.level or "").upper()
+        return level in ("ERROR", "FATAL") or (self.code not in (None, "", "0"))
+
+    @property
+    def time(self) -> float | None:
+        return None if self.timestamp is None else self.timestamp / 1000.0
+
+    def sort_key(self) -> tuple[int, int, str, str, str, str, str]:
+        """A total order: time first, then every field, so equal logs sort equally."""
+        return (
+            -1 if self.timestamp is None else self.timestamp,
+            -1 if self.stage is None else self.stage,
+            self.code or "",
+            self.level or "",
+            self.message or "",
+            self.resource_id or "",
+            self.resource_type or "",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire spelling, as found in the ``Log`` string."""
+        return {
+            "resourceId": self.resource_id,
+            "code": self.code,
+            "stage": self.stage,
+            "level": self.level,
+            "message": self.message,
+            "resourceType": self.resource_type,
+            "timestamp": self.timestamp,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> LogEntry:
+        """Read one wire entry; raises ``ValueError``/``TypeError`` on a wrong shape."""
+        return cls(
+            resource_id=_opt_str(raw.get("resourceId")),
+            code=_opt_str(raw.get("code")),
+            stage=_opt_int(raw.get("stage")),
+            level=_opt_str(raw.get("level")),
+            message=_opt_str(raw.get("message")),
+            resource_type=_opt_str(raw.get("resourceType")),
+            timestamp=_opt_int(raw.get("timestamp")),
+        )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _opt_int(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise TypeError("boolean where an integer was expected")
+    if isinstance(value, float):
+        return int(value)
+    return int(value)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DeploymentEvent:
+    """One thing that happened to a watched deployment.
+
+    ``time`` is seconds since the epoch: the log timestamp for ``log`` events and inferred
+    transitions, the object's ``GmtModifiedTimestamp`` when the answer has one, else the
+    moment the watcher saw the change.
+    """
+
+    kind: EventKind
+    deployment_id: str
+    instance_id: str | None = None
+    task_id: str | None = None
+    snapshot_id: str | None = None
+    stage: int | None = None
+    status: int | None = None
+    previous_stage: int | None = None
+    previous_status: int | None = None
+    time: float | None = None
+    inferred: bool = False
+    change: Literal["appeared", "updated", "removed"] | None = None
+    backwards: bool = False
+    gateway_id: str | None = None
+    resource_id: str | None = None
+    resource_name: str | None = None
+    resource_type: str | None = None
+    operate_type: int | None = None
+    log: LogEntry | None = None
+    message: str | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+    attempt: int | None = None
+    retry_in: float | None = None
+
+    @property
+    def is_transition(self) -> bool:
+        return self.kind in TRANSITION_KINDS
+
+    @property
+    def stage_changed(self) -> bool:
+        return self.stage != self.previous_stage
+
+    @property
+    def status_changed(self) -> bool:
+        return self.status != self.previous_status
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, JSON-serialisable (``log`` as its wire-spelled dict)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if isinstance(value, LogEntry) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DeploymentEvent:
+        """Inverse of :meth:`to_dict` (unknown keys are ignored)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in raw.items() if k in names}
+        log = kwargs.get("log")
+        if isinstance(log, Mapping):
+            kwargs["log"] = LogEntry.from_dict(log)
+        return cls(**kwargs)
+
+    def __str__(self) -> str:
+        return f"{_clock(self.time)} {self._body()}"
+
+    def _body(self) -> str:
+        tag = " (inferred)" if self.inferred else ""
+        if self.kind == "deployment":
+            return f"deployment {self.deployment_id}: {self._moves(stages=False)}{tag}"
+        if self.kind == "task":
+            gw = f" gateway {self.gateway_id}" if self.gateway_id else ""
+            return f"task {self.task_id}{gw}: {self._moves(stages=True)}{tag}"
+        if self.kind == "snapshot":
+            return f"snapshot {self._resource()}: {self._moves(stages=True)}{tag}"
+        if self.kind == "log":
+            entry = self.log or LogEntry()
+            level = entry.level or "LOG"
+            code = f" code={entry.code}" if entry.failed and entry.code else ""
+            return (
+                f"log {self._resource()} [{stage_name(entry.stage)}] {level}{code}: "
+                f"{_one_line(entry.message or '')}"
+            )
+        if self.kind == "warning":
+            where = f" snapshot {self._resource()}" if self.snapshot_id else ""
+            return (
+                f"warning deployment {self.deployment_id}{where}: {_one_line(self.message or '')}"
+            )
+        if self.kind == "poll_error":
+            retry = f", retrying in {self.retry_in:.1f}s" if self.retry_in is not None else ""
+            return (
+                f"poll error #{self.attempt or 1} on deployment {self.deployment_id}: "
+                f"{self.error or ''}{': ' if self.message else ''}"
+                f"{_one_line(self.message or '')}{retry}"
+            )
+        # final
+        detail = f" ({_one_line(self.message)})" if self.message else ""
+        outcome = (self.outcome or "finished").replace("_", " ")
+        return f"deployment {self.deployment_id} {outcome}{detail}"
+
+    def _resource(self) -> str:
+        name = self.resource_name or self.resource_id
+        sid = self.snapshot_id or "?"
+        if name and self.resource_type and self.resource_type != name:
+            return f"{sid} {name} ({self.resource_type})"
+        return f"{sid} {name}" if name else sid
+
+    def _moves(self, *, stages: bool) -> str:
+        if self.change == "removed":
+            return "no longer listed"
+        parts = []
+        if stages and (self.stage_changed or self.change == "appeared"):
+            parts.append(_move(self.previous_stage, self.stage, stage_name))
+        if self.status_changed or self.change == "appeared" or not parts:
+            parts.append(_move(self.previous_status, self.status, status_name))
+        text = ", ".join(parts)
+        if self.change == "appeared":
+            text = f"appeared, {text}"
+        if self.backwards:
+            text += " (stage went backwards)"
+        return text
+
+
+def _move(before: int | None, after: int | None, name: Any) -> str:
+    if before is None or before == after:
+        return str(name(after))
+    return f"{name(before)} → {name(after)}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _clock(t: float | None) -> str:
+    """``HH:MM:SS.mmm`` in UTC (fixed, so output does not depend on the machine's zone)."""
+    if t is None:
+        return "--:--:--.---"
+    whole = int(t // 1)
+    ms = round((t - whole) * 1000)
+    if ms == 1000:
+        whole, ms = whole + 1, 0
+    return f"{_time.strftime('%H:%M:%S', _time.gmtime(whole))}.{ms:03d}"

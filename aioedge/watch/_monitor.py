@@ -1,0 +1,364 @@
+"""Many deployments, one merged event stream, one shared poll budget.
+
+Shape: a scheduler task keeps every watched deployment in a heap ordered by when it is due
+for its next poll and hands due ones, earliest first, to a few poller tasks through a
+zero-buffer stream; pollers call GetEdgeInstanceDeployment (through the client, so the
+client's 5-QPS limiter paces them), diff, send the events into one bounded stream (a slow
+reader blocks the pollers: backpressure), and put the deployment back with its next due
+time.  When polls are scarcer than deployments, every deployment is overdue and the heap
+serves the one that waited longest: round robin, nobody starves.  Finished deployments
+leave the heap and cost nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._errors import ApiError, DeploymentError, NotFoundError
+from .._log import get_logger
+from ._events import DeploymentEvent, Outcome
+from ._state import DeploymentState
+from ._watcher import (
+    _ACTION,
+    Caller,
+    WatchRetry,
+    _check_intervals,
+    _check_timeout,
+    _error_code,
+    _error_text,
+    _Tracker,
+)
+
+__all__ = ["DeploymentMonitor", "MonitorStats"]
+
+_log = get_logger()
+_UNSET: Any = object()
+
+
+@dataclass(order=True)
+class _Entry:
+    due: float
+    seq: int
+    tracker: _Tracker = field(compare=False)
+    deadline: float | None = field(compare=False, default=None)
+    timeout: float | None = field(compare=False, default=None)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MonitorStats:
+    """Counters for dashboards and benchmarks."""
+
+    watched: int
+    active: int
+    finished: int
+    polls: int
+    poll_errors: int
+    events: int
+
+
+class DeploymentMonitor:
+    """Watch many deployments (across instances) as one stream of :class:`DeploymentEvent`.
+
+    ::
+
+        async with DeploymentMonitor(client, poll_interval=1.0) as monitor:
+            for instance_id, deployment_id in pairs:
+                monitor.add(instance_id, deployment_id)
+            async for event in monitor:
+                print(event)
+
+    The stream ends once every added deployment has had its ``final`` event (with
+    ``until_idle=False`` it stays open for later :meth:`add` calls until :meth:`close`).
+    Unlike a single watcher the monitor never raises for one deployment: a deployment that
+    vanishes gets a ``final`` event with ``outcome="not_found"``, one that fails otherwise
+    ``outcome="error"`` (``error`` holds the code).  Timeouts count from :meth:`add`.
+    """
+
+    def __init__(
+        self,
+        client: Caller,
+        *,
+        pollers: int = 4,
+        poll_interval: float = 1.0,
+        max_poll_interval: float = 10.0,
+        backoff: float = 1.5,
+        timeout: float | None = None,
+        retry: WatchRetry | None = WatchRetry(),  # noqa: B008 - frozen value object
+        buffer_size: int = 256,
+        until_idle: bool = True,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        wall_clock: Callable[[], float] | None = None,
+    ) -> None:
+        _check_intervals(poll_interval, max_poll_interval, backoff)
+        _check_timeout(timeout)
+        if pollers < 1:
+            raise ValueError("pollers must be >= 1")
+        self._client = client
+        self._pollers = pollers
+        self._options: dict[str, Any] = {
+            "poll_interval": poll_interval,
+            "max_poll_interval": max_poll_interval,
+            "backoff": backoff,
+            "retry": retry,
+        }
+        self._timeout = timeout
+        self._buffer_size = buffer_size
+        self._until_idle = until_idle
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or anyio.sleep
+        self._wall = wall_clock or time.time
+        self._heap: list[_Entry] = []
+        self._seq = itertools.count()
+        self._trackers: dict[tuple[str, str], _Tracker] = {}
+        self._outcomes: dict[tuple[str, str], str] = {}
+        self._in_flight = 0
+        self._closing = False
+        self._ended = False
+        self._changed = anyio.Event()
+        self._polls = 0
+        self._poll_errors = 0
+        self._events = 0
+        self._tg: TaskGroup | None = None
+        self._receive: MemoryObjectReceiveStream[DeploymentEvent] | None = None
+
+    # -- adding work -------------------------------------------------------------------------
+
+    def add(
+        self,
+        instance_id: str,
+        deployment_id: str,
+        *,
+        checkpoint: Mapping[str, Any] | None = None,
+        timeout: float | None = _UNSET,
+    ) -> bool:
+        """Start watching a deployment (polled first thing); False if it is already watched."""
+        if self._ended or self._closing:
+            raise RuntimeError("this monitor's stream has ended; start a new monitor")
+        key = (instance_id, deployment_id)
+        if key in self._trackers:
+            return False
+        timeout = self._timeout if timeout is _UNSET else timeout
+        _check_timeout(timeout)
+        tracker = _Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
+        self._trackers[key] = tracker
+        now = self._clock()
+        entry = _Entry(
+            due=now,
+            seq=next(self._seq),
+            tracker=tracker,
+            deadline=None if timeout is None else now + timeout,
+            timeout=timeout,
+        )
+        heapq.heappush(self._heap, entry)
+        self._notify()
+        return True
+
+    def close(self) -> None:
+        """Accept no more deployments; the stream ends when the watched ones are done."""
+        self._closing = True
+        self._notify()
+
+    # -- looking at it -----------------------------------------------------------------------
+
+    @property
+    def stats(self) -> MonitorStats:
+        return MonitorStats(
+            watched=len(self._trackers),
+            active=len(self._heap) + self._in_flight,
+            finished=len(self._outcomes),
+            polls=self._polls,
+            poll_errors=self._poll_errors,
+            events=self._events,
+        )
+
+    def states(self) -> dict[tuple[str, str], DeploymentState | None]:
+        """The last known tree of each deployment, by ``(instance_id, deployment_id)``."""
+        return {key: t.state for key, t in self._trackers.items()}
+
+    def outcomes(self) -> dict[tuple[str, str], str]:
+        """``outcome`` of each finished deployment."""
+        return dict(self._outcomes)
+
+    def polls_per_deployment(self) -> dict[tuple[str, str], int]:
+        return {key: t.polls for key, t in self._trackers.items()}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def __aenter__(self) -> DeploymentMonitor:
+        if self._tg is not None:
+            raise RuntimeError("a DeploymentMonitor can be entered only once")
+        send, receive = anyio.create_memory_object_stream[DeploymentEvent](self._buffer_size)
+        work_send, work_receive = anyio.create_memory_object_stream[_Entry](0)
+        self._receive = receive
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._schedule, work_send, send.clone())
+        for _ in range(self._pollers):
+            self._tg.start_soon(self._poller, work_receive.clone(), send.clone())
+        work_receive.close()
+        send.close()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        self._ended = True
+        try:
+            return await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            if self._receive is not None:
+                self._receive.close()
+
+    def __aiter__(self) -> DeploymentMonitor:
+        return self
+
+    async def __anext__(self) -> DeploymentEvent:
+        if self._receive is None:
+            raise RuntimeError("use 'async with DeploymentMonitor(...) as monitor:' first")
+        try:
+            return await self._receive.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    # -- the machinery -----------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _wait(self, delay: float | None) -> None:
+        """Until ``delay`` passes or the heap changes, whichever comes first."""
+        changed = self._changed
+        if delay is None:
+            await changed.wait()
+            return
+        async with anyio.create_task_group() as tg:
+
+            async def alarm() -> None:
+                await self._sleep(delay)
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(alarm)
+            await changed.wait()
+            tg.cancel_scope.cancel()
+
+    def _idle(self) -> bool:
+        if self._heap or self._in_flight:
+            return False
+        return self._closing or (self._until_idle and bool(self._trackers))
+
+    async def _schedule(
+        self,
+        work: MemoryObjectSendStream[_Entry],
+        events: MemoryObjectSendStream[DeploymentEvent],
+    ) -> None:
+        # Holding an events clone keeps the stream open until we decide it is over.
+        async with work, events:
+            while not self._idle():
+                if self._heap:
+                    delay = self._heap[0].due - self._clock()
+                    if delay <= 0:
+                        entry = heapq.heappop(self._heap)
+                        self._in_flight += 1
+                        await work.send(entry)  # waits for a free poller
+                        continue
+                    await self._wait(delay)
+                else:
+                    await self._wait(None)
+            self._ended = True
+
+    async def _poller(
+        self,
+        work: MemoryObjectReceiveStream[_Entry],
+        events: MemoryObjectSendStream[DeploymentEvent],
+    ) -> None:
+        async with work, events:
+            async for entry in work:
+                try:
+                    wait = await self._poll(entry, events)
+                    if wait is not None:
+                        entry.due = self._clock() + wait
+                        entry.seq = next(self._seq)
+                        heapq.heappush(self._heap, entry)
+                finally:
+                    self._in_flight -= 1
+                    self._notify()
+
+    async def _poll(
+        self, entry: _Entry, events: MemoryObjectSendStream[DeploymentEvent]
+    ) -> float | None:
+        """Poll one deployment, send its events; the delay until its next poll, None if done."""
+        tracker = entry.tracker
+        remaining = None if entry.deadline is None else entry.deadline - self._clock()
+        batch: list[DeploymentEvent] = []
+        wait: float | None = None
+        if remaining is None or remaining > 0:
+            body: dict[str, Any] | None = None
+            try:
+                with anyio.move_on_after(remaining):
+                    self._polls += 1
+                    tracker.polls += 1
+                    body = await self._client.call(_ACTION, tracker.params())
+                if body is not None:
+                    batch = tracker.on_answer(body, self._wall())
+                    wait = tracker.interval
+            except Exception as exc:
+                self._poll_errors += 1
+                try:
+                    event, wait = tracker.on_error(exc, self._wall())
+                    batch = [event]
+                except Exception as fatal:
+                    batch = [self._failed(tracker, fatal)]
+        if not tracker.done and entry.deadline is not None and self._clock() >= entry.deadline:
+            batch.append(tracker.timed_out(entry.timeout, self._wall()))
+        for event in batch:
+            tracker.delivered()
+            self._events += 1
+            await events.send(event)
+        if tracker.done:
+            self._outcomes[(tracker.instance_id, tracker.deployment_id)] = (
+                tracker.outcome or "error"
+            )
+            return None
+        return wait if wait is not None else tracker.interval
+
+    def _failed(self, tracker: _Tracker, exc: BaseException) -> DeploymentEvent:
+        cause = exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
+        outcome: Outcome = "not_found" if isinstance(cause, NotFoundError) else "error"
+        _log.warning(
+            "aioedge.monitor_deployment_failed",
+            instance_id=tracker.instance_id,
+            deployment_id=tracker.deployment_id,
+            outcome=outcome,
+            error=_error_code(cause),
+        )
+        tracker.final_emitted = True
+        tracker.outcome = outcome
+        state = tracker.state
+        return DeploymentEvent(
+            kind="final",
+            deployment_id=tracker.deployment_id,
+            instance_id=tracker.instance_id,
+            status=None if state is None else state.status,
+            previous_status=None if state is None else state.status,
+            outcome=outcome,
+            error=_error_code(cause),
+            message=str(exc) if not isinstance(cause, ApiError) else _error_text(cause),
+            time=self._wall(),
+        )

@@ -1,0 +1,181 @@
+"""Displaying a :class:`DeploymentState`: a terminal tree and an HTML table (notebooks).
+
+Pure string building; the CLI's live display redraws ``render_text`` after each poll.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+
+from ._events import STAGE_NAMES, stage_name, status_name
+from ._state import DeploymentState, SnapshotState, TaskState
+
+__all__ = ["progress_bar", "render_html", "render_text"]
+
+_LAST_STAGE = max(STAGE_NAMES)  # 32: complete
+_MARK = {0: "·", 1: "…", 2: "✔", 3: "✘"}
+_ASCII_MARK = {0: ".", 1: "~", 2: "+", 3: "x"}
+
+
+def _fraction(stage: int | None) -> float:
+    if stage is None or stage <= 0:
+        return 0.0
+    return min(1.0, stage / _LAST_STAGE)
+
+
+def progress_bar(stage: int | None, width: int = 10, *, ascii: bool = False) -> str:
+    """``[█████░░░░░]``: how far through the stages (0..32, ERRATA: Deployments) it got."""
+    inner = max(1, width - 2)
+    filled = round(_fraction(stage) * inner)
+    full, empty = ("#", "-") if ascii else ("█", "░")
+    return "[" + full * filled + empty * (inner - filled) + "]"
+
+
+def _clip(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    if len(text) <= width:
+        return text.ljust(width)
+    return text[: max(0, width - 1)] + "…"
+
+
+def _mark(status: int | None, ascii: bool) -> str:
+    table = _ASCII_MARK if ascii else _MARK
+    return table.get(status if status is not None else -1, "?")
+
+
+def _resource_label(snap: SnapshotState) -> str:
+    name = snap.resource_name or snap.resource_id or snap.snapshot_id
+    if snap.resource_type and snap.resource_type != name:
+        name = f"{name} ({snap.resource_type})"
+    if snap.operate_type == 1:  # ERRATA: OperateType 1 deletes the resource
+        name = f"{name} [delete]"
+    return name
+
+
+def _summary(state: DeploymentState) -> str:
+    snaps = [s for _t, s in state.snapshots()]
+    done = sum(1 for s in snaps if s.status == 2)
+    failed = sum(1 for s in snaps if s.status == 3)
+    tasks = len(state.tasks)
+    text = f"{tasks} task{'s' if tasks != 1 else ''}, {done}/{len(snaps)} snapshots done"
+    return text + (f", {failed} failed" if failed else "")
+
+
+def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False) -> str:
+    """A tree of the deployment, its subtasks and snapshots, one line each, ``width`` wide.
+
+    Each snapshot line ends with a stage progress bar, the stage and the status.
+    """
+    width = max(40, width)
+    branch, last, pipe, space = (
+        ("|- ", "`- ", "|  ", "   ") if ascii else ("├─ ", "└─ ", "│  ", "   ")
+    )
+    lines = []
+    kind = f" {state.type}" if state.type else ""
+    head = (
+        f"{_mark(state.status, ascii)} deployment {state.deployment_id}{kind}: "
+        f"{status_name(state.status)} ({_summary(state)})"
+    )
+    lines.append(_clip(head, width).rstrip())
+    bar_width = 12
+    right = bar_width + 1 + 11 + 1 + 12  # bar, stage name, mark + status
+    for ti, task in enumerate(state.tasks):
+        t_last = ti == len(state.tasks) - 1
+        prefix = last if t_last else branch
+        gw = f" gateway {task.gateway_id}" if task.gateway_id else ""
+        label = f"{prefix}task {task.task_id}{gw}"
+        lines.append(_row(label, None, task.stage, task.status, width, right, ascii))
+        child = space if t_last else pipe
+        for si, snap in enumerate(task.snapshots):
+            s_prefix = child + (last if si == len(task.snapshots) - 1 else branch)
+            bar = progress_bar(snap.stage, bar_width, ascii=ascii)
+            lines.append(
+                _row(
+                    s_prefix + _resource_label(snap),
+                    bar,
+                    snap.stage,
+                    snap.status,
+                    width,
+                    right,
+                    ascii,
+                )
+            )
+    return "\n".join(lines)
+
+
+def _row(
+    label: str,
+    bar: str | None,
+    stage: int | None,
+    status: int | None,
+    width: int,
+    right: int,
+    ascii: bool,
+) -> str:
+    left = width - right - 1
+    cells = [
+        _clip(label, left),
+        (bar or "").ljust(12),
+        _clip(stage_name(stage), 11),
+        f"{_mark(status, ascii)} {status_name(status)}",
+    ]
+    return " ".join(cells).rstrip()
+
+
+def render_html(state: DeploymentState) -> str:
+    """An HTML table (one row per snapshot, grouped by subtask) for notebooks."""
+    e = html.escape
+    rows: list[str] = []
+    for task in state.tasks:
+        rows.append(_task_row(task))
+        rows.extend(_snapshot_rows(task.snapshots))
+    caption = (
+        f"deployment <code>{e(state.deployment_id)}</code>"
+        f"{' (' + e(state.type) + ')' if state.type else ''}: "
+        f"<b>{e(status_name(state.status))}</b> &middot; {e(_summary(state))}"
+    )
+    head = "".join(
+        f"<th style='text-align:left'>{h}</th>"
+        for h in ("subtask / resource", "type", "stage", "progress", "status")
+    )
+    return (
+        "<table class='aioedge-deployment'>"
+        f"<caption style='text-align:left'>{caption}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+_COLOURS = {2: "#2e7d32", 3: "#c62828", 1: "#1565c0"}
+
+
+def _status_cell(status: int | None) -> str:
+    colour = _COLOURS.get(status if status is not None else -1, "#616161")
+    return f"<td style='color:{colour}'>{html.escape(status_name(status))}</td>"
+
+
+def _task_row(task: TaskState) -> str:
+    e = html.escape
+    gw = f" &middot; gateway <code>{e(task.gateway_id)}</code>" if task.gateway_id else ""
+    return (
+        f"<tr><td colspan='2'><b>task</b> <code>{e(task.task_id)}</code>{gw}</td>"
+        f"<td>{e(stage_name(task.stage))}</td><td></td>{_status_cell(task.status)}</tr>"
+    )
+
+
+def _snapshot_rows(snaps: Iterable[SnapshotState]) -> list[str]:
+    e = html.escape
+    out = []
+    for snap in snaps:
+        value = round(_fraction(snap.stage) * _LAST_STAGE)
+        out.append(
+            "<tr>"
+            f"<td style='padding-left:2em'>{e(_resource_label(snap))}"
+            f"<br><small><code>{e(snap.snapshot_id)}</code></small></td>"
+            f"<td>{e(snap.resource_type or '')}</td>"
+            f"<td>{e(stage_name(snap.stage))}</td>"
+            f"<td><progress max='{_LAST_STAGE}' value='{value}'></progress></td>"
+            f"{_status_cell(snap.status)}</tr>"
+        )
+    return out

@@ -1,0 +1,824 @@
+"""The deployment state tree and the pure diff between two polls.
+
+Everything that decides *which* events a watcher emits lives here, with no I/O and no clock:
+``DeploymentState.from_response(body)`` reads one GetEdgeInstanceDeployment answer (2.12.3),
+``diff(previous, current)`` turns two of them into events, and ``apply(state, events)``
+replays events over a state (so a checkpoint can be rebuilt from what was delivered, and so
+the diff can be checked: replaying ``diff(a, b)`` over ``a`` gives ``b``).
+
+Equality of states (``==``) compares what the watcher tracks: ids, resource names and types,
+stage, status and log entries, with tasks and snapshots in any order.  Descriptions, the
+``Gmt*`` times and the watcher's ``observed_at`` are carried along but not compared.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome
+
+__all__ = [
+    "DeploymentState",
+    "SnapshotState",
+    "TaskState",
+    "apply",
+    "carry_logs",
+    "diff",
+    "final_event",
+    "parse_log",
+]
+
+_Change = Literal["appeared", "updated", "removed"]
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _int(value: Any) -> int | None:
+    """Stage/Status/OperateType/timestamps arrive as numbers, sometimes as strings."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _ts(raw: Mapping[str, Any], key: str) -> int | None:
+    # ERRATA, Wire names: GmtCreateTimestamp is also spelled GmtCreateTimeStamp.
+    value = raw.get(f"{key}Timestamp")
+    if value is None:
+        value = raw.get(f"{key}TimeStamp")
+    return _int(value)
+
+
+def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
+    """Parse a snapshot's ``Log`` (a JSON *string* holding a list, ERRATA: Deployments).
+
+    Returns ``(entries, problem)``: the well-formed entries in time order, and a short
+    description of what was wrong, or ``None``.  Never raises.
+    """
+    if raw is None or raw == "":
+        return (), None
+    items: Any = raw
+    if isinstance(raw, str):
+        try:
+            items = json.loads(raw)
+        except ValueError as exc:
+            return (), f"Log is not valid JSON ({exc.__class__.__name__}: {exc})"
+    if items is None:
+        return (), None
+    if not isinstance(items, list):
+        return (), f"Log is a JSON {type(items).__name__}, not a list"
+    entries: list[LogEntry] = []
+    bad: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            bad.append(f"entry {index} is not an object")
+            continue
+        try:
+            entries.append(LogEntry.from_dict(item))
+        except (TypeError, ValueError) as exc:
+            bad.append(f"entry {index}: {exc}")
+    entries.sort(key=LogEntry.sort_key)
+    problem = "; ".join(bad) if bad else None
+    return tuple(entries), problem
+
+
+# --------------------------------------------------------------------------- the tree
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class SnapshotState:
+    """One resource of a subtask (``ResourceSnapshotList[]``)."""
+
+    snapshot_id: str
+    resource_id: str | None = None
+    resource_name: str | None = None
+    resource_type: str | None = None
+    operate_type: int | None = None
+    stage: int | None = None
+    status: int | None = None
+    log: tuple[LogEntry, ...] = ()
+    log_problem: str | None = None
+    created_ms: int | None = None
+    modified_ms: int | None = None
+    completed_ms: int | None = None
+
+    def _key(self) -> tuple[Any, ...]:
+        return (
+            self.snapshot_id,
+            self.resource_id,
+            self.resource_name,
+            self.resource_type,
+            self.operate_type,
+            self.stage,
+            self.status,
+            self.log,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SnapshotState) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any], index: int) -> SnapshotState:
+        log, problem = parse_log(raw.get("Log"))
+        sid = _str(raw.get("SnapshotId")) or _str(raw.get("ResourceId")) or f"#{index}"
+        return cls(
+            snapshot_id=sid,
+            resource_id=_str(raw.get("ResourceId")),
+            resource_name=_str(raw.get("ResourceName")),
+            resource_type=_str(raw.get("ResourceType")),
+            operate_type=_int(raw.get("OperateType")),
+            stage=_int(raw.get("Stage")),
+            status=_int(raw.get("Status")),
+            log=log,
+            log_problem=problem,
+            created_ms=_ts(raw, "GmtCreate"),
+            modified_ms=_ts(raw, "GmtModified"),
+            completed_ms=_ts(raw, "GmtCompleted"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "snapshot_id": self.snapshot_id,
+            "resource_id": self.resource_id,
+            "resource_name": self.resource_name,
+            "resource_type": self.resource_type,
+            "operate_type": self.operate_type,
+            "stage": self.stage,
+            "status": self.status,
+            "log": [e.to_dict() for e in self.log],
+            "log_problem": self.log_problem,
+            "created_ms": self.created_ms,
+            "modified_ms": self.modified_ms,
+            "completed_ms": self.completed_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> SnapshotState:
+        return cls(
+            snapshot_id=str(raw["snapshot_id"]),
+            resource_id=raw.get("resource_id"),
+            resource_name=raw.get("resource_name"),
+            resource_type=raw.get("resource_type"),
+            operate_type=raw.get("operate_type"),
+            stage=raw.get("stage"),
+            status=raw.get("status"),
+            log=tuple(
+                sorted((LogEntry.from_dict(e) for e in raw.get("log") or ()), key=LogEntry.sort_key)
+            ),
+            log_problem=raw.get("log_problem"),
+            created_ms=raw.get("created_ms"),
+            modified_ms=raw.get("modified_ms"),
+            completed_ms=raw.get("completed_ms"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class TaskState:
+    """One subtask (one gateway) of a deployment (``TaskList[]``)."""
+
+    task_id: str
+    gateway_id: str | None = None
+    stage: int | None = None
+    status: int | None = None
+    snapshots: tuple[SnapshotState, ...] = ()
+    created_ms: int | None = None
+    modified_ms: int | None = None
+    completed_ms: int | None = None
+
+    def _key(self) -> tuple[Any, ...]:
+        snaps = tuple(sorted((s._key() for s in self.snapshots), key=lambda k: k[0]))
+        return (self.task_id, self.gateway_id, self.stage, self.status, snaps)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TaskState) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def snapshot(self, snapshot_id: str) -> SnapshotState | None:
+        for snap in self.snapshots:
+            if snap.snapshot_id == snapshot_id:
+                return snap
+        return None
+
+    @classmethod
+    def from_wire(cls, raw: Mapping[str, Any], index: int) -> TaskState:
+        snaps = _unique(
+            SnapshotState.from_wire(s, i)
+            for i, s in enumerate(_list(raw.get("ResourceSnapshotList")))
+        )
+        return cls(
+            task_id=_str(raw.get("TaskId")) or _str(raw.get("GatewayId")) or f"#{index}",
+            gateway_id=_str(raw.get("GatewayId")),
+            stage=_int(raw.get("Stage")),
+            status=_int(raw.get("Status")),
+            snapshots=snaps,
+            created_ms=_ts(raw, "GmtCreate"),
+            modified_ms=_ts(raw, "GmtModified"),
+            completed_ms=_ts(raw, "GmtCompleted"),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task_id,
+            "gateway_id": self.gateway_id,
+            "stage": self.stage,
+            "status": self.status,
+            "snapshots": [s.to_dict() for s in self.snapshots],
+            "created_ms": self.created_ms,
+            "modified_ms": self.modified_ms,
+            "completed_ms": self.completed_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TaskState:
+        return cls(
+            task_id=str(raw["task_id"]),
+            gateway_id=raw.get("gateway_id"),
+            stage=raw.get("stage"),
+            status=raw.get("status"),
+            snapshots=tuple(SnapshotState.from_dict(s) for s in raw.get("snapshots") or ()),
+            created_ms=raw.get("created_ms"),
+            modified_ms=raw.get("modified_ms"),
+            completed_ms=raw.get("completed_ms"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class DeploymentState:
+    """What one GetEdgeInstanceDeployment answer says about a deployment (2.12.3).
+
+    ``observed_at`` (seconds since the epoch) is when the watcher received the answer; it
+    dates the transitions the answer reveals when the service gives no ``Gmt*Timestamp``.
+    """
+
+    deployment_id: str
+    status: int | None = None
+    tasks: tuple[TaskState, ...] = ()
+    instance_id: str | None = None
+    type: str | None = None
+    description: str | None = None
+    created_ms: int | None = None
+    modified_ms: int | None = None
+    completed_ms: int | None = None
+    observed_at: float | None = field(default=None)
+
+    def _key(self) -> tuple[Any, ...]:
+        tasks = tuple(sorted((t._key() for t in self.tasks), key=lambda k: k[0]))
+        return (self.deployment_id, self.status, tasks)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DeploymentState) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_response(
+        cls,
+        body: Mapping[str, Any],
+        *,
+        instance_id: str | None = None,
+        deployment_id: str | None = None,
+        observed_at: float | None = None,
+    ) -> DeploymentState:
+        """Read a GetEdgeInstanceDeployment body (or its ``Data``); lenient about types.
+
+        ``deployment_id`` fills in a ``Data`` without ``DeploymentId``; ``ValueError`` if
+        neither gives one.
+        """
+        data = body.get("Data", body)
+        if not isinstance(data, Mapping):
+            raise ValueError("GetEdgeInstanceDeployment answer has no Data object")
+        dep_id = _str(data.get("DeploymentId")) or deployment_id
+        if not dep_id:
+            raise ValueError("GetEdgeInstanceDeployment answer has no DeploymentId")
+        tasks = _unique(
+            TaskState.from_wire(t, i) for i, t in enumerate(_list(data.get("TaskList")))
+        )
+        return cls(
+            deployment_id=dep_id,
+            status=_int(data.get("Status")),
+            tasks=tasks,
+            instance_id=instance_id,
+            type=_str(data.get("Type")),
+            description=_str(data.get("Description")),
+            created_ms=_ts(data, "GmtCreate"),
+            modified_ms=_ts(data, "GmtModified"),
+            completed_ms=_ts(data, "GmtCompleted"),
+            observed_at=observed_at,
+        )
+
+    @property
+    def is_final(self) -> bool:
+        """Status 2 (succeeded) or 3 (failed): nothing will change any more."""
+        return self.status in FINAL_STATUSES
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """``"succeeded"``/``"failed"`` once final, else ``None``."""
+        if self.status == 2:
+            return "succeeded"
+        if self.status == 3:
+            return "failed"
+        return None
+
+    def task(self, task_id: str) -> TaskState | None:
+        for task in self.tasks:
+            if task.task_id == task_id:
+                return task
+        return None
+
+    def snapshots(self) -> Iterator[tuple[TaskState, SnapshotState]]:
+        for task in self.tasks:
+            for snap in task.snapshots:
+                yield task, snap
+
+    def counts(self) -> Counter[int | None]:
+        """How many snapshots are in each Status (for progress summaries)."""
+        return Counter(snap.status for _task, snap in self.snapshots())
+
+    # -- serialising -----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable tree; :meth:`from_dict` reads it back."""
+        return {
+            "deployment_id": self.deployment_id,
+            "instance_id": self.instance_id,
+            "status": self.status,
+            "type": self.type,
+            "description": self.description,
+            "created_ms": self.created_ms,
+            "modified_ms": self.modified_ms,
+            "completed_ms": self.completed_ms,
+            "observed_at": self.observed_at,
+            "tasks": [t.to_dict() for t in self.tasks],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> DeploymentState:
+        return cls(
+            deployment_id=str(raw["deployment_id"]),
+            instance_id=raw.get("instance_id"),
+            status=raw.get("status"),
+            type=raw.get("type"),
+            description=raw.get("description"),
+            created_ms=raw.get("created_ms"),
+            modified_ms=raw.get("modified_ms"),
+            completed_ms=raw.get("completed_ms"),
+            observed_at=raw.get("observed_at"),
+            tasks=tuple(TaskState.from_dict(t) for t in raw.get("tasks") or ()),
+        )
+
+    # -- display ---------------------------------------------------------------------------
+
+    def _repr_html_(self) -> str:
+        from ._render import render_html
+
+        return render_html(self)
+
+    def render(self, width: int = 80) -> str:
+        """The terminal tree of :func:`aioedge.watch.render_text`."""
+        from ._render import render_text
+
+        return render_text(self, width=width)
+
+
+def _list(value: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
+    """Keep the first object of each id (a repeated id would make the tree ambiguous)."""
+    seen: set[str] = set()
+    out = []
+    for item in items:
+        ident = item.snapshot_id if isinstance(item, SnapshotState) else item.task_id
+        if ident not in seen:
+            seen.add(ident)
+            out.append(item)
+    return tuple(out)
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    deployment_id: str
+    instance_id: str | None
+    observed_at: float | None
+
+
+def _when(ms: int | None, ctx: _Ctx) -> float | None:
+    return ms / 1000.0 if ms is not None else ctx.observed_at
+
+
+def diff(previous: DeploymentState | None, current: DeploymentState) -> list[DeploymentEvent]:
+    """The events that lead from ``previous`` (``None``: nothing seen yet) to ``current``.
+
+    Order: a new deployment first, then per subtask its own change and its snapshots' events
+    (merged in time order, each snapshot's own events in order), a subtask's move to a final
+    status after its snapshots, the deployment's move to a final status and the ``final``
+    event last.  Every transition event's ``previous_*`` equals the state left by the event
+    before it for the same object, so the events replay exactly (see :func:`apply`).
+    """
+    if previous is not None and previous.deployment_id != current.deployment_id:
+        raise ValueError(
+            f"cannot diff deployment {previous.deployment_id} against {current.deployment_id}"
+        )
+    instance_id = current.instance_id
+    if instance_id is None and previous is not None:
+        instance_id = previous.instance_id
+    ctx = _Ctx(current.deployment_id, instance_id, current.observed_at)
+    events: list[DeploymentEvent] = []
+
+    dep_event: DeploymentEvent | None = None
+    if previous is None or previous.status != current.status:
+        dep_event = DeploymentEvent(
+            kind="deployment",
+            deployment_id=ctx.deployment_id,
+            instance_id=ctx.instance_id,
+            status=current.status,
+            previous_status=None if previous is None else previous.status,
+            change="appeared" if previous is None else "updated",
+            time=_when(current.modified_ms, ctx),
+        )
+    dep_last = dep_event is not None and previous is not None and current.is_final
+    if dep_event is not None and not dep_last:
+        events.append(dep_event)
+
+    before = {t.task_id: t for t in previous.tasks} if previous is not None else {}
+    for task in current.tasks:
+        events.extend(_diff_task(ctx, before.pop(task.task_id, None), task))
+    for gone in before.values():
+        events.append(_removed("task", ctx, gone.task_id, None, gone.stage, gone.status))
+
+    if dep_event is not None and dep_last:
+        events.append(dep_event)
+    if current.is_final and (previous is None or not previous.is_final):
+        events.append(final_event(current))
+    return events
+
+
+def final_event(state: DeploymentState, *, instance_id: str | None = None) -> DeploymentEvent:
+    """The ``final`` event for a deployment in Status 2 or 3."""
+    ctx = _Ctx(state.deployment_id, state.instance_id or instance_id, state.observed_at)
+    return DeploymentEvent(
+        kind="final",
+        deployment_id=state.deployment_id,
+        instance_id=ctx.instance_id,
+        status=state.status,
+        previous_status=state.status,
+        outcome=state.outcome,
+        time=_when(state.completed_ms or state.modified_ms, ctx),
+    )
+
+
+def _removed(
+    kind: Literal["task", "snapshot"],
+    ctx: _Ctx,
+    task_id: str,
+    snapshot_id: str | None,
+    stage: int | None,
+    status: int | None,
+) -> DeploymentEvent:
+    return DeploymentEvent(
+        kind=kind,
+        deployment_id=ctx.deployment_id,
+        instance_id=ctx.instance_id,
+        task_id=task_id,
+        snapshot_id=snapshot_id,
+        previous_stage=stage,
+        previous_status=status,
+        change="removed",
+        time=ctx.observed_at,
+    )
+
+
+def _diff_task(ctx: _Ctx, prev: TaskState | None, task: TaskState) -> list[DeploymentEvent]:
+    own: DeploymentEvent | None = None
+    if prev is None or (prev.stage, prev.status) != (task.stage, task.status):
+        own = DeploymentEvent(
+            kind="task",
+            deployment_id=ctx.deployment_id,
+            instance_id=ctx.instance_id,
+            task_id=task.task_id,
+            gateway_id=task.gateway_id,
+            stage=task.stage,
+            status=task.status,
+            previous_stage=None if prev is None else prev.stage,
+            previous_status=None if prev is None else prev.status,
+            change="appeared" if prev is None else "updated",
+            backwards=_backwards(None if prev is None else prev.stage, task.stage),
+            time=_when(task.modified_ms, ctx),
+        )
+    before = {s.snapshot_id: s for s in prev.snapshots} if prev is not None else {}
+    streams = [
+        _diff_snapshot(ctx, task, before.pop(s.snapshot_id, None), s) for s in task.snapshots
+    ]
+    streams.extend(
+        [_removed("snapshot", ctx, task.task_id, s.snapshot_id, s.stage, s.status)]
+        for s in before.values()
+    )
+    # Each snapshot's own events stay in order; across snapshots, earliest first.
+    merged = list(heapq.merge(*streams, key=_time_key))
+    if own is None:
+        return merged
+    # A new subtask must exist before its snapshots; a subtask finishing comes after them.
+    if own.change == "updated" and task.status in FINAL_STATUSES:
+        return [*merged, own]
+    return [own, *merged]
+
+
+def _time_key(event: DeploymentEvent) -> tuple[bool, float]:
+    return (event.time is None, event.time or 0.0)
+
+
+def _backwards(before: int | None, after: int | None) -> bool:
+    return before is not None and after is not None and after < before
+
+
+def _new_entries(before: Sequence[LogEntry], after: Sequence[LogEntry]) -> list[LogEntry]:
+    """Entries of ``after`` not in ``before`` (as multisets), in ``after``'s order."""
+    seen = Counter(before)
+    out = []
+    for entry in after:
+        if seen[entry] > 0:
+            seen[entry] -= 1
+        else:
+            out.append(entry)
+    return out
+
+
+def _diff_snapshot(
+    ctx: _Ctx, task: TaskState, prev: SnapshotState | None, snap: SnapshotState
+) -> list[DeploymentEvent]:
+    def transition(
+        stage: int | None,
+        status: int | None,
+        was: tuple[int | None, int | None] | None,
+        *,
+        time: float | None,
+        inferred: bool,
+    ) -> DeploymentEvent:
+        return DeploymentEvent(
+            kind="snapshot",
+            deployment_id=ctx.deployment_id,
+            instance_id=ctx.instance_id,
+            task_id=task.task_id,
+            snapshot_id=snap.snapshot_id,
+            gateway_id=task.gateway_id,
+            resource_id=snap.resource_id,
+            resource_name=snap.resource_name,
+            resource_type=snap.resource_type,
+            operate_type=snap.operate_type,
+            stage=stage,
+            status=status,
+            previous_stage=None if was is None else was[0],
+            previous_status=None if was is None else was[1],
+            change="appeared" if was is None else "updated",
+            backwards=was is not None and _backwards(was[0], stage),
+            time=time,
+            inferred=inferred,
+        )
+
+    out: list[DeploymentEvent] = []
+    if snap.log_problem and (prev is None or prev.log_problem != snap.log_problem):
+        out.append(
+            DeploymentEvent(
+                kind="warning",
+                deployment_id=ctx.deployment_id,
+                instance_id=ctx.instance_id,
+                task_id=task.task_id,
+                snapshot_id=snap.snapshot_id,
+                resource_id=snap.resource_id,
+                resource_name=snap.resource_name,
+                resource_type=snap.resource_type,
+                message=f"malformed Log: {snap.log_problem}",
+                time=ctx.observed_at,
+            )
+        )
+    running: tuple[int | None, int | None] | None = (
+        None if prev is None else (prev.stage, prev.status)
+    )
+    observed = (snap.stage, snap.status)
+    observed_time = _when(snap.modified_ms, ctx)
+    for entry in _new_entries(() if prev is None else prev.log, snap.log):
+        # ERRATA, Deployments: one entry per stage reached, so an entry for a stage between
+        # the last one seen and the current one is a transition that happened between polls.
+        if (
+            entry.stage is not None
+            and snap.stage is not None
+            and entry.stage < snap.stage
+            and (running is None or (running[0] is not None and entry.stage > running[0]))
+        ):
+            inferred_status = 3 if entry.failed else 1
+            out.append(
+                transition(entry.stage, inferred_status, running, time=entry.time, inferred=True)
+            )
+            running = (entry.stage, inferred_status)
+        # The observed move goes before the entries of the stage it reached (and before
+        # any entry at all when the snapshot is new: a log line needs its snapshot).
+        if running != observed and (
+            running is None
+            or (entry.stage is not None and snap.stage is not None and entry.stage >= snap.stage)
+        ):
+            when = observed_time
+            if snap.modified_ms is None and entry.stage == snap.stage and entry.time is not None:
+                when = entry.time  # the entry dates the move better than our poll does
+            out.append(transition(*observed, running, time=when, inferred=False))
+            running = observed
+        out.append(
+            DeploymentEvent(
+                kind="log",
+                deployment_id=ctx.deployment_id,
+                instance_id=ctx.instance_id,
+                task_id=task.task_id,
+                snapshot_id=snap.snapshot_id,
+                resource_id=snap.resource_id,
+                resource_name=snap.resource_name,
+                resource_type=snap.resource_type,
+                stage=entry.stage,
+                log=entry,
+                message=entry.message,
+                time=entry.time,
+            )
+        )
+    if running != observed:
+        out.append(transition(*observed, running, time=observed_time, inferred=False))
+    return out
+
+
+# --------------------------------------------------------------------------- apply
+
+
+def apply(state: DeploymentState | None, events: Iterable[DeploymentEvent]) -> DeploymentState:
+    """Replay transition and log events over ``state`` (``None``: start from nothing).
+
+    Other kinds (``warning``, ``poll_error``, ``final``) change nothing.  Raises
+    ``ValueError`` when an event refers to an object the state does not have.
+    """
+    dep: dict[str, Any] | None = None
+    tasks: dict[str, dict[str, Any]] = {}
+    if state is not None:
+        dep = {f: getattr(state, f) for f in _DEP_FIELDS}
+        for t in state.tasks:
+            tasks[t.task_id] = {
+                **{f: getattr(t, f) for f in _TASK_FIELDS},
+                "snapshots": {
+                    s.snapshot_id: {**{f: getattr(s, f) for f in _SNAP_FIELDS}, "log": list(s.log)}
+                    for s in t.snapshots
+                },
+            }
+    for ev in events:
+        if ev.kind == "deployment":
+            if dep is None:
+                dep = {"deployment_id": ev.deployment_id, "instance_id": ev.instance_id}
+            dep["status"] = ev.status
+            continue
+        if ev.kind not in ("task", "snapshot", "log"):
+            continue
+        if dep is None:
+            raise ValueError(f"{ev.kind} event before the deployment appeared")
+        if ev.task_id is None:
+            raise ValueError(f"{ev.kind} event without task_id")
+        if ev.kind == "task":
+            if ev.change == "removed":
+                tasks.pop(ev.task_id, None)
+            elif ev.change == "appeared" and ev.task_id not in tasks:
+                tasks[ev.task_id] = {
+                    "task_id": ev.task_id,
+                    "gateway_id": ev.gateway_id,
+                    "stage": ev.stage,
+                    "status": ev.status,
+                    "snapshots": {},
+                }
+            else:
+                task = _need(tasks, ev.task_id, "task")
+                task["stage"], task["status"] = ev.stage, ev.status
+            continue
+        snaps = _need(tasks, ev.task_id, "task")["snapshots"]
+        if ev.snapshot_id is None:
+            raise ValueError(f"{ev.kind} event without snapshot_id")
+        if ev.kind == "log":
+            if ev.log is not None:
+                _need(snaps, ev.snapshot_id, "snapshot")["log"].append(ev.log)
+        elif ev.change == "removed":
+            snaps.pop(ev.snapshot_id, None)
+        elif ev.change == "appeared" and ev.snapshot_id not in snaps:
+            snaps[ev.snapshot_id] = {
+                "snapshot_id": ev.snapshot_id,
+                "resource_id": ev.resource_id,
+                "resource_name": ev.resource_name,
+                "resource_type": ev.resource_type,
+                "operate_type": ev.operate_type,
+                "stage": ev.stage,
+                "status": ev.status,
+                "log": [],
+            }
+        else:
+            snap = _need(snaps, ev.snapshot_id, "snapshot")
+            snap["stage"], snap["status"] = ev.stage, ev.status
+    if dep is None:
+        raise ValueError("no state and no deployment event to start from")
+    built = tuple(
+        TaskState(
+            **{k: v for k, v in t.items() if k != "snapshots"},
+            snapshots=tuple(
+                SnapshotState(
+                    **{k: v for k, v in s.items() if k != "log"},
+                    log=tuple(sorted(s["log"], key=LogEntry.sort_key)),
+                )
+                for s in t["snapshots"].values()
+            ),
+        )
+        for t in tasks.values()
+    )
+    return DeploymentState(**dep, tasks=built)
+
+
+_DEP_FIELDS = (
+    "deployment_id",
+    "instance_id",
+    "status",
+    "type",
+    "description",
+    "created_ms",
+    "modified_ms",
+    "completed_ms",
+    "observed_at",
+)
+_TASK_FIELDS = (
+    "task_id",
+    "gateway_id",
+    "stage",
+    "status",
+    "created_ms",
+    "modified_ms",
+    "completed_ms",
+)
+_SNAP_FIELDS = (
+    "snapshot_id",
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "operate_type",
+    "stage",
+    "status",
+    "log_problem",
+    "created_ms",
+    "modified_ms",
+    "completed_ms",
+)
+
+
+def _need(table: dict[str, Any], key: str, what: str) -> Any:
+    try:
+        return table[key]
+    except KeyError:
+        raise ValueError(f"event for unknown {what} {key}") from None
+
+
+def carry_logs(previous: DeploymentState | None, current: DeploymentState) -> DeploymentState:
+    """``current`` with the log entries of ``previous`` kept where ``current``'s Log is broken.
+
+    A watcher stores this as its next ``previous``: one malformed answer then does not make
+    every entry count as new (and be emitted again) once the Log reads well again.
+    """
+    if previous is None or not any(s.log_problem for _t, s in current.snapshots()):
+        return current
+    old = {(t.task_id, s.snapshot_id): s.log for t, s in previous.snapshots()}
+    tasks = []
+    for task in current.tasks:
+        snaps = tuple(
+            replace(s, log=_merge_logs(old.get((task.task_id, s.snapshot_id), ()), s.log))
+            if s.log_problem
+            else s
+            for s in task.snapshots
+        )
+        tasks.append(replace(task, snapshots=snaps))
+    return replace(current, tasks=tuple(tasks))
+
+
+def _merge_logs(old: Sequence[LogEntry], new: Sequence[LogEntry]) -> tuple[LogEntry, ...]:
+    return tuple(sorted([*old, *_new_entries(old, new)], key=LogEntry.sort_key))

@@ -1,0 +1,523 @@
+"""The polling loop around GetEdgeInstanceDeployment and the pure diff.
+
+``_Tracker`` holds one deployment's bookkeeping (last state, adaptive interval, error
+count, what was delivered) and decides everything without I/O; ``DeploymentWatcher`` is
+the loop that calls, sleeps and yields.  The monitor (``_monitor.py``) reuses ``_Tracker``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+import anyio
+
+from .._errors import (
+    ApiError,
+    DeploymentError,
+    InvalidResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+)
+from .._log import get_logger
+from ._events import TRANSITION_KINDS, DeploymentEvent
+from ._state import DeploymentState, apply, carry_logs, diff, final_event
+
+__all__ = [
+    "CHECKPOINT_VERSION",
+    "Caller",
+    "DeploymentWatcher",
+    "WatchRetry",
+    "watch_deployment",
+]
+
+CHECKPOINT_VERSION = 1
+_ACTION = "GetEdgeInstanceDeployment"
+#: Errors after which polling again may well succeed (ERRATA: a throttled call was not run).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    ThrottledError,
+    ServiceUnavailableError,
+    TransportError,
+    InvalidResponseError,
+)
+
+_log = get_logger()
+
+
+class Caller(Protocol):
+    """What the watcher needs of a client: :meth:`aioedge.EdgeClient.call`."""
+
+    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WatchRetry:
+    """How a watcher waits after a transient polling error (on top of the client's own retries).
+
+    The n-th consecutive failure waits ``min(maximum, initial * multiplier ** (n - 1))``;
+    after ``max_errors`` consecutive failures (``None``: never) the watch gives up with
+    :class:`~aioedge.DeploymentError`.
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    max_errors: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
+            raise ValidationError(
+                "WatchRetry needs initial >= 0, maximum >= 0 and multiplier >= 1",
+                param="retry",
+                rule="range",
+            )
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1)))
+
+
+def _check_intervals(poll_interval: float, max_poll_interval: float, backoff: float) -> None:
+    if not poll_interval > 0:
+        raise ValidationError(
+            f"poll_interval must be > 0, got {poll_interval!r}", param="poll_interval", rule="range"
+        )
+    if not max_poll_interval >= poll_interval:
+        raise ValidationError(
+            f"max_poll_interval ({max_poll_interval!r}) must be >= poll_interval "
+            f"({poll_interval!r})",
+            param="max_poll_interval",
+            rule="range",
+        )
+    if not backoff >= 1:
+        raise ValidationError(
+            f"backoff must be >= 1, got {backoff!r}", param="backoff", rule="range"
+        )
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and not timeout > 0:
+        raise ValidationError(
+            f"timeout must be > 0 or None, got {timeout!r}", param="timeout", rule="range"
+        )
+
+
+def _error_code(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.code
+    return type(exc).__name__
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, ApiError | TransportError):
+        return exc.message
+    return str(exc)
+
+
+class _Tracker:
+    """One deployment's watch bookkeeping; pure (time comes in as arguments)."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        deployment_id: str,
+        *,
+        poll_interval: float,
+        max_poll_interval: float,
+        backoff: float,
+        retry: WatchRetry | None,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.deployment_id = deployment_id
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.backoff = backoff
+        self.retry = retry
+        self.interval = poll_interval
+        self.errors = 0
+        self.polls = 0
+        self.state: DeploymentState | None = None
+        self.final_emitted = False
+        self.outcome: str | None = None
+        # What the last answer produced, and how much of it reached the caller.
+        self._base: DeploymentState | None = None
+        self._batch: list[DeploymentEvent] = []
+        self._delivered = 0
+        self._final_before = False
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _restore(self, cp: Mapping[str, Any]) -> None:
+        if cp.get("version") != CHECKPOINT_VERSION:
+            raise ValidationError(
+                f"unsupported checkpoint version {cp.get('version')!r}",
+                param="checkpoint",
+                rule="format",
+            )
+        for key, mine in (("deployment_id", self.deployment_id), ("instance_id", self.instance_id)):
+            theirs = cp.get(key)
+            if theirs is not None and theirs != mine:
+                raise ValidationError(
+                    f"checkpoint is for {key} {theirs!r}, not {mine!r}",
+                    param="checkpoint",
+                    rule="dependency",
+                )
+        raw = cp.get("state")
+        self.state = None if raw is None else DeploymentState.from_dict(raw)
+        self._base = self.state
+        self.final_emitted = self._final_before = bool(cp.get("final_emitted", False))
+
+    def checkpoint(self) -> dict[str, Any]:
+        """JSON-serialisable; a tracker restored from it emits only what was not delivered."""
+        delivered = self._batch[: self._delivered]
+        if self._base is None and not any(e.kind == "deployment" for e in delivered):
+            state = None
+        else:
+            state = apply(self._base, delivered)
+        final = self._final_before or any(e.kind == "final" for e in delivered)
+        return {
+            "version": CHECKPOINT_VERSION,
+            "instance_id": self.instance_id,
+            "deployment_id": self.deployment_id,
+            "state": None if state is None else state.to_dict(),
+            "final_emitted": final,
+        }
+
+    def delivered(self) -> None:
+        self._delivered += 1
+
+    def _start_batch(self, events: list[DeploymentEvent]) -> None:
+        self._base, self._batch, self._delivered = self.state, events, 0
+        self._final_before = self.final_emitted
+
+    # -- decisions -------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.final_emitted
+
+    def on_answer(self, body: Mapping[str, Any], observed_at: float) -> list[DeploymentEvent]:
+        """Events for a successful poll; also updates the interval for the next one."""
+        try:
+            current = DeploymentState.from_response(
+                body,
+                instance_id=self.instance_id,
+                deployment_id=self.deployment_id,
+                observed_at=observed_at,
+            )
+        except ValueError as exc:
+            raise InvalidResponseError("InvalidResponse", str(exc), action=_ACTION) from exc
+        events = diff(self.state, current)
+        self._start_batch(events)
+        if current.is_final:
+            if not self.final_emitted and not any(e.kind == "final" for e in events):
+                # Resumed from a checkpoint taken between the last transition and "final".
+                events.append(final_event(current))
+            self.final_emitted = True
+            self.outcome = current.outcome
+        self.state = carry_logs(self.state, current)
+        self.errors = 0
+        if any(e.kind in TRANSITION_KINDS or e.kind == "log" for e in events):
+            self.interval = self.poll_interval  # things move: look again soon
+        else:
+            self.interval = min(self.max_poll_interval, self.interval * self.backoff)
+        return events
+
+    def on_error(self, exc: BaseException, observed_at: float) -> tuple[DeploymentEvent, float]:
+        """A ``poll_error`` event and how long to wait, or raise (not transient / gave up)."""
+        if isinstance(exc, NotFoundError):
+            # 2.6 iot.edge.deploySheetNotExist: there is nothing left to watch.
+            raise DeploymentError(
+                f"deployment {self.deployment_id} of instance {self.instance_id} does not exist "
+                f"({exc.code})",
+                deployment_id=self.deployment_id,
+            ) from exc
+        if not isinstance(exc, TRANSIENT_ERRORS) or self.retry is None:
+            raise exc
+        self.errors += 1
+        if self.retry.max_errors is not None and self.errors > self.retry.max_errors:
+            raise DeploymentError(
+                f"gave up watching deployment {self.deployment_id} after {self.errors - 1} "
+                f"consecutive failed polls; last: {_error_code(exc)}: {_error_text(exc)}",
+                deployment_id=self.deployment_id,
+            ) from exc
+        delay = max(self.retry.delay(self.errors), self.poll_interval)
+        event = DeploymentEvent(
+            kind="poll_error",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            error=_error_code(exc),
+            message=_error_text(exc),
+            attempt=self.errors,
+            retry_in=delay,
+            time=observed_at,
+        )
+        self._start_batch([event])
+        return event, delay
+
+    def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
+        self._start_batch([])
+        self.final_emitted = True
+        self.outcome = "timed_out"
+        state = self.state
+        event = DeploymentEvent(
+            kind="final",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            status=None if state is None else state.status,
+            previous_status=None if state is None else state.status,
+            outcome="timed_out",
+            message=f"no final status after {timeout:g}s" if timeout is not None else None,
+            time=observed_at,
+        )
+        self._batch = [event]
+        return event
+
+    def params(self) -> dict[str, str]:
+        return {"InstanceId": self.instance_id, "DeploymentId": self.deployment_id}
+
+
+#: Finds the deployment to watch: ``(deployment_id, attached)`` (see ``_deploy.py``).
+Resolver = Callable[[], Awaitable[tuple[str, bool]]]
+
+
+class DeploymentWatcher:
+    """An async iterator of :class:`DeploymentEvent` for one deployment.
+
+    Ends after the ``final`` event: ``outcome`` ``"succeeded"``/``"failed"`` (Status 2/3)
+    or ``"timed_out"`` when ``timeout`` seconds passed first.  Raises
+    :class:`~aioedge.DeploymentError` when the deployment does not exist
+    (``iot.edge.deploySheetNotExist``) and non-transient errors as they are.  Breaking out
+    of ``async for`` or cancelling the task stops it cleanly; ``async with`` closes it.
+    """
+
+    def __init__(
+        self,
+        client: Caller,
+        instance_id: str,
+        deployment_id: str | None,
+        *,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 5.0,
+        backoff: float = 1.5,
+        timeout: float | None = None,
+        checkpoint: Mapping[str, Any] | None = None,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[Any]] | None = None,
+        wall_clock: Callable[[], float] | None = None,
+        retry: WatchRetry | None = WatchRetry(),
+        resolve: Resolver | None = None,
+    ) -> None:
+        _check_intervals(poll_interval, max_poll_interval, backoff)
+        _check_timeout(timeout)
+        if deployment_id is None and resolve is None:
+            raise ValidationError(
+                "deployment_id is required", param="deployment_id", rule="required"
+            )
+        self._client = client
+        self._instance_id = instance_id
+        self._deployment_id = deployment_id
+        self._options: dict[str, Any] = {
+            "poll_interval": poll_interval,
+            "max_poll_interval": max_poll_interval,
+            "backoff": backoff,
+            "retry": retry,
+        }
+        self._checkpoint = checkpoint
+        self._timeout = timeout
+        self._clock = clock or time.monotonic
+        self._sleep = sleep or anyio.sleep
+        self._wall = wall_clock or time.time
+        self._resolve = resolve
+        self._attached = False
+        self._tracker: _Tracker | None = None
+        if deployment_id is not None:
+            self._tracker = _Tracker(
+                instance_id, deployment_id, checkpoint=checkpoint, **self._options
+            )
+        self._gen: AsyncGenerator[DeploymentEvent, None] | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"<DeploymentWatcher instance={self._instance_id} deployment={self._deployment_id} "
+            f"outcome={self.outcome}>"
+        )
+
+    # -- what a caller can look at -----------------------------------------------------------
+
+    @property
+    def instance_id(self) -> str:
+        return self._instance_id
+
+    @property
+    def deployment_id(self) -> str | None:
+        """``None`` until a deploy helper has created (or found) the deployment."""
+        return self._deployment_id
+
+    @property
+    def attached(self) -> bool:
+        """True when a deploy helper joined a deployment that was already running."""
+        return self._attached
+
+    @property
+    def state(self) -> DeploymentState | None:
+        """The tree as of the last successful poll."""
+        return None if self._tracker is None else self._tracker.state
+
+    @property
+    def outcome(self) -> str | None:
+        """``"succeeded"``, ``"failed"``, ``"timed_out"`` once finished, else ``None``."""
+        return None if self._tracker is None else self._tracker.outcome
+
+    @property
+    def polls(self) -> int:
+        return 0 if self._tracker is None else self._tracker.polls
+
+    def checkpoint(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; ``checkpoint=`` it to a new watcher to resume.
+
+        It covers exactly the events already yielded, so a watcher resumed from it emits
+        only the rest (later polls included).
+        """
+        if self._tracker is None:
+            raise RuntimeError("no deployment yet: iterate the watcher first")
+        return self._tracker.checkpoint()
+
+    # -- iteration ---------------------------------------------------------------------------
+
+    def __aiter__(self) -> DeploymentWatcher:
+        return self
+
+    async def __anext__(self) -> DeploymentEvent:
+        if self._gen is None:
+            self._gen = self._run()
+        return await self._gen.__anext__()
+
+    async def aclose(self) -> None:
+        if self._gen is not None:
+            await self._gen.aclose()
+
+    async def __aenter__(self) -> DeploymentWatcher:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def _run(self) -> AsyncGenerator[DeploymentEvent, None]:
+        if self._tracker is None:
+            assert self._resolve is not None
+            self._deployment_id, self._attached = await self._resolve()
+            self._tracker = _Tracker(
+                self._instance_id, self._deployment_id, checkpoint=self._checkpoint, **self._options
+            )
+        tracker = self._tracker
+        deadline = None if self._timeout is None else self._clock() + self._timeout
+        _log.debug(
+            "aioedge.watch_started",
+            instance_id=tracker.instance_id,
+            deployment_id=tracker.deployment_id,
+            resumed=self._checkpoint is not None,
+        )
+        while True:
+            remaining = None if deadline is None else max(0.0, deadline - self._clock())
+            body: dict[str, Any] | None = None
+            events: list[DeploymentEvent] = []
+            wait = 0.0
+            try:
+                # The deadline also bounds a poll stuck on the rate limiter or the network.
+                with anyio.move_on_after(remaining):
+                    tracker.polls += 1
+                    body = await self._client.call(_ACTION, tracker.params())
+                if body is not None:
+                    events = tracker.on_answer(body, self._wall())
+            except Exception as exc:  # on_error re-raises what is not transient
+                event, wait = tracker.on_error(exc, self._wall())
+                _log.warning(
+                    "aioedge.watch_poll_failed",
+                    deployment_id=tracker.deployment_id,
+                    error=event.error,
+                    attempt=event.attempt,
+                    retry_in=wait,
+                )
+                events = [event]
+            for event in events:
+                tracker.delivered()
+                yield event
+            if tracker.done:
+                _log.info(
+                    "aioedge.watch_finished",
+                    deployment_id=tracker.deployment_id,
+                    outcome=tracker.outcome,
+                    polls=tracker.polls,
+                )
+                return
+            if deadline is not None and self._clock() >= deadline:
+                event = tracker.timed_out(self._timeout, self._wall())
+                tracker.delivered()
+                yield event
+                _log.info(
+                    "aioedge.watch_finished",
+                    deployment_id=tracker.deployment_id,
+                    outcome="timed_out",
+                    polls=tracker.polls,
+                )
+                return
+            if body is not None:
+                wait = tracker.interval
+            if deadline is not None:
+                wait = min(wait, max(0.0, deadline - self._clock()))
+            await self._sleep(wait)
+
+
+def watch_deployment(
+    client: Caller,
+    instance_id: str,
+    deployment_id: str,
+    *,
+    poll_interval: float = 0.5,
+    max_poll_interval: float = 5.0,
+    backoff: float = 1.5,
+    timeout: float | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
+    clock: Callable[[], float] | None = None,
+    sleep: Callable[[float], Awaitable[Any]] | None = None,
+    wall_clock: Callable[[], float] | None = None,
+    retry: WatchRetry | None = WatchRetry(),
+) -> DeploymentWatcher:
+    """Watch one deployment: an async iterator of events that ends after the final one.
+
+    ``poll_interval`` is the shortest gap between two polls; while nothing changes the gap
+    grows ``backoff``-fold per poll up to ``max_poll_interval``.  Every poll is one
+    ``client.call("GetEdgeInstanceDeployment", ...)``, so the client's rate limiter (5 QPS,
+    shared) applies.  Transient errors become ``poll_error`` events and are retried per
+    ``retry`` (``None``: raise them).  ``checkpoint`` is a dict from
+    :meth:`DeploymentWatcher.checkpoint`; ``clock`` (monotonic seconds), ``sleep`` and
+    ``wall_clock`` (epoch seconds, for event times) can be injected for tests.
+    """
+    return DeploymentWatcher(
+        client,
+        instance_id,
+        deployment_id,
+        poll_interval=poll_interval,
+        max_poll_interval=max_poll_interval,
+        backoff=backoff,
+        timeout=timeout,
+        checkpoint=checkpoint,
+        clock=clock,
+        sleep=sleep,
+        wall_clock=wall_clock,
+        retry=retry,
+    )
