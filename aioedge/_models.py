@@ -491,12 +491,19 @@ class DeviceConfig(Model):
     iot_id: str | None = _w("IotId", _to_str, "DeviceId", "deviceId")
     config: DeviceConfigContent | None = _one("Config", DeviceConfigContent)
 
+    @property
+    def format(self) -> str | None:
+        """``config.format``."""
+        return self.config.format if self.config else None
+
+    @property
+    def content(self) -> str | None:
+        """``config.content``."""
+        return self.config.content if self.config else None
+
     def to_wire(self) -> dict[str, str]:
         """As a ``DeviceConfigs.N`` entry, so read configurations can be set again."""
-        return {
-            "IotId": self.iot_id or "",
-            "Content": (self.config.content if self.config else None) or "",
-        }
+        return {"IotId": self.iot_id or "", "Content": self.content or ""}
 
 
 # ---------------------------------------------------------------------------- 2.12 deployments
