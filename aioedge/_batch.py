@@ -1,0 +1,611 @@
+"""The batch engine behind ``client.batch(...)`` and ``client.batch_iter(...)``.
+
+Many ``(action, params)`` calls, run concurrently through the client's ``call`` (which waits
+for the quota limiter), with four promises:
+
+* **Every call gets a result, in its place.**  A failure is a ``BatchResult`` whose ``.error``
+  is the ``EdgeError``; it cancels nothing.  Any other exception is a bug and propagates (after
+  the calls still running have been cancelled and awaited).
+* **Lists over an operation's per-call limit are split** (ERRATA "Lists": IotIds and
+  DeviceConfigs ≤ 20, DriverIds ≤ 30 or 20), every chunk validated before the first one is
+  sent, and merged back into one result in input order.  If only some chunks fail, the result
+  is a ``PartialBatchError`` saying which items were applied, which were not and which may
+  have been: nothing the caller sent is lost silently.
+* **Bounded memory:** the input is pulled lazily, one call (or chunk) at a time as a
+  concurrency slot frees; at most ``concurrency`` calls run and at most ``concurrency`` results
+  wait to be handed out.  A generator of a million calls is fine.
+* **Nothing leaks:** cancelling the batch (or leaving ``async for`` early) cancels every call
+  it started and waits for them before returning.
+
+Why not an anyio task group: ``iter_batch`` is an async generator, and a task group must not
+stay open across a ``yield`` (the consumer's own code would run inside its cancel scope, and an
+abandoned generator would exit the scope from another task).  So the generator owns an
+explicit set of tasks and tears it down in ``finally`` inside a shielded anyio cancel scope;
+``run_batch`` is ``iter_batch`` drained under ``aclosing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import re
+import sys
+import time
+from collections import deque
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+    Sized,
+)
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from typing import Any, Literal, TextIO
+
+import anyio
+
+from ._catalog import Operation, _gather_flattened, get_operation, validate_params
+from ._errors import (
+    EdgeError,
+    InvalidResponseError,
+    ServiceUnavailableError,
+    TransportError,
+    ValidationError,
+)
+
+__all__ = [
+    "BatchResult",
+    "BatchResults",
+    "CallFn",
+    "ChunkOutcome",
+    "PartialBatchError",
+    "ProgressFn",
+    "iter_batch",
+    "progress_printer",
+    "run_batch",
+]
+
+CallFn = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+ProgressFn = Callable[[int, "int | None", "BatchResult"], object]
+
+DEFAULT_CONCURRENCY = 16
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _one_line(text: str, limit: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _error_text(error: BaseException) -> str:
+    return _one_line(f"{type(error).__name__}: {error}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BatchResult:
+    """The outcome of one call of a batch: ``.value`` (the body) or ``.error``."""
+
+    index: int
+    action: str
+    params: Mapping[str, Any] = field(repr=False)
+    value: dict[str, Any] | None = field(default=None, repr=False)
+    error: EdgeError | None = None
+    chunks: int = 1
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def request_id(self) -> str | None:
+        if self.value is not None:
+            rid = self.value.get("RequestId")
+            return rid if isinstance(rid, str) else None
+        rid = getattr(self.error, "request_id", None)
+        return rid if isinstance(rid, str) else None
+
+    def unwrap(self) -> dict[str, Any]:
+        """The body, or raise the error."""
+        if self.error is not None:
+            raise self.error
+        assert self.value is not None
+        return self.value
+
+    def _detail(self) -> str:
+        if self.error is not None:
+            return _error_text(self.error)
+        parts = []
+        if self.chunks > 1:
+            parts.append(f"{self.chunks} chunks")
+        if self.request_id:
+            parts.append(f"RequestId {self.request_id}")
+        return ", ".join(parts)
+
+    def __str__(self) -> str:
+        status = "ok" if self.ok else "failed"
+        detail = self._detail()
+        return f"[{self.index}] {self.action}: {status}" + (f" ({detail})" if detail else "")
+
+    def _html_row(self) -> str:
+        colour = "#2e7d32" if self.ok else "#c62828"
+        return (
+            f"<tr><td>{self.index}</td><td><code>{html.escape(self.action)}</code></td>"
+            f'<td style="color:{colour}">{"ok" if self.ok else "failed"}</td>'
+            f"<td>{html.escape(self._detail())}</td></tr>"
+        )
+
+    def _repr_html_(self) -> str:
+        return _html_table([self])
+
+
+def _html_table(rows: Sequence[BatchResult], *, caption: str = "", limit: int = 50) -> str:
+    head = "<tr><th>#</th><th>action</th><th>status</th><th>detail</th></tr>"
+    body = "".join(r._html_row() for r in rows[:limit])
+    if len(rows) > limit:
+        body += f'<tr><td colspan="4">… {len(rows) - limit} more</td></tr>'
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}{head}{body}</table>"
+
+
+class BatchResults(list[BatchResult]):
+    """The results of ``client.batch``, in input order, with summaries."""
+
+    @property
+    def ok(self) -> list[BatchResult]:
+        return [r for r in self if r.ok]
+
+    @property
+    def failed(self) -> list[BatchResult]:
+        return [r for r in self if not r.ok]
+
+    @property
+    def all_ok(self) -> bool:
+        return all(r.ok for r in self)
+
+    @property
+    def errors(self) -> list[EdgeError]:
+        return [r.error for r in self if r.error is not None]
+
+    def raise_first(self) -> None:
+        """Raise the first failure's error, if any (for scripts that want all-or-nothing)."""
+        for r in self:
+            if r.error is not None:
+                raise r.error
+
+    def summary(self) -> str:
+        failed = len(self.failed)
+        return f"{len(self)} calls: {len(self) - failed} ok, {failed} failed"
+
+    def _repr_html_(self) -> str:
+        # Failures first: they are what a notebook user looks for.
+        rows = sorted(self, key=lambda r: (r.ok, r.index))
+        return _html_table(rows, caption=self.summary())
+
+
+# --------------------------------------------------------------------------- chunks
+
+
+Status = Literal["ok", "failed", "unknown"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ChunkOutcome:
+    """One chunk of a split call: the items it carried (1-based ``first``..``last``)."""
+
+    chunk: int
+    first: int
+    items: tuple[Any, ...] = field(repr=False)
+    value: dict[str, Any] | None = field(default=None, repr=False)
+    error: EdgeError | None = None
+    read_only: bool = True
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.items) - 1
+
+    @property
+    def status(self) -> Status:
+        """``unknown``: a mutating chunk whose answer was lost or unreadable (may have run)."""
+        if self.error is None:
+            return "ok"
+        if not self.read_only and _maybe_executed(self.error):
+            return "unknown"
+        return "failed"
+
+
+def _maybe_executed(error: EdgeError) -> bool:
+    if isinstance(error, TransportError):
+        return error.maybe_executed
+    if isinstance(error, InvalidResponseError):
+        return True
+    if isinstance(error, ServiceUnavailableError):
+        return not (error.http_status == 503 or error.code.startswith("ServiceUnavailable"))
+    return False
+
+
+def _ranges(outcomes: Iterable[ChunkOutcome]) -> str:
+    """``1-40, 61-80``: contiguous chunks collapsed."""
+    spans: list[list[int]] = []
+    for o in outcomes:
+        if spans and spans[-1][1] + 1 == o.first:
+            spans[-1][1] = o.last
+        else:
+            spans.append([o.first, o.last])
+    return ", ".join(f"{a}-{b}" if a != b else str(a) for a, b in spans)
+
+
+class PartialBatchError(EdgeError):
+    """Some chunks of a split call failed; ``.chunks`` says what happened to every item.
+
+    ``succeeded`` / ``failed`` / ``unknown`` are the items (IotIds, DriverIds or DeviceConfigs
+    entries) in input order; ``unknown`` ones belong to mutating chunks whose answer was lost
+    and may have been applied.  ``value`` merges the bodies of the chunks that succeeded.
+    """
+
+    def __init__(self, action: str, param: str, chunks: Sequence[ChunkOutcome]) -> None:
+        self.action = action
+        self.param = param
+        self.chunks = tuple(chunks)
+        good = [c for c in self.chunks if c.status == "ok"]
+        self.value: dict[str, Any] | None = (
+            _merge([c.value for c in good if c.value]) if good else None
+        )
+        super().__init__(self._render())
+
+    def _of(self, status: Status) -> list[Any]:
+        return [item for c in self.chunks if c.status == status for item in c.items]
+
+    @property
+    def succeeded(self) -> list[Any]:
+        return self._of("ok")
+
+    @property
+    def failed(self) -> list[Any]:
+        return self._of("failed")
+
+    @property
+    def unknown(self) -> list[Any]:
+        return self._of("unknown")
+
+    @property
+    def errors(self) -> list[EdgeError]:
+        return [c.error for c in self.chunks if c.error is not None]
+
+    def _render(self) -> str:
+        bad = [c for c in self.chunks if c.error is not None]
+        n = len(self.chunks)
+        parts = [f"{self.action}: {len(bad)} of {n} chunks failed"]
+        for status, label in (("ok", "applied"), ("failed", "not applied"), ("unknown", "unknown")):
+            group = [c for c in self.chunks if c.status == status]
+            if group:
+                parts.append(f"{self.param} items {_ranges(group)} {label}")
+        shown = "; ".join(
+            f"chunk {c.chunk + 1}: {_error_text(c.error)}" for c in bad[:3] if c.error
+        )
+        more = f"; … {len(bad) - 3} more" if len(bad) > 3 else ""
+        return f"{'; '.join(parts)} ({shown}{more})"
+
+    def __reduce__(self) -> Any:  # picklable for multiprocessing users
+        return (type(self), (self.action, self.param, self.chunks))
+
+
+def _merge(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One body from several: lists (top level and under Data) concatenated in chunk order,
+    every chunk's RequestId kept in ``RequestIds``."""
+    merged = dict(bodies[0])
+    for key, value in bodies[0].items():
+        if isinstance(value, list):
+            merged[key] = [x for b in bodies for x in (b.get(key) or [])]
+        elif key == "Data" and isinstance(value, dict):
+            data = dict(value)
+            for dkey, dvalue in value.items():
+                if isinstance(dvalue, list):
+                    data[dkey] = [
+                        x for b in bodies for x in ((b.get("Data") or {}).get(dkey) or [])
+                    ]
+            merged[key] = data
+    merged["RequestIds"] = [b.get("RequestId") for b in bodies]
+    return merged
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(slots=True)
+class _Item:
+    """One input call on its way through the engine."""
+
+    index: int
+    action: str
+    params: Mapping[str, Any]
+    op: Operation
+    calls: list[Mapping[str, Any]]  # what goes to ``call``: one, or one per chunk
+    chunk_param: str | None = None
+    chunk_size: int = 0
+    items: list[Any] = field(default_factory=list)
+    outcomes: list[ChunkOutcome | None] = field(default_factory=list)
+    remaining: int = 0
+
+
+_LABEL = re.compile(r"^([A-Za-z]+)\.(\d+)(.*)$")
+
+
+def _shift(error: ValidationError, offset: int) -> ValidationError:
+    """Renumber ``IotIds.3`` in chunk k to the caller's own position ``IotIds.43``."""
+    m = _LABEL.match(error.param or "")
+    if m is None or offset == 0:
+        return error
+    old = error.param or ""
+    new = f"{m.group(1)}.{int(m.group(2)) + offset}{m.group(3)}"
+    return ValidationError(
+        error.message.replace(old, new), param=new, rule=error.rule, action=error.action
+    )
+
+
+def _list_items(op: Operation, params: Mapping[str, Any], name: str) -> list[Any] | None:
+    """The chunkable list as given (``"IotIds": [...]`` or ``IotIds.1``… keys), or None."""
+    plain, flat = _gather_flattened(op, params)
+    if name in flat:
+        if name in plain:
+            return None  # both forms: let validate_params report it
+        slots = flat[name]
+        if sorted(slots) != list(range(1, len(slots) + 1)):
+            return None  # gaps: let validate_params report it
+        return [slots[i] for i in sorted(slots)]
+    value = plain.get(name)
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return None
+    return list(value)
+
+
+def _plan(index: int, action: str, params: Mapping[str, Any]) -> _Item:
+    """Look the call up and validate it (every chunk) before any I/O; raises ValidationError."""
+    op = get_operation(action)
+    params = params if params is not None else {}
+    if not isinstance(params, Mapping):
+        validate_params(op, params)  # raises the catalog's own "must be a mapping" error
+    name = op.chunk_param
+    p = op.param(name) if name else None
+    items = _list_items(op, params, name) if name else None
+    if name is None or p is None or p.max_items is None or items is None:
+        validate_params(op, params)
+        return _Item(index, action, params, op, [params])
+    if len(items) <= p.max_items:
+        single = _without_list(params, name) | {name: items}  # a generator is read once
+        validate_params(op, single)
+        return _Item(index, action, params, op, [single])
+    rest = _without_list(params, name)
+    size = p.max_items
+    calls: list[Mapping[str, Any]] = []
+    for start in range(0, len(items), size):
+        chunk = rest | {name: items[start : start + size]}
+        try:
+            validate_params(op, chunk)
+        except ValidationError as err:
+            raise _shift(err, start) from None
+        calls.append(chunk)
+    return _Item(
+        index,
+        action,
+        params,
+        op,
+        calls,
+        chunk_param=name,
+        chunk_size=size,
+        items=items,
+    )
+
+
+def _without_list(params: Mapping[str, Any], name: str) -> dict[str, Any]:
+    prefix = name + "."
+    return {k: v for k, v in params.items() if k != name and not str(k).startswith(prefix)}
+
+
+def _finish(item: _Item) -> BatchResult:
+    """Turn an item's chunk outcomes into its one result."""
+    outcomes = [o for o in item.outcomes if o is not None]
+    n = len(item.calls)
+    if n == 1:
+        o = outcomes[0]
+        return BatchResult(
+            index=item.index, action=item.action, params=item.params, value=o.value, error=o.error
+        )
+    if all(o.error is None for o in outcomes):
+        value = _merge([o.value or {} for o in outcomes])
+        return BatchResult(
+            index=item.index, action=item.action, params=item.params, value=value, chunks=n
+        )
+    error = PartialBatchError(item.action, item.chunk_param or "", outcomes)
+    return BatchResult(
+        index=item.index, action=item.action, params=item.params, error=error, chunks=n
+    )
+
+
+# --------------------------------------------------------------------------- the engine
+
+
+async def _run_unit(call: CallFn, item: _Item, k: int) -> tuple[_Item, int, Any, EdgeError | None]:
+    try:
+        return item, k, await call(item.action, item.calls[k]), None
+    except EdgeError as err:  # only the library's own errors become results
+        return item, k, None, err
+
+
+def _record(item: _Item, k: int, value: Any, error: EdgeError | None) -> bool:
+    """Store chunk k's outcome; True when the item is complete."""
+    start = k * item.chunk_size
+    chunk_items = tuple(item.items[start : start + item.chunk_size]) if item.chunk_size else ()
+    item.outcomes[k] = ChunkOutcome(
+        chunk=k,
+        first=start + 1,
+        items=chunk_items,
+        value=value if error is None else None,
+        error=error,
+        read_only=item.op.read_only,
+    )
+    item.remaining -= 1
+    return item.remaining == 0
+
+
+async def iter_batch(
+    call: CallFn,
+    calls: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_progress: ProgressFn | None = None,
+) -> AsyncGenerator[tuple[int, BatchResult], None]:
+    """Yield ``(index, result)`` for every call, as the calls complete.
+
+    ``call(action, params)`` is the client's ``call``.  ``on_progress(done, total, result)``
+    runs before each result is yielded (``total`` is None for inputs without ``len``).
+    Leave the loop early with ``contextlib.aclosing`` to cancel the rest at once.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    total = len(calls) if isinstance(calls, Sized) else None
+    loop = asyncio.get_running_loop()
+    source = _units(calls)
+    exhausted = False
+    running: set[asyncio.Task[tuple[_Item, int, Any, EdgeError | None]]] = set()
+    finished: deque[asyncio.Task[tuple[_Item, int, Any, EdgeError | None]]] = deque()
+    ready: deque[BatchResult] = deque()
+    wakeup: list[asyncio.Future[None]] = []
+    done = 0
+
+    def on_done(task: asyncio.Task[tuple[_Item, int, Any, EdgeError | None]]) -> None:
+        finished.append(task)
+        if wakeup and not wakeup[0].done():
+            wakeup[0].set_result(None)
+
+    try:
+        while True:
+            while not exhausted and len(running) < concurrency and len(ready) < concurrency:
+                unit = next(source, None)
+                if unit is None:
+                    exhausted = True
+                elif isinstance(unit, BatchResult):
+                    ready.append(unit)  # rejected before any I/O
+                else:
+                    task = loop.create_task(_run_unit(call, *unit))
+                    running.add(task)
+                    task.add_done_callback(on_done)
+            while ready:
+                result = ready.popleft()
+                done += 1
+                if on_progress is not None:
+                    on_progress(done, total, result)
+                yield result.index, result
+            if exhausted and not running and not finished:
+                return
+            if not finished:
+                wakeup.append(loop.create_future())
+                try:
+                    await wakeup[0]
+                finally:
+                    wakeup.clear()
+            while finished:
+                task = finished.popleft()
+                running.discard(task)
+                item, k, value, error = task.result()  # a bug in ``call`` propagates here
+                if _record(item, k, value, error):
+                    ready.append(_finish(item))
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            # Wait for the cancelled calls even if we are being cancelled ourselves.
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*running, return_exceptions=True)
+
+
+def _units(
+    calls: Iterable[tuple[str, Mapping[str, Any]]],
+) -> Iterator[BatchResult | tuple[_Item, int]]:
+    """Pull the input lazily: a result for a call rejected up front, else its chunks."""
+    for index, pair in enumerate(calls):
+        try:
+            action, params = pair
+        except (TypeError, ValueError):
+            err = ValidationError(
+                f"batch item {index} must be an (action, params) pair, got {type(pair).__name__}",
+                param="calls",
+                rule="type",
+            )
+            yield BatchResult(index=index, action="?", params={}, error=err)
+            continue
+        try:
+            item = _plan(index, action, params)
+        except ValidationError as err:
+            yield BatchResult(index=index, action=str(action), params=params or {}, error=err)
+            continue
+        item.outcomes = [None] * len(item.calls)
+        item.remaining = len(item.calls)
+        for k in range(len(item.calls)):
+            yield item, k
+
+
+async def run_batch(
+    call: CallFn,
+    calls: Iterable[tuple[str, Mapping[str, Any]]],
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_progress: ProgressFn | None = None,
+) -> BatchResults:
+    """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``)."""
+    slots: list[BatchResult | None] = []
+    async with aclosing(
+        iter_batch(call, calls, concurrency=concurrency, on_progress=on_progress)
+    ) as results:
+        async for index, result in results:
+            if index >= len(slots):
+                slots.extend([None] * (index + 1 - len(slots)))
+            slots[index] = result
+    out = BatchResults()
+    for r in slots:
+        assert r is not None  # every index is yielded exactly once
+        out.append(r)
+    return out
+
+
+# --------------------------------------------------------------------------- progress
+
+
+def progress_printer(
+    stream: TextIO | None = None,
+    *,
+    label: str = "batch",
+    min_interval: float = 0.1,
+    force: bool = False,
+    clock: Callable[[], float] = time.monotonic,
+) -> ProgressFn:
+    """An ``on_progress`` hook that keeps one status line up to date on a terminal.
+
+    Writes nothing when ``stream`` (default ``sys.stderr``) is not a TTY, unless ``force``.
+    Redraws at most every ``min_interval`` seconds, and always for the last result.
+    """
+    out = stream if stream is not None else sys.stderr
+    if not force and not (hasattr(out, "isatty") and out.isatty()):
+        return lambda done, total, result: None
+    state = {"failed": 0, "last": float("-inf")}
+
+    def hook(done: int, total: int | None, result: BatchResult) -> None:
+        if not result.ok:
+            state["failed"] += 1
+        final = total is not None and done >= total
+        now = clock()
+        if not final and now - state["last"] < min_interval:
+            return
+        state["last"] = now
+        of = f"/{total}" if total is not None else ""
+        failed = int(state["failed"])
+        line = f"\r{label}: {done}{of} done" + (f", {failed} failed" if failed else "")
+        out.write(line + ("\n" if final else ""))
+        out.flush()
+
+    return hook
