@@ -1,0 +1,394 @@
+"""The deployment simulation: a rollout computed as a schedule, read lazily at any time.
+
+ERRATA (Deployments): a deployment has one subtask per bound gateway; each subtask has one
+resource snapshot per bound driver, driver config and device config.  A snapshot walks
+stages 0 → 8 → 16 → 24 → 32 with status 0 (not started) → 1 (processing) → 2 (succeeded)
+or 3 (failed), appending one entry per stage to its ``Log`` (a JSON *string*).
+
+The whole rollout is a pure function of its inputs (the plan, the creation time, the
+length of a stage, an injected failure, a close time): :func:`build_schedule` returns
+every transition with its time, and reading the deployment at ``now`` replays the
+transitions up to ``now``.  No background task and no sleeping: the emulator's clock
+drives it, so a test with a fake clock sees exactly the same rollout every time.
+
+Timing, with ``D`` the length of one stage (``stage_seconds / speed``):
+
+* at creation every object appears in its initial state (stage 0, status 0);
+* at ``D/2`` the deployment and its subtasks start (status 1);
+* snapshot ``j`` of subtask ``i`` starts ``i·D/10 + j·stagger`` later ("init success" at
+  stage 0), then reaches stages 8, 16, 24 and 32 one ``D`` apart; 32 is success;
+* a subtask follows its snapshots (its stage is the lowest of theirs); the deployment ends
+  when every subtask has ended: 2 if all succeeded, else 3.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "STAGES",
+    "DeploymentView",
+    "Failure",
+    "Plan",
+    "Resource",
+    "SnapshotPlan",
+    "TaskPlan",
+    "Transition",
+    "build_schedule",
+]
+
+STAGES = (0, 8, 16, 24, 32)
+_STEP_WORDS = {0: "init", 8: "assembly", 16: "package", 24: "dispatch", 32: "download"}
+
+# Order of transitions that share a timestamp: starts flow down (deployment, subtask,
+# snapshot), completions flow up (snapshot, subtask, deployment).
+_RANK_DEPLOYMENT_START = 0
+_RANK_TASK_START = 1
+_RANK_SNAPSHOT = 2
+_RANK_TASK = 3
+_RANK_DEPLOYMENT_END = 4
+
+NOT_STARTED, RUNNING, SUCCEEDED, FAILED = 0, 1, 2, 3
+FINAL = frozenset({SUCCEEDED, FAILED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resource:
+    """What a snapshot deploys: a driver, a driver's config or a device's config."""
+
+    resource_id: str
+    resource_name: str
+    resource_type: str  # "driver" | "driver_config" | "device_config"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SnapshotPlan:
+    snapshot_id: str
+    resource: Resource
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TaskPlan:
+    task_id: str
+    gateway_id: str
+    snapshots: tuple[SnapshotPlan, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    deployment_id: str
+    tasks: tuple[TaskPlan, ...]
+    operate_type: int = 0  # 0 deploy resources, 1 delete resources (Type=reset)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Failure:
+    """Make one snapshot fail when it reaches ``stage`` (the first one if no resource_id)."""
+
+    stage: int
+    resource_id: str | None = None
+    message: str = "injected failure"
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {self.stage}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """One change of one object; ``log`` is the Log entry it appends (snapshots only)."""
+
+    time_ms: int
+    rank: int
+    seq: int
+    kind: str  # "deployment" | "task" | "snapshot"
+    task_id: str | None
+    snapshot_id: str | None
+    stage: int | None
+    status: int
+    log: dict[str, Any] | None = field(default=None, compare=False)
+
+    def sort_key(self) -> tuple[int, int, int]:
+        return (self.time_ms, self.rank, self.seq)
+
+
+class _Builder:
+    def __init__(self, events: Sequence[Transition] = ()) -> None:
+        self.events: list[Transition] = list(events)
+        self._seq = max((e.seq for e in self.events), default=-1) + 1
+
+    def add(
+        self,
+        time_ms: int,
+        rank: int,
+        kind: str,
+        task_id: str | None,
+        snapshot_id: str | None,
+        stage: int | None,
+        status: int,
+        log: dict[str, Any] | None = None,
+    ) -> Transition:
+        event = Transition(
+            time_ms=time_ms,
+            rank=rank,
+            seq=self._seq,
+            kind=kind,
+            task_id=task_id,
+            snapshot_id=snapshot_id,
+            stage=stage,
+            status=status,
+            log=log,
+        )
+        self._seq += 1
+        self.events.append(event)
+        return event
+
+
+def _log_entry(
+    res: Resource, stage: int, time_ms: int, *, level: str = "INFO", message: str | None = None
+) -> dict[str, Any]:
+    word = _STEP_WORDS[stage]
+    return {
+        "resourceId": res.resource_id,
+        "code": "0" if level == "INFO" else "1",
+        "stage": stage,
+        "level": level,
+        "message": message or f"{word} success",
+        "resourceType": res.resource_type.upper(),
+        "timestamp": time_ms,
+    }
+
+
+def _failing_snapshot(plan: Plan, failure: Failure | None) -> tuple[str | None, str | None]:
+    """(task_id, snapshot_id) chosen to fail; snapshot None means a resource-less subtask."""
+    if failure is None:
+        return None, None
+    for task in plan.tasks:
+        for snap in task.snapshots:
+            if failure.resource_id is None or snap.resource.resource_id == failure.resource_id:
+                return task.task_id, snap.snapshot_id
+    if failure.resource_id is None and plan.tasks:
+        return plan.tasks[0].task_id, None
+    raise ValueError(
+        f"no snapshot of deployment {plan.deployment_id} deploys {failure.resource_id!r}"
+    )
+
+
+def build_schedule(
+    plan: Plan,
+    *,
+    created_ms: int,
+    stage_ms: int,
+    failure: Failure | None = None,
+    closed_ms: int | None = None,
+) -> list[Transition]:
+    """Every transition of the rollout, in time order (see the module docstring)."""
+    d = max(1, stage_ms)
+    b = _Builder()
+    b.add(created_ms, _RANK_DEPLOYMENT_START, "deployment", None, None, None, NOT_STARTED)
+    for task in plan.tasks:
+        b.add(created_ms, _RANK_TASK_START, "task", task.task_id, None, 0, NOT_STARTED)
+    for task in plan.tasks:
+        for snap in task.snapshots:
+            b.add(created_ms, _RANK_SNAPSHOT, "snapshot", task.task_id, snap.snapshot_id, 0, 0)
+    start = created_ms + d // 2
+    b.add(start, _RANK_DEPLOYMENT_START, "deployment", None, None, None, RUNNING)
+    fail_task, fail_snap = _failing_snapshot(plan, failure)
+
+    task_ends: list[tuple[int, int]] = []  # (time, final status)
+    for i, task in enumerate(plan.tasks):
+        t_start = start + i * (d // 10)
+        b.add(t_start, _RANK_TASK_START, "task", task.task_id, None, 0, RUNNING)
+        n = len(task.snapshots)
+        stagger = min(3 * d // 10, (3 * d // 2) // max(n, 1))
+        # Per snapshot: its own (time, stage, status, log) steps.  A resource-less subtask
+        # advances on one virtual snapshot that is never shown.
+        lanes: list[tuple[SnapshotPlan | None, list[tuple[int, int, int, dict[str, Any] | None]]]]
+        lanes = []
+        sources: Sequence[SnapshotPlan | None] = task.snapshots if task.snapshots else (None,)
+        for j, lane in enumerate(sources):
+            s0 = t_start + j * stagger
+            if failure is None or task.task_id != fail_task:
+                fails = False
+            elif lane is None:
+                fails = fail_snap is None
+            else:
+                fails = lane.snapshot_id == fail_snap
+            steps: list[tuple[int, int, int, dict[str, Any] | None]] = []
+            for k, stage in enumerate(STAGES):
+                t = s0 + k * d
+                if fails and failure is not None and stage == failure.stage:
+                    log = (
+                        _log_entry(
+                            lane.resource,
+                            stage,
+                            t,
+                            level="ERROR",
+                            message=f"{_STEP_WORDS[stage]} failed: {failure.message}",
+                        )
+                        if lane is not None
+                        else None
+                    )
+                    steps.append((t, stage, FAILED, log))
+                    break
+                status = SUCCEEDED if stage == 32 else RUNNING
+                log = _log_entry(lane.resource, stage, t) if lane is not None else None
+                steps.append((t, stage, status, log))
+            lanes.append((lane, steps))
+
+        # A failure stops its subtask: sibling snapshots freeze where they are.
+        fail_time = min(
+            (t for _, steps in lanes for (t, _, status, _) in steps if status == FAILED),
+            default=None,
+        )
+        for shown, steps in lanes:
+            steps[:] = [s for s in steps if fail_time is None or s[0] <= fail_time]
+            if shown is None:
+                continue
+            for t, stage, status, entry in steps:
+                b.add(
+                    t,
+                    _RANK_SNAPSHOT,
+                    "snapshot",
+                    task.task_id,
+                    shown.snapshot_id,
+                    stage,
+                    status,
+                    entry,
+                )
+
+        # The subtask follows its snapshots.
+        state: dict[int, tuple[int, int]] = {idx: (0, RUNNING) for idx in range(len(lanes))}
+        merged = sorted(
+            (
+                (t, idx, stage, status)
+                for idx, (_, steps) in enumerate(lanes)
+                for (t, stage, status, _) in steps
+            ),
+        )
+        last = (0, RUNNING)
+        end: tuple[int, int] | None = None
+        pos = 0
+        while pos < len(merged):
+            t = merged[pos][0]
+            while pos < len(merged) and merged[pos][0] == t:
+                _, idx, stage, status = merged[pos]
+                state[idx] = (stage, status)
+                pos += 1
+            failed = [st for st in state.values() if st[1] == FAILED]
+            if failed:
+                agg = (failed[0][0], FAILED)
+            elif all(st[1] == SUCCEEDED for st in state.values()):
+                agg = (32, SUCCEEDED)
+            else:
+                agg = (min(st[0] for st in state.values()), RUNNING)
+            if agg != last:
+                b.add(t, _RANK_TASK, "task", task.task_id, None, agg[0], agg[1])
+                last = agg
+            if agg[1] in FINAL:
+                end = (t, agg[1])
+                break
+        if end is not None:
+            task_ends.append(end)
+
+    if plan.tasks and len(task_ends) == len(plan.tasks):
+        t_end = max(t for t, _ in task_ends)
+        ok = all(status == SUCCEEDED for _, status in task_ends)
+        b.add(
+            t_end, _RANK_DEPLOYMENT_END, "deployment", None, None, None, SUCCEEDED if ok else FAILED
+        )
+
+    events = sorted(b.events, key=Transition.sort_key)
+    if closed_ms is not None:
+        events = _close(plan, events, closed_ms)
+    return events
+
+
+def _close(plan: Plan, events: list[Transition], closed_ms: int) -> list[Transition]:
+    """CloseEdgeInstanceDeployment at ``closed_ms``: whatever has not ended fails there."""
+    kept = [e for e in events if e.time_ms <= closed_ms]
+    latest: dict[tuple[str, str | None, str | None], Transition] = {}
+    for e in kept:
+        latest[(e.kind, e.task_id, e.snapshot_id)] = e
+    dep = latest.get(("deployment", None, None))
+    if dep is not None and dep.status in FINAL:
+        return kept
+    b = _Builder(kept)
+    resources = {s.snapshot_id: s.resource for t in plan.tasks for s in t.snapshots}
+    for key, e in list(latest.items()):
+        if e.kind != "snapshot" or e.status in FINAL:
+            continue
+        stage = e.stage or 0
+        res = resources[e.snapshot_id or ""]
+        log = _log_entry(res, stage, closed_ms, level="ERROR", message="deployment closed")
+        b.add(closed_ms, _RANK_SNAPSHOT, "snapshot", e.task_id, e.snapshot_id, stage, FAILED, log)
+        del latest[key]
+    for e in list(latest.values()):
+        if e.kind == "task" and e.status not in FINAL:
+            b.add(closed_ms, _RANK_TASK, "task", e.task_id, None, e.stage, FAILED)
+    b.add(closed_ms, _RANK_DEPLOYMENT_END, "deployment", None, None, None, FAILED)
+    return sorted(b.events, key=Transition.sort_key)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(slots=True)
+class _Track:
+    times: list[int]
+    events: list[Transition]
+
+
+class DeploymentView:
+    """A schedule indexed per object, to read any object's state at any time quickly."""
+
+    def __init__(self, events: Sequence[Transition]) -> None:
+        self.events = list(events)
+        self._tracks: dict[tuple[str, str | None, str | None], _Track] = {}
+        for e in self.events:
+            track = self._tracks.setdefault((e.kind, e.task_id, e.snapshot_id), _Track([], []))
+            track.times.append(e.time_ms)
+            track.events.append(e)
+
+    def _upto(self, key: tuple[str, str | None, str | None], now_ms: int) -> list[Transition]:
+        track = self._tracks.get(key)
+        if track is None:
+            return []
+        return track.events[: bisect_right(track.times, now_ms)]
+
+    def state(
+        self, kind: str, task_id: str | None, snapshot_id: str | None, now_ms: int
+    ) -> tuple[Transition | None, Transition | None]:
+        """(first, latest) transition of one object up to ``now_ms``."""
+        seen = self._upto((kind, task_id, snapshot_id), now_ms)
+        if not seen:
+            return None, None
+        return seen[0], seen[-1]
+
+    def log(self, task_id: str | None, snapshot_id: str | None, now_ms: int) -> str:
+        entries = [e.log for e in self._upto(("snapshot", task_id, snapshot_id), now_ms) if e.log]
+        return json.dumps(entries, separators=(",", ":"), ensure_ascii=False)
+
+    def final(self, now_ms: int) -> Transition | None:
+        """The deployment's final transition if it happened by ``now_ms``."""
+        _, last = self.state("deployment", None, None, now_ms)
+        return last if last is not None and last.status in FINAL else None
+
+    def timeline(self, deployment_id: str, now_ms: int) -> list[dict[str, Any]]:
+        return [
+            {
+                "kind": e.kind,
+                "deployment_id": deployment_id,
+                "task_id": e.task_id,
+                "snapshot_id": e.snapshot_id,
+                "stage": e.stage,
+                "status": e.status,
+                "timestamp_ms": e.time_ms,
+            }
+            for e in self.events
+            if e.time_ms <= now_ms
+        ]

@@ -1,0 +1,366 @@
+"""``Emulator``: the emulated Link IoT Edge API on 127.0.0.1, for tests and demos.
+
+::
+
+    async with Emulator(speed=50) as emu:
+        async with EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client:
+            ...
+        emu.stats()["CreateEdgeInstance"]["executed"]
+
+``Emulator.start_in_thread()`` serves the same from a background thread for synchronous
+code (the official SDK, subprocess tests): the handle has ``.endpoint``,
+``.credentials`` and ``.stop()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from .._credentials import Credentials
+from .._log import get_logger
+from ._backend import Limits
+from ._deploy import STAGES, Failure
+from ._faults import FaultRecord, FaultsInput, normalize_faults
+from ._server import build_app
+from ._service import (
+    EmulatorOptions,
+    Execution,
+    ExecutionRecord,
+    RequestRecord,
+    Service,
+)
+
+__all__ = ["Emulator", "EmulatorThread"]
+
+T = TypeVar("T")
+
+
+def _credentials(value: Any) -> Credentials:
+    if isinstance(value, Credentials):
+        return value
+    if isinstance(value, tuple) and len(value) in (2, 3):
+        return Credentials(*value[:2], security_token=value[2] if len(value) == 3 else None)
+    raise TypeError(f"expected Credentials or (access_key_id, secret), got {type(value).__name__}")
+
+
+def _access_keys(value: Any) -> tuple[Credentials, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Credentials):
+        return (value,)
+    if isinstance(value, Mapping):
+        return tuple(Credentials(str(k), str(v)) for k, v in value.items())
+    return tuple(_credentials(v) for v in value)
+
+
+def make_options(options: Mapping[str, Any]) -> EmulatorOptions:
+    """``Emulator(**options)`` keywords → a frozen :class:`EmulatorOptions`."""
+    opts = dict(options)
+    if "credentials" in opts:
+        opts["credentials"] = _credentials(opts["credentials"])
+    if "access_keys" in opts:
+        opts["access_keys"] = _access_keys(opts["access_keys"])
+    if "faults" in opts:
+        opts["faults"] = normalize_faults(opts["faults"])
+    if isinstance(opts.get("limits"), Mapping):
+        opts["limits"] = Limits(**opts["limits"])
+    try:
+        return EmulatorOptions(**opts)
+    except TypeError as exc:
+        raise TypeError(f"Emulator: {exc}") from None
+
+
+class Emulator:
+    """The emulated API, served on ``host`` (127.0.0.1) at a free port while started.
+
+    Options (all keyword; see docs/testing.md): ``quotas=True``, ``quota_scale=1.0``,
+    ``throttle_style="alternate"`` (or ``"http"``, ``"business"``, ``"random"``),
+    ``speed=1.0``, ``stage_seconds=2.0``, ``faults=None``, ``seed=0``, ``clock=None``,
+    ``quota_clock=None``, ``access_keys=()``, ``credentials=``, ``region_id=None``,
+    ``strict_devices=False``, ``timestamp_tolerance=900``, ``limits=Limits()``,
+    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``.
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.options = make_options(options)
+        self.service = Service(self.options)
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> Emulator:
+        if self._runner is not None:
+            return self
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.options.host, self.options.port))
+        except OSError:
+            sock.close()
+            raise
+        runner = web.AppRunner(build_app(self.service), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.SockSite(runner, sock, shutdown_timeout=0.5)
+        await site.start()
+        self._runner = runner
+        self._port = int(sock.getsockname()[1])
+        self.service.backend.oss_base = self.endpoint
+        get_logger().info("aioedge.emulator_started", endpoint=self.endpoint)
+        return self
+
+    async def stop(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+            get_logger().info("aioedge.emulator_stopped", endpoint=self.endpoint)
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @classmethod
+    def start_in_thread(cls, **options: Any) -> EmulatorThread:
+        """Serve from a background thread (its own event loop); returns a started handle."""
+        return EmulatorThread(**options).start()
+
+    # ----------------------------------------------------------------- connection
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise RuntimeError("the emulator is not started (use `async with Emulator()`)")
+        return self._port
+
+    @property
+    def endpoint(self) -> str:
+        """``http://127.0.0.1:PORT``, for ``EdgeClient(endpoint=...)``."""
+        return f"http://{self.options.host}:{self.port}"
+
+    @property
+    def credentials(self) -> Credentials:
+        """The key pair the emulator knows, for ``EdgeClient(credentials=...)``."""
+        return self.options.credentials
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The service's clock (UNIX seconds): timestamps, deployments, the Date header."""
+        return self.service.clock
+
+    def now_ms(self) -> int:
+        return self.service.now_ms()
+
+    # ----------------------------------------------------------------- inspection
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per Action: requests, faults, rejected, throttled, invalid, executed,
+        succeeded (executed and answered Success) and failed (business errors)."""
+        return self.service.stats()
+
+    @property
+    def executions(self) -> list[Execution]:
+        """What ran, in order: ``(action, params, nonce)`` (business errors included)."""
+        return [Execution(e.action, e.params, e.nonce) for e in self.service.executions]
+
+    @property
+    def execution_log(self) -> list[ExecutionRecord]:
+        """:attr:`executions` with request id, AccessKeyId, time and answer code."""
+        return list(self.service.executions)
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request with its quota-clock arrival time and outcome."""
+        return list(self.service.requests)
+
+    @property
+    def fault_log(self) -> list[FaultRecord]:
+        return list(self.service.fault_log)
+
+    def timeline(self, deployment_id: str) -> list[dict[str, Any]]:
+        """Every transition of a deployment up to now, in time order (ground truth).
+
+        Each entry: ``kind`` ("deployment" | "task" | "snapshot"), ``deployment_id``,
+        ``task_id`` (None for the deployment), ``snapshot_id`` (None unless a snapshot),
+        ``stage`` (None for the deployment), ``status``, ``timestamp_ms``.  Every object's
+        initial state is its first entry.
+        """
+        return self.service.backend.timeline(deployment_id, self.now_ms())
+
+    # ----------------------------------------------------------------- steering
+
+    def set_faults(self, faults: FaultsInput) -> None:
+        """Replace the fault rules (same forms as the ``faults=`` option)."""
+        self.service.faults.configure(normalize_faults(faults))
+
+    def clear_faults(self) -> None:
+        self.service.faults.configure(())
+
+    def add_device(
+        self,
+        product_key: str,
+        device_name: str,
+        *,
+        iot_id: str | None = None,
+        node_type: str | None = None,
+        enabled: bool = True,
+        edge_version: str = "2.4.0",
+    ) -> dict[str, Any]:
+        """Register a device as IoT Platform would know it; returns its IotId and names.
+
+        ``node_type`` "gateway" or "sub" makes the matching binding checks apply
+        (``iot.device.DeviceNotGateway`` / ``DeviceNotSubDevice``); ``enabled=False``
+        makes binds fail with ``iot.edge.GatewayDisable`` / ``iot.device.Disabled``.
+        """
+        device = self.service.backend.add_device(
+            product_key,
+            device_name,
+            iot_id=iot_id,
+            node_type=node_type,
+            enabled=enabled,
+            edge_version=edge_version,
+            now_ms=self.now_ms(),
+        )
+        return device.to_dict()
+
+    def release_driver_version(self, driver_id: str, version: str) -> None:
+        """Publish a driver version (VersionState 1), as the console's release does."""
+        self.service.backend.release_driver_version(driver_id, version, self.now_ms())
+
+    def fail_deployment_at(
+        self,
+        resource_id: str | None = None,
+        stage: int = 16,
+        *,
+        deployment_id: str | None = None,
+        message: str = "injected failure",
+    ) -> None:
+        """Make a snapshot fail at ``stage`` with an ERROR log entry.
+
+        ``resource_id`` picks the snapshot (a DriverId, a driver ConfigId or a device's
+        IotId); None picks the first.  Without ``deployment_id`` the failure is armed for
+        the next deployment that deploys that resource; with one, a running deployment is
+        re-planned (ValueError if that snapshot is already past ``stage``).
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage}")
+        failure = Failure(stage=stage, resource_id=resource_id, message=message)
+        self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
+
+    def reset(self) -> None:
+        """Forget resources, records, counters, nonces and quota windows."""
+        self.service.reset()
+
+    def __repr__(self) -> str:
+        where = self.endpoint if self._port is not None else "not started"
+        return f"Emulator({where}, speed={self.options.speed}, quotas={self.options.quotas})"
+
+
+class EmulatorThread:
+    """An :class:`Emulator` running in a background thread with its own event loop."""
+
+    def __init__(self, **options: Any) -> None:
+        self.emulator = Emulator(**options)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.emulator.start())
+        except BaseException as exc:  # handed to start() in the caller's thread
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self.emulator.stop())
+            loop.close()
+
+    def start(self, timeout: float = 10.0) -> EmulatorThread:
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="aioedge-emulator", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout):
+            raise RuntimeError("the emulator thread did not start in time")
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive():
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+    def __enter__(self) -> EmulatorThread:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def endpoint(self) -> str:
+        return self.emulator.endpoint
+
+    @property
+    def credentials(self) -> Credentials:
+        return self.emulator.credentials
+
+    def call(self, fn: Callable[[Emulator], T]) -> T:
+        """Run ``fn(emulator)`` on the emulator's loop (thread-safe access to its state)."""
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            return fn(self.emulator)
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn(self.emulator))
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        loop.call_soon_threadsafe(run)
+        return future.result()
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return self.call(lambda emu: emu.stats())
+
+    def executions(self) -> list[Execution]:
+        return self.call(lambda emu: emu.executions)
+
+    def timeline(self, deployment_id: str) -> list[dict[str, Any]]:
+        return self.call(lambda emu: emu.timeline(deployment_id))
+
+    def reset(self) -> None:
+        self.call(lambda emu: emu.reset())
+
+    def __repr__(self) -> str:
+        return f"EmulatorThread({self.emulator!r})"

@@ -1,0 +1,172 @@
+"""The emulated API gateway: the checks the service makes before any Action runs.
+
+Everything that decides "is this request acceptable at all" lives here, in the order the
+gateway applies it: required common parameters, Version, Action, signature method and
+version, Timestamp (2.4: within 15 minutes), AccessKeyId, STS token, the signature
+(2.5, recomputed from the received parameters with the client's own ``aioedge._signing``)
+and finally the SignatureNonce (2.4: never reused).  Pure: time is passed in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .._catalog import API_VERSION, OPERATIONS
+from .._credentials import Credentials
+from .._signing import percent_encode, sign, string_to_sign
+
+__all__ = ["Gateway", "NonceStore", "Rejection", "parse_timestamp"]
+
+# 2.4: the common parameters every request must carry (Format and SecurityToken are optional).
+_REQUIRED = (
+    "Action",
+    "Version",
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "Timestamp",
+    "SignatureVersion",
+    "SignatureNonce",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a request is refused: the HTTP status, the service code and its message."""
+
+    http_status: int
+    code: str
+    message: str
+
+
+def parse_timestamp(text: str) -> float | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (2.4), with optional fractional seconds; None if malformed."""
+    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
+
+
+class NonceStore:
+    """Nonces seen per AccessKeyId, forgotten once no valid Timestamp could reuse them."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._seen: set[tuple[str, str]] = set()
+        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+
+    def use(self, key_id: str, nonce: str, now: float) -> bool:
+        """Record the nonce; False if it was already used."""
+        while self._expiry and self._expiry[0][0] <= now:
+            self._seen.discard(self._expiry.popleft()[1])
+        entry = (key_id, nonce)
+        if entry in self._seen:
+            return False
+        self._seen.add(entry)
+        self._expiry.append((now + self.ttl, entry))
+        return True
+
+    def clear(self) -> None:
+        self._seen.clear()
+        self._expiry.clear()
+
+
+class Gateway:
+    """Known key pairs plus the nonce memory; :meth:`check` is the whole gate."""
+
+    def __init__(
+        self,
+        keys: Mapping[str, Credentials],
+        *,
+        tolerance: float = 900.0,
+        region_id: str | None = None,
+    ) -> None:
+        self.keys = dict(keys)
+        self.tolerance = tolerance
+        self.region_id = region_id
+        # A nonce only matters while some Timestamp could still be accepted with it.
+        self.nonces = NonceStore(ttl=2 * tolerance)
+
+    def check(self, method: str, params: Mapping[str, str], now: float) -> Rejection | None:
+        """None when the request may proceed, else the gateway's refusal."""
+        for name in _REQUIRED:
+            if not params.get(name):
+                return Rejection(400, f"Missing{name}", f"{name} is mandatory for this action.")
+        if params["Version"] != API_VERSION:
+            return Rejection(400, "InvalidVersion", "Specified parameter Version is not valid.")
+        if params["Action"] not in OPERATIONS:
+            return Rejection(
+                404,
+                "InvalidAction.NotFound",
+                "Specified api is not found, please check your url and method.",
+            )
+        fmt = params.get("Format")
+        if fmt is not None and fmt.upper() not in ("JSON", "XML"):
+            return Rejection(400, "InvalidParameter", "Specified parameter Format is not valid.")
+        if params["SignatureMethod"] != "HMAC-SHA1":
+            return Rejection(
+                400, "InvalidSignatureMethod", "Specified signature method is not supported."
+            )
+        if params["SignatureVersion"] != "1.0":
+            return Rejection(
+                400, "InvalidSignatureVersion", "Specified signature version is not supported."
+            )
+        # The official SDKs send an empty SignatureType; any other value is unknown to v1.
+        if params.get("SignatureType", "") != "":
+            return Rejection(400, "InvalidSignatureType", "Specified signature type is not valid.")
+        if self.region_id is not None and params.get("RegionId", self.region_id) != self.region_id:
+            return Rejection(
+                400, "InvalidRegionId", f"Specified region {params.get('RegionId')!r} is not valid."
+            )
+        sent = parse_timestamp(params["Timestamp"])
+        if sent is None:
+            return Rejection(
+                400,
+                "InvalidTimeStamp.Format",
+                "Specified time stamp or date value is not well formatted.",
+            )
+        if abs(now - sent) > self.tolerance:
+            return Rejection(
+                400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
+            )
+        creds = self.keys.get(params["AccessKeyId"])
+        if creds is None:
+            return Rejection(
+                404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+            )
+        token = params.get("SecurityToken")
+        if creds.security_token is not None and not token:
+            return Rejection(
+                400, "MissingSecurityToken", "SecurityToken is mandatory for this action."
+            )
+        if token is not None and token != creds.security_token:
+            return Rejection(
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "Specified SecurityToken mismatch with the AccessKey.",
+            )
+        expected = sign(method, params, creds.access_key_secret)
+        if params["Signature"] != expected:
+            return Rejection(400, "SignatureDoesNotMatch", _mismatch_message(method, params))
+        if not self.nonces.use(params["AccessKeyId"], params["SignatureNonce"], now):
+            return Rejection(
+                400, "SignatureNonceUsed", "Specified signature nonce was used already."
+            )
+        return None
+
+
+def _mismatch_message(method: str, params: Mapping[str, str]) -> str:
+    # 2.5: the service shows its own string-to-sign so callers can diff it with theirs;
+    # an STS token is a secret and is masked (it is part of the canonical query).
+    text = string_to_sign(method, params)
+    token = params.get("SecurityToken")
+    if token:
+        text = text.replace(percent_encode(percent_encode(token)), "***")
+    return (
+        f"Specified signature is not matched with our calculation. server string to sign is:{text}"
+    )

@@ -1,0 +1,387 @@
+"""One request through the emulated service, minus the sockets.
+
+:class:`Service` wires the pure parts together in the order the real service applies
+them: gateway checks (``_gateway``), the per-AccessKeyId quota (``_quota``), parameter
+validation with the client's own catalog (``aioedge._catalog.validate_params``), then
+the Action (``_backend``).  It keeps the records tests inspect: every request with its
+arrival time and outcome, every execution, every fault, and per-Action counters.
+
+Parameter errors map from ``ValidationError.rule`` onto the documented codes:
+
+==========================  ===================================================
+``required``                HTTP 400 ``Missing<Param>`` (the gateway's answer)
+``max_items``               ``iot.common.ParameterSizeLimit``
+``format``                  ``iot.common.InvalidFormattedParameter``
+anything else               ``iot.common.InvalidParam``
+==========================  ===================================================
+
+``iot.common.*`` codes are business answers: HTTP 200 with ``Success: false`` for the
+Link IoT Edge Actions, HTTP 400 ``{RequestId, Code, Message}`` for
+QueryDeviceProvisioning, whose page documents HttpCode 400 for them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, NamedTuple
+
+from .._catalog import COMMON_PARAMS, OPERATIONS, Operation, validate_params
+from .._credentials import Credentials
+from .._errors import ValidationError
+from ._backend import Backend, BusinessError, Limits
+from ._faults import FaultPlan, FaultRecord, FaultSpec
+from ._gateway import Gateway
+from ._quota import SlidingWindow
+
+__all__ = [
+    "DEFAULT_CREDENTIALS",
+    "THROTTLE_STYLES",
+    "EmulatorOptions",
+    "Execution",
+    "ExecutionRecord",
+    "Reply",
+    "RequestRecord",
+    "Service",
+]
+
+DEFAULT_CREDENTIALS = Credentials(
+    "LTAI5tEmulatorAccessKeyId", "emulator-access-key-secret", source="emulator"
+)
+THROTTLE_STYLES = ("alternate", "http", "business", "random")
+_HOST_ID = "iot.cn-shanghai.aliyuncs.com"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmulatorOptions:
+    """Everything ``Emulator(**options)`` accepts (see docs/testing.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    credentials: Credentials = DEFAULT_CREDENTIALS
+    access_keys: tuple[Credentials, ...] = ()
+    region_id: str | None = None  # None: any RegionId is accepted
+    quotas: bool = True
+    quota_scale: float = 1.0
+    throttle_style: str = "alternate"
+    speed: float = 1.0
+    stage_seconds: float = 2.0
+    faults: tuple[FaultSpec, ...] = ()
+    seed: int = 0
+    clock: Callable[[], float] | None = None
+    quota_clock: Callable[[], float] | None = None
+    strict_devices: bool = False
+    timestamp_tolerance: float = 900.0
+    limits: Limits = field(default_factory=Limits)
+    max_records: int = 100_000
+
+    def __post_init__(self) -> None:
+        if self.speed <= 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        if self.quota_scale <= 0:
+            raise ValueError(f"quota_scale must be > 0, got {self.quota_scale}")
+        if self.throttle_style not in THROTTLE_STYLES:
+            raise ValueError(
+                f"throttle_style must be one of {', '.join(THROTTLE_STYLES)}, "
+                f"got {self.throttle_style!r}"
+            )
+
+    @property
+    def stage_ms(self) -> int:
+        return max(1, round(self.stage_seconds * 1000 / self.speed))
+
+    def quota_for(self, op: Operation) -> int:
+        return max(1, int(op.qps * self.quota_scale))
+
+
+class Execution(NamedTuple):
+    """What ran: the Action, the business parameters as received, the request's nonce."""
+
+    action: str
+    params: dict[str, str]
+    nonce: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExecutionRecord:
+    action: str
+    params: dict[str, str]
+    nonce: str
+    request_id: str
+    access_key_id: str
+    time_ms: int
+    code: str  # "Success" / "success", or the business error code
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRecord:
+    """One request as the service saw it.
+
+    ``outcome``: ``fault`` (a fault struck before execution), ``rejected`` (the gateway
+    refused it), ``throttled``, ``invalid`` (a parameter error) or ``executed``.
+    ``arrival`` is the quota clock when the quota was consulted (or when the request
+    arrived, for those that never got that far); ``invalid`` and ``executed`` requests
+    are the ones the quota accepted.
+    """
+
+    action: str
+    access_key_id: str | None
+    arrival: float
+    outcome: str
+    nonce: str | None
+    request_id: str
+
+    @property
+    def quota_accepted(self) -> bool:
+        return self.outcome in ("invalid", "executed")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: dict[str, Any]
+    request_id: str
+    executed: bool
+
+
+_COUNTERS = (
+    "requests",
+    "faults",
+    "rejected",
+    "throttled",
+    "invalid",
+    "executed",
+    "succeeded",
+    "failed",
+)
+
+
+class Service:
+    """The emulated service's state, checks and records."""
+
+    def __init__(self, options: EmulatorOptions) -> None:
+        self.options = options
+        self.clock: Callable[[], float] = options.clock or time.time
+        self.quota_clock: Callable[[], float] = options.quota_clock or time.monotonic
+        keys = {c.access_key_id: c for c in (options.credentials, *options.access_keys)}
+        self.gateway = Gateway(
+            keys, tolerance=options.timestamp_tolerance, region_id=options.region_id
+        )
+        self.window = SlidingWindow(1.0)
+        self.faults = FaultPlan(options.faults, seed=options.seed)
+        self.backend = Backend(
+            seed=options.seed,
+            stage_ms=options.stage_ms,
+            strict_devices=options.strict_devices,
+            limits=options.limits,
+            region_id=options.region_id or "cn-shanghai",
+        )
+        self._limits = {a: options.quota_for(op) for a, op in OPERATIONS.items()}
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget resources, records, counters, nonces and quota windows (keep options)."""
+        cap = self.options.max_records
+        self.backend.reset()
+        self.gateway.nonces.clear()
+        self.window.clear()
+        self.faults.configure(self.faults.specs)
+        self.requests: deque[RequestRecord] = deque(maxlen=cap)
+        self.executions: deque[ExecutionRecord] = deque(maxlen=cap)
+        self.fault_log: deque[FaultRecord] = deque(maxlen=cap)
+        self.counters: dict[str, dict[str, int]] = {}
+        self._throttle_rng = random.Random(self.options.seed)
+        self._throttles = 0
+        self.oss: dict[str, bytes] = {}
+
+    # ----------------------------------------------------------------- records
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def count(self, action: str, counter: str) -> None:
+        per = self.counters.get(action)
+        if per is None:
+            per = self.counters[action] = dict.fromkeys(_COUNTERS, 0)
+        per[counter] += 1
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        return {action: dict(c) for action, c in sorted(self.counters.items())}
+
+    def record_fault(
+        self, action: str, kind: str, params: Mapping[str, str], *, executed: bool, request_id: str
+    ) -> None:
+        self.count(action, "faults")
+        self.fault_log.append(
+            FaultRecord(
+                action=action,
+                kind=kind,
+                nonce=params.get("SignatureNonce"),
+                executed=executed,
+                time=self.clock(),
+                request_id=request_id,
+            )
+        )
+        if not executed and kind != "delay":  # a delayed request goes on to its own outcome
+            self.requests.append(
+                RequestRecord(
+                    action=action,
+                    access_key_id=params.get("AccessKeyId"),
+                    arrival=self.quota_clock(),
+                    outcome="fault",
+                    nonce=params.get("SignatureNonce"),
+                    request_id=request_id,
+                )
+            )
+
+    # ----------------------------------------------------------------- answers
+
+    def _error(self, rid: str, status: int, code: str, message: str) -> Reply:
+        # 4xx/5xx bodies are {RequestId, Code, Message} (ERRATA: Responses).
+        body = {"RequestId": rid, "HostId": _HOST_ID, "Code": code, "Message": message}
+        return Reply(status, body, rid, False)
+
+    def _business(self, op: Operation, rid: str, code: str, message: str, executed: bool) -> Reply:
+        if op.product == "iot":
+            return Reply(400, {"RequestId": rid, "Code": code, "Message": message}, rid, executed)
+        body = {"RequestId": rid, "Success": False, "Code": code, "ErrorMessage": message}
+        return Reply(200, body, rid, executed)
+
+    def unavailable(self, rid: str) -> Reply:
+        return self._error(
+            rid,
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        )
+
+    def _throttle(self, op: Operation, rid: str) -> Reply:
+        style = self.options.throttle_style
+        if style == "alternate":
+            use_http = self._throttles % 2 == 0
+        elif style == "random":
+            use_http = self._throttle_rng.random() < 0.5
+        else:
+            use_http = style == "http"
+        self._throttles += 1
+        if use_http:
+            return self._error(
+                rid, 400, "Throttling.User", "Request was denied due to user flow control."
+            )
+        body = {
+            "RequestId": rid,
+            "Success": False,
+            "Code": "iot.common.HighFrequentDeny",
+            "ErrorMessage": "You have made the request too many times. Try again later.",
+        }
+        return Reply(200, body, rid, False)
+
+    # ----------------------------------------------------------------- the request
+
+    def process(self, method: str, params: Mapping[str, str]) -> Reply:
+        """Gateway, quota, validation, execution: the answer to one request."""
+        rid = self.backend.request_id()
+        action = params.get("Action", "")
+        key_id = params.get("AccessKeyId")
+        nonce = params.get("SignatureNonce")
+        rejection = self.gateway.check(method, params, self.clock())
+        if rejection is not None:
+            self.count(action, "rejected")
+            self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
+            return self._error(rid, rejection.http_status, rejection.code, rejection.message)
+        assert key_id is not None and nonce is not None  # the gateway requires them
+        op = OPERATIONS[action]
+        # 2.2 quotas: the arrival time is read and recorded with no await in between, so
+        # the window sees arrivals in order.
+        arrival = self.quota_clock()
+        if self.options.quotas and not self.window.try_acquire(
+            key_id, action, self._limits[action], arrival
+        ):
+            self.count(action, "throttled")
+            self._record(action, key_id, arrival, "throttled", nonce, rid)
+            return self._throttle(op, rid)
+        business = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
+        try:
+            wire = validate_params(op, business)
+        except ValidationError as exc:
+            self.count(action, "invalid")
+            self._record(action, key_id, arrival, "invalid", nonce, rid)
+            return self._invalid(op, rid, exc)
+        now_ms = self.now_ms()
+        self.count(action, "executed")
+        self._record(action, key_id, arrival, "executed", nonce, rid)
+        try:
+            result = self.backend.execute(action, wire, now_ms)
+        except BusinessError as exc:
+            self.count(action, "failed")
+            self._executed(op, business, nonce, rid, key_id, now_ms, exc.code)
+            return self._business(op, rid, exc.code, exc.message, True)
+        self.count(action, "succeeded")
+        self._executed(op, business, nonce, rid, key_id, now_ms, op.success_code)
+        body = {"RequestId": rid, **result, "Code": op.success_code, "Success": True}
+        return Reply(200, body, rid, True)
+
+    def _invalid(self, op: Operation, rid: str, exc: ValidationError) -> Reply:
+        param = exc.param or "parameter"
+        if exc.rule == "required":
+            return self._error(
+                rid, 400, f"Missing{param}", f"{param} is mandatory for this action."
+            )
+        if exc.rule == "max_items":
+            code = "iot.common.ParameterSizeLimit"
+        elif exc.rule == "format":
+            code = "iot.common.InvalidFormattedParameter"
+        else:
+            code = "iot.common.InvalidParam"
+        return self._business(op, rid, code, exc.message, False)
+
+    def _record(
+        self,
+        action: str,
+        key_id: str | None,
+        arrival: float,
+        outcome: str,
+        nonce: str | None,
+        rid: str,
+    ) -> None:
+        self.requests.append(
+            RequestRecord(
+                action=action,
+                access_key_id=key_id,
+                arrival=arrival,
+                outcome=outcome,
+                nonce=nonce,
+                request_id=rid,
+            )
+        )
+
+    def _executed(
+        self,
+        op: Operation,
+        business: dict[str, str],
+        nonce: str,
+        rid: str,
+        key_id: str,
+        now_ms: int,
+        code: str,
+    ) -> None:
+        self.executions.append(
+            ExecutionRecord(
+                action=op.action,
+                params=business,
+                nonce=nonce,
+                request_id=rid,
+                access_key_id=key_id,
+                time_ms=now_ms,
+                code=code,
+            )
+        )
