@@ -77,7 +77,8 @@ def test_sample_response_parses_into_its_model(op: Operation) -> None:
     if isinstance(result, (Page, ListResult)):
         spec = RESULTS[op.action]
         assert all(type(item) is spec.model for item in result.items)
-        listed = (body.get("Data") or {}).get(spec.items_key) or body.get(spec.items_key)
+        assert spec.items_key is not None
+        listed: list[Any] = (body.get("Data") or {}).get(spec.items_key) or body[spec.items_key]
         assert len(result) == len(listed) > 0
         assert [item.raw for item in result] == listed  # each item keeps its own dict
 
@@ -482,7 +483,7 @@ def test_equality_ignores_raw() -> None:
 
 def test_models_take_keyword_arguments_only() -> None:
     with pytest.raises(TypeError):
-        EdgeInstance("i-1")  # type: ignore[misc]
+        EdgeInstance("i-1")  # type: ignore[arg-type, call-arg]
     inst = EdgeInstance(instance_id="i-1", name="n")
     assert inst.raw == {} and inst.spec is None
 

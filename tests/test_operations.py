@@ -1,0 +1,346 @@
+"""The 34 typed methods: signatures from the catalog, the spec's exact wire names, typed results."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aioedge import EdgeClient, ValidationError
+from aioedge._catalog import (
+    OPERATIONS,
+    Operation,
+    Param,
+    _spec_text,
+    get_operation,
+    validate_params,
+)
+from aioedge._models import (
+    RESULTS,
+    DeviceConfig,
+    DeviceConfigContent,
+    DeviceConfigInput,
+    DriverConfig,
+    DriverConfigInput,
+    EdgeInstance,
+    ListResult,
+    Page,
+    parse_result,
+)
+from aioedge._operations import OperationsMixin
+
+from .support import TEST_CREDS, ScriptServer, ok_body
+
+ROOT = Path(__file__).resolve().parent.parent
+OPS = list(OPERATIONS.values())
+_RAW_OPS = {op["action"]: op for op in json.loads(_spec_text("operations.json"))["operations"]}
+
+
+def _ids(op: Operation) -> str:
+    return op.action
+
+
+class RecordingClient(OperationsMixin):
+    """Stands in for EdgeClient: validates like it, records the wire dict, answers the sample."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    async def call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        op = get_operation(action)
+        wire = validate_params(op, params)
+        self.sent.append((action, wire))
+        body: dict[str, Any] = json.loads(json.dumps(op.sample_response))  # fresh, as if sent
+        return body
+
+
+# ---------------------------------------------------------------------------- arguments
+
+# Values the documented rules accept where the catalog's examples would not do.
+OVERRIDES: dict[tuple[str, str], Any] = {
+    ("CreateEdgeInstance", "tags"): "env:prod,zone:sh_1",  # 2.7.1: tag keys are letters only
+    ("UpdateEdgeInstance", "tags"): "env:test",
+    ("CreateEdgeOssPreSignedAddress", "type"): "INSTANCE_DRIVER_VERSION_CONFIG",
+    ("QueryEdgeDriverVersion", "driver_version"): "1.2.0",  # its example is a description
+    ("QueryEdgeInstanceHistoricDeployment", "start_time"): 1561543948874,
+    ("QueryEdgeInstanceHistoricDeployment", "end_time"): 1561543998639,
+}
+
+
+def _value(op: Operation, p: Param) -> Any:
+    if (op.action, p.py_name) in OVERRIDES:
+        return OVERRIDES[(op.action, p.py_name)]
+    if p.is_struct_list:
+        return [
+            {f.py_name: (f.values[0] if f.values else f"{f.py_name}-{i}") for f in p.fields}
+            for i in (1, 2)
+        ]
+    if p.values is not None:
+        last = p.values[-1]
+        return int(last) if p.type in ("Integer", "Long") else last
+    if p.type == "Boolean":
+        return True
+    if p.type in ("Integer", "Long"):
+        return 2 if p.maximum is None or p.maximum >= 2 else p.maximum
+    if p.repeated:
+        return [f"{p.example or 'id'}-{i}" for i in (1, 2, 3)]
+    return str(p.example) if p.example is not None else f"{p.py_name}-value"
+
+
+def all_args(op: Operation) -> dict[str, Any]:
+    return {p.py_name: _value(op, p) for p in op.params}
+
+
+def required_args(op: Operation) -> dict[str, Any]:
+    args = {p.py_name: _value(op, p) for p in op.params if p.required and p.default is None}
+    if op.action == "BindGatewayToEdgeInstance":
+        args["iot_id"] = "gw-iot-id"  # 2.9.1: IotId, or ProductKey with DeviceName
+    if op.action == "CreateEdgeOssPreSignedAddress":
+        args["type"] = "DRIVER_VERSION_CONTENT"  # the instance-config type needs InstanceId
+    return args
+
+
+def _documented(op: Operation) -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
+    """(every documented request name, the required ones) as patterns over flattened keys."""
+    names, required = [], []
+    for row in _RAW_OPS[op.action]["request"]:
+        pattern = re.compile(re.escape(row["name"]).replace(r"\.N", r"\.[1-9][0-9]*"))
+        names.append(pattern)
+        if row.get("required"):
+            required.append(pattern)
+    return names, required
+
+
+# ---------------------------------------------------------------------------- signatures
+
+
+def test_one_async_method_per_operation() -> None:
+    public = {
+        name
+        for name, fn in inspect.getmembers(OperationsMixin, inspect.iscoroutinefunction)
+        if not name.startswith("_") and name != "call"
+    }
+    assert public == {op.method_name for op in OPS}
+    assert len(public) == 34
+    for name in (
+        "get_edge_instance",
+        "create_edge_oss_pre_signed_address",
+        "query_device_provisioning",
+    ):
+        assert name in public
+
+
+@pytest.mark.parametrize("op", OPS, ids=_ids)
+def test_signature_follows_the_catalog(op: Operation) -> None:
+    sig = inspect.signature(getattr(OperationsMixin, op.method_name))
+    params = list(sig.parameters.values())
+    assert params[0].name == "self"
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params[1:])
+    by_name = {p.name: p for p in params[1:]}
+    assert set(by_name) == {p.py_name for p in op.params}
+    for p in op.params:
+        default = by_name[p.py_name].default
+        if p.required and p.default is None:
+            assert default is inspect.Parameter.empty, p.py_name
+        elif p.required:
+            assert default == p.default, p.py_name  # CurrentPage 1, PageSize 10
+        else:
+            assert default is None, p.py_name
+    if op.product == "edge":
+        assert by_name["iot_instance_id"].default is None
+    spec = RESULTS[op.action]
+    assert sig.return_annotation == spec.annotation
+    doc = inspect.getdoc(getattr(OperationsMixin, op.method_name)) or ""
+    assert f"``{op.action}``" in doc and f"{op.qps} QPS" in doc
+    assert ("read-only" in doc) == op.read_only
+
+
+# ---------------------------------------------------------------------------- wire names
+
+
+@pytest.mark.parametrize("op", OPS, ids=_ids)
+async def test_all_arguments_send_exactly_documented_names(op: Operation) -> None:
+    client = RecordingClient()
+    result = await getattr(client, op.method_name)(**all_args(op))
+    [(action, wire)] = client.sent
+    assert action == op.action
+    names, required = _documented(op)
+    for key in wire:
+        assert any(p.fullmatch(key) for p in names), f"{op.action}: {key} is not documented"
+    for pattern in required:
+        assert any(pattern.fullmatch(key) for key in wire), (
+            f"{op.action}: {pattern.pattern} missing"
+        )
+    # Every argument reached the wire under its own name.
+    for p in op.params:
+        assert any(k == p.name or k.startswith(p.name + ".") for k in wire), p.name
+    assert result == parse_result(op.action, op.sample_response)
+    assert type(result) is {"page": Page, "list": ListResult}.get(
+        RESULTS[op.action].kind, RESULTS[op.action].model
+    )
+
+
+@pytest.mark.parametrize("op", OPS, ids=_ids)
+async def test_omitted_arguments_are_not_sent(op: Operation) -> None:
+    client = RecordingClient()
+    await getattr(client, op.method_name)(**required_args(op))
+    [(_, wire)] = client.sent
+    given = {p.name for p in op.params if p.required} | (
+        {"IotId"} if op.action == "BindGatewayToEdgeInstance" else set()
+    )
+    assert {k.split(".")[0] for k in wire} == given
+
+
+async def test_values_reach_the_wire_converted() -> None:
+    client = RecordingClient()
+    await client.update_edge_instance(
+        instance_id="i-1", name="edge_1", spec=30, biz_enable=False, iot_instance_id="iot-x"
+    )
+    await client.batch_get_edge_instance_device_config(instance_id="i-1", iot_ids=("a", "b"))
+    await client.query_edge_instance(current_page=3, page_size=30, name="n")
+    assert client.sent[0][1] == {
+        "InstanceId": "i-1",
+        "Name": "edge_1",
+        "Spec": "30",
+        "BizEnable": "false",
+        "IotInstanceId": "iot-x",
+    }
+    assert client.sent[1][1] == {"InstanceId": "i-1", "IotIds.1": "a", "IotIds.2": "b"}
+    assert client.sent[2][1] == {"CurrentPage": "3", "PageSize": "30", "Name": "n"}
+
+
+async def test_struct_lists_accept_inputs_models_and_mappings() -> None:
+    client = RecordingClient()
+    forms: list[Any] = [
+        [DeviceConfigInput(iot_id="d1", content="{}"), DeviceConfigInput(iot_id="d2", content="x")],
+        [
+            DeviceConfig(iot_id="d1", config=DeviceConfigContent(format="JSON", content="{}")),
+            DeviceConfig(iot_id="d2", config=DeviceConfigContent(format="KV", content="x")),
+        ],
+        [{"iot_id": "d1", "content": "{}"}, {"IotId": "d2", "Content": "x"}],
+    ]
+    for form in forms:
+        await client.batch_set_edge_instance_device_config(instance_id="i-1", device_configs=form)
+    expected = {
+        "InstanceId": "i-1",
+        "DeviceConfigs.1.IotId": "d1",
+        "DeviceConfigs.1.Content": "{}",
+        "DeviceConfigs.2.IotId": "d2",
+        "DeviceConfigs.2.Content": "x",
+    }
+    assert [wire for _, wire in client.sent] == [expected] * 3
+
+    await client.set_edge_instance_driver_configs(
+        instance_id="i-1",
+        driver_id="drv",
+        configs=[
+            DriverConfigInput(format="KV", content="a=1", key="a"),
+            DriverConfig(config_id="ignored", format="JSON", content="{}"),
+            {"format": "FILE", "content": "https://oss/x.json"},
+        ],
+    )
+    assert client.sent[-1][1] == {
+        "InstanceId": "i-1",
+        "DriverId": "drv",
+        "Configs.1.Format": "KV",
+        "Configs.1.Content": "a=1",
+        "Configs.1.Key": "a",
+        "Configs.2.Format": "JSON",
+        "Configs.2.Content": "{}",
+        "Configs.3.Format": "FILE",
+        "Configs.3.Content": "https://oss/x.json",
+    }
+
+
+async def test_time_window_takes_aware_datetimes() -> None:
+    client = RecordingClient()
+    start = datetime(2019, 6, 26, 18, 12, 28, 874000, tzinfo=timezone(timedelta(hours=8)))
+    await client.query_edge_instance_historic_deployment(
+        instance_id="i-1", start_time=start, end_time=1561543998639
+    )
+    wire = client.sent[0][1]
+    assert wire["StartTime"] == "1561543948874" and wire["EndTime"] == "1561543998639"
+
+
+async def test_rejected_arguments_send_nothing() -> None:
+    client = RecordingClient()
+    with pytest.raises(ValidationError) as naive:
+        await client.query_edge_instance_historic_deployment(
+            instance_id="i-1", start_time=datetime(2019, 6, 26)
+        )
+    assert naive.value.param == "StartTime" and naive.value.rule == "type"
+    with pytest.raises(ValidationError) as too_big:
+        await client.query_edge_instance(page_size=31)
+    assert too_big.value.param == "PageSize" and too_big.value.rule == "range"
+    with pytest.raises(ValidationError) as not_a_list:
+        await client.batch_clear_edge_instance_device_config(instance_id="i", iot_ids="abc")
+    assert not_a_list.value.param == "IotIds"
+    with pytest.raises(ValidationError) as bad_enum:
+        await client.create_edge_instance_deployment(instance_id="i", type="redeploy")  # type: ignore[arg-type]
+    assert bad_enum.value.param == "Type" and bad_enum.value.rule == "enum"
+    assert client.sent == []
+
+
+# ---------------------------------------------------------------------------- generated file
+
+
+def _load_generator() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "gen_operations", ROOT / "tools" / "gen_operations.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_operations_are_up_to_date() -> None:
+    gen = _load_generator()
+    committed = (ROOT / "aioedge" / "_operations.py").read_text(encoding="utf-8")
+    assert gen.render() == committed, "run: python tools/gen_operations.py"
+
+
+# ---------------------------------------------------------------------------- over real sockets
+
+
+def _client(srv: ScriptServer, **kw: Any) -> EdgeClient:
+    return EdgeClient(
+        credentials=TEST_CREDS, endpoint=srv.endpoint, rate_limit=False, retry=None, **kw
+    )
+
+
+async def test_typed_call_round_trip(script_server: ScriptServer) -> None:
+    script_server.default = OPERATIONS["GetEdgeInstance"].sample_response
+    async with _client(script_server) as client:
+        inst = await client.get_edge_instance(instance_id="F3APY0tPLhmgGtx0****")
+    assert isinstance(inst, EdgeInstance)
+    assert inst.name == "Test instance new" and inst.spec == 30
+    assert inst.request_id == "16645053-546B-4D7C-832E-E519B0E23CF1"
+    sent = script_server.params()
+    assert sent["Action"] == "GetEdgeInstance" and sent["InstanceId"] == "F3APY0tPLhmgGtx0****"
+
+
+async def test_typed_struct_list_and_default_instance_over_the_wire(
+    script_server: ScriptServer,
+) -> None:
+    script_server.default = ok_body()
+    async with _client(script_server, iot_instance_id="iot-default") as client:
+        done = await client.batch_set_edge_instance_device_config(
+            instance_id="i-1",
+            device_configs=[DeviceConfigInput(iot_id="d1", content='{"a": 1}')],
+        )
+        await client.delete_edge_instance(instance_id="i-1", iot_instance_id="iot-explicit")
+        await client.query_device_provisioning(product_key="pk", device_name="dn")
+    assert done.request_id == "REQ-OK"
+    first, second, third = (script_server.params(i) for i in range(3))
+    assert first["DeviceConfigs.1.IotId"] == "d1" and first["DeviceConfigs.1.Content"] == '{"a": 1}'
+    assert first["IotInstanceId"] == "iot-default"
+    assert second["IotInstanceId"] == "iot-explicit"
+    assert "IotInstanceId" not in third  # QueryDeviceProvisioning takes none
