@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ._batch import BatchResult, BatchResults, PartialBatchError
+from ._client import EdgeClient
 from ._credentials import Credentials
 from ._errors import (
     AlreadyExistsError,
@@ -20,6 +22,8 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._ratelimit import LocalRateLimiter, RateLimiter
+from ._retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -27,15 +31,22 @@ __all__ = [
     "AlreadyExistsError",
     "ApiError",
     "AuthError",
+    "BatchResult",
+    "BatchResults",
     "ConflictError",
     "Credentials",
     "CredentialsError",
     "DeploymentError",
+    "EdgeClient",
     "EdgeError",
     "InvalidParameterError",
     "InvalidResponseError",
     "LimitExceededError",
+    "LocalRateLimiter",
     "NotFoundError",
+    "PartialBatchError",
+    "RateLimiter",
+    "RetryPolicy",
     "ServiceUnavailableError",
     "ThrottledError",
     "TransportError",

@@ -285,7 +285,7 @@ _CHECKS: dict[str, tuple[Callable[[str, Mapping[str, Any]], None], ...]] = {
 
 
 def _spec_text(name: str) -> str:
-    return resources.files("aioedge").joinpath("_spec", name).read_text(encoding="utf-8")
+    return resources.files("aioedge").joinpath("_spec").joinpath(name).read_text(encoding="utf-8")
 
 
 def _enum(raw: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -560,7 +560,9 @@ def _as_items(op: Operation, p: Param, value: Any) -> list[Any]:
 def _validate_struct(op: Operation, p: Param, index: int, item: Any) -> dict[str, str]:
     label = f"{p.name}.{index}"
     if not isinstance(item, Mapping):
-        raise _fail(op, label, "type", f"must be a mapping of {', '.join(f.name for f in p.fields)}")
+        raise _fail(
+            op, label, "type", f"must be a mapping of {', '.join(f.name for f in p.fields)}"
+        )
     by_name = {f.name: f for f in p.fields}
     by_py = {f.py_name: f for f in p.fields}
     out: dict[str, str] = {}
@@ -568,12 +570,19 @@ def _validate_struct(op: Operation, p: Param, index: int, item: Any) -> dict[str
         fld = by_name.get(key) or by_py.get(key)
         if fld is None:
             raise _fail(
-                op, f"{label}.{key}", "unknown", f"is not a field of {p.name} (fields: {', '.join(by_name)})"
+                op,
+                f"{label}.{key}",
+                "unknown",
+                f"is not a field of {p.name} (fields: {', '.join(by_name)})",
             )
         if value is None:
             continue
         sub = Param(
-            name=fld.name, py_name=fld.py_name, type=fld.type, required=fld.required, values=fld.values
+            name=fld.name,
+            py_name=fld.py_name,
+            type=fld.type,
+            required=fld.required,
+            values=fld.values,
         )
         out[fld.name] = _wire(_check_scalar(op, sub, f"{label}.{fld.name}", value))
     for fld in p.fields:
@@ -638,9 +647,9 @@ def validate_params(
                     out[f"{p.name}.{i}"] = _wire(_check_scalar(op, p, f"{p.name}.{i}", item))
             checked[p.name] = items
         else:
-            v = _check_scalar(op, p, p.name, value)
-            out[p.name] = _wire(v)
-            checked[p.name] = v
+            scalar = _check_scalar(op, p, p.name, value)
+            out[p.name] = _wire(scalar)
+            checked[p.name] = scalar
 
     for p in op.params:
         if p.name in checked:

@@ -143,7 +143,10 @@ def resolve_credentials(
     tried: list[str] = []
 
     if explicit_profile is None:  # an explicit profile means "that profile", not the env
-        tried.append("environment variables ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, ALIYUN_ACCESS_KEY_ID/_SECRET")
+        tried.append(
+            "environment variables ALIBABA_CLOUD_ACCESS_KEY_ID/_SECRET, "
+            "ALIYUN_ACCESS_KEY_ID/_SECRET"
+        )
         found = _from_env(env)
         if found:
             return found
@@ -152,7 +155,9 @@ def resolve_credentials(
     found = _from_cli_config(cli, profile)
     if found:
         return found
-    ini = Path(env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini")
+    ini = Path(
+        env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini"
+    )
     tried.append(str(ini))
     found = _from_ini(ini, profile)
     if found:

@@ -61,7 +61,12 @@ class ValidationError(EdgeError, ValueError):
     """
 
     def __init__(
-        self, message: str, *, param: str | None = None, rule: str = "invalid", action: str | None = None
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        rule: str = "invalid",
+        action: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

@@ -123,7 +123,10 @@ def build_request(
     url = endpoint.rstrip("/") + "/"
     if method.upper() == "POST":
         body = encode_form(params)
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
     else:
         url = url + "?" + encode_form(params).decode("ascii")
         body = b""
@@ -199,15 +202,15 @@ def parse_response(
         # Some documented samples (QueryEdgeInstanceDriver) carry neither Success nor Code.
         if success is True or (success is None and code in (None, "Success", "success")):
             return data
-        code = str(code or "UnknownError")
+        code_text = str(code or "UnknownError")
         message = str(data.get("ErrorMessage") or data.get("Message") or "")
     else:
-        code = str(data.get("Code") or f"HTTP{status}")
+        code_text = str(data.get("Code") or f"HTTP{status}")
         message = str(data.get("Message") or data.get("ErrorMessage") or "")
-    cls = error_class_for(code, status if status >= 300 else None)
+    cls = error_class_for(code_text, status if status >= 300 else None)
     raise _attach_time(
         cls(
-            code,
+            code_text,
             message,
             request_id=request_id,
             http_status=status,

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from aioedge import ValidationError
-from aioedge._catalog import OPERATIONS, Operation, Param, get_operation, snake_case, validate_params
+from aioedge._catalog import (
+    OPERATIONS,
+    Operation,
+    Param,
+    get_operation,
+    snake_case,
+    validate_params,
+)
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
 PACKAGED = Path(__file__).resolve().parents[1] / "aioedge" / "_spec"
@@ -52,7 +59,9 @@ def test_packaged_spec_is_the_shared_spec() -> None:
     if not SPEC_DIR.exists():
         pytest.fail(f"shared spec not found at {SPEC_DIR}")
     for name in ("operations.json", "errors.json"):
-        assert json.loads((PACKAGED / name).read_text()) == json.loads((SPEC_DIR / name).read_text())
+        assert json.loads((PACKAGED / name).read_text()) == json.loads(
+            (SPEC_DIR / name).read_text()
+        )
 
 
 def test_34_operations_with_quotas_from_errata() -> None:
@@ -76,7 +85,10 @@ def test_method_names() -> None:
 def test_read_only_and_paged() -> None:
     ro = {a for a, op in OPERATIONS.items() if op.read_only}
     assert "GetEdgeInstanceDeployment" in ro and "BatchGetEdgeDriver" in ro
-    assert "CreateEdgeInstanceDeployment" not in ro and "BatchBindDeviceToEdgeInstanceWithDriver" not in ro
+    assert (
+        "CreateEdgeInstanceDeployment" not in ro
+        and "BatchBindDeviceToEdgeInstanceWithDriver" not in ro
+    )
     paged = {a: op.items_key for a, op in OPERATIONS.items() if op.paged}
     assert paged == {
         "QueryEdgeInstance": "InstanceList",
@@ -91,11 +103,14 @@ def test_read_only_and_paged() -> None:
 def test_errata_wire_names() -> None:
     for action, op in OPERATIONS.items():
         names = set(op.param_names)
-        assert not any("ld" == n[-2:] and n.lower().endswith("instanceld") for n in names)
+        assert not any(n[-2:] == "ld" and n.lower().endswith("instanceld") for n in names)
         if op.product == "edge":
             assert "IotInstanceId" in names, action
     assert get_operation("BatchSetEdgeInstanceDeviceConfig").param("DeviceConfigs") is not None
-    fields = {f.name for f in get_operation("BatchSetEdgeInstanceDeviceConfig").param("DeviceConfigs").fields}  # type: ignore[union-attr]
+    fields = {
+        f.name
+        for f in get_operation("BatchSetEdgeInstanceDeviceConfig").param("DeviceConfigs").fields
+    }  # type: ignore[union-attr]
     assert fields == {"IotId", "Content"}
     assert "DeploymentId" in get_operation("GetEdgeInstanceDeployment").param_names
 
@@ -116,10 +131,10 @@ def _rule_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
         base = valid_params(op)
         cases.append((action, "unknown", "NoSuchParam", {**base, "NoSuchParam": "x"}))
         for p in op.params:
-            if p.required and p.default is None and not (
-                action == "BindGatewayToEdgeInstance"
-            ):
-                cases.append((action, "required", p.name, {k: v for k, v in base.items() if k != p.name}))
+            if p.required and p.default is None and action != "BindGatewayToEdgeInstance":
+                cases.append(
+                    (action, "required", p.name, {k: v for k, v in base.items() if k != p.name})
+                )
             wrong: Any = 12 if p.type == "String" and not p.repeated else "not-a-number"
             if p.type == "Boolean":
                 wrong = "maybe"
@@ -134,25 +149,42 @@ def _rule_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
             if p.maximum is not None:
                 cases.append((action, "range", p.name, {**base, p.name: p.maximum + 1}))
             if p.max_length is not None:
-                cases.append((action, "max_length", p.name, {**base, p.name: "a" * (p.max_length + 1)}))
+                cases.append(
+                    (action, "max_length", p.name, {**base, p.name: "a" * (p.max_length + 1)})
+                )
             if p.max_bytes is not None:
-                cases.append((action, "max_length", p.name, {**base, p.name: "é" * (p.max_bytes // 2 + 1)}))
+                cases.append(
+                    (action, "max_length", p.name, {**base, p.name: "é" * (p.max_bytes // 2 + 1)})
+                )
             if p.pattern is not None:
                 cases.append((action, "pattern", p.name, {**base, p.name: "bad name!"}))
             if p.json_string:
                 cases.append((action, "format", p.name, {**base, p.name: "{not json"}))
             if p.max_items is not None:
                 item = _valid_value(op, p)[0]
-                cases.append((action, "max_items", p.name, {**base, p.name: [item] * (p.max_items + 1)}))
+                cases.append(
+                    (action, "max_items", p.name, {**base, p.name: [item] * (p.max_items + 1)})
+                )
             if p.is_struct_list:
-                cases.append((action, "unknown", f"{p.name}.1.Bogus", {**base, p.name: [{**_valid_value(op, p)[0], "Bogus": "x"}]}))
+                cases.append(
+                    (
+                        action,
+                        "unknown",
+                        f"{p.name}.1.Bogus",
+                        {**base, p.name: [{**_valid_value(op, p)[0], "Bogus": "x"}]},
+                    )
+                )
                 for f in p.fields:
                     if f.required:
                         item = {k: v for k, v in _valid_value(op, p)[0].items() if k != f.name}
-                        cases.append((action, "required", f"{p.name}.1.{f.name}", {**base, p.name: [item]}))
+                        cases.append(
+                            (action, "required", f"{p.name}.1.{f.name}", {**base, p.name: [item]})
+                        )
                     if f.values:
                         item = {**_valid_value(op, p)[0], f.name: "__nope__"}
-                        cases.append((action, "enum", f"{p.name}.1.{f.name}", {**base, p.name: [item]}))
+                        cases.append(
+                            (action, "enum", f"{p.name}.1.{f.name}", {**base, p.name: [item]})
+                        )
     return cases
 
 
@@ -192,7 +224,9 @@ def test_did_you_mean() -> None:
 
 def test_common_params_are_rejected_with_a_reason() -> None:
     with pytest.raises(ValidationError, match="common parameter") as info:
-        validate_params(get_operation("GetEdgeInstance"), {"InstanceId": "x", "RegionId": "cn-beijing"})
+        validate_params(
+            get_operation("GetEdgeInstance"), {"InstanceId": "x", "RegionId": "cn-beijing"}
+        )
     assert info.value.param == "RegionId"
 
 
@@ -211,7 +245,11 @@ def test_list_flattening_both_forms() -> None:
 def test_struct_list_flattening() -> None:
     op = get_operation("BatchSetEdgeInstanceDeviceConfig")
     wire = validate_params(
-        op, {"InstanceId": "i", "DeviceConfigs": [{"IotId": "d1", "Content": "a"}, {"iot_id": "d2", "content": "b"}]}
+        op,
+        {
+            "InstanceId": "i",
+            "DeviceConfigs": [{"IotId": "d1", "Content": "a"}, {"iot_id": "d2", "content": "b"}],
+        },
     )
     assert wire == {
         "InstanceId": "i",
@@ -223,7 +261,11 @@ def test_struct_list_flattening() -> None:
     flat = validate_params(
         op, {"InstanceId": "i", "DeviceConfigs.1.IotId": "d1", "DeviceConfigs.1.Content": "a"}
     )
-    assert flat == {"InstanceId": "i", "DeviceConfigs.1.IotId": "d1", "DeviceConfigs.1.Content": "a"}
+    assert flat == {
+        "InstanceId": "i",
+        "DeviceConfigs.1.IotId": "d1",
+        "DeviceConfigs.1.Content": "a",
+    }
 
 
 def test_wire_values_are_strings() -> None:
@@ -231,11 +273,17 @@ def test_wire_values_are_strings() -> None:
     wire = validate_params(op, {"InstanceId": "i", "Name": "n", "Spec": 30, "BizEnable": False})
     assert wire["Spec"] == "30" and wire["BizEnable"] == "false"
     # wire-form strings are accepted (the emulator validates what it receives)
-    assert validate_params(op, {"InstanceId": "i", "Name": "n", "BizEnable": "true"})["BizEnable"] == "true"
+    assert (
+        validate_params(op, {"InstanceId": "i", "Name": "n", "BizEnable": "true"})["BizEnable"]
+        == "true"
+    )
 
 
 def test_paging_defaults() -> None:
-    assert validate_params(get_operation("QueryEdgeInstance"), {}) == {"CurrentPage": "1", "PageSize": "10"}
+    assert validate_params(get_operation("QueryEdgeInstance"), {}) == {
+        "CurrentPage": "1",
+        "PageSize": "10",
+    }
     with pytest.raises(ValidationError, match="required"):
         validate_params(get_operation("QueryEdgeDriver"), {})  # Type has no default
 
@@ -243,7 +291,12 @@ def test_paging_defaults() -> None:
 def test_tags_rules() -> None:
     op = get_operation("CreateEdgeInstance")
     assert validate_params(op, {"Name": "n", "Tags": "k:v,kk:v_2-x"})["Tags"] == "k:v,kk:v_2-x"
-    for bad, rule in [("k", "format"), ("k1:v", "pattern"), ("k:", "pattern"), ("k:v,k:w", "unique")]:
+    for bad, rule in [
+        ("k", "format"),
+        ("k1:v", "pattern"),
+        ("k:", "pattern"),
+        ("k:v,k:w", "unique"),
+    ]:
         with pytest.raises(ValidationError) as info:
             validate_params(op, {"Name": "n", "Tags": bad})
         assert (info.value.param, info.value.rule) == ("Tags", rule)

@@ -13,7 +13,9 @@ from aioedge._credentials import resolve_credentials
 
 def test_explicit_wins(tmp_path: Path) -> None:
     creds = Credentials("AK", "SK")
-    assert resolve_credentials(creds, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "x"}, home=tmp_path) is creds
+    assert (
+        resolve_credentials(creds, env={"ALIBABA_CLOUD_ACCESS_KEY_ID": "x"}, home=tmp_path) is creds
+    )
 
 
 def test_env_then_legacy_env(tmp_path: Path) -> None:
@@ -26,7 +28,9 @@ def test_env_then_legacy_env(tmp_path: Path) -> None:
     }
     c = resolve_credentials(env=env, home=tmp_path)
     assert (c.access_key_id, c.access_key_secret, c.security_token) == ("AK1", "SK1", "TOK")
-    c = resolve_credentials(env={"ALIYUN_ACCESS_KEY_ID": "AK2", "ALIYUN_ACCESS_KEY_SECRET": "SK2"}, home=tmp_path)
+    c = resolve_credentials(
+        env={"ALIYUN_ACCESS_KEY_ID": "AK2", "ALIYUN_ACCESS_KEY_SECRET": "SK2"}, home=tmp_path
+    )
     assert c.access_key_id == "AK2" and "ALIYUN" in c.source
 
 
@@ -37,7 +41,12 @@ def _write_cli(home: Path) -> None:
             {
                 "current": "main",
                 "profiles": [
-                    {"name": "main", "mode": "AK", "access_key_id": "AKm", "access_key_secret": "SKm"},
+                    {
+                        "name": "main",
+                        "mode": "AK",
+                        "access_key_id": "AKm",
+                        "access_key_secret": "SKm",
+                    },
                     {
                         "name": "sts",
                         "mode": "StsToken",
@@ -45,7 +54,12 @@ def _write_cli(home: Path) -> None:
                         "access_key_secret": "SKs",
                         "sts_token": "TOKs",
                     },
-                    {"name": "ram", "mode": "RamRoleArn", "access_key_id": "a", "access_key_secret": "b"},
+                    {
+                        "name": "ram",
+                        "mode": "RamRoleArn",
+                        "access_key_id": "a",
+                        "access_key_secret": "b",
+                    },
                 ],
             }
         )

@@ -87,7 +87,15 @@ def test_every_documented_sample_parses(action: str) -> None:
 
 def test_http_200_success_false_is_an_error() -> None:
     with pytest.raises(NotFoundError) as info:
-        _parse(200, {"Success": False, "Code": "iot.edge.InstanceNotExist", "ErrorMessage": "gone", "RequestId": "R1"})
+        _parse(
+            200,
+            {
+                "Success": False,
+                "Code": "iot.edge.InstanceNotExist",
+                "ErrorMessage": "gone",
+                "RequestId": "R1",
+            },
+        )
     err = info.value
     assert (err.code, err.message, err.request_id, err.http_status, err.action) == (
         "iot.edge.InstanceNotExist",
@@ -112,7 +120,15 @@ def test_4xx_body_uses_message() -> None:
         (503, {"Code": "Throttling", "Message": "x", "RequestId": "R"}),
         (429, {"Code": "TooMany", "Message": "x", "RequestId": "R"}),
         (429, b"<html>too many</html>"),
-        (200, {"Success": False, "Code": "iot.common.HighFrequentDeny", "ErrorMessage": "x", "RequestId": "R"}),
+        (
+            200,
+            {
+                "Success": False,
+                "Code": "iot.common.HighFrequentDeny",
+                "ErrorMessage": "x",
+                "RequestId": "R",
+            },
+        ),
         (400, {"Code": "Throttling.Api", "Message": "x", "RequestId": "R"}),
     ],
 )
@@ -194,7 +210,9 @@ def test_code_mapping(code: str, cls: type[ApiError]) -> None:
 def test_every_documented_code_maps_to_a_specific_class() -> None:
     from pathlib import Path
 
-    errors = json.loads((Path(__file__).resolve().parents[1] / "aioedge" / "_spec" / "errors.json").read_text())
+    errors = json.loads(
+        (Path(__file__).resolve().parents[1] / "aioedge" / "_spec" / "errors.json").read_text()
+    )
     generic = [e["code"] for e in errors["errors"] if error_class_for(e["code"]) is ApiError]
     assert generic == []
 
@@ -202,6 +220,14 @@ def test_every_documented_code_maps_to_a_specific_class() -> None:
 def test_api_error_pickles_with_fields() -> None:
     import pickle
 
-    err = NotFoundError("iot.edge.InstanceNotExist", "gone", request_id="R", http_status=200, action="GetEdgeInstance")
+    err = NotFoundError(
+        "iot.edge.InstanceNotExist",
+        "gone",
+        request_id="R",
+        http_status=200,
+        action="GetEdgeInstance",
+    )
     back = pickle.loads(pickle.dumps(err))
-    assert type(back) is NotFoundError and back.request_id == "R" and back.action == "GetEdgeInstance"
+    assert (
+        type(back) is NotFoundError and back.request_id == "R" and back.action == "GetEdgeInstance"
+    )

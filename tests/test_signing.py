@@ -90,14 +90,20 @@ def _reference_sign(method: str, params: dict[str, str], secret: str) -> str:
     return base64.b64encode(mac.digest()).decode()
 
 
-_keys = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
-_values = st.text(max_size=40).filter(lambda s: "\x00" not in s and all(not 0xD800 <= ord(c) <= 0xDFFF for c in s))
+_keys = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12
+)
+_values = st.text(max_size=40).filter(
+    lambda s: "\x00" not in s and all(not 0xD800 <= ord(c) <= 0xDFFF for c in s)
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(
     params=st.dictionaries(_keys, _values, min_size=1, max_size=12),
-    secret=st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30),
+    secret=st.text(
+        alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=30
+    ),
     method=st.sampled_from(["GET", "POST"]),
 )
 def test_signature_matches_independent_implementation(

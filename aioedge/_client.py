@@ -1,0 +1,393 @@
+"""EdgeClient: the composition of catalog, limiter, signing, transport and retry.
+
+One call flows one way: validate & flatten (before any I/O) → wait for the Action's
+rate-limit slot → sign afresh → send → parse → typed result or typed error → retry
+decision.  Everything that decides lives in the pure modules; this file is wiring.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, nullcontext
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import anyio
+
+from ._batch import BatchResult, iter_batch, run_batch
+from ._catalog import Operation, get_operation, validate_params
+from ._credentials import Credentials, resolve_credentials
+from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
+from ._log import get_logger
+from ._operations import OperationsMixin
+from ._protocol import build_request, parse_response
+from ._ratelimit import RateLimiter, default_limiter
+from ._retry import RetryPolicy
+from ._transport import Transport, check_endpoint
+
+if TYPE_CHECKING:
+    from .watch import DeploymentEvent
+
+__all__ = ["EdgeClient"]
+
+_REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+_DEFAULT_REGION = "cn-shanghai"
+_SKEW_CODES = frozenset({"InvalidTimeStamp.Expired"})
+
+
+class _Default:
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+_DEFAULT: Any = _Default()
+
+
+class EdgeClient(OperationsMixin):
+    """Asyncio client for the Link IoT Edge API (Version 2018-01-20).
+
+    ``async with EdgeClient(...) as client:`` owns one aiohttp session reused by every
+    call.  A client used without ``async with`` opens its session on the first call;
+    close it with ``await client.aclose()``.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials | None = None,
+        region_id: str | None = None,
+        endpoint: str | None = None,
+        rate_limit: bool | RateLimiter = True,
+        timeout: float = 10.0,
+        retry: RetryPolicy | None = _DEFAULT,
+        *,
+        iot_instance_id: str | None = None,
+        profile: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        connect_timeout: float | None = 5.0,
+        max_connections: int = 64,
+        quota_scope: str | None = None,
+        allow_http: bool = False,
+        method: str = "POST",
+        clock: Callable[[], float] = time.time,
+        nonce: Callable[[], str] | None = None,
+    ) -> None:
+        self._credentials = resolve_credentials(credentials, profile=profile)
+        region = region_id or os.environ.get("ALIBABA_CLOUD_REGION_ID") or _DEFAULT_REGION
+        if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
+            raise ValidationError(
+                f"region_id must look like 'cn-shanghai', got {region!r}",
+                param="region_id",
+                rule="format",
+            )
+        self.region_id = region
+        self.endpoint = check_endpoint(
+            endpoint or f"https://iot.{region}.aliyuncs.com", allow_http=allow_http
+        )
+        if not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise ValidationError(
+                f"timeout must be a positive number of seconds, got {timeout!r}",
+                param="timeout",
+                rule="range",
+            )
+        if method.upper() not in ("GET", "POST"):
+            raise ValidationError(
+                f"method must be GET or POST, got {method!r}", param="method", rule="enum"
+            )
+        self.timeout = float(timeout)
+        self.retry: RetryPolicy | None = RetryPolicy() if retry is _DEFAULT else retry
+        self.iot_instance_id = iot_instance_id
+        self.quota_scope = quota_scope or self._credentials.access_key_id
+        self._limiter: RateLimiter | None
+        if rate_limit is True:
+            self._limiter = default_limiter()
+        elif rate_limit is False or rate_limit is None:
+            self._limiter = None
+        else:
+            self._limiter = rate_limit
+        self._method = method.upper()
+        self._clock = clock
+        self._nonce = nonce or (lambda: uuid.uuid4().hex)
+        self._clock_offset = 0.0  # corrected from the service's Date on InvalidTimeStamp
+        self._transport = Transport(
+            session=session,
+            timeout=self.timeout,
+            connect_timeout=connect_timeout,
+            max_connections=max_connections,
+        )
+        self._log = get_logger()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __repr__(self) -> str:
+        return (
+            f"EdgeClient(endpoint={self.endpoint!r}, region_id={self.region_id!r}, "
+            f"access_key_id={self._credentials.access_key_id!r})"
+        )
+
+    @property
+    def credentials(self) -> Credentials:
+        return self._credentials
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        return self._limiter
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        """The aiohttp session (None until the first call or ``async with``)."""
+        return self._transport.session
+
+    async def __aenter__(self) -> EdgeClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session if this client owns it."""
+        await self._transport.aclose()
+
+    # ------------------------------------------------------------------ calls
+
+    def prepare(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """Validate and flatten ``params`` for ``action`` (no I/O): the wire parameters."""
+        op = get_operation(action)
+        wire = validate_params(op, params)
+        if (
+            self.iot_instance_id
+            and "IotInstanceId" not in wire
+            and op.param("IotInstanceId") is not None
+        ):
+            wire["IotInstanceId"] = self.iot_instance_id
+        return wire
+
+    async def call(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Call ``action`` with wire-named ``params``; return the parsed JSON body.
+
+        Raises ValidationError before any I/O, ApiError (and subclasses) when the service
+        says no, TransportError on network failure.
+        """
+        op = get_operation(action)
+        wire = self.prepare(action, params)
+        return await self._send(op, wire)
+
+    async def _send(self, op: Operation, wire: Mapping[str, str]) -> dict[str, Any]:
+        started = time.monotonic()
+        attempt = 0
+        skew_fixed = False
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(op, wire, attempt)
+            except EdgeError as err:
+                if (
+                    isinstance(err, ApiError)
+                    and err.code in _SKEW_CODES
+                    and err.server_time is not None
+                    and not skew_fixed
+                ):
+                    # The service rejected our Timestamp: adopt its clock and retry once.
+                    skew_fixed = True
+                    self._clock_offset = err.server_time - self._clock()
+                    self._log.warning(
+                        "aioedge.clock_skew_corrected",
+                        action=op.action,
+                        offset_s=round(self._clock_offset, 3),
+                    )
+                    continue
+                delay = (
+                    self.retry.decide(
+                        err,
+                        attempt=attempt,
+                        read_only=op.read_only,
+                        elapsed=time.monotonic() - started,
+                    )
+                    if self.retry is not None
+                    else None
+                )
+                if delay is None:
+                    if isinstance(err, (ApiError, TransportError)):
+                        err.attempts = attempt
+                    raise
+                self._log.info(
+                    "aioedge.retry_scheduled",
+                    action=op.action,
+                    attempt=attempt,
+                    delay_s=round(delay, 3),
+                    error=type(err).__name__,
+                    code=getattr(err, "code", None),
+                )
+                await anyio.sleep(delay)
+
+    async def _attempt(
+        self, op: Operation, wire: Mapping[str, str], attempt: int
+    ) -> dict[str, Any]:
+        slot: AbstractAsyncContextManager[Any] = (
+            self._limiter.slot(self.quota_scope, op.action, op.qps)
+            if self._limiter is not None
+            else nullcontext()
+        )
+        async with slot:
+            creds = self._credentials
+            # A fresh nonce and timestamp for every attempt (2.4): each is signed anew.
+            request = build_request(
+                op,
+                wire,
+                endpoint=self.endpoint,
+                access_key_id=creds.access_key_id,
+                access_key_secret=creds.access_key_secret,
+                security_token=creds.security_token,
+                region_id=self.region_id,
+                timestamp=self._clock() + self._clock_offset,
+                nonce=self._nonce(),
+                method=self._method,
+            )
+            sent = time.perf_counter()
+            try:
+                status, headers, body = await self._transport.send(request)
+            except EdgeError as err:
+                self._log.debug(
+                    "aioedge.request_failed",
+                    action=op.action,
+                    attempt=attempt,
+                    error=str(err),
+                    latency_ms=round((time.perf_counter() - sent) * 1000, 2),
+                )
+                raise
+        latency_ms = round((time.perf_counter() - sent) * 1000, 2)
+        try:
+            data = parse_response(op, status, headers, body)
+        except ApiError as err:
+            self._log.debug(
+                "aioedge.request_sent",
+                action=op.action,
+                attempt=attempt,
+                http_status=status,
+                request_id=err.request_id,
+                code=err.code,
+                latency_ms=latency_ms,
+            )
+            if isinstance(err, ThrottledError) and self._limiter is not None:
+                self._limiter.report_throttled(self.quota_scope, op.action)
+            raise
+        if self._limiter is not None:
+            self._limiter.report_success(self.quota_scope, op.action)
+        self._log.debug(
+            "aioedge.request_sent",
+            action=op.action,
+            attempt=attempt,
+            http_status=status,
+            request_id=data.get("RequestId"),
+            latency_ms=latency_ms,
+        )
+        return data
+
+    # ------------------------------------------------------------------ helpers
+
+    async def paginate(
+        self, action: str, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Yield the items of every page of a paged ``Query*`` operation.
+
+        Starts at ``CurrentPage`` (default 1) with ``PageSize`` (default 30, the maximum)
+        and stops after the page that reaches ``Total`` (or an empty page).
+        """
+        op = get_operation(action)
+        if not op.paged or op.items_key is None:
+            paged = ", ".join(sorted(o.action for o in _paged_operations()))
+            raise ValidationError(
+                f"{action} is not a paged operation; paged ones: {paged}",
+                param="action",
+                rule="paged",
+                action=action,
+            )
+        base = dict(params or {})
+        base.setdefault("PageSize", 30)
+        page = int(base.pop("CurrentPage", 1) or 1)
+        seen = 0
+        while True:
+            wire = self.prepare(action, {**base, "CurrentPage": page})
+            body = await self._send(op, wire)
+            data = body.get("Data") or {}
+            items = data.get(op.items_key) or []
+            for item in items:
+                yield item
+            seen += len(items)
+            total = data.get("Total")
+            page_size = int(data.get("PageSize") or wire["PageSize"])
+            if not items or len(items) < page_size:
+                return
+            if total is not None and page * page_size >= int(total):
+                return
+            page += 1
+
+    async def batch(
+        self,
+        calls: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        concurrency: int = 32,
+        on_progress: Callable[[int, int | None, BatchResult], Any] | None = None,
+    ) -> list[BatchResult]:
+        """Run many calls concurrently within the quotas; results in input order.
+
+        Each result has ``.ok``, ``.value`` and ``.error``; one failure does not cancel
+        the others.  Lists over an operation's per-call limit are split and merged back.
+        """
+        return await run_batch(self.call, calls, concurrency=concurrency, on_progress=on_progress)
+
+    def batch_iter(
+        self,
+        calls: Iterable[tuple[str, Mapping[str, Any]]],
+        *,
+        concurrency: int = 32,
+        on_progress: Callable[[int, int | None, BatchResult], Any] | None = None,
+    ) -> AsyncIterator[tuple[int, BatchResult]]:
+        """Like :meth:`batch`, yielding ``(index, result)`` as calls complete."""
+        return iter_batch(self.call, calls, concurrency=concurrency, on_progress=on_progress)
+
+    def watch_deployment(
+        self,
+        instance_id: str,
+        deployment_id: str,
+        *,
+        poll_interval: float = 0.5,
+        max_poll_interval: float = 5.0,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> AsyncIterator[DeploymentEvent]:
+        """Stream deployment, subtask, snapshot and log events until the deployment ends."""
+        from .watch import watch_deployment
+
+        return watch_deployment(
+            self,
+            instance_id,
+            deployment_id,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            timeout=timeout,
+            **options,
+        )
+
+    def deploy(
+        self, instance_id: str, *, type: str = "deploy", attach: bool = False, **options: Any
+    ) -> AsyncIterator[DeploymentEvent]:
+        """Create a deployment (``deploy`` or ``reset``) and stream its events."""
+        from .watch import deploy_and_watch
+
+        return deploy_and_watch(self, instance_id, type=type, attach=attach, **options)
+
+
+def _paged_operations() -> Iterable[Operation]:
+    from ._catalog import OPERATIONS
+
+    return (op for op in OPERATIONS.values() if op.paged)

@@ -1,0 +1,51 @@
+"""The one place aioedge gets its structlog logger.
+
+aioedge never configures logging.  When the application has configured structlog we log
+through it; otherwise events go to the standard library logger ``aioedge`` (silent by
+default: no handler, and our events are DEBUG/INFO), so an unconfigured structlog never
+prints to stdout on our behalf.  A disabled debug line costs one level check.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+
+__all__ = ["get_logger", "redact_processor"]
+
+_SECRET_KEYS = frozenset(
+    {
+        "signature",
+        "securitytoken",
+        "security_token",
+        "accesskeysecret",
+        "access_key_secret",
+        "secret",
+    }
+)
+
+
+def redact_processor(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> Any:
+    """Belt and braces: mask any field whose name says it is a secret."""
+    for key in list(event):
+        if key.lower() in _SECRET_KEYS:
+            event[key] = "***"
+    return event
+
+
+def get_logger() -> Any:
+    """A bound structlog logger named ``aioedge``."""
+    if structlog.is_configured():
+        return structlog.get_logger("aioedge").bind()
+    return structlog.wrap_logger(
+        logging.getLogger("aioedge"),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[
+            structlog.stdlib.filter_by_level,
+            redact_processor,
+            structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+        ],
+    )

@@ -1,0 +1,162 @@
+"""The aiohttp seam: send a PreparedRequest, return (status, headers, body).
+
+Network errors become TransportError here and nowhere else (``raise ... from exc``).
+``maybe_executed`` is False only when the request provably never reached the service
+(the connection could not be opened); everything after that is ambiguous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import ssl
+from collections.abc import Mapping
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from ._errors import TransportError, ValidationError
+from ._protocol import PreparedRequest
+
+__all__ = ["Transport", "check_endpoint"]
+
+_QUERY = re.compile(r"\?[^\s'\"]*")
+
+
+def _safe(exc: BaseException) -> str:
+    """An exception's text without query strings (a GET URL carries the Signature)."""
+    return _QUERY.sub("?…", str(exc))
+
+
+_LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
+
+
+def _is_local(host: str) -> bool:
+    if host in _LOCAL_HOSTS:
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
+    """Validate an endpoint URL: https, or http for loopback hosts (or when allowed)."""
+    if not isinstance(endpoint, str):
+        raise ValidationError(
+            f"endpoint must be a URL string, got {type(endpoint).__name__}",
+            param="endpoint",
+            rule="type",
+        )
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"endpoint must be an http(s) URL such as https://iot.cn-shanghai.aliyuncs.com, "
+            f"got {endpoint!r}",
+            param="endpoint",
+            rule="format",
+        )
+    if parts.scheme == "http" and not allow_http and not _is_local(parts.hostname):
+        raise ValidationError(
+            f"endpoint {endpoint!r} uses plain http to a non-local host; use https "
+            f"(or pass allow_http=True)",
+            param="endpoint",
+            rule="scheme",
+        )
+    return endpoint.rstrip("/")
+
+
+class Transport:
+    """One aiohttp ClientSession, owned unless the caller passed one in."""
+
+    def __init__(
+        self,
+        *,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = 10.0,
+        connect_timeout: float | None = 5.0,
+        max_connections: int = 64,
+        ca_bundle: str | None = None,
+    ) -> None:
+        self._session = session
+        self._owned = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
+        self._max_connections = max_connections
+        self._ca_bundle = (
+            ca_bundle if ca_bundle is not None else os.environ.get("ALIBABA_CLOUD_CA_BUNDLE")
+        )
+
+    @property
+    def session(self) -> aiohttp.ClientSession | None:
+        return self._session
+
+    def _open(self) -> aiohttp.ClientSession:
+        ssl_ctx: ssl.SSLContext | bool = True
+        if self._ca_bundle:
+            ssl_ctx = ssl.create_default_context(cafile=self._ca_bundle)
+        connector = aiohttp.TCPConnector(
+            limit=self._max_connections,
+            limit_per_host=self._max_connections,
+            ssl=ssl_ctx,
+            keepalive_timeout=30.0,
+        )
+        # trust_env: proxies (HTTPS_PROXY, NO_PROXY, ...) come from the environment.
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=self._timeout, trust_env=True
+        )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._owned and self._session is not None:
+            session, self._session = self._session, None
+            await session.close()
+
+    async def send(
+        self, request: PreparedRequest, *, timeout: float | None = None
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        session = self._session if self._session is not None else self._open()
+        if session.closed:
+            raise TransportError(
+                "the client is closed", action=request.action, maybe_executed=False
+            )
+        extra: dict[str, aiohttp.ClientTimeout] = {}
+        if timeout is not None:  # passing timeout=None to aiohttp would disable the timeout
+            extra["timeout"] = aiohttp.ClientTimeout(total=timeout, connect=self._timeout.connect)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body or None,
+                headers=dict(request.headers),
+                **extra,
+            ) as resp:
+                body = await resp.read()
+                return resp.status, resp.headers, body
+        except aiohttp.ClientConnectorError as exc:
+            # Could not connect at all: the service never saw the request.
+            raise TransportError(
+                f"cannot connect to {urlsplit(request.url).netloc}: {_safe(exc.os_error or exc)}",
+                action=request.action,
+                maybe_executed=False,
+            ) from exc
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise TransportError(
+                f"timed out connecting to {urlsplit(request.url).netloc}",
+                action=request.action,
+                maybe_executed=False,
+            ) from exc
+        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            raise TransportError(
+                f"{request.action} timed out waiting for the answer",
+                action=request.action,
+                maybe_executed=True,
+            ) from exc
+        except aiohttp.ClientError as exc:
+            raise TransportError(
+                f"{request.action}: connection failed after sending "
+                f"({type(exc).__name__}: {_safe(exc)})",
+                action=request.action,
+                maybe_executed=True,
+            ) from exc

@@ -1,0 +1,289 @@
+"""EdgeClient over real sockets against a scriptable local server (transport corners)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from email.utils import formatdate
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+import aioedge
+from aioedge import (
+    ApiError,
+    EdgeClient,
+    NotFoundError,
+    RetryPolicy,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+)
+from aioedge._signing import sign
+
+from .support import TEST_CREDS, ScriptServer, ok_body
+
+FAST = RetryPolicy(
+    max_attempts=3, base_delay=0.0, max_delay=0.0, throttle_base_delay=0.0, throttle_min_delay=0.0
+)
+
+
+def make(srv: ScriptServer, **kw: Any) -> EdgeClient:
+    kw.setdefault("retry", FAST)
+    kw.setdefault("rate_limit", False)
+    return EdgeClient(credentials=TEST_CREDS, endpoint=srv.endpoint, **kw)
+
+
+async def test_call_signs_and_returns_body(script_server: ScriptServer) -> None:
+    script_server.default = ok_body(Data={"InstanceId": "F3AP"})
+    async with make(script_server, region_id="cn-beijing") as client:
+        body = await client.call("GetEdgeInstance", {"InstanceId": "F3AP"})
+    assert body["Data"]["InstanceId"] == "F3AP"
+    sent = dict(script_server.params())
+    signature = sent.pop("Signature")
+    assert signature == sign("POST", sent, TEST_CREDS.access_key_secret)
+    assert sent["RegionId"] == "cn-beijing" and sent["AccessKeyId"] == "test-akid"
+    assert sent["Version"] == "2018-01-20" and sent["Format"] == "JSON"
+
+
+async def test_sequential_calls_reuse_one_connection(script_server: ScriptServer) -> None:
+    async with make(script_server) as client:
+        for _ in range(5):
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+        session = client.session
+    assert len(script_server.requests) == 5
+    assert len(script_server.connections) == 1
+    assert session is not None and session.closed
+
+
+async def test_fresh_nonce_and_timestamp_each_attempt(script_server: ScriptServer) -> None:
+    script_server.answers = [
+        (503, {"Code": "ServiceUnavailable", "Message": "x", "RequestId": "R"})
+    ]
+    async with make(script_server) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    nonces = [r.params["SignatureNonce"] for r in script_server.requests]
+    assert len(nonces) == 2 and len(set(nonces)) == 2
+
+
+async def test_rejected_call_sends_nothing(script_server: ScriptServer) -> None:
+    async with make(script_server) as client:
+        with pytest.raises(ValidationError) as info:
+            await client.call(
+                "BatchBindDeviceToEdgeInstanceWithDriver",
+                {"InstanceId": "i", "DriverId": "d", "IotIds": ["x"] * 21},
+            )
+        assert info.value.param == "IotIds" and info.value.rule == "max_items"
+        with pytest.raises(ValidationError):
+            await client.call("NoSuchAction", {})
+    assert script_server.requests == []
+
+
+async def test_default_iot_instance_id(script_server: ScriptServer) -> None:
+    async with make(script_server, iot_instance_id="iot-123") as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+        assert script_server.params()["IotInstanceId"] == "iot-123"
+        await client.call("GetEdgeInstance", {"InstanceId": "x", "IotInstanceId": "iot-other"})
+        assert script_server.params()["IotInstanceId"] == "iot-other"
+        await client.call("QueryDeviceProvisioning", {"ProductKey": "pk", "DeviceName": "dn"})
+        assert "IotInstanceId" not in script_server.params()  # not a parameter of it
+
+
+async def test_security_token_sent(script_server: ScriptServer) -> None:
+    creds = aioedge.Credentials("AK", "SK", security_token="sts-tok")
+    async with EdgeClient(
+        credentials=creds, endpoint=script_server.endpoint, rate_limit=False
+    ) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert script_server.params()["SecurityToken"] == "sts-tok"
+
+
+async def test_service_error_keeps_code_and_request_id(script_server: ScriptServer) -> None:
+    script_server.default = {
+        "Success": False,
+        "Code": "iot.edge.InstanceNotExist",
+        "ErrorMessage": "no such",
+        "RequestId": "RID-9",
+    }
+    async with make(script_server) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert info.value.request_id == "RID-9" and info.value.code == "iot.edge.InstanceNotExist"
+    assert len(script_server.requests) == 1  # not retried
+
+
+async def test_clock_skew_is_corrected_from_date_header(script_server: ScriptServer) -> None:
+    server_now = 1_900_000_000.0
+
+    def skewed(request: web.Request) -> web.Response:
+        return web.json_response(
+            {"Code": "InvalidTimeStamp.Expired", "Message": "skewed", "RequestId": "R"},
+            status=400,
+            headers={"Date": formatdate(server_now, usegmt=True)},
+        )
+
+    script_server.answers = [skewed]
+    async with make(script_server, clock=lambda: 1_000_000_000.0) as client:
+        await client.call("CreateEdgeInstance", {"Name": "n1"})  # mutating: still retried once
+    first, second = script_server.requests
+    assert first.params["Timestamp"].startswith("2001-09-09")
+    assert second.params["Timestamp"] == "2030-03-17T17:46:40Z"
+
+
+async def test_throttled_then_ok_is_retried(script_server: ScriptServer) -> None:
+    script_server.answers = [
+        (400, {"Code": "Throttling.User", "Message": "x", "RequestId": "R1"}),
+        {
+            "Success": False,
+            "Code": "iot.common.HighFrequentDeny",
+            "ErrorMessage": "x",
+            "RequestId": "R2",
+        },
+    ]
+    async with make(script_server) as client:
+        body = await client.call("DeleteEdgeInstance", {"InstanceId": "x"})
+    assert body["Success"] is True and len(script_server.requests) == 3
+
+
+async def test_throttled_exhausted_raises_with_attempts(script_server: ScriptServer) -> None:
+    script_server.default = (400, {"Code": "Throttling.User", "Message": "x", "RequestId": "R"})
+    async with make(script_server) as client:
+        with pytest.raises(ThrottledError) as info:
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert info.value.attempts == 3 and len(script_server.requests) == 3
+
+
+async def _hang(request: web.Request) -> web.Response:
+    await asyncio.sleep(1.0)
+    return web.json_response(ok_body())
+
+
+async def test_timeout_on_mutating_call_is_not_repeated(script_server: ScriptServer) -> None:
+    script_server.default = _hang
+    async with make(script_server, timeout=0.2) as client:
+        with pytest.raises(TransportError) as info:
+            await client.call("CreateEdgeInstanceDeployment", {"InstanceId": "i", "Type": "deploy"})
+    assert info.value.maybe_executed is True
+    assert len(script_server.requests) == 1
+
+
+async def test_timeout_on_read_is_retried(script_server: ScriptServer) -> None:
+    script_server.answers = [_hang]
+    async with make(script_server, timeout=0.2) as client:
+        body = await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert body["Success"] is True and len(script_server.requests) == 2
+
+
+async def test_connection_refused_is_not_executed_and_retried() -> None:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    async with EdgeClient(
+        credentials=TEST_CREDS, endpoint=f"http://127.0.0.1:{port}", rate_limit=False, retry=FAST
+    ) as client:
+        with pytest.raises(TransportError) as info:
+            await client.call("CreateEdgeInstance", {"Name": "n"})
+    assert info.value.maybe_executed is False
+    assert info.value.attempts == 3
+
+
+async def test_non_json_body_is_typed(script_server: ScriptServer) -> None:
+    script_server.default = lambda r: web.Response(status=200, text='{"Success": tr')
+    async with make(script_server, retry=None) as client:
+        with pytest.raises(aioedge.InvalidResponseError) as info:
+            await client.call("CreateEdgeInstance", {"Name": "n"})
+    assert info.value.http_status == 200 and "Success" in str(info.value)
+
+
+async def test_paginate_walks_all_pages(script_server: ScriptServer) -> None:
+    items = [{"InstanceId": f"i{n}"} for n in range(7)]
+
+    def page(request: web.Request) -> Any:
+        return None
+
+    def answer(req: web.Request) -> web.Response:
+        p = script_server.params()
+        cur, size = int(p["CurrentPage"]), int(p["PageSize"])
+        chunk = items[(cur - 1) * size : cur * size]
+        return web.json_response(
+            ok_body(Data={"Total": 7, "PageSize": size, "CurrentPage": cur, "InstanceList": chunk})
+        )
+
+    script_server.default = answer
+    async with make(script_server) as client:
+        got = [i["InstanceId"] async for i in client.paginate("QueryEdgeInstance", {"PageSize": 3})]
+        assert got == [f"i{n}" for n in range(7)]
+        assert [r.params["CurrentPage"] for r in script_server.requests] == ["1", "2", "3"]
+        with pytest.raises(ValidationError, match="not a paged"):
+            async for _ in client.paginate("GetEdgeInstance", {"InstanceId": "x"}):
+                pass
+
+
+async def test_caller_session_is_not_closed(script_server: ScriptServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with make(script_server, session=session) as client:
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+        assert not session.closed
+
+
+def test_bad_config_is_rejected_before_io() -> None:
+    with pytest.raises(ValidationError, match="region_id"):
+        EdgeClient(credentials=TEST_CREDS, region_id="Shanghai!")
+    with pytest.raises(ValidationError, match="https"):
+        EdgeClient(credentials=TEST_CREDS, endpoint="http://iot.example.com")
+    with pytest.raises(ValidationError, match="timeout"):
+        EdgeClient(credentials=TEST_CREDS, timeout=0)
+    c = EdgeClient(credentials=TEST_CREDS, region_id="ap-southeast-1")
+    assert c.endpoint == "https://iot.ap-southeast-1.aliyuncs.com"
+
+
+def test_region_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_REGION_ID", "eu-central-1")
+    assert EdgeClient(credentials=TEST_CREDS).region_id == "eu-central-1"
+    monkeypatch.delenv("ALIBABA_CLOUD_REGION_ID")
+    assert EdgeClient(credentials=TEST_CREDS).region_id == "cn-shanghai"
+
+
+def test_client_repr_has_no_secret() -> None:
+    creds = aioedge.Credentials("AKID", "the-secret", security_token="the-token")
+    text = repr(EdgeClient(credentials=creds))
+    assert "the-secret" not in text and "the-token" not in text
+
+
+async def test_logs_carry_no_secrets(
+    script_server: ScriptServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    script_server.answers = [
+        (503, {"Code": "ServiceUnavailable", "Message": "x", "RequestId": "R"})
+    ]
+    creds = aioedge.Credentials("AKID", "the-secret", security_token="the-token")
+    with caplog.at_level(logging.DEBUG, logger="aioedge"):
+        async with EdgeClient(
+            credentials=creds, endpoint=script_server.endpoint, rate_limit=False, retry=FAST
+        ) as client:
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    text = caplog.text
+    assert "aioedge.request_sent" in text and "aioedge.retry_scheduled" in text
+    assert "latency_ms" in text and "http_status=503" in text
+    signatures = [r.params["Signature"] for r in script_server.requests]
+    for secret in ["the-secret", "the-token", *signatures]:
+        assert secret not in text
+
+
+async def test_silent_by_default(
+    script_server: ScriptServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with make(script_server) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == ""
+
+
+async def test_api_error_is_edge_error() -> None:
+    assert issubclass(ApiError, aioedge.EdgeError)
+    assert issubclass(ThrottledError, ApiError)
