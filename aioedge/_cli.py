@@ -1,0 +1,403 @@
+"""The ``aioedge`` console script (also ``python -m aioedge``).
+
+Subcommands: demo, emulator, ops, call, watch, deploy.  Every subcommand accepts
+``--endpoint``, ``--region`` and ``--profile``; credentials come from the library's chain.
+Exit codes (like ``kubectl rollout status``): 0 success; 1 the deployment failed or timed
+out, or the service said no; 2 usage or credential errors.  Errors print as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import textwrap
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ._catalog import OPERATIONS, Operation, get_operation
+from ._credentials import Credentials
+from ._errors import ApiError, CredentialsError, EdgeError, TransportError, ValidationError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse exits 2 on usage errors: keep that
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--endpoint", help="full URL of the API (default https://iot.{region}.aliyuncs.com)"
+    )
+    g.add_argument("--region", help="region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)")
+    g.add_argument("--profile", help="credentials profile (aliyun CLI config or credentials.ini)")
+
+
+def _add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--output",
+        "-o",
+        choices=("text", "json"),
+        default="text",
+        help="text (a live tree on a terminal, plain lines when piped) "
+        "or json (one event per line)",
+    )
+
+
+def _ops_epilog() -> str:
+    lines = ["operations (QPS per account):"]
+    for op in OPERATIONS.values():
+        lines.append(f"  {op.action:<42} {op.qps:>3}  {op.summary}")
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(
+        prog="aioedge",
+        description="Client, emulator and deployment watcher for the "
+        "Alibaba Cloud Link IoT Edge API.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aioedge {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser(
+        "demo", help="run a full rollout against the embedded emulator (no account needed)"
+    )
+    _add_common(p)
+    _add_output(p)
+    p.add_argument("--speed", type=float, default=1.0, help="simulation speed factor (default 1.0)")
+    p.add_argument("--devices", type=int, default=6, help="sub-devices to bind (default 6)")
+    p.add_argument("--gateways", type=int, default=2, help="gateways to bind (default 2)")
+
+    p = sub.add_parser("emulator", help="serve the emulated API and print endpoint and credentials")
+    _add_common(p)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8123)
+    p.add_argument("--speed", type=float, default=1.0, help="deployment simulation speed factor")
+    p.add_argument(
+        "--no-quotas", action="store_true", help="do not enforce the per-Action QPS quotas"
+    )
+    p.add_argument("--quota-scale", type=float, default=1.0, help="multiply every quota by this")
+    p.add_argument(
+        "--faults",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="fault injection, e.g. 'GetEdgeInstance:503=0.2' (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser(
+        "ops",
+        help="list operations with their QPS, or show one operation's parameters",
+        epilog=_ops_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", nargs="?", help="an Action to describe")
+    _add_output(p)
+
+    p = sub.add_parser(
+        "call",
+        help="call one Action and print its JSON answer",
+        description=(
+            "Call ACTION with wire-named parameters: key=value pairs; lists as repeated keys "
+            "(IotIds=a IotIds=b) or comma lists (IotIds=a,b); lists of structures as JSON "
+            '(DeviceConfigs=\'[{"IotId":"d1","Content":"x"}]\') or flattened keys '
+            "(DeviceConfigs.1.IotId=d1)."
+        ),
+        epilog=_ops_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_common(p)
+    p.add_argument("action", help="the Action, e.g. GetEdgeInstance")
+    p.add_argument("params", nargs="*", metavar="KEY=VALUE")
+    p.add_argument(
+        "--all-pages", action="store_true", help="for paged Query* operations: every item"
+    )
+
+    for name, text in (
+        ("watch", "watch a deployment until it ends"),
+        ("deploy", "start a deployment (deploy or reset) and watch it"),
+    ):
+        p = sub.add_parser(name, help=text)
+        _add_common(p)
+        _add_output(p)
+        p.add_argument("instance", metavar="INSTANCE")
+        if name == "watch":
+            p.add_argument("deployment", metavar="DEPLOYMENT")
+        else:
+            p.add_argument("--type", choices=("deploy", "reset"), default="deploy")
+            p.add_argument(
+                "--attach",
+                action="store_true",
+                help="if a deployment is already running, watch it instead of failing",
+            )
+        p.add_argument(
+            "--timeout", type=float, default=None, help="give up after this many seconds"
+        )
+        p.add_argument(
+            "--poll-interval", type=float, default=0.5, help="shortest gap between polls"
+        )
+        p.add_argument(
+            "--max-poll-interval", type=float, default=5.0, help="longest gap between polls"
+        )
+    return parser
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _client(args: argparse.Namespace, credentials: Credentials | None = None, **kw: Any) -> Any:
+    from ._client import EdgeClient
+
+    return EdgeClient(
+        credentials=credentials,
+        region_id=args.region,
+        endpoint=args.endpoint,
+        profile=args.profile,
+        **kw,
+    )
+
+
+def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` words → a params dict for ``client.call`` (wire names)."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise _UsageError(f"parameter {pair!r} is not KEY=VALUE")
+        param = op.param(key)
+        if param is not None and param.is_struct_list:
+            try:
+                parsed = json.loads(value)
+            except ValueError:
+                raise _UsageError(f"{key} takes a JSON list of objects") from None
+            out[key] = parsed
+        elif param is not None and param.repeated:
+            out.setdefault(key, []).extend(v for v in value.split(",") if v)
+        elif key in out:
+            raise _UsageError(f"{key} given twice")
+        else:
+            out[key] = value
+    return out
+
+
+def _print_error(err: BaseException, stream: TextIO = sys.stderr) -> None:
+    if isinstance(err, ApiError):
+        rid = f" (RequestId {err.request_id})" if err.request_id else ""
+        print(f"error: {err.code}: {err.message}{rid}", file=stream)
+    elif isinstance(err, TransportError):
+        note = " (the call may have run)" if err.maybe_executed else ""
+        print(f"error: network: {err.message}{note}", file=stream)
+    else:
+        print(f"error: {err}", file=stream)
+
+
+def _exit_code_for(err: BaseException) -> int:
+    if isinstance(err, (ValidationError, CredentialsError, _UsageError)):
+        return EXIT_USAGE
+    return EXIT_FAILED
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _cmd_ops(args: argparse.Namespace) -> int:
+    if not args.action:
+        if args.output == "json":
+            for op in OPERATIONS.values():
+                print(
+                    json.dumps(
+                        {
+                            "action": op.action,
+                            "qps": op.qps,
+                            "read_only": op.read_only,
+                            "paged": op.paged,
+                            "summary": op.summary,
+                        }
+                    )
+                )
+        else:
+            print(_ops_epilog())
+        return EXIT_OK
+    op = get_operation(args.action)
+    if args.output == "json":
+        print(
+            json.dumps(
+                {
+                    "action": op.action,
+                    "qps": op.qps,
+                    "read_only": op.read_only,
+                    "paged": op.paged,
+                    "params": [
+                        {
+                            "name": p.name,
+                            "type": p.type,
+                            "required": p.required,
+                            "repeated": p.repeated,
+                            "max_items": p.max_items,
+                            "values": list(p.values) if p.values else None,
+                        }
+                        for p in op.params
+                    ],
+                }
+            )
+        )
+        return EXIT_OK
+    kind = "read-only" if op.read_only else "mutating"
+    print(f"{op.action} — {op.summary}")
+    print(
+        f"  {op.qps} QPS per account, {kind}{', paged' if op.paged else ''}; "
+        f"method client.{op.method_name}(...)"
+    )
+    for p in op.params:
+        bits = [p.type + ("[]" if p.repeated else ""), "required" if p.required else "optional"]
+        if p.max_items:
+            bits.append(f"≤{p.max_items} items")
+        if p.max_length:
+            bits.append(f"≤{p.max_length} chars")
+        if p.minimum is not None or p.maximum is not None:
+            bits.append(f"range {p.minimum if p.minimum is not None else ''}..{p.maximum or ''}")
+        if p.values:
+            bits.append("one of " + "|".join(p.values))
+        if p.fields:
+            bits.append("fields " + ", ".join(f.name for f in p.fields))
+        print(f"  {p.name:<18} {'; '.join(bits)}")
+        if p.description:
+            print(textwrap.indent(textwrap.fill(p.description, 76), " " * 21))
+    return EXIT_OK
+
+
+async def _cmd_call(args: argparse.Namespace) -> int:
+    op = get_operation(args.action)
+    params = parse_call_params(op, args.params)
+    async with _client(args) as client:
+        if args.all_pages:
+            items = [item async for item in client.paginate(op.action, params)]
+            print(json.dumps(items, indent=2, ensure_ascii=False))
+        else:
+            body = await client.call(op.action, params)
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+async def stream_events(args: argparse.Namespace, events: Any, out: TextIO | None = None) -> int:
+    """Print a watch/deploy stream; return the exit code from the final outcome."""
+    from ._live import LiveDisplay
+
+    out = out or sys.stdout
+    live = args.output == "text" and out.isatty()
+    display = LiveDisplay(out) if live else None
+    outcome: str | None = None
+    async for event in events:
+        if args.output == "json":
+            print(json.dumps(event.to_dict(), ensure_ascii=False), file=out, flush=True)
+        elif display is not None:
+            display.update(event)
+        else:
+            print(str(event), file=out, flush=True)
+        outcome = getattr(event, "outcome", None) or outcome
+    if display is not None:
+        display.close()
+    return EXIT_OK if outcome == "succeeded" else EXIT_FAILED
+
+
+async def _cmd_watch(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        events = client.watch_deployment(
+            args.instance,
+            args.deployment,
+            poll_interval=args.poll_interval,
+            max_poll_interval=args.max_poll_interval,
+            timeout=args.timeout,
+        )
+        return await stream_events(args, events)
+
+
+async def _cmd_deploy(args: argparse.Namespace) -> int:
+    async with _client(args) as client:
+        events = client.deploy(
+            args.instance,
+            type=args.type,
+            attach=args.attach,
+            poll_interval=args.poll_interval,
+            max_poll_interval=args.max_poll_interval,
+            timeout=args.timeout,
+        )
+        return await stream_events(args, events)
+
+
+async def _cmd_emulator(args: argparse.Namespace) -> int:
+    from .testing import Emulator
+
+    async with Emulator(
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        quotas=not args.no_quotas,
+        quota_scale=args.quota_scale,
+        faults=args.faults or None,
+        seed=args.seed,
+    ) as emu:
+        creds = emu.credentials
+        print(f"aioedge emulator listening on {emu.endpoint}", flush=True)
+        print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
+        print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
+        print(f"  aioedge call --endpoint {emu.endpoint} QueryEdgeInstance", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        await asyncio.Event().wait()
+    return EXIT_OK  # pragma: no cover - only reached on cancellation
+
+
+async def _cmd_demo(args: argparse.Namespace) -> int:
+    from ._demo import run_demo
+
+    return int(await run_demo(args))
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
+    "ops": _cmd_ops,
+    "call": _cmd_call,
+    "watch": _cmd_watch,
+    "deploy": _cmd_deploy,
+    "emulator": _cmd_emulator,
+    "demo": _cmd_demo,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = _COMMANDS[args.command]
+    try:
+        result = handler(args)
+        if isinstance(result, int):
+            return result
+        return int(asyncio.run(result))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (EdgeError, _UsageError) as err:
+        _print_error(err)
+        return _exit_code_for(err)
+    except OSError as err:  # e.g. the emulator port is taken
+        print(f"error: {err.strerror or err}", file=sys.stderr)
+        return EXIT_FAILED
