@@ -567,6 +567,7 @@ class ResourceSnapshot(Model):
 
     @property
     def finished(self) -> bool:
+        """True once the snapshot succeeded (2) or failed (3)."""
         return _final(self.status)
 
 
@@ -588,6 +589,7 @@ class DeploymentTask(Model):
 
     @property
     def finished(self) -> bool:
+        """True once the subtask succeeded (2) or failed (3)."""
         return _final(self.status)
 
 
@@ -617,6 +619,7 @@ class HistoricDeployment(Result):
 
     @property
     def succeeded(self) -> bool:
+        """True when the deployment succeeded (2)."""
         return self.status == 2
 
 
@@ -706,6 +709,7 @@ class Page(Result, Generic[_T]):
 
     @property
     def has_more(self) -> bool:
+        """Whether a later page exists (``current_page * page_size < total``)."""
         if not self.items or self.total is None:
             return False
         page, size = self.current_page or 1, self.page_size or len(self.items)
@@ -914,6 +918,7 @@ class DeviceConfigInput:
     content: str
 
     def to_wire(self) -> dict[str, str]:
+        """The entry under its wire names."""
         return {"IotId": self.iot_id, "Content": self.content}
 
 
@@ -929,6 +934,7 @@ class DriverConfigInput:
     key: str | None = None
 
     def to_wire(self) -> dict[str, str]:
+        """The entry under its wire names (``Key`` only when given)."""
         entry = {"Format": self.format, "Content": self.content}
         if self.key is not None:
             entry["Key"] = self.key

@@ -291,10 +291,8 @@ async def test_rejected_arguments_send_nothing() -> None:
 # ---------------------------------------------------------------------------- generated file
 
 
-def _load_generator() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "gen_operations", ROOT / "tools" / "gen_operations.py"
-    )
+def _load_tool(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -302,9 +300,27 @@ def _load_generator() -> Any:
 
 
 def test_generated_operations_are_up_to_date() -> None:
-    gen = _load_generator()
+    gen = _load_tool("gen_operations")
     committed = (ROOT / "aioedge" / "_operations.py").read_text(encoding="utf-8")
     assert gen.render() == committed, "run: python tools/gen_operations.py"
+
+
+def test_reference_pages_are_up_to_date() -> None:
+    pages: dict[str, str] = _load_tool("gen_docs").render_all()
+    folder = ROOT / "docs" / "reference"
+    assert {p.name for p in folder.glob("*.md")} == set(pages), "run: python tools/gen_docs.py"
+    for name, text in pages.items():
+        assert (folder / name).read_text(encoding="utf-8") == text, f"{name}: run tools/gen_docs.py"
+    # One page per group, every operation on its group's page and in the index.
+    groups = {op.group for op in OPS}
+    assert {f"{g}.md" for g in groups} | {"index.md", "models.md"} == set(pages)
+    for op in OPS:
+        page = pages[f"{op.group}.md"]
+        assert f"## {op.action}\n" in page
+        assert f"async def {op.method_name}(" in page and f"{op.qps} QPS" in page
+        assert f"({op.group}.md#{op.action.lower()})" in pages["index.md"]
+        for p in op.params:
+            assert f"`{p.py_name}`" in page, (op.action, p.py_name)
 
 
 # ---------------------------------------------------------------------------- over real sockets
