@@ -30,6 +30,7 @@ from ._state import (
     carry_logs,
     diff,
     final_event,
+    implied_state,
     parse_log,
 )
 from ._watcher import CHECKPOINT_VERSION, DeploymentWatcher, WatchRetry, watch_deployment
@@ -57,6 +58,7 @@ __all__ = [
     "diff",
     "final_event",
     "find_running_deployment",
+    "implied_state",
     "parse_log",
     "progress_bar",
     "render_html",

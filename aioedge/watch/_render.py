@@ -68,7 +68,7 @@ def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False)
 
     Each snapshot line ends with a stage progress bar, the stage and the status.
     """
-    width = max(40, width)
+    width = max(48, width)
     branch, last, pipe, space = (
         ("|- ", "`- ", "|  ", "   ") if ascii else ("├─ ", "└─ ", "│  ", "   ")
     )
@@ -79,48 +79,44 @@ def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False)
         f"{status_name(state.status)} ({_summary(state)})"
     )
     lines.append(_clip(head, width).rstrip())
-    bar_width = 12
-    right = bar_width + 1 + 11 + 1 + 12  # bar, stage name, mark + status
+    # Columns right of the label: bar, stage name, status; narrow terminals lose the bar.
+    bar_width = 12 if width >= 72 else 0
+    right = (bar_width + 1 if bar_width else 0) + _STAGE_COL + 1 + _STATUS_COL
     for ti, task in enumerate(state.tasks):
         t_last = ti == len(state.tasks) - 1
         prefix = last if t_last else branch
         gw = f" gateway {task.gateway_id}" if task.gateway_id else ""
         label = f"{prefix}task {task.task_id}{gw}"
-        lines.append(_row(label, None, task.stage, task.status, width, right, ascii))
+        lines.append(_row(label, "", bar_width, task.stage, task.status, width - right - 1, ascii))
         child = space if t_last else pipe
         for si, snap in enumerate(task.snapshots):
             s_prefix = child + (last if si == len(task.snapshots) - 1 else branch)
-            bar = progress_bar(snap.stage, bar_width, ascii=ascii)
+            bar = progress_bar(snap.stage, bar_width, ascii=ascii) if bar_width else ""
+            label = s_prefix + _resource_label(snap)
             lines.append(
-                _row(
-                    s_prefix + _resource_label(snap),
-                    bar,
-                    snap.stage,
-                    snap.status,
-                    width,
-                    right,
-                    ascii,
-                )
+                _row(label, bar, bar_width, snap.stage, snap.status, width - right - 1, ascii)
             )
     return "\n".join(lines)
 
 
+_STAGE_COL = 11  # "dispatching"
+_STATUS_COL = 13  # mark, space, "not started"
+
+
 def _row(
     label: str,
-    bar: str | None,
+    bar: str,
+    bar_width: int,
     stage: int | None,
     status: int | None,
-    width: int,
-    right: int,
+    label_width: int,
     ascii: bool,
 ) -> str:
-    left = width - right - 1
-    cells = [
-        _clip(label, left),
-        (bar or "").ljust(12),
-        _clip(stage_name(stage), 11),
-        f"{_mark(status, ascii)} {status_name(status)}",
-    ]
+    cells = [_clip(label, label_width)]
+    if bar_width:
+        cells.append(bar.ljust(bar_width))
+    cells.append(_clip(stage_name(stage), _STAGE_COL))
+    cells.append(f"{_mark(status, ascii)} {status_name(status)}")
     return " ".join(cells).rstrip()
 
 

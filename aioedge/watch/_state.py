@@ -30,6 +30,7 @@ __all__ = [
     "carry_logs",
     "diff",
     "final_event",
+    "implied_state",
     "parse_log",
 ]
 
@@ -471,6 +472,10 @@ def diff(previous: DeploymentState | None, current: DeploymentState) -> list[Dep
     for task in current.tasks:
         events.extend(_diff_task(ctx, before.pop(task.task_id, None), task))
     for gone in before.values():
+        for snap in gone.snapshots:  # children go first, so every object's end is told
+            events.append(
+                _removed("snapshot", ctx, gone.task_id, snap.snapshot_id, snap.stage, snap.status)
+            )
         events.append(_removed("task", ctx, gone.task_id, None, gone.stage, gone.status))
 
     if dep_event is not None and dep_last:
@@ -618,35 +623,33 @@ def _diff_snapshot(
                 time=ctx.observed_at,
             )
         )
-    running: tuple[int | None, int | None] | None = (
-        None if prev is None else (prev.stage, prev.status)
-    )
-    observed = (snap.stage, snap.status)
+    running: _Pair | None = None if prev is None else (prev.stage, prev.status)
+    observed: _Pair = (snap.stage, snap.status)
     observed_time = _when(snap.modified_ms, ctx)
-    for entry in _new_entries(() if prev is None else prev.log, snap.log):
-        # ERRATA, Deployments: one entry per stage reached, so an entry for a stage between
-        # the last one seen and the current one is a transition that happened between polls.
-        if (
-            entry.stage is not None
-            and snap.stage is not None
-            and entry.stage < snap.stage
-            and (running is None or (running[0] is not None and entry.stage > running[0]))
-        ):
-            inferred_status = 3 if entry.failed else 1
-            out.append(
-                transition(entry.stage, inferred_status, running, time=entry.time, inferred=True)
-            )
-            running = (entry.stage, inferred_status)
-        # The observed move goes before the entries of the stage it reached (and before
-        # any entry at all when the snapshot is new: a log line needs its snapshot).
-        if running != observed and (
-            running is None
-            or (entry.stage is not None and snap.stage is not None and entry.stage >= snap.stage)
-        ):
-            when = observed_time
-            if snap.modified_ms is None and entry.stage == snap.stage and entry.time is not None:
-                when = entry.time  # the entry dates the move better than our poll does
-            out.append(transition(*observed, running, time=when, inferred=False))
+    entries = _new_entries(() if prev is None else prev.log, snap.log)
+    if running is None and entries and _order(_INITIAL) < _order(observed):
+        # ERRATA, Deployments: every snapshot starts at Stage 0, Status 0; its Log shows
+        # it moved on before we first saw it, so that start belongs to the story too.
+        first = snap.created_ms / 1000.0 if snap.created_ms is not None else entries[0].time
+        out.append(transition(*_INITIAL, None, time=first, inferred=True))
+        running = _INITIAL
+    for entry in entries:
+        implied = implied_state(entry)
+        if implied is not None and running != observed:
+            if _order(implied) >= _order(observed):
+                # This entry reports the move to where the snapshot is now: that move was
+                # observed, so it is not inferred; the entry dates it when nothing else does.
+                when = observed_time
+                if snap.modified_ms is None and entry.time is not None:
+                    when = entry.time
+                out.append(transition(*observed, running, time=when, inferred=False))
+                running = observed
+            elif running is None or _order(implied) > _order(running):
+                # A move that happened between two polls, read back from the Log.
+                out.append(transition(*implied, running, time=entry.time, inferred=True))
+                running = implied
+        if running is None:  # a log line needs its snapshot to exist first
+            out.append(transition(*observed, None, time=observed_time, inferred=False))
             running = observed
         out.append(
             DeploymentEvent(
@@ -667,6 +670,32 @@ def _diff_snapshot(
     if running != observed:
         out.append(transition(*observed, running, time=observed_time, inferred=False))
     return out
+
+
+_Pair = tuple[int | None, int | None]
+_INITIAL: _Pair = (0, 0)
+_LAST_STAGE = 32  # ERRATA, Deployments: 32 complete
+
+
+def implied_state(entry: LogEntry) -> tuple[int, int] | None:
+    """The (stage, status) a snapshot is in once it wrote ``entry``.
+
+    ERRATA, Deployments: one entry per stage reached.  A success at the last stage means
+    the snapshot succeeded (2), a failure entry that it failed (3) there; any other
+    success means it is processing (1) at that stage.
+    """
+    if entry.stage is None:
+        return None
+    if entry.failed:
+        return (entry.stage, 3)
+    return (entry.stage, 2 if entry.stage >= _LAST_STAGE else 1)
+
+
+def _order(pair: _Pair) -> tuple[int, int]:
+    """Progress order of (stage, status): by stage, then not started < processing < ended."""
+    stage, status = pair
+    rank = -1 if status is None else min(status, 2)
+    return (-1 if stage is None else stage, rank)
 
 
 # --------------------------------------------------------------------------- apply
