@@ -360,3 +360,122 @@ async def test_typed_struct_list_and_default_instance_over_the_wire(
     assert first["IotInstanceId"] == "iot-default"
     assert second["IotInstanceId"] == "iot-explicit"
     assert "IotInstanceId" not in third  # QueryDeviceProvisioning takes none
+
+
+# ---------------------------------------------------------------------------- against the emulator
+
+
+async def test_all_34_typed_methods_against_the_emulator() -> None:
+    from aioedge.testing import Emulator, FakeClock
+
+    clock = FakeClock()  # the rollout advances with the fake clock, not with real sleeps
+    async with (
+        Emulator(clock=clock, quotas=False) as emu,
+        EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, rate_limit=False, retry=None
+        ) as c,
+    ):
+        created = await c.create_edge_instance(name="edge_1", tags="env:test", spec=20)
+        iid = created.instance_id
+        assert iid is not None and created.request_id
+        inst = await c.get_edge_instance(instance_id=iid)
+        assert (inst.name, inst.spec, inst.tag_dict, inst.type) == (
+            "edge_1",
+            20,
+            {"env": "test"},
+            0,
+        )
+        # The service's local-time string and its ms timestamp name the same instant.
+        assert inst.gmt_create is not None and inst.gmt_create_timestamp is not None
+        assert timedelta(0) <= inst.gmt_create_timestamp - inst.gmt_create < timedelta(seconds=1)
+        await c.update_edge_instance(instance_id=iid, name="edge_2", biz_enable=True)
+        page = await c.query_edge_instance(page_size=30)
+        assert [i.name for i in page if i.instance_id == iid] == ["edge_2"]
+
+        drv = await c.create_edge_driver(
+            driver_name="LedDriver", driver_protocol="customize", runtime="python3"
+        )
+        did = drv.driver_id
+        assert did is not None
+        assert [d.driver_name for d in await c.batch_get_edge_driver(driver_ids=[did])] == [
+            "LedDriver"
+        ]
+        assert did in {d.driver_id for d in await c.query_edge_driver(type=1)}
+        upload = await c.create_edge_oss_pre_signed_address(
+            file_name="code.zip",
+            resource_id=did,
+            resource_version="1.0.0",
+            type="DRIVER_VERSION_CONTENT",
+        )
+        assert upload.oss_address and upload.oss_pre_signed_address
+        await c.create_edge_driver_version(
+            driver_id=did,
+            driver_version="1.0.0",
+            edge_version="2.4.0",
+            source_config=json.dumps({"ossAddress": upload.oss_address}),
+        )
+        await c.update_edge_driver_version(
+            driver_id=did, driver_version="1.0.0", edge_version="2.4.0", description="v1"
+        )
+        version = await c.get_edge_driver_version(driver_id=did, driver_version="1.0.0")
+        assert (version.description, version.edge_version) == ("v1", "2.4.0")
+        versions = await c.query_edge_driver_version(driver_id=did)
+        assert [v.driver_version for v in versions] == ["1.0.0"]
+
+        await c.bind_gateway_to_edge_instance(
+            instance_id=iid, product_key="a1pk", device_name="gw1"
+        )
+        gateways = await c.query_edge_instance_gateway(instance_id=iid)
+        assert [(g.product_key, g.device_name) for g in gateways] == [("a1pk", "gw1")]
+        await c.bind_driver_to_edge_instance(instance_id=iid, driver_id=did, driver_version="1.0.0")
+        assert [d.driver_id for d in await c.query_edge_instance_driver(instance_id=iid)] == [did]
+        await c.set_edge_instance_driver_configs(
+            instance_id=iid, driver_id=did, configs=[DriverConfigInput(format="JSON", content="{}")]
+        )
+        [driver_configs] = await c.batch_get_edge_instance_driver_configs(
+            instance_id=iid, driver_ids=[did]
+        )
+        assert [(x.format, x.content) for x in driver_configs.configs] == [("JSON", "{}")]
+        await c.batch_bind_device_to_edge_instance_with_driver(
+            instance_id=iid, driver_id=did, iot_ids=["dev1", "dev2"]
+        )
+        devices = await c.query_edge_instance_device(instance_id=iid)
+        assert (devices.total, sorted(d.iot_id or "" for d in devices)) == (2, ["dev1", "dev2"])
+        await c.batch_set_edge_instance_device_config(
+            instance_id=iid, device_configs=[DeviceConfigInput(iot_id="dev1", content='{"a": 1}')]
+        )
+        configs = await c.batch_get_edge_instance_device_config(instance_id=iid, iot_ids=["dev1"])
+        assert [(x.iot_id, x.content) for x in configs] == [("dev1", '{"a": 1}')]
+
+        dep = await c.create_edge_instance_deployment(instance_id=iid, type="deploy")
+        assert dep.deployment_id is not None
+        clock.advance(120)  # past every stage of the simulated rollout
+        done = await c.get_edge_instance_deployment(
+            instance_id=iid, deployment_id=dep.deployment_id
+        )
+        assert done.finished and done.succeeded and done.tasks
+        snapshots = [s for t in done.tasks for s in t.snapshots]
+        assert snapshots and all(s.finished for s in snapshots)
+        assert all(s.log_entries and s.log_entries[-1].stage == 32 for s in snapshots)
+        history = await c.query_edge_instance_historic_deployment(
+            instance_id=iid, end_time=datetime.now(timezone.utc) + timedelta(days=1)
+        )
+        assert dep.deployment_id in {h.deployment_id for h in history}
+        second = await c.create_edge_instance_deployment(instance_id=iid, type="reset")
+        await c.close_edge_instance_deployment(instance_id=iid)
+        closed = await c.get_edge_instance_deployment(
+            instance_id=iid, deployment_id=second.deployment_id or ""
+        )
+        assert closed.finished
+
+        await c.batch_clear_edge_instance_device_config(instance_id=iid, iot_ids=["dev1"])
+        await c.batch_unbind_device_from_edge_instance(instance_id=iid, iot_ids=["dev1", "dev2"])
+        await c.clear_edge_instance_driver_configs(instance_id=iid, driver_id=did)
+        await c.unbind_driver_from_edge_instance(instance_id=iid, driver_id=did)
+        await c.delete_edge_driver_version(driver_id=did, driver_version="1.0.0")
+        await c.delete_edge_driver(driver_id=did)
+        await c.delete_edge_instance(instance_id=iid)
+        where = await c.query_device_provisioning(product_key="a1pk", device_name="gw1")
+        assert (where.product_key, where.device_name) == ("a1pk", "gw1")
+    stats = emu.stats()
+    assert {a for a, s in stats.items() if s["succeeded"] >= 1} == set(OPERATIONS)
