@@ -107,9 +107,11 @@ class Emulator:
         except OSError:
             sock.close()
             raise
-        runner = web.AppRunner(build_app(self.service), access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            build_app(self.service), access_log=None, handle_signals=False, shutdown_timeout=0.5
+        )
         await runner.setup()
-        site = web.SockSite(runner, sock, shutdown_timeout=0.5)
+        site = web.SockSite(runner, sock)
         await site.start()
         self._runner = runner
         self._port = int(sock.getsockname()[1])

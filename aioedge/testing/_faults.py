@@ -91,13 +91,30 @@ FaultsInput = (
     | str
     | FaultSpec
     | Sequence[FaultSpec]
+    | Sequence[str]
     | Mapping[str, str | FaultSpec | Sequence[FaultSpec]]
 )
 
 
+# Short names accepted in spec strings (the CLI's help uses "503").
+_ALIASES = {
+    "503": "unavailable",
+    "unavailable": "unavailable",
+    "reset": "reset",
+    "delay": "delay",
+    "slow": "delay",
+    "malformed": "malformed",
+    "truncated": "malformed",
+    "lost": "lost",
+}
+
+
 def _parse_item(action: str, text: str) -> FaultSpec:
-    kind, *options = [part.strip() for part in text.split(":")]
-    kwargs: dict[str, Any] = {"kind": kind, "action": action}
+    head, *options = [part.strip() for part in text.split(":")]
+    kind, _, rate = head.partition("=")
+    kwargs: dict[str, Any] = {"kind": _ALIASES.get(kind, kind), "action": action}
+    if rate:
+        options.insert(0, f"rate={rate}")
     for option in options:
         key, sep, value = option.partition("=")
         if not sep:
@@ -121,9 +138,11 @@ def _parse_item(action: str, text: str) -> FaultSpec:
 
 
 def parse_faults(text: str) -> tuple[FaultSpec, ...]:
-    """Parse ``ACTION:KIND[:rate=R][:times=N][:after=N][:delay=S]`` items joined by ``,``.
+    """Parse ``ACTION:KIND[=RATE][:rate=R][:times=N][:after=N][:delay=S]`` items joined by ``,``.
 
-    ``"CreateEdgeInstance:lost:times=1,*:unavailable:rate=0.05"``.
+    ``"CreateEdgeInstance:lost:times=1,*:unavailable:rate=0.05,GetEdgeInstance:503=0.2"``;
+    KIND also accepts the aliases ``503`` (unavailable), ``slow`` (delay) and
+    ``truncated`` (malformed).
     """
     specs: list[FaultSpec] = []
     for raw in text.split(","):
@@ -145,6 +164,8 @@ def normalize_faults(faults: FaultsInput) -> tuple[FaultSpec, ...]:
         return parse_faults(faults)
     if isinstance(faults, FaultSpec):
         return (faults,)
+    if isinstance(faults, Sequence) and all(isinstance(f, str) for f in faults):
+        return tuple(spec for text in faults for spec in parse_faults(cast(str, text)))
     if isinstance(faults, Mapping):
         out: list[FaultSpec] = []
         for action, value in faults.items():

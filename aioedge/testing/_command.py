@@ -1,0 +1,118 @@
+"""``python -m aioedge.testing``: serve the emulator until interrupted.
+
+Prints the endpoint and the emulator's credentials (fake ones, made for this purpose),
+then serves until Ctrl-C or SIGTERM.  ``--json`` prints them as one JSON line instead, for
+a parent process to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+
+from ._emulator import Emulator
+from ._service import THROTTLE_STYLES
+
+__all__ = ["add_arguments", "build_parser", "main", "serve"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The emulator's options, for this command or a parent CLI's subcommand."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8123, help="port (0: any free port)")
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="deployment simulation speed factor"
+    )
+    parser.add_argument(
+        "--no-quota",
+        "--no-quotas",
+        dest="no_quotas",
+        action="store_true",
+        help="do not enforce the per-Action QPS quotas",
+    )
+    parser.add_argument("--quota-scale", type=float, default=1.0, help="multiply every quota")
+    parser.add_argument(
+        "--throttle-style",
+        choices=THROTTLE_STYLES,
+        default="alternate",
+        help="how throttled calls are answered",
+    )
+    parser.add_argument(
+        "--faults",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="fault injection, ACTION:KIND[=RATE][:times=N][:after=N][:delay=S], "
+        "e.g. 'CreateEdgeInstance:lost:times=1' or '*:503=0.05' (repeatable, comma-joinable)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault draws")
+    parser.add_argument(
+        "--strict-devices",
+        action="store_true",
+        help="unknown devices are iot.device.NotExistedDevice instead of being created",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print endpoint and credentials as one JSON line"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m aioedge.testing",
+        description="Serve the emulated Link IoT Edge API on 127.0.0.1 until interrupted.",
+    )
+    add_arguments(parser)
+    return parser
+
+
+async def serve(args: argparse.Namespace) -> int:
+    """Run the emulator described by ``args`` until SIGINT/SIGTERM."""
+    emulator = Emulator(
+        host=args.host,
+        port=args.port,
+        speed=args.speed,
+        quotas=not args.no_quotas,
+        quota_scale=args.quota_scale,
+        throttle_style=args.throttle_style,
+        faults=args.faults or None,
+        seed=args.seed,
+        strict_devices=args.strict_devices,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with emulator as emu:
+        creds = emu.credentials
+        if args.json:
+            info = {
+                "endpoint": emu.endpoint,
+                "access_key_id": creds.access_key_id,
+                "access_key_secret": creds.access_key_secret,
+            }
+            print(json.dumps(info), flush=True)
+        else:
+            print(f"aioedge emulator listening on {emu.endpoint}")
+            print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
+            print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
+            print(f"  inspection: {emu.endpoint}/_emulator/stats")
+            print("press Ctrl-C to stop", flush=True)
+        await stop.wait()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
