@@ -48,8 +48,6 @@ __all__ = [
     "reset_default_limiter",
 ]
 
-_log = get_logger()
-
 #: Seconds a released slot stays occupied: the service's 1-second window.
 WINDOW = 1.0
 #: Default extra hold after the window, for clock granularity and interval-edge rounding.
@@ -417,7 +415,10 @@ class LocalRateLimiter:
             decreased = lane.window.throttled(now)
             rate = lane.window.rate(now)
         if decreased:
-            _log.info("aioedge.rate_decreased", action=action, scope=scope, rate=round(rate, 3))
+            # A rare event: fetch the logger now, so logging configured after import applies.
+            get_logger().info(
+                "aioedge.rate_decreased", action=action, scope=scope, rate=round(rate, 3)
+            )
 
     def report_success(self, scope: str, action: str) -> None:
         return None

@@ -1,0 +1,530 @@
+"""RedisRateLimiter: the same per-Action slots, shared by every process and host on one Redis.
+
+The slot rule and the adaptive curve are those of ``_ratelimit`` (read its docstring for why
+slots and not a token bucket); here they live in Redis so that all the account's processes
+draw from one quota.  Every decision is one Lua script, atomic, timed by Redis' own ``TIME``
+(no host clock is trusted), touching only the keys it is given in ``KEYS``: the three keys of
+one (scope, Action) share a hash tag, ``{scope:action}``, so they sit in one cluster slot.
+
+Keys, for prefix ``aioedge``, scope ``AK`` and Action ``GetEdgeInstance``::
+
+    aioedge:{AK:GetEdgeInstance}:inflight   sorted set  token → lease expiry (request in flight)
+    aioedge:{AK:GetEdgeInstance}:held       sorted set  token → end of its 1-s hold
+    aioedge:{AK:GetEdgeInstance}:rate       hash        t_fail, w_max, k of the CUBIC curve
+
+A request in flight holds a *lease*: if its process dies, the slot frees itself when the lease
+ends instead of blocking the quota forever.  Acquire answers "granted" or "wait this long"
+(until the earliest hold ends, or until the curve allows one more slot); when every slot is
+in flight no time is known, and the waiter looks again after ``poll_interval`` (or as soon as
+a request of its own process finishes).  Inside one process, waiters queue FIFO on a lock and
+only the head talks to Redis.
+
+When Redis cannot be reached: ``on_unavailable="fail"`` raises ``RedisUnavailableError`` (a
+``TransportError`` with ``maybe_executed=False``: nothing was sent); ``"local"`` logs a warning
+and falls back to an in-process ``LocalRateLimiter`` until Redis answers again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+import uuid
+import weakref
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import anyio
+
+from ._errors import TransportError
+from ._log import get_logger
+from ._ratelimit import (
+    _MIN_DELAY,
+    _NULL_SLOT,
+    DEFAULT_MARGIN,
+    WINDOW,
+    AdaptiveConfig,
+    LocalRateLimiter,
+)
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+__all__ = ["RedisRateLimiter", "RedisUnavailableError"]
+
+OnUnavailable = Literal["fail", "local"]
+
+
+class RedisUnavailableError(TransportError):
+    """The shared limiter's Redis could not be used; the request was not sent."""
+
+    def __init__(self, message: str, *, action: str | None = None) -> None:
+        super().__init__(message, action=action, maybe_executed=False)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message,), {"action": self.action})
+
+
+def _redact_url(url: str) -> str:
+    """The URL without its password (``redis://user:***@host``)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# --------------------------------------------------------------------------- scripts
+
+# Shared Lua: Redis' clock, the CUBIC rate (same formula as _ratelimit.CubicRate) and the
+# slot count.  Numbers go back to Redis as strings: Lua numbers would be truncated to ints.
+_LUA_COMMON = """
+local function now_s()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local function cbrt(x)
+  if x < 0 then return -((-x) ^ (1 / 3)) end
+  return x ^ (1 / 3)
+end
+local function curve(key)
+  local st = redis.call('HMGET', key, 't_fail', 'w_max', 'k')
+  if not st[1] then return nil end
+  return tonumber(st[1]), tonumber(st[2]), tonumber(st[3])
+end
+local function rate_at(key, now, qps, scale, min_rate)
+  local t_fail, w_max, k = curve(key)
+  if not t_fail then return qps end
+  local r = scale * (now - t_fail - k) ^ 3 + w_max
+  return math.min(qps, math.max(r, min_rate))
+end
+local function capacity(rate, max_slots)
+  return math.min(max_slots, math.max(1, math.ceil(rate - 1e-9)))
+end
+"""
+
+# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, lease, scale, min_rate.
+# -> {1, now} granted | {0, wait} wait seconds | {0, "-1"} only an answer can free a slot.
+_LUA_ACQUIRE = (
+    _LUA_COMMON
+    + """
+local now = now_s()
+local qps, max_slots = tonumber(ARGV[2]), tonumber(ARGV[3])
+local lease, scale, min_rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local rate = rate_at(KEYS[3], now, qps, scale, min_rate)
+local cap = capacity(rate, max_slots)
+local inflight = redis.call('ZCARD', KEYS[1])
+local held = redis.call('ZCARD', KEYS[2])
+if inflight + held < cap then
+  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 1000) + 1000)
+  return {1, tostring(now)}
+end
+local wait = nil
+local need = inflight + held - cap + 1
+if need <= held then
+  local r = redis.call('ZRANGE', KEYS[2], need - 1, need - 1, 'WITHSCORES')
+  wait = tonumber(r[2]) - now
+end
+local t_fail, w_max, k = curve(KEYS[3])
+if t_fail and cap < max_slots and cap < qps then
+  local t = t_fail + k + cbrt((cap + 1e-6 - w_max) / scale)
+  if not wait or t - now < wait then wait = math.max(t - now, 0) end
+end
+if not wait then return {0, '-1'} end
+return {0, tostring(wait)}
+"""
+)
+
+# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, window, scale, min_rate, sent.
+_LUA_RELEASE = (
+    _LUA_COMMON
+    + """
+local now = now_s()
+redis.call('ZREM', KEYS[1], ARGV[1])
+if ARGV[7] ~= '1' then return tostring(now) end
+local qps, max_slots, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local rate = rate_at(KEYS[3], now, qps, tonumber(ARGV[5]), tonumber(ARGV[6]))
+local hold = window * math.max(1, capacity(rate, max_slots) / rate)
+redis.call('ZADD', KEYS[2], now + hold, ARGV[1])
+local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', KEYS[2], math.ceil((tonumber(last[2]) - now) * 1000) + 1000)
+return tostring(now)
+"""
+)
+
+# KEYS: rate.  ARGV: qps, beta, scale, min_rate, cooldown.  -> 1 decreased | 0 same event.
+_LUA_THROTTLED = (
+    _LUA_COMMON
+    + """
+local now = now_s()
+local qps, beta, scale = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local min_rate, cooldown = tonumber(ARGV[4]), tonumber(ARGV[5])
+local t_fail = curve(KEYS[1])
+if t_fail and now - t_fail < cooldown then return 0 end
+local w = rate_at(KEYS[1], now, qps, scale, min_rate)
+local k = cbrt(w * (1 - beta) / scale)
+redis.call('HSET', KEYS[1], 't_fail', tostring(now), 'w_max', tostring(w), 'k', tostring(k))
+-- Forget the event once the curve is back at the quota.
+local back = k + cbrt((qps - w) / scale)
+redis.call('PEXPIRE', KEYS[1], math.ceil((back + 1) * 1000))
+return 1
+"""
+)
+
+# KEYS: rate.  ARGV: qps, scale, min_rate.  -> the current rate.
+_LUA_RATE = (
+    _LUA_COMMON
+    + """
+return tostring(rate_at(KEYS[1], now_s(), tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])))
+"""
+)
+
+
+# --------------------------------------------------------------------------- per-loop state
+
+
+@dataclass(slots=True)
+class _LocalQueue:
+    """This process's waiters of one lane, on one loop: FIFO, and a wake-up on our releases."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(slots=True)
+class _LoopState:
+    """Things bound to one event loop: the Redis client (its sockets) and the queues."""
+
+    client: Redis
+    scripts: dict[str, Any]
+    queues: dict[tuple[str, str], _LocalQueue] = field(default_factory=dict)
+    background: set[asyncio.Task[Any]] = field(default_factory=set)
+
+
+class _RedisSlot:
+    __slots__ = ("_action", "_delegate", "_limiter", "_qps", "_scope", "_state", "_token")
+
+    def __init__(self, limiter: RedisRateLimiter, scope: str, action: str, qps: float) -> None:
+        self._limiter = limiter
+        self._scope = scope
+        self._action = action
+        self._qps = qps
+        self._token: str | None = None
+        self._state: _LoopState | None = None
+        self._delegate: contextlib.AbstractAsyncContextManager[None] | None = None
+
+    async def __aenter__(self) -> None:
+        lim = self._limiter
+        if lim._use_local():
+            await self._enter_local()
+            return
+        try:
+            self._state = lim._state()
+            self._token = await lim._acquire(self._state, self._scope, self._action, self._qps)
+        except lim._redis_errors as exc:
+            lim._unavailable(exc, self._action)  # raises in "fail" mode
+            await self._enter_local()
+
+    async def _enter_local(self) -> None:
+        self._delegate = self._limiter._fallback.slot(self._scope, self._action, self._qps)
+        await self._delegate.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._delegate is not None:
+            await self._delegate.__aexit__(exc_type, exc, tb)
+        elif self._token is not None and self._state is not None:
+            token, self._token = self._token, None
+            # Any exit counts as "maybe arrived" (the client validates before it enters).
+            with anyio.CancelScope(shield=True):
+                await self._limiter._release(
+                    self._state, self._scope, self._action, self._qps, token, sent=True
+                )
+
+
+class RedisRateLimiter:
+    """Per-Action quotas shared by every process and host that uses the same Redis.
+
+    ``url``: a ``redis://`` / ``rediss://`` / ``unix://`` URL (or pass ``client=``, a
+    ``redis.asyncio.Redis``, used on one event loop).  ``prefix`` namespaces the keys.
+    ``on_unavailable``: ``"fail"`` raises ``RedisUnavailableError``; ``"local"`` falls back to
+    an in-process limiter (with a warning) and tries Redis again after ``retry_after`` seconds.
+    ``lease`` bounds how long a crashed process can keep a slot; it must exceed the client's
+    per-attempt timeout.  ``overrides``, ``margin`` and ``adaptive`` as for LocalRateLimiter.
+    """
+
+    def __init__(
+        self,
+        url: str = "redis://127.0.0.1:6379/0",
+        *,
+        prefix: str = "aioedge",
+        on_unavailable: OnUnavailable = "fail",
+        overrides: Mapping[str, float] | None = None,
+        margin: float = DEFAULT_MARGIN,
+        adaptive: AdaptiveConfig | None = None,
+        lease: float = 60.0,
+        poll_interval: float = 0.2,
+        connect_timeout: float = 2.0,
+        socket_timeout: float = 2.0,
+        retry_after: float = 5.0,
+        client: Redis | None = None,
+    ) -> None:
+        try:
+            import redis.asyncio
+            import redis.exceptions
+        except ImportError:
+            raise ImportError(
+                "RedisRateLimiter needs the redis package: pip install 'aioedge[redis]'"
+            ) from None
+        if on_unavailable not in ("fail", "local"):
+            raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
+        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
+        if margin < 0 or lease <= 0 or poll_interval <= 0:
+            raise ValueError("margin must be >= 0; lease and poll_interval > 0")
+        if poll_interval > WINDOW:
+            # A waiter must see a slot's hold end before the hold ends (see module docstring).
+            raise ValueError(f"poll_interval must be at most {WINDOW} s")
+        self._redis_module = redis.asyncio
+        self._redis_errors: tuple[type[BaseException], ...] = (
+            redis.exceptions.RedisError,
+            OSError,
+        )
+        self.url = url
+        self.prefix = prefix
+        self.on_unavailable: OnUnavailable = on_unavailable
+        self._overrides = dict(overrides or {})
+        self._window = WINDOW + margin
+        self._adaptive = adaptive or AdaptiveConfig()
+        self._lease = lease
+        self._poll = poll_interval
+        self._connect_timeout = connect_timeout
+        self._socket_timeout = socket_timeout
+        self._retry_after = retry_after
+        self._given_client = client
+        self._fallback = LocalRateLimiter(
+            overrides=overrides, margin=margin, adaptive=self._adaptive
+        )
+        self._down_until = 0.0
+        self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._pid = os.getpid()
+        # The QPS each lane was last used with: report_throttled() is told only the names.
+        self._qps_seen: dict[tuple[str, str], float] = {}
+
+    def __repr__(self) -> str:
+        return (
+            f"RedisRateLimiter({_redact_url(self.url)!r}, prefix={self.prefix!r}, "
+            f"on_unavailable={self.on_unavailable!r})"
+        )
+
+    async def __aenter__(self) -> RedisRateLimiter:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close this loop's Redis connections (a client passed in is left to its owner)."""
+        loop = asyncio.get_running_loop()
+        state = self._states.pop(loop, None)
+        if state is None:
+            return
+        for task in list(state.background):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await task
+        if self._given_client is None:
+            await state.client.aclose()
+
+    # -- keys
+    def keys(self, scope: str, action: str) -> tuple[str, str, str]:
+        """The (inflight, held, rate) keys of one lane; one hash tag, so one cluster slot."""
+        tag = f"{scope}:{action}".replace("{", "(").replace("}", ")")
+        base = f"{self.prefix}:{{{tag}}}"
+        return f"{base}:inflight", f"{base}:held", f"{base}:rate"
+
+    def effective_qps(self, action: str, qps: float) -> float:
+        return self._overrides.get(action, qps)
+
+    # -- RateLimiter
+    def slot(
+        self, scope: str, action: str, qps: float
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        qps = self.effective_qps(action, qps)
+        if math.isinf(qps):
+            return _NULL_SLOT
+        if not qps > 0:
+            raise ValueError(f"qps must be > 0, got {qps}")
+        return _RedisSlot(self, scope, action, qps)
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        self._fallback.report_throttled(scope, action)
+        if self._use_local():
+            return
+        try:
+            state = self._state()
+        except RuntimeError:  # no running loop: nothing to schedule on
+            return
+        qps = self._qps_seen.get((scope, action))
+        if qps is None:
+            return
+        task = asyncio.get_running_loop().create_task(self._throttled(state, scope, action, qps))
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+
+    def report_success(self, scope: str, action: str) -> None:
+        return None
+
+    async def rate(self, scope: str, action: str, qps: float) -> float:
+        """The lane's current effective rate as Redis sees it (inspection, tests)."""
+        state = self._state()
+        a = self._adaptive
+        raw = await state.scripts["rate"](
+            keys=[self.keys(scope, action)[2]], args=[repr(qps), repr(a.scale), repr(a.min_rate)]
+        )
+        return float(raw)
+
+    # -- machinery
+    def _state(self) -> _LoopState:
+        loop = asyncio.get_running_loop()
+        state = self._states.get(loop)
+        if state is None:
+            client = self._given_client or self._redis_module.Redis.from_url(
+                self.url,
+                socket_connect_timeout=self._connect_timeout,
+                socket_timeout=self._socket_timeout,
+            )
+            scripts = {
+                "acquire": client.register_script(_LUA_ACQUIRE),
+                "release": client.register_script(_LUA_RELEASE),
+                "throttled": client.register_script(_LUA_THROTTLED),
+                "rate": client.register_script(_LUA_RATE),
+            }
+            state = self._states[loop] = _LoopState(client=client, scripts=scripts)
+        return state
+
+    def _use_local(self) -> bool:
+        return self.on_unavailable == "local" and time.monotonic() < self._down_until
+
+    def _unavailable(self, exc: BaseException, action: str) -> None:
+        where = _redact_url(self.url)
+        if self.on_unavailable == "fail":
+            raise RedisUnavailableError(
+                f"rate limiter Redis at {where} is unavailable: {type(exc).__name__}: {exc}",
+                action=action,
+            ) from exc
+        if time.monotonic() >= self._down_until:
+            get_logger().warning(
+                "aioedge.redis_unavailable",
+                url=where,
+                error=f"{type(exc).__name__}: {exc}",
+                fallback="local",
+                retry_after_s=self._retry_after,
+            )
+        self._down_until = time.monotonic() + self._retry_after
+
+    def _queue(self, state: _LoopState, scope: str, action: str) -> _LocalQueue:
+        queue = state.queues.get((scope, action))
+        if queue is None:
+            queue = state.queues[(scope, action)] = _LocalQueue()
+        return queue
+
+    def _args(self, qps: float) -> tuple[str, str]:
+        return repr(float(qps)), str(max(1, math.floor(qps)))
+
+    async def _acquire(self, state: _LoopState, scope: str, action: str, qps: float) -> str:
+        self._qps_seen[(scope, action)] = qps
+        keys = self.keys(scope, action)
+        queue = self._queue(state, scope, action)
+        token = f"{self._pid}-{uuid.uuid4().hex}"
+        q, slots = self._args(qps)
+        a = self._adaptive
+        args = [token, q, slots, repr(self._lease), repr(a.scale), repr(a.min_rate)]
+        async with queue.lock:  # FIFO among this process's waiters; only the head asks Redis
+            while True:
+                queue.changed.clear()
+                call = asyncio.ensure_future(state.scripts["acquire"](keys=list(keys), args=args))
+                try:
+                    granted, raw = await asyncio.shield(call)
+                except asyncio.CancelledError:
+                    # The script may still grant us a slot: give it straight back if so.
+                    call.add_done_callback(
+                        lambda f: self._abandon(state, scope, action, qps, token, f)
+                    )
+                    raise
+                if int(granted) == 1:
+                    return token
+                wait = float(raw)
+                delay = self._poll if wait < 0 else max(wait, _MIN_DELAY)
+                with anyio.move_on_after(delay):
+                    await queue.changed.wait()
+
+    def _abandon(
+        self,
+        state: _LoopState,
+        scope: str,
+        action: str,
+        qps: float,
+        token: str,
+        done: asyncio.Future[Any],
+    ) -> None:
+        if done.cancelled() or done.exception() is not None or int(done.result()[0]) != 1:
+            return
+        task = asyncio.get_running_loop().create_task(
+            self._release(state, scope, action, qps, token, sent=False)
+        )
+        state.background.add(task)
+        task.add_done_callback(state.background.discard)
+
+    async def _release(
+        self, state: _LoopState, scope: str, action: str, qps: float, token: str, *, sent: bool
+    ) -> None:
+        q, slots = self._args(qps)
+        a = self._adaptive
+        args = [token, q, slots, repr(self._window), repr(a.scale), repr(a.min_rate)]
+        try:
+            await state.scripts["release"](
+                keys=list(self.keys(scope, action)), args=[*args, "1" if sent else "0"]
+            )
+        except self._redis_errors as exc:
+            # The slot's lease will free it; the request itself is done, so do not raise.
+            get_logger().warning(
+                "aioedge.redis_release_failed",
+                action=action,
+                error=f"{type(exc).__name__}: {exc}",
+                lease_s=self._lease,
+            )
+        queue = state.queues.get((scope, action))
+        if queue is not None:
+            queue.changed.set()
+
+    async def _throttled(self, state: _LoopState, scope: str, action: str, qps: float) -> None:
+        a = self._adaptive
+        args = [repr(qps), repr(a.beta), repr(a.scale), repr(a.min_rate), repr(a.cooldown)]
+        try:
+            decreased = await state.scripts["throttled"](
+                keys=[self.keys(scope, action)[2]], args=args
+            )
+        except self._redis_errors as exc:
+            get_logger().warning(
+                "aioedge.redis_unavailable", url=_redact_url(self.url), error=str(exc)
+            )
+            return
+        if int(decreased) == 1:
+            get_logger().info("aioedge.rate_decreased", action=action, scope=scope, shared=True)

@@ -1,0 +1,303 @@
+"""RedisRateLimiter against a real redis-server.
+
+CI exports AIOEDGE_TEST_REDIS_URL (a redis started by .ci/run) and AIOEDGE_REQUIRE_REDIS=1.
+Elsewhere the tests try redis://127.0.0.1:6379/0 and skip, with the reason, when no Redis
+answers; with AIOEDGE_REQUIRE_REDIS=1 or CI set they fail instead.  Redis keeps real time,
+so these tests run at quotas high enough to take a second or two each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.crc import key_slot
+
+from aioedge._errors import TransportError
+from aioedge._ratelimit import RateLimiter
+from aioedge._redis import RedisRateLimiter, RedisUnavailableError
+
+from .test_ratelimit import max_in_window
+
+pytestmark = pytest.mark.redis
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _redis_url() -> str:
+    url = os.environ.get("AIOEDGE_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+    required = os.environ.get("AIOEDGE_REQUIRE_REDIS") == "1" or bool(os.environ.get("CI"))
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
+    except (redis.RedisError, OSError) as exc:
+        reason = f"no Redis answers at {url} ({type(exc).__name__}); set AIOEDGE_TEST_REDIS_URL"
+        if required:
+            pytest.fail(f"Redis is required here: {reason}")
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    return _redis_url()
+
+
+@pytest.fixture
+def prefix(redis_url: str) -> Iterator[str]:
+    """A fresh key prefix per test; its keys are deleted afterwards."""
+    value = f"aioedge-test-{uuid.uuid4().hex[:10]}"
+    yield value
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{value}:*"))
+    if keys:
+        client.delete(*keys)
+
+
+@pytest.fixture
+async def make(redis_url: str, prefix: str) -> AsyncIterator[Callable[..., RedisRateLimiter]]:
+    made: list[RedisRateLimiter] = []
+
+    def factory(**kwargs: Any) -> RedisRateLimiter:
+        kwargs.setdefault("prefix", prefix)
+        limiter = RedisRateLimiter(redis_url, **kwargs)
+        made.append(limiter)
+        return limiter
+
+    yield factory
+    for limiter in made:
+        await limiter.aclose()
+
+
+def zcard(url: str, key: str) -> int:
+    return int(redis.Redis.from_url(url).zcard(key))
+
+
+# --------------------------------------------------------------------------- one process
+
+
+async def test_bound_holds_and_slots_return(
+    make: Callable[..., RedisRateLimiter], redis_url: str
+) -> None:
+    limiter = make()
+    assert isinstance(limiter, RateLimiter)
+    loop = asyncio.get_running_loop()
+    arrivals: list[float] = []
+
+    async def one(i: int) -> None:
+        async with limiter.slot("AK", "GetEdgeInstance", 25):
+            await asyncio.sleep(0.002 * (i % 7))
+            arrivals.append(loop.time())
+            await asyncio.sleep(0.002 * (i % 3))
+
+    await asyncio.gather(*(one(i) for i in range(60)))
+    assert len(arrivals) == 60
+    assert max_in_window(arrivals, closed=True) <= 25
+    inflight, held, _ = limiter.keys("AK", "GetEdgeInstance")
+    assert zcard(redis_url, inflight) == 0
+    assert 0 < zcard(redis_url, held) <= 25
+
+
+async def test_keys_share_one_cluster_slot_and_the_prefix(
+    make: Callable[..., RedisRateLimiter], redis_url: str, prefix: str
+) -> None:
+    limiter = make()
+    keys = limiter.keys("AK{odd}", "BatchGetEdgeDriver")
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+    assert all(k.startswith(f"{prefix}:{{AK(odd):BatchGetEdgeDriver}}:") for k in keys)
+    async with limiter.slot("AK{odd}", "BatchGetEdgeDriver", 5):
+        pass
+    found = {k.decode() for k in redis.Redis.from_url(redis_url).scan_iter(match=f"{prefix}:*")}
+    assert found and found <= set(keys)
+
+
+async def test_a_crashed_holder_frees_its_slot_after_the_lease(
+    make: Callable[..., RedisRateLimiter],
+) -> None:
+    crashed = make(lease=0.3)
+    state = crashed._state()
+    token = await crashed._acquire(state, "AK", "DeleteEdgeInstance", 1)  # never released
+    assert token
+    other = make()
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with other.slot("AK", "DeleteEdgeInstance", 1):
+        waited = loop.time() - t0
+    assert 0.25 <= waited < 5  # the lease, not forever
+
+
+async def test_fifo_and_cancellation_within_a_process(
+    make: Callable[..., RedisRateLimiter], redis_url: str
+) -> None:
+    limiter = make()
+    order: list[str] = []
+
+    async def user(name: str) -> None:
+        async with limiter.slot("AK", "CreateEdgeInstance", 1):
+            order.append(name)
+
+    await user("first")  # the one slot is now held for ~1 s
+    b = asyncio.create_task(user("b"))
+    await asyncio.sleep(0.05)
+    c = asyncio.create_task(user("c"))
+    await asyncio.sleep(0.05)
+    b.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await b
+    await asyncio.wait_for(c, 5)
+    assert order == ["first", "c"]
+    inflight, held, _ = limiter.keys("AK", "CreateEdgeInstance")
+    await asyncio.sleep(0.05)  # let an abandoned grant, if any, be given back
+    assert zcard(redis_url, inflight) == 0
+    assert zcard(redis_url, held) == 1  # only c's hold remains
+
+
+async def test_throttle_is_shared_through_redis(make: Callable[..., RedisRateLimiter]) -> None:
+    a, b = make(), make()
+    async with a.slot("AK", "QueryEdgeInstance", 10):
+        pass
+    assert await b.rate("AK", "QueryEdgeInstance", 10) == 10
+    a.report_throttled("AK", "QueryEdgeInstance")
+    a.report_success("AK", "QueryEdgeInstance")
+    await asyncio.sleep(0.05)
+    # 0.7 × 10, already climbing back along the curve (≈ 4.6/s at first).
+    assert 6.99 < await b.rate("AK", "QueryEdgeInstance", 10) < 7.6
+    a.report_throttled("AK", "QueryEdgeInstance")  # same event (cooldown): no second cut
+    await asyncio.sleep(0.05)
+    assert await b.rate("AK", "QueryEdgeInstance", 10) > 6.99
+    # b now runs fewer than 10 slots (1 is still held by a's call): not all 9 start at once.
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+
+    async def one() -> None:
+        async with b.slot("AK", "QueryEdgeInstance", 10):
+            starts.append(loop.time())
+
+    t0 = loop.time()
+    await asyncio.gather(*(one() for _ in range(9)))
+    assert len(starts) == 9
+    assert sum(1 for s in starts if s - t0 < 0.05) <= 8
+
+
+async def test_overrides_and_unlimited(make: Callable[..., RedisRateLimiter]) -> None:
+    limiter = make(overrides={"QueryDeviceProvisioning": float("inf")})
+    for _ in range(200):
+        async with limiter.slot("AK", "QueryDeviceProvisioning", 50):
+            pass
+    with pytest.raises(ValueError):
+        make(on_unavailable="maybe")
+    with pytest.raises(ValueError):
+        make(poll_interval=5)
+    with pytest.raises(ValueError):
+        RedisRateLimiter("http://127.0.0.1:6379")
+
+
+# --------------------------------------------------------------------------- Redis down
+
+
+async def test_unreachable_redis_fails_clearly_without_leaking_the_password() -> None:
+    limiter = RedisRateLimiter(
+        "redis://user:sekret-pw@127.0.0.1:1/0", connect_timeout=0.5, on_unavailable="fail"
+    )
+    with pytest.raises(RedisUnavailableError) as info:
+        async with limiter.slot("AK", "GetEdgeInstance", 10):
+            pass
+    err = info.value
+    assert isinstance(err, TransportError) and err.maybe_executed is False
+    assert err.action == "GetEdgeInstance"
+    assert "sekret-pw" not in str(err) and "127.0.0.1:1" in str(err)
+    assert "sekret-pw" not in repr(limiter)
+    await limiter.aclose()
+
+
+async def test_unreachable_redis_falls_back_to_local(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = RedisRateLimiter(
+        "redis://127.0.0.1:1/0", connect_timeout=0.5, on_unavailable="local", retry_after=60
+    )
+    caplog.set_level(logging.WARNING, logger="aioedge")
+    loop = asyncio.get_running_loop()
+    starts: list[float] = []
+    for _ in range(3):
+        async with limiter.slot("AK", "GetEdgeInstance", 2):
+            starts.append(loop.time())
+    assert starts[2] - starts[0] >= 1.0  # the local limiter still keeps the quota
+    warnings = [r for r in caplog.records if "aioedge.redis_unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # once per outage, not per call
+    await limiter.aclose()
+
+
+def test_missing_redis_package_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis.asyncio", None)
+    with pytest.raises(ImportError, match=r"aioedge\[redis\]"):
+        RedisRateLimiter()
+
+
+def test_unavailable_error_pickles() -> None:
+    import pickle
+
+    err = pickle.loads(pickle.dumps(RedisUnavailableError("down", action="X")))
+    assert isinstance(err, RedisUnavailableError) and err.action == "X"
+    assert err.maybe_executed is False
+
+
+# --------------------------------------------------------------------------- four processes
+
+_WORKER = textwrap.dedent(
+    """
+    import asyncio, json, random, sys, time
+    from aioedge._redis import RedisRateLimiter
+
+    url, prefix = sys.argv[1], sys.argv[2]
+    n, qps, seed = int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+
+    async def main():
+        limiter = RedisRateLimiter(url, prefix=prefix)
+        rng = random.Random(seed)
+        arrivals = []
+
+        async def one():
+            async with limiter.slot("AK", "GetEdgeInstance", qps):
+                latency, where = rng.uniform(0.001, 0.04), rng.random()
+                await asyncio.sleep(latency * where)
+                arrivals.append(time.monotonic())  # system-wide clock: comparable across processes
+                await asyncio.sleep(latency * (1 - where))
+
+        await asyncio.gather(*(one() for _ in range(n)))
+        await limiter.aclose()
+        print(json.dumps(arrivals))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_four_processes_share_one_quota(redis_url: str, prefix: str) -> None:
+    qps, per_process = 20, 15
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WORKER, redis_url, prefix, str(per_process), str(qps), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for i in range(4)
+    ]
+    arrivals: list[float] = []
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+        arrivals.extend(json.loads(out))
+    assert len(arrivals) == 4 * per_process
+    assert max_in_window(arrivals, closed=True) <= qps
