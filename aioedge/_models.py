@@ -8,7 +8,9 @@ place:
   typed method returns, the element dict for nested items.  It is left out of ``repr`` and
   equality.  Fields the service adds later are ignored by the model and stay in ``raw``.
 - A value that cannot be converted (a wrong type, a malformed time) leaves the attribute
-  ``None``; the original value stays in ``raw``.  A reply is never rejected for its data.
+  ``None``; the original value stays in ``raw``.  A reply is never rejected for its data,
+  with one exception: a Create* reply without the ID it exists to return (``instance_id``,
+  ``driver_id``, ``deployment_id``, typed ``str``) raises ``InvalidResponseError``.
 - Lists become tuples, lists of structures become tuples of models.  Under paged ``Data`` the
   list is ``items`` (``Page``), at the top of a body too (``ListResult``); nested lists drop
   their ``List`` suffix: ``TaskList`` → ``tasks``, ``ResourceSnapshotList`` → ``snapshots``,
@@ -39,7 +41,9 @@ import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, Literal, TypeVar, overload
+from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
+
+from ._errors import InvalidResponseError
 
 __all__ = [
     "RESULTS",
@@ -159,6 +163,11 @@ def _tuple_of(model: type[_M]) -> Converter:
     return convert
 
 
+def _snippet(data: Any) -> str:
+    text = json.dumps(data, ensure_ascii=False, default=str)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _json_or_none(text: str | None) -> Any:
     if not text:
         return None
@@ -226,6 +235,8 @@ class Model:
     """Base of every response model: ``raw`` keeps the mapping it was parsed from."""
 
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Attributes without which a parsed reply is useless (typed ``str``, not optional).
+    _required: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def from_dict(
@@ -252,6 +263,13 @@ class Model:
                 with contextlib.suppress(TypeError, ValueError, OverflowError):
                     kwargs[name] = convert(value)
         kwargs.update(values)
+        for name in cls._required:
+            if not kwargs.get(name):
+                raise InvalidResponseError(
+                    "InvalidResponse",
+                    f"{cls.__name__}: the reply carries no {name} (body: {_snippet(data)})",
+                    request_id=_request_id(data) if isinstance(data, Mapping) else None,
+                )
         return cls(raw=data if raw is None else raw, **kwargs)
 
     def __repr__(self) -> str:
@@ -288,7 +306,8 @@ class ActionResult(Result):
 class CreatedInstance(Result):
     """CreateEdgeInstance: the ID of the new edge instance."""
 
-    instance_id: str | None = _w("InstanceId")
+    _required = ("instance_id",)
+    instance_id: str = _w("InstanceId")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -334,7 +353,8 @@ class EdgeInstance(Result):
 class CreatedDriver(Result):
     """CreateEdgeDriver: the ID of the new driver."""
 
-    driver_id: str | None = _w("DriverId")
+    _required = ("driver_id",)
+    driver_id: str = _w("DriverId")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -517,7 +537,8 @@ def _final(status: int | None) -> bool:
 class CreatedDeployment(Result):
     """CreateEdgeInstanceDeployment: the ID of the new deployment."""
 
-    deployment_id: str | None = _w("DeploymentId")
+    _required = ("deployment_id",)
+    deployment_id: str = _w("DeploymentId")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from aioedge._catalog import OPERATIONS, Operation
-from aioedge._errors import ApiError
+from aioedge._errors import ApiError, InvalidResponseError
 from aioedge._models import (
     RESULTS,
     SERVICE_TZ,
@@ -433,6 +433,23 @@ def test_unconvertible_values_become_none_not_errors() -> None:
     assert inst.gmt_create_timestamp is None and inst.latest_deployment_status is None
     assert inst.name is None
     assert inst.raw is data
+
+
+@pytest.mark.parametrize(
+    ("action", "field"),
+    [
+        ("CreateEdgeInstance", "InstanceId"),
+        ("CreateEdgeDriver", "DriverId"),
+        ("CreateEdgeInstanceDeployment", "DeploymentId"),
+    ],
+)
+def test_a_create_reply_without_its_id_is_an_invalid_response(action: str, field: str) -> None:
+    body = {k: v for k, v in OPERATIONS[action].sample_response.items() if k != field}
+    with pytest.raises(InvalidResponseError) as info:
+        parse_result(action, body)
+    assert info.value.request_id == body["RequestId"] and field[:-2].lower() in str(info.value)
+    with pytest.raises(InvalidResponseError):
+        parse_result(action, {**body, field: ""})
 
 
 def test_missing_or_malformed_containers() -> None:
