@@ -126,8 +126,8 @@ def test_sample_first_sight_replays_the_history_from_the_log() -> None:
         "download success",
     ]
     # Inferred moves are dated by their log entries, in time order.
-    inferred_times = [e.time for e in events if e.kind == "snapshot" and e.inferred]
-    assert inferred_times == sorted(inferred_times)
+    inferred_times = [e.time or 0.0 for e in events if e.kind == "snapshot" and e.inferred]
+    assert inferred_times == sorted(inferred_times) and inferred_times[0] > 0
     assert inferred_times[-1] == pytest.approx(1561543952.591)
     final = events[-1]
     assert final.outcome == "succeeded" and final.deployment_id == DEP_ID

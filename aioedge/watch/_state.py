@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import heapq
 import json
+import math
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -437,11 +438,12 @@ def _when(ms: int | None, ctx: _Ctx) -> float | None:
 def diff(previous: DeploymentState | None, current: DeploymentState) -> list[DeploymentEvent]:
     """The events that lead from ``previous`` (``None``: nothing seen yet) to ``current``.
 
-    Order: a new deployment first, then per subtask its own change and its snapshots' events
-    (merged in time order, each snapshot's own events in order), a subtask's move to a final
-    status after its snapshots, the deployment's move to a final status and the ``final``
-    event last.  Every transition event's ``previous_*`` equals the state left by the event
-    before it for the same object, so the events replay exactly (see :func:`apply`).
+    Every object's own events come in the order they happened, and every transition
+    event's ``previous_*`` is the state left by the one before it for that object, so the
+    events replay exactly (see :func:`apply`).  Across objects the events are merged in time
+    order; at equal times starts flow down (deployment, subtask, snapshot) and endings
+    flow up (snapshot, subtask, deployment).  A new object is announced before its parts;
+    the ``final`` event is last.
     """
     if previous is not None and previous.deployment_id != current.deployment_id:
         raise ValueError(
@@ -451,9 +453,9 @@ def diff(previous: DeploymentState | None, current: DeploymentState) -> list[Dep
     if instance_id is None and previous is not None:
         instance_id = previous.instance_id
     ctx = _Ctx(current.deployment_id, instance_id, current.observed_at)
-    events: list[DeploymentEvent] = []
 
-    dep_event: DeploymentEvent | None = None
+    head: list[DeploymentEvent] = []
+    streams: list[list[DeploymentEvent]] = []
     if previous is None or previous.status != current.status:
         dep_event = DeploymentEvent(
             kind="deployment",
@@ -464,25 +466,52 @@ def diff(previous: DeploymentState | None, current: DeploymentState) -> list[Dep
             change="appeared" if previous is None else "updated",
             time=_when(current.modified_ms, ctx),
         )
-    dep_last = dep_event is not None and previous is not None and current.is_final
-    if dep_event is not None and not dep_last:
-        events.append(dep_event)
+        if previous is None:
+            head.append(dep_event)  # announced before its parts
+        else:
+            streams.append([dep_event])
 
     before = {t.task_id: t for t in previous.tasks} if previous is not None else {}
     for task in current.tasks:
-        events.extend(_diff_task(ctx, before.pop(task.task_id, None), task))
+        streams.append(_diff_task(ctx, before.pop(task.task_id, None), task))
     for gone in before.values():
-        for snap in gone.snapshots:  # children go first, so every object's end is told
-            events.append(
-                _removed("snapshot", ctx, gone.task_id, snap.snapshot_id, snap.stage, snap.status)
-            )
-        events.append(_removed("task", ctx, gone.task_id, None, gone.stage, gone.status))
-
-    if dep_event is not None and dep_last:
-        events.append(dep_event)
+        # Children go first, so every object's end is told.
+        streams.append(
+            [
+                *(
+                    _removed("snapshot", ctx, gone.task_id, s.snapshot_id, s.stage, s.status)
+                    for s in gone.snapshots
+                ),
+                _removed("task", ctx, gone.task_id, None, gone.stage, gone.status),
+            ]
+        )
+    events = [*head, *heapq.merge(*streams, key=_merge_key(ctx.observed_at))]
     if current.is_final and (previous is None or not previous.is_final):
         events.append(final_event(current))
     return events
+
+
+def _merge_key(observed_at: float | None) -> Callable[[DeploymentEvent], tuple[float, int]]:
+    """Time first; at equal times the rank of the causal order (see :func:`diff`).
+
+    An event dated only by our poll (no ``Gmt*Timestamp`` in the answer) has no real time:
+    a start sorts before everything else, anything else after.
+    """
+
+    def key(event: DeploymentEvent) -> tuple[float, int]:
+        ending = event.status in FINAL_STATUSES
+        if event.kind == "deployment":
+            rank = 4 if ending else 0
+        elif event.kind == "task":
+            rank = 3 if ending else 1
+        else:
+            rank = 2
+        when = event.time
+        if when is None or (when == observed_at and not event.inferred):
+            return (-math.inf if rank < 2 else math.inf, rank)
+        return (when, rank)
+
+    return key
 
 
 def final_event(state: DeploymentState, *, instance_id: str | None = None) -> DeploymentEvent:
@@ -545,18 +574,13 @@ def _diff_task(ctx: _Ctx, prev: TaskState | None, task: TaskState) -> list[Deplo
         [_removed("snapshot", ctx, task.task_id, s.snapshot_id, s.stage, s.status)]
         for s in before.values()
     )
+    if own is not None and own.change == "appeared":
+        # A new subtask must exist before its snapshots.
+        return [own, *heapq.merge(*streams, key=_merge_key(ctx.observed_at))]
+    if own is not None:
+        streams.append([own])
     # Each snapshot's own events stay in order; across snapshots, earliest first.
-    merged = list(heapq.merge(*streams, key=_time_key))
-    if own is None:
-        return merged
-    # A new subtask must exist before its snapshots; a subtask finishing comes after them.
-    if own.change == "updated" and task.status in FINAL_STATUSES:
-        return [*merged, own]
-    return [own, *merged]
-
-
-def _time_key(event: DeploymentEvent) -> tuple[bool, float]:
-    return (event.time is None, event.time or 0.0)
+    return list(heapq.merge(*streams, key=_merge_key(ctx.observed_at)))
 
 
 def _backwards(before: int | None, after: int | None) -> bool:

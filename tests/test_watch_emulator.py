@@ -1,0 +1,413 @@
+"""The watcher against the emulator's simulated rollouts and its ground-truth timeline.
+
+The emulator and the watcher share one FakeClock: the watcher's sleeps move it, so a
+rollout of several simulated seconds takes a few hundred real polls and no real waiting.
+Quotas and client-side limiting are off here (they run on real time); the limiter is
+exercised in test_watch_monitor.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import pytest
+
+from aioedge import ConflictError, DeploymentError, EdgeClient
+from aioedge.testing import Emulator, FakeClock
+from aioedge.watch import (
+    DeploymentEvent,
+    DeploymentWatcher,
+    WatchRetry,
+    deploy_and_watch,
+    watch_deployment,
+)
+
+STAGE_SECONDS = 2.0
+
+Key = tuple[str, str | None, str | None]
+
+
+class Env:
+    def __init__(self, emu: Emulator, client: EdgeClient, clock: FakeClock) -> None:
+        self.emu = emu
+        self.client = client
+        self.clock = clock
+        self.sleeps: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.clock.advance(seconds)
+        await anyio.sleep(0)
+
+    def watch(self, instance_id: str, deployment_id: str, **kw: Any) -> DeploymentWatcher:
+        kw.setdefault("poll_interval", 0.1)
+        kw.setdefault("max_poll_interval", 0.1)
+        return watch_deployment(
+            self.client,
+            instance_id,
+            deployment_id,
+            clock=self.clock,
+            sleep=self.sleep,
+            wall_clock=self.clock,
+            **kw,
+        )
+
+    async def instance(self, name: str, *, gateways: int = 2, drivers: int = 2) -> str:
+        call = self.client.call
+        inst = str((await call("CreateEdgeInstance", {"Name": name}))["InstanceId"])
+        for g in range(gateways):
+            await call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": f"{name}gw{g}"})
+        found = await call("QueryEdgeDriver", {"CurrentPage": 1, "PageSize": 30, "Type": 0})
+        driver_ids = [d["DriverId"] for d in found["Data"]["DriverList"]][:drivers]
+        for driver_id in driver_ids:
+            await call("BindDriverToEdgeInstance", {"InstanceId": inst, "DriverId": driver_id})
+        if driver_ids:
+            configs = [{"Format": "KV", "Content": "a=1", "Key": "cfg"}]
+            await call(
+                "SetEdgeInstanceDriverConfigs",
+                {"InstanceId": inst, "DriverId": driver_ids[0], "Configs": configs},
+            )
+        return inst
+
+    async def deploy(self, instance_id: str) -> str:
+        body = await self.client.call(
+            "CreateEdgeInstanceDeployment", {"InstanceId": instance_id, "Type": "deploy"}
+        )
+        return str(body["DeploymentId"])
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    clock = FakeClock()
+    async with (
+        Emulator(clock=clock, quotas=False, stage_seconds=STAGE_SECONDS, seed=7) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,  # the watcher's own retry is under test
+            clock=clock,
+            quota_scope=emu.endpoint,
+        ) as client,
+    ):
+        yield Env(emu, client, clock)
+
+
+def truth(timeline: list[dict[str, Any]]) -> dict[Key, list[tuple[Any, ...]]]:
+    out: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
+    for t in timeline:
+        key = (t["kind"], t["task_id"], t["snapshot_id"])
+        out[key].append((t["stage"], t["status"], t["timestamp_ms"]))
+    return dict(out)
+
+
+def seen(events: list[DeploymentEvent]) -> dict[Key, list[tuple[Any, ...]]]:
+    out: dict[Key, list[tuple[Any, ...]]] = defaultdict(list)
+    for e in events:
+        if e.is_transition and e.change != "removed":
+            key = (e.kind, e.task_id, e.snapshot_id)
+            assert e.time is not None
+            out[key].append((e.stage, e.status, round(e.time * 1000)))
+    return dict(out)
+
+
+def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
+    it = iter(whole)
+    return all(item in it for item in part)
+
+
+def check_exact(events: list[DeploymentEvent], timeline: list[dict[str, Any]]) -> None:
+    """Every ground-truth transition exactly once, in order, with its own time."""
+    assert seen(events) == truth(timeline)
+    # Globally too: time order, starts before the parts, endings after them.
+    rank = {"deployment": 0, "task": 1, "snapshot": 2}
+    keys = []
+    for e in events:
+        if e.is_transition:
+            assert e.time is not None
+            r = rank[e.kind]
+            if e.status in (2, 3) and e.kind != "snapshot":
+                r = 4 - r + 2  # task end 3, deployment end 4
+            keys.append((round(e.time * 1000), r))
+    assert keys == sorted(keys)
+
+
+def check_snapshots_exact(events: list[DeploymentEvent], timeline: list[dict[str, Any]]) -> None:
+    """Snapshots exactly (recovered from their logs); others: in order, none invented."""
+    want, got = truth(timeline), seen(events)
+    assert set(got) == set(want)
+    for key, moves in want.items():
+        if key[0] == "snapshot":
+            assert got[key] == moves, key
+        else:
+            assert is_subsequence(got[key], moves), key
+            assert got[key][-1] == moves[-1], key
+
+
+async def collect(watcher: DeploymentWatcher) -> list[DeploymentEvent]:
+    return [event async for event in watcher]
+
+
+async def test_fast_polling_sees_every_transition_exactly_once_in_order(env: Env) -> None:
+    inst = await env.instance("fast")
+    dep = await env.deploy(inst)
+    watcher = env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05)
+    events = await collect(watcher)
+    timeline = env.emu.timeline(dep)
+    check_exact(events, timeline)
+    assert not any(e.inferred for e in events)
+    assert events[-1].kind == "final" and events[-1].outcome == "succeeded"
+    assert watcher.outcome == "succeeded" and watcher.state is not None
+    assert watcher.state.is_final
+    # Each snapshot logged one entry per stage: 0, 8, 16, 24, 32, each emitted once.
+    logs = defaultdict(list)
+    for e in events:
+        if e.kind == "log" and e.log is not None:
+            logs[e.snapshot_id].append(e.log.stage)
+    assert logs and all(stages == [0, 8, 16, 24, 32] for stages in logs.values())
+    # 2 gateways x (2 drivers + 1 driver config) snapshots.
+    assert len(logs) == 6
+
+
+async def test_slow_polling_recovers_the_stages_from_the_logs(env: Env) -> None:
+    inst = await env.instance("slow")
+    dep = await env.deploy(inst)
+    # One poll every 1.5 stages: most snapshot moves happen between polls.
+    interval = STAGE_SECONDS * 1.5
+    events = await collect(env.watch(inst, dep, poll_interval=interval, max_poll_interval=interval))
+    timeline = env.emu.timeline(dep)
+    check_snapshots_exact(events, timeline)
+    inferred = [e for e in events if e.inferred]
+    assert inferred and all(e.kind == "snapshot" for e in inferred)
+    assert events[-1].outcome == "succeeded"
+    assert len([e for e in events if e.kind == "final"]) == 1
+
+
+async def test_first_poll_after_the_end_replays_the_whole_story(env: Env) -> None:
+    inst = await env.instance("late")
+    dep = await env.deploy(inst)
+    env.clock.advance(60)  # long finished before anyone looks
+    watcher = env.watch(inst, dep)
+    events = await collect(watcher)
+    assert watcher.polls == 1
+    check_snapshots_exact(events, env.emu.timeline(dep))
+    assert events[-1].outcome == "succeeded"
+
+
+async def test_a_failing_snapshot_fails_the_deployment(env: Env) -> None:
+    inst = await env.instance("failing")
+    env.emu.fail_deployment_at(stage=16)
+    dep = await env.deploy(inst)
+    events = await collect(env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05))
+    timeline = env.emu.timeline(dep)
+    check_exact(events, timeline)
+    failed = [e for e in events if e.kind == "snapshot" and e.status == 3]
+    assert len(failed) == 1 and failed[0].stage == 16
+    error_logs = [e for e in events if e.kind == "log" and e.log and e.log.failed]
+    assert len(error_logs) == 1 and error_logs[0].snapshot_id == failed[0].snapshot_id
+    assert events[-1].outcome == "failed" and events[-1].status == 3
+
+
+async def test_a_failure_seen_late_is_recovered(env: Env) -> None:
+    inst = await env.instance("failing-slow", gateways=1)
+    env.emu.fail_deployment_at(stage=24)
+    dep = await env.deploy(inst)
+    events = await collect(env.watch(inst, dep, poll_interval=5.0, max_poll_interval=5.0))
+    check_snapshots_exact(events, env.emu.timeline(dep))
+    assert events[-1].outcome == "failed"
+
+
+async def test_close_ends_the_deployment_as_failed(env: Env) -> None:
+    inst = await env.instance("closing")
+    dep = await env.deploy(inst)
+    events: list[DeploymentEvent] = []
+    closed = False
+    async for event in env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05):
+        events.append(event)
+        if not closed and event.kind == "snapshot" and event.stage == 16:
+            await env.client.call("CloseEdgeInstanceDeployment", {"InstanceId": inst})
+            closed = True
+    assert closed
+    check_exact(events, env.emu.timeline(dep))
+    assert events[-1].outcome == "failed"
+    closed_logs = [e for e in events if e.kind == "log" and e.message == "deployment closed"]
+    assert closed_logs
+
+
+@pytest.mark.parametrize(
+    "faults",
+    [
+        "GetEdgeInstanceDeployment:unavailable=0.3",
+        "GetEdgeInstanceDeployment:reset=0.2,GetEdgeInstanceDeployment:malformed=0.2",
+    ],
+)
+async def test_faults_become_poll_errors_and_nothing_is_lost(env: Env, faults: str) -> None:
+    inst = await env.instance("faulty")
+    dep = await env.deploy(inst)
+    env.emu.set_faults(faults)
+    retry = WatchRetry(initial=0.1, multiplier=2.0, maximum=0.4)
+    events = await collect(
+        env.watch(inst, dep, poll_interval=0.1, max_poll_interval=0.1, retry=retry)
+    )
+    env.emu.clear_faults()
+    errors = [e for e in events if e.kind == "poll_error"]
+    assert len(errors) >= 3
+    assert len(errors) == len(env.emu.fault_log)
+    assert all(e.retry_in is not None and 0.1 <= e.retry_in <= 0.4 for e in errors)
+    assert all("poll error" in str(e) and e.error for e in errors)
+    check_snapshots_exact(events, env.emu.timeline(dep))
+    assert events[-1].outcome == "succeeded"
+
+
+async def test_too_many_consecutive_errors_give_up_clearly(env: Env) -> None:
+    inst = await env.instance("down")
+    dep = await env.deploy(inst)
+    env.emu.set_faults("GetEdgeInstanceDeployment:unavailable")
+    kinds = []
+    with pytest.raises(DeploymentError, match="3 consecutive failed polls") as info:
+        async for event in env.watch(inst, dep, retry=WatchRetry(initial=0.1, max_errors=3)):
+            kinds.append(event.kind)
+    assert kinds == ["poll_error"] * 3
+    assert info.value.deployment_id == dep
+
+
+async def test_unknown_deployment_is_a_clear_error(env: Env) -> None:
+    inst = await env.instance("nodep")
+    with pytest.raises(DeploymentError, match="does not exist") as info:
+        await collect(env.watch(inst, "0" * 32))
+    assert info.value.deployment_id == "0" * 32
+    assert getattr(info.value.__cause__, "code", None) == "iot.edge.deploySheetNotExist"
+
+
+async def test_timeout_ends_with_a_timed_out_final_event(env: Env) -> None:
+    inst = await env.instance("timeout")
+    dep = await env.deploy(inst)
+    watcher = env.watch(inst, dep, poll_interval=0.5, max_poll_interval=2.0, timeout=3.0)
+    events = await collect(watcher)
+    final = events[-1]
+    assert final.kind == "final" and final.outcome == "timed_out"
+    assert watcher.outcome == "timed_out" and "3s" in str(final)
+    assert final.status == 1  # still running when we stopped looking
+    assert sum(env.sleeps) <= 3.0 + 1e-9
+
+
+async def test_resuming_from_a_checkpoint_emits_only_what_is_new(env: Env) -> None:
+    inst = await env.instance("resume")
+    dep = await env.deploy(inst)
+    first: list[DeploymentEvent] = []
+    cut = 0
+    async with env.watch(inst, dep) as watcher:
+        async for event in watcher:
+            first.append(event)
+            if event.kind == "log" and event.stage == 8:
+                cut += 1
+                if cut == 2:  # mid-batch, between two snapshots' moves
+                    break
+        saved = json.dumps(watcher.checkpoint())
+    env.clock.advance(1.3)  # time passes while nobody watches
+    rest = await collect(env.watch(inst, dep, checkpoint=json.loads(saved)))
+    events = first + rest
+    check_snapshots_exact(events, env.emu.timeline(dep))
+    logs = [(e.snapshot_id, e.log.timestamp) for e in events if e.kind == "log" and e.log]
+    assert len(logs) == len(set(logs))
+    assert [e.kind for e in events].count("final") == 1
+    # A checkpoint taken at the end resumes to nothing new.
+    done = env.watch(inst, dep, checkpoint=json.loads(saved))
+    async for _ in done:
+        pass
+    again = await collect(env.watch(inst, dep, checkpoint=done.checkpoint()))
+    assert again == []
+
+
+async def test_checkpoint_of_another_deployment_is_refused(env: Env) -> None:
+    inst = await env.instance("cp")
+    dep = await env.deploy(inst)
+    watcher = env.watch(inst, dep)
+    async for _ in watcher:
+        break
+    with pytest.raises(ValueError, match="checkpoint is for deployment_id"):
+        env.watch(inst, "f" * 32, checkpoint=watcher.checkpoint())
+    await watcher.aclose()
+
+
+async def test_breaking_out_and_cancelling_end_cleanly(env: Env) -> None:
+    inst = await env.instance("cancel")
+    dep = await env.deploy(inst)
+    watcher = env.watch(inst, dep)
+    async for _ in watcher:
+        break
+    await watcher.aclose()
+    with pytest.raises(StopAsyncIteration):
+        await watcher.__anext__()
+
+    async def never(_seconds: float) -> None:
+        await anyio.sleep_forever()
+
+    got: list[DeploymentEvent] = []
+    with anyio.move_on_after(0.5) as scope:
+        async for event in watch_deployment(env.client, inst, dep, sleep=never):
+            got.append(event)
+    assert scope.cancelled_caught and got  # it was waiting for its next poll
+
+
+async def test_deploy_and_watch_creates_and_follows(env: Env) -> None:
+    inst = await env.instance("deploy", gateways=1)
+    watcher = deploy_and_watch(
+        env.client,
+        inst,
+        poll_interval=0.05,
+        max_poll_interval=0.05,
+        clock=env.clock,
+        sleep=env.sleep,
+        wall_clock=env.clock,
+    )
+    assert watcher.deployment_id is None
+    events = await collect(watcher)
+    assert watcher.deployment_id is not None and not watcher.attached
+    check_exact(events, env.emu.timeline(watcher.deployment_id))
+    assert events[-1].outcome == "succeeded"
+
+
+async def test_deploy_attaches_to_the_running_one_when_asked(env: Env) -> None:
+    inst = await env.instance("attach", gateways=1)
+    running = await env.deploy(inst)
+    with pytest.raises(ConflictError) as info:
+        await collect(deploy_and_watch(env.client, inst))
+    assert info.value.code == "iot.edge.deploySheetAlreadyExist"
+    watcher = deploy_and_watch(
+        env.client, inst, attach=True, clock=env.clock, sleep=env.sleep, wall_clock=env.clock
+    )
+    events = await collect(watcher)
+    assert watcher.attached and watcher.deployment_id == running
+    assert events[-1].outcome == "succeeded"
+    # Finished: the next deploy creates a new one (a reset this time).
+    again = deploy_and_watch(
+        env.client,
+        inst,
+        type="reset",
+        attach=True,
+        clock=env.clock,
+        sleep=env.sleep,
+        wall_clock=env.clock,
+    )
+    events = await collect(again)
+    assert again.deployment_id != running and not again.attached
+    assert {e.operate_type for e in events if e.kind == "snapshot"} == {1}
+
+
+async def test_adaptive_interval_backs_off_while_idle(env: Env) -> None:
+    inst = await env.instance("idle", gateways=1, drivers=1)
+    dep = await env.deploy(inst)
+    events = await collect(env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.3))
+    assert events[-1].outcome == "succeeded"
+    assert min(env.sleeps) == pytest.approx(0.05) and max(env.sleeps) == pytest.approx(0.3)
+    # After a quiet poll the gap grows x1.5; after a busy one it is back to the minimum.
+    pairs = list(itertools.pairwise(env.sleeps))
+    grown = [(a, b) for a, b in pairs if b > a]
+    assert grown and all(b == pytest.approx(min(0.3, a * 1.5)) for a, b in grown)
+    assert any(b == pytest.approx(0.05) for a, b in pairs if b < a)
