@@ -198,11 +198,11 @@ def parse_response(
     request_id = str(data.get("RequestId") or request_id or "") or None
     if 200 <= status < 300:
         success = data.get("Success")
-        code = data.get("Code")
+        raw_code = data.get("Code")
         # Some documented samples (QueryEdgeInstanceDriver) carry neither Success nor Code.
-        if success is True or (success is None and code in (None, "Success", "success")):
+        if success is True or (success is None and raw_code in (None, "Success", "success")):
             return data
-        code_text = str(code or "UnknownError")
+        code_text = str(raw_code or "UnknownError")
         message = str(data.get("ErrorMessage") or data.get("Message") or "")
     else:
         code_text = str(data.get("Code") or f"HTTP{status}")
