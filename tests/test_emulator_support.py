@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from aioedge._catalog import get_operation, validate_params
+from aioedge._catalog import OPERATIONS, get_operation, validate_params
 from aioedge._protocol import common_params, encode_form
 from aioedge._signing import sign
 from aioedge.testing import Emulator
@@ -117,3 +117,22 @@ class Raw:
         assert answer.status == 200 and answer.body.get("Success") is False, answer.body
         assert answer.body["ErrorMessage"], answer.body
         return str(answer.body["Code"])
+
+
+def keys_match_spec(body: dict[str, Any], action: str) -> None:
+    """Every key of the answer is one the spec documents (table or sample)."""
+    op = OPERATIONS[action]
+    documented = {f["path"] for f in op.response_fields}
+    documented |= {"RequestId", "Code", "Success", "ErrorMessage"}
+
+    def walk(value: Any, prefix: str) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                path = f"{prefix}.{key}" if prefix else key
+                assert path in documented, f"{action}: undocumented field {path}"
+                walk(sub, path)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, prefix + "[]")
+
+    walk(body, "")

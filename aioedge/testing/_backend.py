@@ -494,15 +494,18 @@ class Backend:
 
     # ----------------------------------------------------------------- 2.7 instances
 
-    def _instance_fields(self, inst: Instance, now_ms: int) -> dict[str, Any]:
+    def _instance_fields(self, inst: Instance, now_ms: int, *, stamps: bool) -> dict[str, Any]:
         out: dict[str, Any] = {
             "InstanceId": inst.instance_id,
             "Name": inst.name,
             "Spec": inst.spec,
             "BizEnable": inst.biz_enable,
-            **_times("GmtCreate", inst.created_ms),
-            **_times("GmtModified", inst.modified_ms),
+            "GmtCreate": gmt(inst.created_ms),
+            "GmtModified": gmt(inst.modified_ms),
         }
+        if stamps:  # GetEdgeInstance documents the *Timestamp fields, QueryEdgeInstance not
+            out["GmtCreateTimestamp"] = inst.created_ms
+            out["GmtModifiedTimestamp"] = inst.modified_ms
         if inst.tags:
             out["Tags"] = inst.tags
         latest = self._latest(inst)
@@ -559,13 +562,13 @@ class Backend:
     def _op_get_edge_instance(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         inst = self._instance(p)
         # GetEdgeInstance types Data.Type as a String, QueryEdgeInstance as an Integer.
-        return {"Data": {**self._instance_fields(inst, now), "Type": "0"}}
+        return {"Data": {**self._instance_fields(inst, now, stamps=True), "Type": "0"}}
 
     def _op_query_edge_instance(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         name = p.get("Name")
         found = [i for i in self.instances.values() if name is None or name in i.name]
         found.reverse()  # newest first, as the sample lists them
-        items = [{**self._instance_fields(i, now), "Type": 0} for i in found]
+        items = [{**self._instance_fields(i, now, stamps=False), "Type": 0} for i in found]
         return _page(items, p, "InstanceList")
 
     # ----------------------------------------------------------------- 2.8 drivers
