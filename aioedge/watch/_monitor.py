@@ -143,8 +143,10 @@ class DeploymentMonitor:
         timeout: float | None = _UNSET,
     ) -> bool:
         """Start watching a deployment (polled first thing); False if it is already watched."""
-        if self._ended or self._closing:
+        if self._ended:
             raise RuntimeError("this monitor's stream has ended; start a new monitor")
+        if self._closing:
+            raise RuntimeError("this monitor is closed to new deployments")
         key = (instance_id, deployment_id)
         if key in self._trackers:
             return False
