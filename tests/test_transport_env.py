@@ -1,0 +1,129 @@
+"""Transport settings from the environment: a custom CA bundle over real TLS, and proxies."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from aioedge import EdgeClient, RetryPolicy, TransportError
+
+from .support import TEST_CREDS, ok_body
+
+NO_RETRY = RetryPolicy(max_attempts=1)
+
+
+@pytest.fixture(scope="module")
+def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.fail("openssl is needed to make a test certificate")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture
+async def tls_endpoint(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
+    cert, key = self_signed
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(ok_body(Data={"InstanceId": "tls"}))
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+async def test_custom_ca_bundle_is_honoured(
+    tls_endpoint: str, self_signed: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_CA_BUNDLE", str(self_signed[0]))
+    async with EdgeClient(
+        credentials=TEST_CREDS, endpoint=tls_endpoint, rate_limit=False, retry=NO_RETRY
+    ) as c:
+        body = await c.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert body["Data"]["InstanceId"] == "tls"
+
+
+async def test_untrusted_certificate_fails_as_transport_error(
+    tls_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ALIBABA_CLOUD_CA_BUNDLE", raising=False)
+    async with EdgeClient(
+        credentials=TEST_CREDS, endpoint=tls_endpoint, rate_limit=False, retry=NO_RETRY
+    ) as c:
+        with pytest.raises(TransportError) as info:
+            await c.call("GetEdgeInstance", {"InstanceId": "x"})
+    # the TLS handshake failed: the request never reached the service
+    assert info.value.maybe_executed is False
+
+
+async def test_proxy_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[str] = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        # a forward proxy receives the absolute URL of the target
+        seen.append(str(request.url))
+        await request.read()
+        return web.json_response(ok_body(Data={"via": "proxy"}))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", proxy)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{port}")
+        target = "http://localhost:9"  # nothing listens there: only the proxy can answer
+        async with EdgeClient(
+            credentials=TEST_CREDS, endpoint=target, rate_limit=False, retry=NO_RETRY
+        ) as c:
+            body = await c.call("GetEdgeInstance", {"InstanceId": "x"})
+    finally:
+        await runner.cleanup()
+    assert body["Data"]["via"] == "proxy"
+    assert seen and "localhost:9" in seen[0]
