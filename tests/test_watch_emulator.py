@@ -17,7 +17,14 @@ from typing import Any
 import anyio
 import pytest
 
-from aioedge import ConflictError, DeploymentError, EdgeClient
+from aioedge import (
+    AuthError,
+    ConflictError,
+    Credentials,
+    DeploymentError,
+    EdgeClient,
+    ValidationError,
+)
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import (
     DeploymentEvent,
@@ -411,3 +418,33 @@ async def test_adaptive_interval_backs_off_while_idle(env: Env) -> None:
     grown = [(a, b) for a, b in pairs if b > a]
     assert grown and all(b == pytest.approx(min(0.3, a * 1.5)) for a, b in grown)
     assert any(b == pytest.approx(0.05) for a, b in pairs if b < a)
+
+
+async def test_a_non_transient_error_is_raised_as_it_is(env: Env) -> None:
+    inst = await env.instance("auth")
+    dep = await env.deploy(inst)
+    creds = env.emu.credentials
+    async with EdgeClient(
+        credentials=Credentials(creds.access_key_id, "not-the-secret"),
+        endpoint=env.emu.endpoint,
+        rate_limit=False,
+        retry=None,
+        clock=env.clock,
+    ) as wrong:
+        with pytest.raises(AuthError):
+            await collect(watch_deployment(wrong, inst, dep, sleep=env.sleep, clock=env.clock))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"poll_interval": 2.0, "max_poll_interval": 1.0}, "max_poll_interval"),
+        ({"timeout": -1}, "timeout"),
+        ({"backoff": 0.5}, "backoff"),
+    ],
+)
+def test_bad_options_are_refused_before_any_call(kwargs: dict[str, Any], param: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        watch_deployment(object(), "i", "d", **kwargs)  # type: ignore[arg-type]
+    assert info.value.param == param

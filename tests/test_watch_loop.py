@@ -1,0 +1,82 @@
+"""Watcher loop corners an honest server cannot produce: a malformed Log, stages going back.
+
+The client here is a scripted stand-in for ``EdgeClient.call`` (answers in order, no I/O);
+everything else about the loop is tested against the emulator in test_watch_emulator.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from aioedge.watch import render_text, watch_deployment
+
+
+class Scripted:
+    def __init__(self, answers: list[dict[str, Any]]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        self.calls.append((action, dict(params)))
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def answer(status: int, stage: int, snap_status: int, log: str) -> dict[str, Any]:
+    snap = {"SnapshotId": "s1", "ResourceName": "cfg", "Stage": stage, "Status": snap_status}
+    snap["Log"] = log
+    task = {"TaskId": "t1", "Stage": stage, "Status": snap_status, "ResourceSnapshotList": [snap]}
+    return {"Data": {"DeploymentId": "d1", "Status": status, "TaskList": [task]}}
+
+
+def entries(*stages: int) -> str:
+    return json.dumps(
+        [
+            {"stage": s, "level": "INFO", "code": "0", "message": f"{s} ok", "timestamp": s}
+            for s in stages
+        ]
+    )
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+async def test_a_malformed_log_warns_once_and_the_watch_goes_on() -> None:
+    client = Scripted(
+        [
+            answer(1, 8, 1, entries(0, 8)),
+            answer(1, 16, 1, '[{"stage": 16, "timestamp": 1'),  # truncated JSON
+            answer(1, 16, 1, '[{"stage": 16, "timestamp": 1'),
+            answer(2, 32, 2, entries(0, 8, 16, 24, 32)),
+        ]
+    )
+    events = [e async for e in watch_deployment(client, "i1", "d1", sleep=no_sleep)]
+    kinds = [e.kind for e in events]
+    assert kinds.count("warning") == 1 and kinds[-1] == "final"
+    # The entries read before the broken answers are not told twice.
+    assert [e.log.stage for e in events if e.kind == "log" and e.log] == [0, 8, 16, 24, 32]
+    assert all(
+        c == ("GetEdgeInstanceDeployment", {"InstanceId": "i1", "DeploymentId": "d1"})
+        for c in client.calls
+    )
+
+
+async def test_stage_going_back_is_reported_and_the_watch_goes_on() -> None:
+    client = Scripted(
+        [
+            answer(1, 16, 1, entries(0, 8, 16)),
+            answer(1, 8, 1, entries(0, 8, 16)),
+            answer(2, 32, 2, entries(0, 8, 16, 24, 32)),
+        ]
+    )
+    watcher = watch_deployment(client, "i1", "d1", sleep=no_sleep)
+    events = [e async for e in watcher]
+    back = [e for e in events if e.backwards]
+    assert {(e.kind, e.previous_stage, e.stage) for e in back} == {
+        ("task", 16, 8),
+        ("snapshot", 16, 8),
+    }
+    assert events[-1].outcome == "succeeded"
+    assert watcher.state is not None and "complete" in render_text(watcher.state)
