@@ -1,0 +1,154 @@
+"""Batches through the real client against the emulator, at the real quotas.
+
+Two promises of the quota machinery, checked on the emulator's own records: the client's
+limiter keeps every Action under its quota (0 throttled, ≤ Q arrivals in any second), and with
+faults injected no mutating call runs twice while every read is answered.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError
+from aioedge._batch import PartialBatchError
+from aioedge._catalog import OPERATIONS
+from aioedge._ratelimit import LocalRateLimiter
+from aioedge._retry import RetryPolicy, set_testing
+from aioedge.testing import Emulator, FaultSpec
+
+from .test_ratelimit import max_in_window
+
+
+def _client(emu: Emulator, **kw: Any) -> EdgeClient:
+    kw.setdefault("rate_limit", LocalRateLimiter())  # a fresh limiter: no state from other tests
+    return EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint, **kw)
+
+
+async def _instance_with_driver(c: EdgeClient) -> tuple[str, str]:
+    iid = (await c.create_edge_instance(name="batch_1")).instance_id
+    did = (
+        await c.create_edge_driver(
+            driver_name="BatchDriver", driver_protocol="customize", runtime="python3"
+        )
+    ).driver_id
+    assert iid and did
+    upload = await c.create_edge_oss_pre_signed_address(
+        type="DRIVER_VERSION_CONTENT", resource_id=did, resource_version="1.0.0", file_name="d.zip"
+    )
+    await c.create_edge_driver_version(
+        driver_id=did,
+        driver_version="1.0.0",
+        edge_version="2.4.0",
+        source_config=json.dumps({"ossAddress": upload.oss_address}),
+    )
+    await c.bind_driver_to_edge_instance(instance_id=iid, driver_id=did, driver_version="1.0.0")
+    return iid, did
+
+
+async def test_mixed_batch_at_real_quotas_is_never_throttled() -> None:
+    async with Emulator() as emu, _client(emu, retry=None) as c:
+        iid, did = await _instance_with_driver(c)
+        ids = [f"dev{i:03d}batchtest00000" for i in range(45)]
+        setup = await c.batch(
+            [
+                (
+                    "BatchBindDeviceToEdgeInstanceWithDriver",
+                    {"InstanceId": iid, "DriverId": did, "IotIds": ids},
+                ),
+            ]
+        )
+        assert setup[0].ok, setup[0].error
+        assert setup[0].chunks == 3 and setup[0].value is not None
+        assert len(setup[0].value["RequestIds"]) == 3
+        configs = [{"IotId": i, "Content": json.dumps({"n": n})} for n, i in enumerate(ids)]
+        calls: list[tuple[str, dict[str, Any]]] = [
+            ("BatchSetEdgeInstanceDeviceConfig", {"InstanceId": iid, "DeviceConfigs": configs}),
+            *[("GetEdgeInstance", {"InstanceId": iid}) for _ in range(24)],
+            *[("QueryEdgeInstance", {"PageSize": 10}) for _ in range(6)],
+            ("QueryEdgeInstanceDevice", {"InstanceId": iid, "PageSize": 30}),
+        ]
+        results = await c.batch(calls, concurrency=64)
+        assert results.all_ok, results.summary()  # type: ignore[attr-defined]
+        [got] = await c.batch(
+            [("BatchGetEdgeInstanceDeviceConfig", {"InstanceId": iid, "IotIds": ids})]
+        )
+        assert got.value is not None and got.chunks == 3
+        merged = got.value["DeviceConfigList"]
+        assert [d["IotId"] for d in merged] == ids  # chunks merged back in input order
+        assert [json.loads(d["Config"]["Content"])["n"] for d in merged] == list(range(45))
+
+        stats = emu.stats()
+        assert sum(s["throttled"] for s in stats.values()) == 0
+        by_action: dict[str, list[float]] = {}
+        for r in emu.requests:
+            if r.quota_accepted:
+                by_action.setdefault(r.action, []).append(r.arrival)
+        for action, arrivals in by_action.items():
+            assert max_in_window(arrivals) <= OPERATIONS[action].qps, action
+        assert len(by_action["GetEdgeInstance"]) == 24
+
+
+async def test_faults_never_run_a_mutating_call_twice() -> None:
+    faults = [
+        FaultSpec(kind="lost", action="CreateEdgeInstance", rate=0.25),
+        FaultSpec(kind="malformed", rate=0.1),
+        FaultSpec(kind="unavailable", rate=0.15),
+        FaultSpec(kind="reset", rate=0.1),
+    ]
+    async with Emulator(seed=7) as emu:
+        async with _client(emu, retry=None) as setup:
+            iid = (await setup.create_edge_instance(name="reads_here")).instance_id
+        emu.set_faults(faults)
+        names = [f"inst_{i:02d}" for i in range(16)]
+        calls: list[tuple[str, dict[str, Any]]] = [
+            *[("CreateEdgeInstance", {"Name": n}) for n in names],
+            *[("GetEdgeInstance", {"InstanceId": iid}) for _ in range(16)],
+        ]
+        with set_testing(True):  # zero backoff; the limiter still paces every retry
+            async with _client(emu, retry=RetryPolicy(max_attempts=12)) as c:
+                results = await c.batch(calls, concurrency=32)
+
+        executed = Counter(
+            e.params["Name"] for e in emu.executions if e.action == "CreateEdgeInstance"
+        )
+        assert executed and max(executed.values()) == 1  # nothing ran twice
+        for r in results[:16]:
+            name = names[r.index]
+            if r.ok:
+                assert executed[name] == 1
+            else:
+                # Only an answer that may have followed execution is left unretried.
+                assert isinstance(r.error, (TransportError, InvalidResponseError)), r.error
+                if isinstance(r.error, TransportError):
+                    assert r.error.maybe_executed
+        # Reads are retried through every fault (≈ 1/3 of attempts fail: 12 in a row ≈ 2e-6).
+        assert all(r.ok for r in results[16:]), [str(r) for r in results[16:] if not r.ok]
+        assert all(isinstance(r.error, EdgeError) for r in results if not r.ok)
+        fault_kinds = {f.kind for f in emu.fault_log}
+        assert {"lost", "unavailable"} <= fault_kinds  # the faults really struck
+        assert sum(s["throttled"] for s in emu.stats().values()) == 0
+
+
+async def test_a_failing_chunk_reports_its_items() -> None:
+    async with Emulator(strict_devices=True) as emu, _client(emu, retry=None) as c:
+        iid, did = await _instance_with_driver(c)
+        known = [emu.add_device("a1pk", f"sub{i:02d}")["IotId"] for i in range(40)]
+        ids = [*known[:20], "unknown-device-0000000", *known[20:39]]
+        [r] = await c.batch(
+            [
+                (
+                    "BatchBindDeviceToEdgeInstanceWithDriver",
+                    {"InstanceId": iid, "DriverId": did, "IotIds": ids},
+                )
+            ]
+        )
+        err = r.error
+        assert isinstance(err, PartialBatchError)
+        assert err.succeeded == ids[:20]
+        assert err.failed == ids[20:40]
+        bound = {
+            d["IotId"] async for d in c.paginate("QueryEdgeInstanceDevice", {"InstanceId": iid})
+        }
+        assert bound == set(err.succeeded)  # exactly what the error says was applied
