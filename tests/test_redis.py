@@ -282,7 +282,7 @@ _WORKER = textwrap.dedent(
 
 
 def test_four_processes_share_one_quota(redis_url: str, prefix: str) -> None:
-    qps, per_process = 20, 15
+    qps, per_process = 20, 10
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     procs = [
         subprocess.Popen(
@@ -301,3 +301,69 @@ def test_four_processes_share_one_quota(redis_url: str, prefix: str) -> None:
         arrivals.extend(json.loads(out))
     assert len(arrivals) == 4 * per_process
     assert max_in_window(arrivals, closed=True) <= qps
+
+
+_CLIENT_WORKER = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from aioedge import EdgeClient
+    from aioedge._redis import RedisRateLimiter
+
+    url, prefix, endpoint, instance_id, n = sys.argv[1:6]
+
+    async def main():
+        async with RedisRateLimiter(url, prefix=prefix) as limiter:
+            async with EdgeClient(endpoint=endpoint, rate_limit=limiter, retry=None) as c:
+                calls = [("GetEdgeInstance", {"InstanceId": instance_id})] * int(n)
+                results = await c.batch(calls, concurrency=int(n))
+        print(json.dumps([str(r) for r in results if not r.ok]))
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_four_client_processes_on_one_emulator_are_never_throttled(
+    redis_url: str, prefix: str
+) -> None:
+    from aioedge import EdgeClient
+    from aioedge.testing import Emulator
+
+    async with Emulator() as emu:
+        async with EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, rate_limit=False
+        ) as c:
+            iid = (await c.create_edge_instance(name="shared")).instance_id
+        assert iid
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": emu.credentials.access_key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": emu.credentials.access_key_secret,
+        }
+        per_process = 6
+        procs = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-c",
+                _CLIENT_WORKER,
+                redis_url,
+                prefix,
+                emu.endpoint,
+                iid,
+                str(per_process),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=env,
+            )
+            for _ in range(4)
+        ]
+        for p in procs:
+            out, err = await asyncio.wait_for(p.communicate(), 60)
+            assert p.returncode == 0, err.decode()
+            assert json.loads(out) == []  # every call answered, none throttled
+        stats = emu.stats()["GetEdgeInstance"]
+        assert stats["throttled"] == 0
+        assert stats["executed"] == 4 * per_process
+        arrivals = [r.arrival for r in emu.requests if r.action == "GetEdgeInstance"]
+        assert max_in_window(arrivals) <= 10  # the real quota, shared by four processes
