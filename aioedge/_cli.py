@@ -47,6 +47,22 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     g.add_argument("--profile", help="credentials profile (aliyun CLI config or credentials.ini)")
 
 
+def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse ``type`` that rejects zero and negatives (exit 2, not a traceback)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    return parse
+
+
 def _add_output(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--output",
@@ -83,27 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p)
     _add_output(p)
-    p.add_argument("--speed", type=float, default=1.0, help="simulation speed factor (default 1.0)")
-    p.add_argument("--devices", type=int, default=6, help="sub-devices to bind (default 6)")
-    p.add_argument("--gateways", type=int, default=2, help="gateways to bind (default 2)")
+    p.add_argument(
+        "--speed", type=_positive(float), default=1.0, help="simulation speed factor (default 1.0)"
+    )
+    p.add_argument(
+        "--devices", type=_positive(int), default=6, help="sub-devices to bind (default 6)"
+    )
+    p.add_argument(
+        "--gateways", type=_positive(int), default=2, help="gateways to bind (default 2)"
+    )
 
     p = sub.add_parser("emulator", help="serve the emulated API and print endpoint and credentials")
     _add_common(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8123)
-    p.add_argument("--speed", type=float, default=1.0, help="deployment simulation speed factor")
-    p.add_argument(
-        "--no-quotas", action="store_true", help="do not enforce the per-Action QPS quotas"
-    )
-    p.add_argument("--quota-scale", type=float, default=1.0, help="multiply every quota by this")
-    p.add_argument(
-        "--faults",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="fault injection, e.g. 'GetEdgeInstance:503=0.2' (repeatable)",
-    )
-    p.add_argument("--seed", type=int, default=0)
+    from .testing._command import add_arguments as add_emulator_arguments
+
+    add_emulator_arguments(p)
 
     p = sub.add_parser(
         "ops",
@@ -112,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("action", nargs="?", help="an Action to describe")
+    _add_common(p)
     _add_output(p)
 
     p = sub.add_parser(
@@ -151,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
                 help="if a deployment is already running, watch it instead of failing",
             )
         p.add_argument(
-            "--timeout", type=float, default=None, help="give up after this many seconds"
+            "--timeout", type=_positive(float), default=None, help="give up after this many seconds"
         )
         p.add_argument(
             "--poll-interval", type=float, default=0.5, help="shortest gap between polls"
@@ -201,7 +212,11 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _print_error(err: BaseException, stream: TextIO = sys.stderr) -> None:
-    if isinstance(err, ApiError):
+    cause = err.__cause__
+    if not isinstance(err, ApiError) and isinstance(cause, ApiError) and cause.request_id:
+        # e.g. DeploymentError from deploySheetNotExist: keep the service's RequestId
+        print(f"error: {err} (RequestId {cause.request_id})", file=stream)
+    elif isinstance(err, ApiError):
         rid = f" (RequestId {err.request_id})" if err.request_id else ""
         print(f"error: {err.code}: {err.message}{rid}", file=stream)
     elif isinstance(err, TransportError):
@@ -346,25 +361,12 @@ async def _cmd_deploy(args: argparse.Namespace) -> int:
 
 
 async def _cmd_emulator(args: argparse.Namespace) -> int:
-    from .testing import Emulator
+    from .testing._command import serve
 
-    async with Emulator(
-        host=args.host,
-        port=args.port,
-        speed=args.speed,
-        quotas=not args.no_quotas,
-        quota_scale=args.quota_scale,
-        faults=args.faults or None,
-        seed=args.seed,
-    ) as emu:
-        creds = emu.credentials
-        print(f"aioedge emulator listening on {emu.endpoint}", flush=True)
-        print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
-        print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
-        print(f"  aioedge call --endpoint {emu.endpoint} QueryEdgeInstance", flush=True)
-        print("press Ctrl-C to stop", flush=True)
-        await asyncio.Event().wait()
-    return EXIT_OK  # pragma: no cover - only reached on cancellation
+    try:
+        return await serve(args)  # until SIGINT/SIGTERM
+    except ValueError as err:  # bad --speed/--faults/...: a usage error, not a traceback
+        raise _UsageError(str(err)) from None
 
 
 async def _cmd_demo(args: argparse.Namespace) -> int:
@@ -385,7 +387,14 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # argparse stops filling `call`'s KEY=VALUE list at the first option, so
+        # `call ACTION --endpoint URL K=V` would leave K=V over: they are still parameters.
+        if args.command == "call" and all("=" in w and not w.startswith("-") for w in extra):
+            args.params = [*args.params, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = _COMMANDS[args.command]
     try:
         result = handler(args)
