@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 
 from .._catalog import API_VERSION, OPERATIONS
 from .._credentials import Credentials
@@ -42,6 +43,7 @@ class Rejection:
     message: str
 
 
+@lru_cache(maxsize=1024)  # requests within one second share their Timestamp
 def parse_timestamp(text: str) -> float | None:
     """``YYYY-MM-DDTHH:MM:SSZ`` (2.4), with optional fractional seconds; None if malformed."""
     for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
