@@ -54,8 +54,8 @@ class Env:
     def watch(self, instance_id: str, deployment_id: str, **kw: Any) -> DeploymentWatcher:
         kw.setdefault("poll_interval", 0.1)
         kw.setdefault("max_poll_interval", 0.1)
-        return watch_deployment(
-            self.client,
+        # Through the client's own method: the public entry point (API.md).
+        watcher = self.client.watch_deployment(
             instance_id,
             deployment_id,
             clock=self.clock,
@@ -63,6 +63,8 @@ class Env:
             wall_clock=self.clock,
             **kw,
         )
+        assert isinstance(watcher, DeploymentWatcher)
+        return watcher
 
     async def instance(self, name: str, *, gateways: int = 2, drivers: int = 2) -> str:
         call = self.client.call
@@ -364,8 +366,7 @@ async def test_breaking_out_and_cancelling_end_cleanly(env: Env) -> None:
 
 async def test_deploy_and_watch_creates_and_follows(env: Env) -> None:
     inst = await env.instance("deploy", gateways=1)
-    watcher = deploy_and_watch(
-        env.client,
+    watcher = env.client.deploy(
         inst,
         poll_interval=0.05,
         max_poll_interval=0.05,
@@ -373,7 +374,7 @@ async def test_deploy_and_watch_creates_and_follows(env: Env) -> None:
         sleep=env.sleep,
         wall_clock=env.clock,
     )
-    assert watcher.deployment_id is None
+    assert isinstance(watcher, DeploymentWatcher) and watcher.deployment_id is None
     events = await collect(watcher)
     assert watcher.deployment_id is not None and not watcher.attached
     check_exact(events, env.emu.timeline(watcher.deployment_id))
