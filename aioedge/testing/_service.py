@@ -52,7 +52,6 @@ DEFAULT_CREDENTIALS = Credentials(
     "LTAI5tEmulatorAccessKeyId", "emulator-access-key-secret", source="emulator"
 )
 THROTTLE_STYLES = ("alternate", "http", "business", "random")
-_HOST_ID = "iot.cn-shanghai.aliyuncs.com"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +185,7 @@ class Service:
             region_id=options.region_id or "cn-shanghai",
         )
         self._limits = {a: options.quota_for(op) for a, op in OPERATIONS.items()}
+        self._host_id = f"iot.{options.region_id or 'cn-shanghai'}.aliyuncs.com"
         self.reset()
 
     def reset(self) -> None:
@@ -247,7 +247,7 @@ class Service:
 
     def _error(self, rid: str, status: int, code: str, message: str) -> Reply:
         # 4xx/5xx bodies are {RequestId, Code, Message} (ERRATA: Responses).
-        body = {"RequestId": rid, "HostId": _HOST_ID, "Code": code, "Message": message}
+        body = {"RequestId": rid, "HostId": self._host_id, "Code": code, "Message": message}
         return Reply(status, body, rid, False)
 
     def _business(self, op: Operation, rid: str, code: str, message: str, executed: bool) -> Reply:
