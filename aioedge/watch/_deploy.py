@@ -16,8 +16,6 @@ _RUNNING_STATUSES = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processe
 _PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
 _MAX_PAGES = 20
 
-_log = get_logger()
-
 
 async def find_running_deployment(client: Caller, instance_id: str) -> str | None:
     """The id of the instance's deployment in Status 0 or 1 (the newest if several), or None."""
@@ -80,9 +78,11 @@ async def start_deployment(
         running = await find_running_deployment(client, instance_id)
         if running is None:
             # It finished between our two calls: the instance is free again, so try once more.
-            _log.info("aioedge.deployment_finished_before_attach", instance_id=instance_id)
+            get_logger().info("aioedge.deployment_finished_before_attach", instance_id=instance_id)
             return await start_deployment(client, instance_id, type=type, attach=False)
-        _log.info("aioedge.deployment_attached", instance_id=instance_id, deployment_id=running)
+        get_logger().info(
+            "aioedge.deployment_attached", instance_id=instance_id, deployment_id=running
+        )
         return running, True
     dep_id = body.get("DeploymentId")
     if not dep_id:
@@ -91,7 +91,7 @@ async def start_deployment(
             "CreateEdgeInstanceDeployment answered without a DeploymentId",
             action="CreateEdgeInstanceDeployment",
         )
-    _log.info(
+    get_logger().info(
         "aioedge.deployment_created", instance_id=instance_id, deployment_id=dep_id, type=type
     )
     return str(dep_id), False

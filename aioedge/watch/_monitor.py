@@ -41,7 +41,6 @@ from ._watcher import (
 
 __all__ = ["DeploymentMonitor", "MonitorStats"]
 
-_log = get_logger()
 _UNSET: Any = object()
 
 
@@ -343,7 +342,7 @@ class DeploymentMonitor:
     def _failed(self, tracker: _Tracker, exc: BaseException) -> DeploymentEvent:
         cause = exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
         outcome: Outcome = "not_found" if isinstance(cause, NotFoundError) else "error"
-        _log.warning(
+        get_logger().info(
             "aioedge.monitor_deployment_failed",
             instance_id=tracker.instance_id,
             deployment_id=tracker.deployment_id,

@@ -47,8 +47,6 @@ TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     InvalidResponseError,
 )
 
-_log = get_logger()
-
 
 class Caller(Protocol):
     """What the watcher needs of a client: :meth:`aioedge.EdgeClient.call`."""
@@ -425,7 +423,8 @@ class DeploymentWatcher:
             )
         tracker = self._tracker
         deadline = None if self._timeout is None else self._clock() + self._timeout
-        _log.debug(
+        log = get_logger()  # looked up per watch: the application may configure it late
+        log.debug(
             "aioedge.watch_started",
             instance_id=tracker.instance_id,
             deployment_id=tracker.deployment_id,
@@ -445,7 +444,7 @@ class DeploymentWatcher:
                     events = tracker.on_answer(body, self._wall())
             except Exception as exc:  # on_error re-raises what is not transient
                 event, wait = tracker.on_error(exc, self._wall())
-                _log.warning(
+                log.info(
                     "aioedge.watch_poll_failed",
                     deployment_id=tracker.deployment_id,
                     error=event.error,
@@ -457,7 +456,7 @@ class DeploymentWatcher:
                 tracker.delivered()
                 yield event
             if tracker.done:
-                _log.info(
+                log.info(
                     "aioedge.watch_finished",
                     deployment_id=tracker.deployment_id,
                     outcome=tracker.outcome,
@@ -468,7 +467,7 @@ class DeploymentWatcher:
                 event = tracker.timed_out(self._timeout, self._wall())
                 tracker.delivered()
                 yield event
-                _log.info(
+                log.info(
                     "aioedge.watch_finished",
                     deployment_id=tracker.deployment_id,
                     outcome="timed_out",
