@@ -4,10 +4,13 @@
 nonces, timestamps, quotas), stateful resources, a simulated deployment rollout, seeded
 fault injection and inspection of everything it saw.  It shares the client's catalog and
 signing code.  See docs/testing.md.
+
+``set_testing(True)`` turns every retry backoff to zero (also a context manager).
 """
 
 from __future__ import annotations
 
+from .._retry import set_testing
 from ._backend import Limits
 from ._clock import FakeClock
 from ._emulator import Emulator, EmulatorThread
@@ -34,4 +37,5 @@ __all__ = [
     "Limits",
     "RequestRecord",
     "parse_faults",
+    "set_testing",
 ]
