@@ -54,6 +54,13 @@ from ._models import (
 from ._ratelimit import LocalRateLimiter, RateLimiter
 from ._redis import RedisRateLimiter, RedisUnavailableError
 from ._retry import RetryPolicy
+from .watch import (
+    DeploymentEvent,
+    DeploymentMonitor,
+    DeploymentState,
+    DeploymentWatcher,
+    WatchRetry,
+)
 
 __version__ = "0.1.0"
 
@@ -72,7 +79,11 @@ __all__ = [
     "CredentialsError",
     "Deployment",
     "DeploymentError",
+    "DeploymentEvent",
+    "DeploymentMonitor",
+    "DeploymentState",
     "DeploymentTask",
+    "DeploymentWatcher",
     "DeviceConfig",
     "DeviceConfigContent",
     "DeviceConfigInput",
@@ -109,6 +120,7 @@ __all__ = [
     "ThrottledError",
     "TransportError",
     "ValidationError",
+    "WatchRetry",
     "__version__",
     "parse_result",
 ]
