@@ -1,7 +1,7 @@
 """The batch engine behind ``client.batch(...)`` and ``client.batch_iter(...)``.
 
 Many ``(action, params)`` calls, run concurrently through the client's ``call`` (which waits
-for the quota limiter), with four promises:
+for the quota limiter), with these promises:
 
 * **Every call gets a result, in its place.**  A failure is a ``BatchResult`` whose ``.error``
   is the ``EdgeError``; it cancels nothing.  Any other exception is a bug and propagates (after
@@ -11,9 +11,13 @@ for the quota limiter), with four promises:
   sent, and merged back into one result in input order.  If only some chunks fail, the result
   is a ``PartialBatchError`` saying which items were applied, which were not and which may
   have been: nothing the caller sent is lost silently.
-* **Bounded memory:** the input is pulled lazily, one call (or chunk) at a time as a
-  concurrency slot frees; at most ``concurrency`` calls run and at most ``concurrency`` results
-  wait to be handed out.  A generator of a million calls is fine.
+* **Bounded memory:** the input is pulled lazily, at most ``lookahead`` calls (or chunks)
+  ahead of those running; at most ``concurrency`` calls run (by default, Q per Action) and at
+  most ``lookahead`` results wait to be handed out.  A generator of a million calls is fine.
+* **Every quota kept busy:** at most Q calls of an Action run at once (they could only wait
+  for one of its Q slots otherwise), and the next call to start is the earliest one, in input
+  order, whose Action is under that cap; so a backlog of a slow Action never starves a fast
+  one in a mixed batch.
 * **Nothing leaks:** cancelling the batch (or leaving ``async for`` early) cancels every call
   it started and waits for them before returning.
 
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import math
 import re
 import sys
 import time
@@ -63,9 +68,11 @@ __all__ = [
     "CallFn",
     "ChunkOutcome",
     "PartialBatchError",
+    "PerAction",
     "ProgressFn",
     "iter_batch",
     "progress_printer",
+    "quota_cap",
     "run_batch",
 ]
 
@@ -429,6 +436,63 @@ def _finish(item: _Item) -> BatchResult:
 
 # --------------------------------------------------------------------------- the engine
 
+PerAction = Callable[[Operation], "int | None"]
+DEFAULT_LOOKAHEAD = 4096
+
+
+def quota_cap(op: Operation) -> int:
+    """At most Q calls of an Action at once: with Q slots, more could only wait for one."""
+    return max(1, math.floor(op.qps))
+
+
+class _Dispatcher:
+    """Which pulled unit starts next: the earliest, in input order, whose Action is under its
+    cap.  Without per-Action caps, calls of a slow Action (5 QPS) waiting for their slots would
+    fill the whole concurrency and starve a fast one (50 QPS) queued behind them.  Pure."""
+
+    __slots__ = ("_caps", "_per_action", "_queues", "_running", "buffered")
+
+    def __init__(self, per_action: PerAction | None) -> None:
+        self._per_action = per_action
+        self._queues: dict[str, deque[tuple[_Item, int]]] = {}
+        self._running: dict[str, int] = {}
+        self._caps: dict[str, int | None] = {}
+        self.buffered = 0
+
+    def add(self, unit: tuple[_Item, int]) -> None:
+        action = unit[0].action
+        queue = self._queues.get(action)
+        if queue is None:
+            queue = self._queues[action] = deque()
+            self._running.setdefault(action, 0)
+            op = unit[0].op
+            cap = self._per_action(op) if self._per_action else None
+            self._caps[action] = None if cap is None else max(1, cap)
+        queue.append(unit)
+        self.buffered += 1
+
+    def next(self) -> tuple[_Item, int] | None:
+        best: deque[tuple[_Item, int]] | None = None
+        best_key = (0, 0)
+        for action, queue in self._queues.items():
+            if not queue:
+                continue
+            cap = self._caps[action]
+            if cap is not None and self._running[action] >= cap:
+                continue
+            item, k = queue[0]
+            if best is None or (item.index, k) < best_key:
+                best, best_key = queue, (item.index, k)
+        if best is None:
+            return None
+        unit = best.popleft()
+        self._running[unit[0].action] += 1
+        self.buffered -= 1
+        return unit
+
+    def finished(self, action: str) -> None:
+        self._running[action] -= 1
+
 
 async def _run_unit(call: CallFn, item: _Item, k: int) -> tuple[_Item, int, Any, EdgeError | None]:
     try:
@@ -457,20 +521,34 @@ async def iter_batch(
     call: CallFn,
     calls: Iterable[tuple[str, Mapping[str, Any]]],
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     on_progress: ProgressFn | None = None,
+    per_action: PerAction | None = quota_cap,
+    lookahead: int = DEFAULT_LOOKAHEAD,
 ) -> AsyncGenerator[tuple[int, BatchResult], None]:
     """Yield ``(index, result)`` for every call, as the calls complete.
 
     ``call(action, params)`` is the client's ``call``.  ``on_progress(done, total, result)``
     runs before each result is yielded (``total`` is None for inputs without ``len``).
-    Leave the loop early with ``contextlib.aclosing`` to cancel the rest at once.
+    At most ``per_action(op)`` calls of one Action run at once (default: its quota; None: no
+    per-Action cap, e.g. without client-side rate limiting) and at most ``concurrency`` in
+    all.  A running call may be waiting for its quota slot, so a ``concurrency`` below the sum
+    of the quotas of a mixed batch leaves quota unused; the default (None) lets the per-Action
+    caps alone bound it (``DEFAULT_CONCURRENCY`` when there are no per-Action caps either).
+    Up to ``lookahead`` calls (or chunks) are read ahead of those running, so that every
+    Action of a mixed input keeps its quota busy.  Leave the loop early with
+    ``contextlib.aclosing`` to cancel the rest at once.
     """
+    if concurrency is None:
+        concurrency = DEFAULT_CONCURRENCY if per_action is None else sys.maxsize
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if lookahead < 1:
+        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
     total = len(calls) if isinstance(calls, Sized) else None
     loop = asyncio.get_running_loop()
     source = _units(calls)
+    pending = _Dispatcher(per_action)
     exhausted = False
     running: set[asyncio.Task[tuple[_Item, int, Any, EdgeError | None]]] = set()
     finished: deque[asyncio.Task[tuple[_Item, int, Any, EdgeError | None]]] = deque()
@@ -485,23 +563,28 @@ async def iter_batch(
 
     try:
         while True:
-            while not exhausted and len(running) < concurrency and len(ready) < concurrency:
+            while not exhausted and pending.buffered < lookahead and len(ready) < lookahead:
                 unit = next(source, None)
                 if unit is None:
                     exhausted = True
                 elif isinstance(unit, BatchResult):
                     ready.append(unit)  # rejected before any I/O
                 else:
-                    task = loop.create_task(_run_unit(call, *unit))
-                    running.add(task)
-                    task.add_done_callback(on_done)
+                    pending.add(unit)
+            while len(running) < concurrency:
+                start = pending.next()
+                if start is None:
+                    break
+                task = loop.create_task(_run_unit(call, *start))
+                running.add(task)
+                task.add_done_callback(on_done)
             while ready:
                 result = ready.popleft()
                 done += 1
                 if on_progress is not None:
                     on_progress(done, total, result)
                 yield result.index, result
-            if exhausted and not running and not finished:
+            if exhausted and not running and not finished and not pending.buffered:
                 return
             if not finished:
                 wakeup.append(loop.create_future())
@@ -513,6 +596,7 @@ async def iter_batch(
                 task = finished.popleft()
                 running.discard(task)
                 item, k, value, error = task.result()  # a bug in ``call`` propagates here
+                pending.finished(item.action)
                 if _record(item, k, value, error):
                     ready.append(_finish(item))
     finally:
@@ -554,14 +638,25 @@ async def run_batch(
     call: CallFn,
     calls: Iterable[tuple[str, Mapping[str, Any]]],
     *,
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int | None = None,
     on_progress: ProgressFn | None = None,
+    per_action: PerAction | None = quota_cap,
+    lookahead: int = DEFAULT_LOOKAHEAD,
 ) -> BatchResults:
-    """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``)."""
+    """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``).
+
+    Options as for :func:`iter_batch`.
+    """
     slots: list[BatchResult | None] = []
-    async with aclosing(
-        iter_batch(call, calls, concurrency=concurrency, on_progress=on_progress)
-    ) as results:
+    batch = iter_batch(
+        call,
+        calls,
+        concurrency=concurrency,
+        on_progress=on_progress,
+        per_action=per_action,
+        lookahead=lookahead,
+    )
+    async with aclosing(batch) as results:
         async for index, result in results:
             if index >= len(slots):
                 slots.extend([None] * (index + 1 - len(slots)))

@@ -8,6 +8,7 @@ import asyncio
 import io
 import pickle
 import random
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from contextlib import aclosing
 from typing import Any
@@ -21,8 +22,10 @@ from aioedge._batch import (
     PartialBatchError,
     iter_batch,
     progress_printer,
+    quota_cap,
     run_batch,
 )
+from aioedge._catalog import OPERATIONS
 from aioedge._errors import (
     NotFoundError,
     ServiceUnavailableError,
@@ -30,6 +33,7 @@ from aioedge._errors import (
     TransportError,
     ValidationError,
 )
+from aioedge._ratelimit import LocalRateLimiter
 
 from .test_ratelimit import VirtualTimeLoop, run_virtual
 
@@ -425,7 +429,7 @@ def test_lazy_input_is_pulled_as_slots_free() -> None:
     async def main(loop: VirtualTimeLoop) -> int:
         n = 0
         async with aclosing(
-            iter_batch(service, endless(), concurrency=8, on_progress=progress)
+            iter_batch(service, endless(), concurrency=8, lookahead=8, on_progress=progress)
         ) as results:
             async for _ in results:
                 n += 1
@@ -434,7 +438,8 @@ def test_lazy_input_is_pulled_as_slots_free() -> None:
         return n
 
     assert run_virtual(main) == 5000
-    assert most_ahead <= 8 + 1  # never more than the slots in flight (plus the one pulled)
+    # Never more than the calls running plus the lookahead (plus the one being pulled).
+    assert most_ahead <= 8 + 8 + 1
     assert service.max_running <= 8
 
 
@@ -450,6 +455,82 @@ def test_progress_hook_counts_every_result() -> None:
     assert [d for d, _, _ in seen] == [1, 2, 3, 4, 5, 6]
     assert {t for _, t, _ in seen} == {6}
     assert sum(1 for *_, ok in seen if not ok) == 1
+
+
+# --------------------------------------------------------------------------- mixed quotas
+
+
+def _limited(loop: VirtualTimeLoop) -> tuple[Any, list[tuple[str, float]]]:
+    """A ``call`` behind a real LocalRateLimiter at the catalog quotas, on virtual time."""
+    limiter = LocalRateLimiter(clock=loop.time)
+    sent: list[tuple[str, float]] = []
+
+    async def call(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        async with limiter.slot("AK", action, OPERATIONS[action].qps):
+            sent.append((action, loop.time()))
+            await asyncio.sleep(0.003)
+        return {"RequestId": "R"}
+
+    return call, sent
+
+
+def _mixed() -> list[tuple[str, dict[str, Any]]]:
+    # A backlog of 40 calls at 5 QPS (7 s at the quota), then 150 at 50 QPS (3 s).
+    slow = ("QueryEdgeDriver", {"Type": 1, "PageSize": 10})
+    fast = ("QueryDeviceProvisioning", {"ProductKey": "pk", "DeviceName": "d"})
+    return [slow] * 40 + [fast] * 150
+
+
+async def _run_mixed(loop: VirtualTimeLoop, **options: Any) -> tuple[float, float, float]:
+    """(elapsed, first and last start of a fast call), from the batch's start."""
+    call, sent = _limited(loop)
+    t0 = loop.time()
+    results = await run_batch(call, _mixed(), **options)
+    assert results.all_ok
+    fast = [t - t0 for a, t in sent if a == "QueryDeviceProvisioning"]
+    return loop.time() - t0, min(fast), max(fast)
+
+
+def test_a_slow_backlog_does_not_starve_a_fast_action() -> None:
+    elapsed, first_fast, last_fast = run_virtual(_run_mixed)
+    assert first_fast < 0.01  # at once, beside the slow backlog
+    assert last_fast < 3 * 1.02 + 0.01  # at its own quota
+    # Quota-optimal: the last slow call starts at t = 7 s, the fast ones long done by then.
+    assert elapsed < 7 * 1.02 + 0.01
+
+
+def test_without_per_action_caps_the_backlog_would_fill_the_pool() -> None:
+    """Why the caps exist: one plain pool of 16 fills with slow calls waiting for slots."""
+    _, first_fast, _ = run_virtual(lambda loop: _run_mixed(loop, concurrency=16, per_action=None))
+    assert first_fast > 0.9
+
+
+def test_dispatch_keeps_input_order_within_an_action_and_respects_caps() -> None:
+    async def main(loop: VirtualTimeLoop) -> list[str]:
+        order: list[str] = []
+        running: Counter[str] = Counter()
+
+        async def call(action: str, params: Mapping[str, Any]) -> dict[str, Any]:
+            running[action] += 1
+            assert running[action] <= OPERATIONS[action].qps
+            order.append(params["InstanceId"])
+            await asyncio.sleep(0.01)
+            running[action] -= 1
+            return {}
+
+        await run_batch(call, gets(40))
+        return order
+
+    assert run_virtual(main) == [f"inst{i}" for i in range(40)]
+
+
+def test_option_checks() -> None:
+    async def main(loop: VirtualTimeLoop) -> None:
+        with pytest.raises(ValueError):
+            await run_batch(FakeService(), gets(1), lookahead=0)
+        assert quota_cap(OPERATIONS["QueryDeviceProvisioning"]) == 50
+
+    run_virtual(main)
 
 
 # --------------------------------------------------------------------------- display
