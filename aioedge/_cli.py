@@ -211,7 +211,8 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
-def _print_error(err: BaseException, stream: TextIO = sys.stderr) -> None:
+def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stderr  # looked up now: callers may have redirected it
     cause = err.__cause__
     if not isinstance(err, ApiError) and isinstance(cause, ApiError) and cause.request_id:
         # e.g. DeploymentError from deploySheetNotExist: keep the service's RequestId

@@ -1,0 +1,504 @@
+"""The ``aioedge`` command as a user runs it: ``python -m aioedge ...`` in a subprocess.
+
+The emulator serves from the test's event loop while the command runs; credentials reach the
+command through the chain (environment variables, or a profile file under a temporary HOME).
+Checked: output formats (JSON, NDJSON parsed line by line), exit codes (0 success, 1 failed
+or timed out or refused by the service, 2 usage and credential errors), every error as one
+line with its code and RequestId and never a traceback, options after the subcommand, the
+``emulator`` subcommand, and the live tree once under a pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import pty
+import re
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from aioedge import Credentials, EdgeClient
+from aioedge._catalog import OPERATIONS
+from aioedge._cli import main
+from aioedge.testing import Emulator
+
+TIMEOUT = 60.0
+RID = r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def error_line(self) -> str:
+        """The one line an error prints; no traceback, nothing else on stderr."""
+        assert "Traceback" not in self.err + self.out, self.err
+        lines = self.err.splitlines()
+        assert len(lines) == 1, self.err
+        return lines[0]
+
+
+def base_env(home: Path, creds: Credentials | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "ALIYUN_"))}
+    env["HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    if creds is not None:
+        env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = creds.access_key_id
+        env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = creds.access_key_secret
+    return env
+
+
+async def aioedge(*args: str, env: Mapping[str, str], timeout: float = TIMEOUT) -> Result:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        *args,
+        env=dict(env),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        pytest.fail(f"aioedge {' '.join(args)} did not finish in {timeout} s")
+    assert proc.returncode is not None
+    return Result(proc.returncode, out.decode(), err.decode())
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[Emulator]:
+    async with Emulator(speed=50) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def env(emu: Emulator, tmp_path: Path) -> dict[str, str]:
+    return base_env(tmp_path, emu.credentials)
+
+
+@pytest.fixture
+async def client(emu: Emulator) -> AsyncIterator[EdgeClient]:
+    async with EdgeClient(
+        credentials=emu.credentials, endpoint=emu.endpoint, quota_scope=emu.endpoint
+    ) as c:
+        yield c
+
+
+async def instance_with_gateway(client: EdgeClient, name: str) -> tuple[str, str]:
+    """An instance ready to deploy: a gateway, and a driver (so there are snapshots).
+    Returns the instance and driver ids."""
+    inst = await client.create_edge_instance(name=name, spec=20)
+    await client.bind_gateway_to_edge_instance(instance_id=inst.instance_id, iot_id=gateway(name))
+    drv = await client.create_edge_driver(
+        driver_name=f"{name}_drv", driver_protocol="modbus", runtime="python3"
+    )
+    await client.create_edge_driver_version(
+        driver_id=drv.driver_id, driver_version="1.0", edge_version="2.4.0"
+    )
+    await client.bind_driver_to_edge_instance(instance_id=inst.instance_id, driver_id=drv.driver_id)
+    return inst.instance_id, drv.driver_id
+
+
+def gateway(name: str) -> str:
+    return f"gw{name}0000000000"[:20]
+
+
+# --------------------------------------------------------------------------- help and ops
+
+
+async def test_help_and_ops_come_from_the_catalog(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    help_, ops_json = await asyncio.gather(
+        aioedge("--help", env=env), aioedge("ops", "--output", "json", env=env)
+    )
+    assert help_.code == 0
+    for command in ("demo", "emulator", "ops", "call", "watch", "deploy"):
+        assert re.search(rf"^    {command} ", help_.out, re.M), command
+    assert ops_json.code == 0
+    rows = [json.loads(line) for line in ops_json.out.splitlines()]
+    assert [(r["action"], r["qps"], r["read_only"]) for r in rows] == [
+        (op.action, op.qps, op.read_only) for op in OPERATIONS.values()
+    ]
+
+
+def test_ops_table_and_one_operation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ops"]) == 0
+    out = capsys.readouterr().out
+    for op in OPERATIONS.values():
+        assert re.search(rf"^  {op.action} +{op.qps}  ", out, re.M), op.action
+
+    assert main(["ops", "BatchSetEdgeInstanceDeviceConfig"]) == 0
+    out = capsys.readouterr().out
+    assert "5 QPS per account, mutating" in out
+    assert re.search(r"^  DeviceConfigs +String\[\]; required; ≤20 items; fields ", out, re.M)
+    assert re.search(r"^  InstanceId +String; required", out, re.M)
+
+    assert main(["ops", "NoSuchAction"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "NoSuchAction" in captured.err
+
+
+# --------------------------------------------------------------------------- call
+
+
+async def test_call_prints_json_and_takes_lists_both_ways(
+    emu: Emulator, env: dict[str, str], client: EdgeClient
+) -> None:
+    ep = emu.endpoint
+    created = await aioedge("call", "CreateEdgeInstance", "--endpoint", ep, "Name=cli_1", env=env)
+    assert created.code == 0, created.err
+    body = json.loads(created.out)
+    assert body["Success"] is True and body["RequestId"]
+    instance_id = body["InstanceId"]
+
+    drv = await client.create_edge_driver(
+        driver_name="cli_drv", driver_protocol="modbus", runtime="python3"
+    )
+    await client.create_edge_driver_version(
+        driver_id=drv.driver_id, driver_version="1.0", edge_version="2.4.0"
+    )
+    await client.bind_driver_to_edge_instance(instance_id=instance_id, driver_id=drv.driver_id)
+
+    bind, pages, got = await asyncio.gather(
+        # Options before, between and after the KEY=VALUE words.
+        aioedge(
+            "call",
+            "--endpoint",
+            ep,
+            "BatchBindDeviceToEdgeInstanceWithDriver",
+            f"InstanceId={instance_id}",
+            "--region",
+            "cn-beijing",
+            f"DriverId={drv.driver_id}",
+            "IotIds=d1,d2",
+            "IotIds=d3",
+            env=env,
+        ),
+        aioedge("call", "QueryEdgeInstance", "--all-pages", "--endpoint", ep, env=env),
+        aioedge("call", "GetEdgeInstance", f"InstanceId={instance_id}", "--endpoint", ep, env=env),
+    )
+    configs = json.dumps([{"IotId": "d1", "Content": "{}"}, {"IotId": "d3", "Content": "x=1"}])
+    config = await aioedge(
+        "call",
+        "BatchSetEdgeInstanceDeviceConfig",
+        f"InstanceId={instance_id}",
+        f"DeviceConfigs={configs}",
+        "--endpoint",
+        ep,
+        env=env,
+    )
+    for result in (bind, config, pages, got):
+        assert result.code == 0, result.err
+    executed = {e.action: e.params for e in emu.executions}
+    bind_params = executed["BatchBindDeviceToEdgeInstanceWithDriver"]
+    assert {k: v for k, v in bind_params.items() if k.startswith("IotIds.")} == {
+        "IotIds.1": "d1",
+        "IotIds.2": "d2",
+        "IotIds.3": "d3",
+    }
+    assert json.loads(bind.out)["Success"] is True
+    config_params = executed["BatchSetEdgeInstanceDeviceConfig"]
+    assert config_params["DeviceConfigs.1.IotId"] == "d1"
+    assert config_params["DeviceConfigs.2.IotId"] == "d3"
+    assert config_params["DeviceConfigs.2.Content"] == "x=1"
+    assert [item["InstanceId"] for item in json.loads(pages.out)] == [instance_id]
+    assert json.loads(got.out)["Data"]["Name"] == "cli_1"
+
+
+async def test_errors_are_one_line_with_code_and_request_id(
+    emu: Emulator, env: dict[str, str], tmp_path: Path
+) -> None:
+    ep = emu.endpoint
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    no_creds = base_env(tmp_path / "empty")
+    api, missing, creds, network = await asyncio.gather(
+        aioedge("call", "GetEdgeInstance", "InstanceId=nope", "--endpoint", ep, env=env),
+        aioedge("call", "GetEdgeInstance", "--endpoint", ep, env=env),
+        aioedge("call", "GetEdgeInstance", "InstanceId=x", "--endpoint", ep, env=no_creds),
+        aioedge("call", "QueryEdgeInstance", "--endpoint", closed, env=env),
+    )
+    assert api.code == 1 and api.out == ""
+    line = api.error_line()
+    m = re.fullmatch(rf"error: iot\.edge\.InstanceNotExist: .+ \(RequestId ({RID})\)", line)
+    assert m, line
+    assert m.group(1) in {r.request_id for r in emu.execution_log}
+
+    assert missing.code == 2 and "InstanceId" in missing.error_line()
+    assert creds.code == 2 and creds.error_line().startswith("error: no credentials found")
+    assert network.code == 1 and network.error_line().startswith("error: network: ")
+    assert emu.stats()["GetEdgeInstance"]["requests"] == 1  # the others never left the machine
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["call", "NoSuchAction"], "NoSuchAction"),
+        (["call", "GetEdgeInstance", "oops"], "'oops' is not KEY=VALUE"),
+        (["call", "GetEdgeInstance", "InstanceId=a", "InstanceId=b"], "InstanceId given twice"),
+        (["call", "BatchSetEdgeInstanceDeviceConfig", "DeviceConfigs=["], "takes a JSON list"),
+        (["call", "GetEdgeInstance", "InstanceId=x", "--region", "moon"], "region_id must"),
+        (["call", "QueryEdgeInstance", "--bogus"], "unrecognized arguments: --bogus"),
+        (["deploy", "X", "--type", "bogus"], "invalid choice: 'bogus'"),
+        (["deploy", "X", "--timeout", "-1"], "--timeout: must be > 0"),
+        (["demo", "--speed", "0"], "--speed: must be > 0"),
+        (["watch", "X"], "the following arguments are required: DEPLOYMENT"),
+        (["deploy", "X"], "no credentials found"),
+        (["emulator", "--port", "0", "--faults", "garbage"], "fault 'garbage' must look like"),
+        (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+    ],
+)
+def test_usage_and_credential_errors_exit_2(
+    argv: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    # In-process (these fail before any I/O); the subprocess tests cover the real startup.
+    for name in list(os.environ):
+        if name.startswith(("ALIBABA_", "ALIYUN_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    if "credentials" not in message:  # fake keys: each case fails before they are used
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIfake")
+        monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "fake-secret")
+    argparse_exit = False
+    code: int | str | None
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse exits by itself, after its usage line
+        code, argparse_exit = exc.code, True
+    assert code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    lines = captured.err.splitlines()
+    if argparse_exit:
+        assert lines[0].startswith("usage: aioedge") and lines[-1].startswith("aioedge")
+    else:
+        assert len(lines) == 1
+
+
+async def test_profile_option_picks_the_credentials_file_section(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    ini = tmp_path / ".alibabacloud" / "credentials.ini"
+    ini.parent.mkdir()
+    creds = emu.credentials
+    ini.write_text(
+        "[default]\ntype = access_key\naccess_key_id = LTAIwrong\naccess_key_secret = wrong\n\n"
+        f"[emu]\ntype = access_key\naccess_key_id = {creds.access_key_id}\n"
+        f"access_key_secret = {creds.access_key_secret}\n"
+    )
+    env = base_env(tmp_path)
+    ep = emu.endpoint
+    with_profile, without = await asyncio.gather(
+        aioedge("call", "QueryEdgeInstance", "--endpoint", ep, "--profile", "emu", env=env),
+        aioedge("call", "QueryEdgeInstance", "--endpoint", ep, env=env),
+    )
+    assert with_profile.code == 0, with_profile.err
+    assert json.loads(with_profile.out)["Success"] is True
+    assert without.code == 1
+    assert re.fullmatch(
+        rf"error: InvalidAccessKeyId\S*: .+ \(RequestId {RID}\)", without.error_line()
+    )
+    assert "wrong" not in without.err.replace("LTAIwrong", "")  # never the secret
+
+
+# --------------------------------------------------------------------------- watch / deploy
+
+
+async def test_deploy_and_watch_json_and_exit_codes(
+    emu: Emulator, env: dict[str, str], client: EdgeClient
+) -> None:
+    ep = emu.endpoint
+    ok_id, _ = await instance_with_gateway(client, "cli_ok")
+    failing_id, failing_driver = await instance_with_gateway(client, "cli_fail")
+    bare = await client.create_edge_instance(name="cli_bare")
+    emu.fail_deployment_at(failing_driver, stage=16, message="disk full")
+
+    deployed, failed, refused = await asyncio.gather(
+        aioedge("deploy", ok_id, "--endpoint", ep, "--output", "json", env=env),
+        aioedge("deploy", failing_id, "--endpoint", ep, "--poll-interval", "0.1", env=env),
+        aioedge("deploy", bare.instance_id, "--endpoint", ep, env=env),
+    )
+
+    assert deployed.code == 0, deployed.err
+    events = [json.loads(line) for line in deployed.out.splitlines()]  # NDJSON, every line
+    assert events[-1]["kind"] == "final" and events[-1]["outcome"] == "succeeded"
+    assert {"deployment", "task", "snapshot", "log"} <= {e["kind"] for e in events}
+    dep_id = events[0]["deployment_id"]
+    assert all(e["deployment_id"] == dep_id and "time" in e for e in events)
+    assert emu.timeline(dep_id)[-1]["status"] == 2
+
+    # Failed: exit 1, plain lines when piped (no terminal control codes).
+    assert failed.code == 1, failed.err
+    assert "\x1b[" not in failed.out
+    assert re.search(r"deployment [0-9a-f]{32} failed", failed.out.splitlines()[-1])
+    assert "disk full" in failed.out
+
+    assert refused.code == 1
+    assert re.fullmatch(
+        rf"error: iot\.edge\.InstanceHasNoGateway: .+ \(RequestId {RID}\)", refused.error_line()
+    )
+
+    watched, gone, usage = await asyncio.gather(
+        aioedge("watch", "--endpoint", ep, ok_id, dep_id, "-o", "json", env=env),
+        aioedge("watch", ok_id, "0" * 32, "--endpoint", ep, env=env),
+        aioedge("watch", ok_id, "--endpoint", ep, env=env),
+    )
+    assert watched.code == 0, watched.err
+    replay = [json.loads(line) for line in watched.out.splitlines()]
+    assert replay[-1]["outcome"] == "succeeded"
+    assert gone.code == 1
+    assert re.fullmatch(
+        rf"error: deployment 0{{32}} of instance {ok_id} does not exist \(iot\.edge\."
+        rf"deploySheetNotExist\) \(RequestId {RID}\)",
+        gone.error_line(),
+    )
+    assert usage.code == 2 and "DEPLOYMENT" in usage.err and "Traceback" not in usage.err
+
+
+async def test_deploy_times_out_with_exit_1(tmp_path: Path) -> None:
+    async with (
+        Emulator(speed=0.5) as slow,
+        EdgeClient(
+            credentials=slow.credentials, endpoint=slow.endpoint, quota_scope=slow.endpoint
+        ) as client,
+    ):
+        instance_id, _ = await instance_with_gateway(client, "cli_slow")
+        env = base_env(tmp_path, slow.credentials)
+        result = await aioedge(
+            "deploy",
+            instance_id,
+            "--endpoint",
+            slow.endpoint,
+            "--timeout",
+            "0.5",
+            "-o",
+            "json",
+            env=env,
+        )
+        assert result.code == 1, result.err
+        final = json.loads(result.out.splitlines()[-1])
+        assert final["kind"] == "final" and final["outcome"] == "timed_out"
+        # The rollout itself goes on: only the watch gave up.
+        assert slow.timeline(final["deployment_id"])[-1]["status"] in (0, 1)
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        "emulator",
+        "--port",
+        "0",
+        "--speed",
+        "5",
+        env=base_env(tmp_path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    try:
+        lines: list[str] = []
+        while len(lines) < 3:
+            line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+            assert line, "the emulator exited early"
+            lines.append(line.decode().rstrip())
+        m = re.fullmatch(r"aioedge emulator listening on (http://127\.0\.0\.1:\d+)", lines[0])
+        assert m, lines
+        key_id = lines[1].split("export ALIBABA_CLOUD_ACCESS_KEY_ID=")[1]
+        secret = lines[2].split("export ALIBABA_CLOUD_ACCESS_KEY_SECRET=")[1]
+        # What it printed is enough to use it.
+        async with EdgeClient(credentials=Credentials(key_id, secret), endpoint=m.group(1)) as c:
+            created = await c.create_edge_instance(name="from_cli")
+            page = await c.query_edge_instance()
+            assert [i.instance_id for i in page] == [created.instance_id]
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(proc.wait(), TIMEOUT)
+        assert proc.returncode == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+# --------------------------------------------------------------------------- live display
+
+
+async def test_live_tree_under_a_terminal(
+    emu: Emulator, env: dict[str, str], client: EdgeClient
+) -> None:
+    instance_id, _ = await instance_with_gateway(client, "cli_tty")
+
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        "deploy",
+        instance_id,
+        "--endpoint",
+        emu.endpoint,
+        "--poll-interval",
+        "0.05",
+        env={**env, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    loop = asyncio.get_running_loop()
+    chunks: list[bytes] = []
+
+    def read_all() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    try:
+        await asyncio.wait_for(loop.run_in_executor(None, read_all), TIMEOUT)
+        code = await asyncio.wait_for(proc.wait(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert code == 0, text
+    assert "Traceback" not in text
+    # Drawn in place: lines cleared and the cursor moved back up to redraw the tree.
+    assert "\x1b[2K" in text
+    redraws = re.findall(r"\x1b\[(\d+)F", text)
+    assert len(redraws) >= 2 and int(redraws[-1]) >= 3  # the tree grew as objects appeared
+    final = text[text.rindex(f"\x1b[{redraws[-1]}F") :]
+    assert re.search(r"deployment [0-9a-f]{32}: succeeded", final)
+    assert "cli_tty_drv (driver)" in final
+    assert final.count("succeeded") >= 3  # deployment, its task, the driver snapshot
