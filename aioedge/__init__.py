@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._batch import BatchResult, BatchResults, PartialBatchError
+from ._batch import BatchResult, BatchResults, PartialBatchError, progress_printer
 from ._client import EdgeClient
 from ._credentials import Credentials
 from ._errors import (
@@ -51,7 +51,7 @@ from ._models import (
     Result,
     parse_result,
 )
-from ._ratelimit import LocalRateLimiter, RateLimiter
+from ._ratelimit import AdaptiveConfig, LocalRateLimiter, RateLimiter
 from ._redis import RedisRateLimiter, RedisUnavailableError
 from ._retry import RetryPolicy
 from .watch import (
@@ -66,6 +66,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ActionResult",
+    "AdaptiveConfig",
     "AlreadyExistsError",
     "ApiError",
     "AuthError",
@@ -123,4 +124,5 @@ __all__ = [
     "WatchRetry",
     "__version__",
     "parse_result",
+    "progress_printer",
 ]
