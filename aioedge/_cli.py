@@ -63,15 +63,13 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
-def _add_output(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--output",
-        "-o",
-        choices=("text", "json"),
-        default="text",
-        help="text (a live tree on a terminal, plain lines when piped) "
-        "or json (one event per line)",
-    )
+_EVENTS_HELP = (
+    "text (a live tree on a terminal, plain lines when piped) or json (one event per line)"
+)
+
+
+def _add_output(p: argparse.ArgumentParser, text: str = _EVENTS_HELP) -> None:
+    p.add_argument("--output", "-o", choices=("text", "json"), default="text", help=text)
 
 
 def _ops_epilog() -> str:
@@ -123,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("action", nargs="?", help="an Action to describe")
     _add_common(p)
-    _add_output(p)
+    _add_output(p, "text (a table) or json (one operation per line)")
 
     p = sub.add_parser(
         "call",
@@ -155,7 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "watch":
             p.add_argument("deployment", metavar="DEPLOYMENT")
         else:
-            p.add_argument("--type", choices=("deploy", "reset"), default="deploy")
+            p.add_argument(
+                "--type",
+                choices=("deploy", "reset"),
+                default="deploy",
+                help="deploy (default) or reset (resets the edge instance)",
+            )
             p.add_argument(
                 "--attach",
                 action="store_true",
@@ -165,10 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
             "--timeout", type=_positive(float), default=None, help="give up after this many seconds"
         )
         p.add_argument(
-            "--poll-interval", type=float, default=0.5, help="shortest gap between polls"
+            "--poll-interval",
+            type=float,
+            default=0.5,
+            help="shortest gap between polls in seconds (default 0.5)",
         )
         p.add_argument(
-            "--max-poll-interval", type=float, default=5.0, help="longest gap between polls"
+            "--max-poll-interval",
+            type=float,
+            default=5.0,
+            help="longest gap between polls in seconds (default 5)",
         )
     return parser
 
