@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -417,6 +419,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (EdgeError, _UsageError) as err:
         _print_error(err)
         return _exit_code_for(err)
+    except BrokenPipeError:
+        # `aioedge ... | head`: the reader left; say nothing, and keep the interpreter's
+        # final flush from failing on the closed pipe too.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILED
     except OSError as err:  # e.g. the emulator port is taken
         print(f"error: {err.strerror or err}", file=sys.stderr)
         return EXIT_FAILED

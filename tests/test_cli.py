@@ -502,3 +502,28 @@ async def test_live_tree_under_a_terminal(
     assert re.search(r"deployment [0-9a-f]{32}: succeeded", final)
     assert "cli_tty_drv (driver)" in final
     assert final.count("succeeded") >= 3  # deployment, its task, the driver snapshot
+
+
+async def test_demo_piped_into_a_reader_that_leaves_early(tmp_path: Path) -> None:
+    # `aioedge demo | head -3`: no "Broken pipe" error, no traceback, just an exit.
+    read_end, write_end = os.pipe()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        "demo",
+        "--speed",
+        "50",
+        "--devices",
+        "1",
+        env=base_env(tmp_path),
+        stdout=write_end,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        first = reader.readline()
+    _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert first.startswith(b"aioedge demo: emulator on http://127.0.0.1:")
+    assert proc.returncode == 1
+    assert err == b""
