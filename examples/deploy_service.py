@@ -46,6 +46,7 @@ import structlog
 from _setup import add_connection_args, make_client, run, seed_fleet
 
 import aioedge
+from aioedge.watch import DeploymentEvent
 
 
 def configure_logging(level: str) -> None:
@@ -138,7 +139,7 @@ class DeployService:
         return outcome
 
 
-def _fields(event: Any) -> dict[str, Any]:
+def _fields(event: DeploymentEvent) -> dict[str, Any]:
     """The event's fields without the empty ones (``kind`` renamed: ``event`` is taken)."""
     out = {k: v for k, v in event.to_dict().items() if v is not None and v is not False}
     out["deploy_kind"] = out.pop("kind")

@@ -50,7 +50,8 @@ async def collect(client: aioedge.EdgeClient, name: str | None) -> list[dict[str
         aioedge.EdgeInstance.from_dict(item)
         async for item in client.paginate("QueryEdgeInstance", params)
     ]
-    # The service lists deployments newest first; page 1 of size 1 is the latest.
+    # The service lists deployments newest first (see its sample answer in 2.12.4), so
+    # page 1 of size 1 is the latest.
     calls = [
         (
             "QueryEdgeInstanceHistoricDeployment",
