@@ -21,7 +21,7 @@ from ._events import (
     status_name,
 )
 from ._monitor import DeploymentMonitor, MonitorStats
-from ._render import progress_bar, render_html, render_text
+from ._render import EventLog, events_html, progress_bar, render_html, render_text
 from ._state import (
     DeploymentState,
     SnapshotState,
@@ -46,6 +46,7 @@ __all__ = [
     "DeploymentState",
     "DeploymentWatcher",
     "EventKind",
+    "EventLog",
     "LogEntry",
     "MonitorStats",
     "Outcome",
@@ -56,6 +57,7 @@ __all__ = [
     "carry_logs",
     "deploy_and_watch",
     "diff",
+    "events_html",
     "final_event",
     "find_running_deployment",
     "implied_state",

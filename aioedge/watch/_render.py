@@ -8,10 +8,10 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from ._events import STAGE_NAMES, stage_name, status_name
+from ._events import STAGE_NAMES, DeploymentEvent, stage_name, status_name
 from ._state import DeploymentState, SnapshotState, TaskState
 
-__all__ = ["progress_bar", "render_html", "render_text"]
+__all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_text"]
 
 _LAST_STAGE = max(STAGE_NAMES)  # 32: complete
 _MARK = {0: "·", 1: "…", 2: "✔", 3: "✘"}
@@ -175,3 +175,44 @@ def _snapshot_rows(snaps: Iterable[SnapshotState]) -> list[str]:
             f"{_status_cell(snap.status)}</tr>"
         )
     return out
+
+
+def events_html(events: Iterable[DeploymentEvent], *, limit: int = 500) -> str:
+    """An HTML table of events (time, kind, object, change, inferred) for notebooks."""
+    e = html.escape
+    items = list(events)
+    shown = items[-limit:]
+    rows = []
+    for ev in shown:
+        obj = ev.snapshot_id or ev.task_id or ev.deployment_id
+        label = ev.resource_name or (f"gateway {ev.gateway_id}" if ev.gateway_id else "")
+        text = str(ev).split(" ", 1)[1] if " " in str(ev) else str(ev)
+        rows.append(
+            "<tr>"
+            f"<td><code>{e(str(ev.to_dict().get('time') or ''))}</code></td>"
+            f"<td>{e(ev.kind)}</td>"
+            f"<td><code>{e(obj[:12])}</code> {e(label)}</td>"
+            f"<td>{e(text)}</td>"
+            f"<td>{'inferred' if ev.inferred else ''}</td>"
+            "</tr>"
+        )
+    more = len(items) - len(shown)
+    caption = f"{len(items)} events" + (f" (first {more} not shown)" if more else "")
+    head = "".join(
+        f"<th style='text-align:left'>{h}</th>" for h in ("time", "kind", "object", "event", "")
+    )
+    return (
+        "<table class='aioedge-events'>"
+        f"<caption style='text-align:left'>{e(caption)}</caption>"
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+class EventLog(list[DeploymentEvent]):
+    """A list of events that shows as a table in a notebook (``events_html``)."""
+
+    def _repr_html_(self) -> str:
+        return events_html(self)
+
+    def __str__(self) -> str:
+        return "\n".join(str(ev) for ev in self)
