@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from datetime import datetime, timezone
 
 from ._events import STAGE_NAMES, DeploymentEvent, stage_name, status_name
 from ._state import DeploymentState, SnapshotState, TaskState
@@ -177,29 +178,43 @@ def _snapshot_rows(snaps: Iterable[SnapshotState]) -> list[str]:
     return out
 
 
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+
+
 def events_html(events: Iterable[DeploymentEvent], *, limit: int = 500) -> str:
-    """An HTML table of events (time, kind, object, change, inferred) for notebooks."""
+    """An HTML table of events (time UTC, kind, object, stage, status, detail) for notebooks.
+
+    Shows the last ``limit`` events and says how many were left out.
+    """
     e = html.escape
     items = list(events)
-    shown = items[-limit:]
+    shown = items[-limit:] if limit > 0 else []
     rows = []
     for ev in shown:
-        obj = ev.snapshot_id or ev.task_id or ev.deployment_id
-        label = ev.resource_name or (f"gateway {ev.gateway_id}" if ev.gateway_id else "")
-        text = str(ev).split(" ", 1)[1] if " " in str(ev) else str(ev)
+        obj = ev.resource_name or (f"gateway {ev.gateway_id}" if ev.gateway_id else "")
+        ident = ev.snapshot_id or ev.task_id or ev.deployment_id
+        moves = ev.kind in ("deployment", "task", "snapshot")
+        stage = stage_name(ev.stage) if moves and ev.kind != "deployment" else ""
+        status = status_name(ev.status) if moves else ""
+        detail = (ev.log.message if ev.log else "") or ev.message or ev.outcome or ev.error or ""
         rows.append(
             "<tr>"
-            f"<td><code>{e(str(ev.to_dict().get('time') or ''))}</code></td>"
+            f"<td><code>{_when(ev.time)}</code></td>"
             f"<td>{e(ev.kind)}</td>"
-            f"<td><code>{e(obj[:12])}</code> {e(label)}</td>"
-            f"<td>{e(text)}</td>"
+            f"<td>{e(obj)} <small><code>{e(ident[:12])}</code></small></td>"
+            f"<td>{e(stage)}</td><td>{e(status)}</td>"
             f"<td>{'inferred' if ev.inferred else ''}</td>"
+            f"<td>{e(detail)}</td>"
             "</tr>"
         )
     more = len(items) - len(shown)
     caption = f"{len(items)} events" + (f" (first {more} not shown)" if more else "")
     head = "".join(
-        f"<th style='text-align:left'>{h}</th>" for h in ("time", "kind", "object", "event", "")
+        f"<th style='text-align:left'>{h}</th>"
+        for h in ("time (UTC)", "kind", "object", "stage", "status", "", "detail")
     )
     return (
         "<table class='aioedge-events'>"
