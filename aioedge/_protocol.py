@@ -1,14 +1,20 @@
 """Build signed requests and decipher responses: the sans-I/O heart of the client.
 
-``build_request`` turns validated wire parameters into a signed, form-encoded POST;
-``parse_response(status, headers, body)`` returns the body dict or raises the right
+``build_request`` turns validated wire parameters into a signed, form-encoded POST
+(``Signer`` does the same with everything fixed for one client computed once: the hot
+path); ``parse_response(status, headers, body)`` returns the body dict or raises the right
 ApiError.  No sockets, no clocks: time and nonce are arguments.
 """
 
 from __future__ import annotations
 
+import binascii
+import hashlib
+import hmac
 import json
-from collections.abc import Mapping
+import math
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -22,11 +28,12 @@ from ._errors import (
     ThrottledError,
     error_class_for,
 )
-from ._signing import format_timestamp, percent_encode, sign
+from ._signing import canonical_query, format_timestamp, percent_encode
 
 __all__ = [
     "SECRET_PARAMS",
     "PreparedRequest",
+    "Signer",
     "build_request",
     "common_params",
     "encode_form",
@@ -96,6 +103,158 @@ def common_params(
     return out
 
 
+# A canonical-query template and the picker ordering the values that fill it.
+_Plan = tuple[str, Callable[[tuple[str, ...]], tuple[str, ...]]]
+
+
+class Signer:
+    """Signs requests for one key pair, region, endpoint and method (2.4, 2.5).
+
+    What stays the same from one request to the next is computed once: the keyed HMAC,
+    the URL, and for each (Action, wire parameter names) the sorted canonical query as a
+    template with holes for what changes (nonce, Timestamp, wire values).  :meth:`build`
+    then only encodes those values, fills the holes and computes one HMAC.  Same output
+    as :func:`canonical_query` + :func:`~aioedge._signing.sign`; its repr shows no secret.
+    """
+
+    __slots__ = ("_hmac", "_plans", "_prefix", "_stamp", "_template", "method", "url")
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        access_key_id: str,
+        access_key_secret: str,
+        region_id: str,
+        security_token: str | None = None,
+        method: str = "POST",
+    ) -> None:
+        self.method = method.upper()
+        self.url = endpoint.rstrip("/") + "/"
+        # 2.5: the key is secret + "&"; a keyed HMAC copied per request skips the key setup.
+        self._hmac = hmac.new((access_key_secret + "&").encode("utf-8"), digestmod=hashlib.sha1)
+        self._prefix = f"{self.method}&%2F&"
+        # common_params' order, with placeholders for the three that change per attempt.
+        self._template = common_params(
+            action="",
+            access_key_id=access_key_id,
+            region_id=region_id,
+            timestamp=0.0,
+            nonce="",
+            security_token=security_token,
+        )
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
+        self._stamp: tuple[int, str, str] = (-1, "", "")
+
+    def __repr__(self) -> str:
+        return f"Signer(url={self.url!r}, method={self.method!r})"
+
+    def _timestamp(self, moment: datetime | float) -> tuple[str, str]:
+        """The Timestamp and its encoding (cached: it changes once a second)."""
+        if isinstance(moment, datetime):
+            text = format_timestamp(moment)
+            return text, percent_encode(text)
+        second = math.floor(moment)
+        cached = self._stamp
+        if cached[0] != second:
+            text = format_timestamp(second)
+            cached = self._stamp = (second, text, percent_encode(text))
+        return cached[1], cached[2]
+
+    def _plan(self, action: str, names: tuple[str, ...]) -> _Plan | None:
+        """The canonical query (2.5 step 1) of ``action`` with wire parameters ``names``.
+
+        A %-template with one ``%s`` per value that changes, in sorted order, and the
+        picker that puts (nonce, Timestamp, *wire values) in that order.  None when a name
+        shadows a common parameter (or is Signature).
+        """
+        if "Signature" in names or not self._template.keys().isdisjoint(names):
+            return None
+        holes = {"SignatureNonce": 0, "Timestamp": 1}
+        parts: list[tuple[str, str, int]] = []
+        for k, v in self._template.items():
+            if k in holes:
+                parts.append((k, f"{percent_encode(k)}=", holes[k]))
+            else:
+                value = action if k == "Action" else v
+                parts.append((k, f"{percent_encode(k)}={percent_encode(value)}", -1))
+        parts += [(k, f"{percent_encode(k)}=", i) for i, k in enumerate(names, start=2)]
+        parts.sort()  # by name; names are unique, so nothing else decides
+        # Encoded text holds '%' escapes: double them; a hole is a %s after its "name=".
+        text = "&".join([p.replace("%", "%%") + ("%s" if i >= 0 else "") for _, p, i in parts])
+        plan = (text, operator.itemgetter(*[i for _, _, i in parts if i >= 0]))
+        if len(self._plans) < _MAX_PLANS:
+            self._plans[(action, names)] = plan
+        return plan
+
+    def build(
+        self,
+        op: Operation,
+        wire_params: Mapping[str, str],
+        *,
+        timestamp: datetime | float,
+        nonce: str,
+    ) -> PreparedRequest:
+        """Sign ``wire_params`` (already validated/flattened) for one attempt."""
+        action = op.action
+        stamp, encoded_stamp = self._timestamp(timestamp)
+        params = self._template.copy()
+        params["Action"] = action
+        params["SignatureNonce"] = nonce
+        params["Timestamp"] = stamp
+        names = tuple(wire_params)
+        plan = self._plans.get((action, names)) or self._plan(action, names)
+        if plan is not None:
+            text, pick = plan
+            values = (
+                percent_encode(nonce),
+                encoded_stamp,
+                *map(percent_encode, wire_params.values()),
+            )
+            canonical = text % pick(values)
+            params.update(wire_params)
+        else:  # a wire value overrides a common one (as dict.update would): rare, slow path
+            params.update(wire_params)
+            canonical = canonical_query(params)
+        # 2.5 step 2: encode(canonical) is three replacements: it holds only unreserved
+        # characters, %XY escapes, '=' and '&' ('%' first).
+        to_sign = self._prefix + canonical.replace("%", "%25").replace("=", "%3D").replace(
+            "&", "%26"
+        )
+        mac = self._hmac.copy()
+        mac.update(to_sign.encode())
+        signature = binascii.b2a_base64(mac.digest(), newline=False).decode()
+        params["Signature"] = signature
+        # One canonical query serves both the signature and the wire form (sorted order is
+        # as good as any for a form body or a query string).  Base64 needs only these three.
+        sig = signature.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+        encoded = f"{canonical}&Signature={sig}"
+        if self.method == "POST":
+            url = self.url
+            body = encoded.encode("ascii")
+            headers = {
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Accept": "application/json",
+            }
+        else:
+            url = self.url + "?" + encoded
+            body = b""
+            headers = {"Accept": "application/json"}
+        return PreparedRequest(
+            action=action,
+            method=self.method,
+            url=url,
+            params=params,
+            body=body,
+            headers=headers,
+            nonce=nonce,
+        )
+
+
+# Distinct (Action, parameter names) shapes one Signer remembers; more are built each time.
+_MAX_PLANS = 1024
+
+
 def build_request(
     op: Operation,
     wire_params: Mapping[str, str],
@@ -110,36 +269,15 @@ def build_request(
     method: str = "POST",
 ) -> PreparedRequest:
     """Sign ``wire_params`` (already validated/flattened) for one attempt."""
-    params = common_params(
-        action=op.action,
+    signer = Signer(
+        endpoint=endpoint,
         access_key_id=access_key_id,
+        access_key_secret=access_key_secret,
         region_id=region_id,
-        timestamp=timestamp,
-        nonce=nonce,
         security_token=security_token,
+        method=method,
     )
-    params.update(wire_params)
-    params["Signature"] = sign(method, params, access_key_secret)
-    url = endpoint.rstrip("/") + "/"
-    if method.upper() == "POST":
-        body = encode_form(params)
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "Accept": "application/json",
-        }
-    else:
-        url = url + "?" + encode_form(params).decode("ascii")
-        body = b""
-        headers = {"Accept": "application/json"}
-    return PreparedRequest(
-        action=op.action,
-        method=method.upper(),
-        url=url,
-        params=params,
-        body=body,
-        headers=headers,
-        nonce=nonce,
-    )
+    return signer.build(op, wire_params, timestamp=timestamp, nonce=nonce)
 
 
 def _snippet(body: bytes) -> str:
@@ -158,6 +296,9 @@ def server_time(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+_SUCCESS_CODES = (None, "Success", "success")
+
+
 def _header_request_id(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-acs-request-id") or headers.get("X-Acs-Request-Id")
 
@@ -171,11 +312,16 @@ def parse_response(
     ``Success: false`` is a failure (``Code`` + ``ErrorMessage``); 4xx/5xx bodies are
     ``{RequestId, Code, Message}``; throttling may come either way.
     """
-    request_id = _header_request_id(headers)
     try:
         data: Any = json.loads(body) if body else None
     except ValueError:
         data = None
+    if 200 <= status < 300 and isinstance(data, dict):
+        success = data.get("Success")
+        # Some documented samples (QueryEdgeInstanceDriver) carry neither Success nor Code.
+        if success is True or (success is None and data.get("Code") in _SUCCESS_CODES):
+            return data  # the common case: no header lookups, nothing else to build
+    request_id = _header_request_id(headers)
     if not isinstance(data, dict):
         # Not JSON (a proxy page, a truncated body): keep status and a short snippet.
         cls: type[ApiError]
@@ -196,13 +342,8 @@ def parse_response(
             headers,
         )
     request_id = str(data.get("RequestId") or request_id or "") or None
-    if 200 <= status < 300:
-        success = data.get("Success")
-        raw_code = data.get("Code")
-        # Some documented samples (QueryEdgeInstanceDriver) carry neither Success nor Code.
-        if success is True or (success is None and raw_code in (None, "Success", "success")):
-            return data
-        code_text = str(raw_code or "UnknownError")
+    if 200 <= status < 300:  # ERRATA: HTTP 200 with Success false is a failure
+        code_text = str(data.get("Code") or "UnknownError")
         message = str(data.get("ErrorMessage") or data.get("Message") or "")
     else:
         code_text = str(data.get("Code") or f"HTTP{status}")
