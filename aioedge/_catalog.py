@@ -132,12 +132,14 @@ class Operation:
     product: str  # "edge" for Link IoT Edge, "iot" for IoT Platform
     success_code: str
     checks: tuple[Callable[[str, Mapping[str, Any]], None], ...] = field(default=(), repr=False)
+    # Derived: params by wire name (validation looks every key up).
+    _by_name: Mapping[str, Param] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
 
     def param(self, name: str) -> Param | None:
-        for p in self.params:
-            if p.name == name:
-                return p
-        return None
+        return self._by_name.get(name)
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -513,7 +515,7 @@ def _gather_flattened(
                 rule="type",
                 action=op.action,
             )
-        m = _FLAT_RE.match(key)
+        m = _FLAT_RE.match(key) if "." in key else None
         if m is None:
             plain[key] = value
             continue

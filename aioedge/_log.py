@@ -8,13 +8,14 @@ prints to stdout on our behalf.  A disabled debug line costs one level check.
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
 
-__all__ = ["get_logger", "redact_processor"]
+__all__ = ["debug_check", "get_logger", "redact_processor"]
 
 _SECRET_KEYS = frozenset(
     {
@@ -40,6 +41,7 @@ def get_logger() -> Any:
     """A bound structlog logger named ``aioedge``."""
     if structlog.is_configured():
         return structlog.get_logger("aioedge").bind()
+    # .bind() now: a lazy proxy would build a new bound logger on every method call.
     return structlog.wrap_logger(
         logging.getLogger("aioedge"),
         wrapper_class=structlog.stdlib.BoundLogger,
@@ -48,4 +50,21 @@ def get_logger() -> Any:
             redact_processor,
             structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
         ],
-    )
+    ).bind()
+
+
+def _always() -> bool:
+    return True
+
+
+def debug_check(logger: Any) -> Callable[[], bool]:
+    """A zero-argument "would ``logger`` keep a debug line now?" for hot paths.
+
+    Call it before building a debug line's fields: a disabled line then costs one level
+    check.  It follows level changes made later (stdlib levels, structlog filtering
+    loggers); a logger that cannot say is assumed to want everything.
+    """
+    check = getattr(logger, "is_enabled_for", None)
+    if check is None:
+        return _always
+    return functools.partial(check, logging.DEBUG)
