@@ -7,31 +7,31 @@ decision.  Everything that decides lives in the pure modules; this file is wirin
 
 from __future__ import annotations
 
+import math
 import os
+import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import anyio
 
-from ._batch import BatchResult, iter_batch, run_batch
+from ._batch import BatchResult, BatchResults, iter_batch, quota_cap, run_batch
 from ._catalog import Operation, get_operation, validate_params
 from ._credentials import Credentials, resolve_credentials
 from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
-from ._log import get_logger
+from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
-from ._protocol import build_request, parse_response
+from ._protocol import Signer, parse_response
 from ._ratelimit import RateLimiter, default_limiter
 from ._retry import RetryPolicy
 from ._transport import Transport, check_endpoint
 
 if TYPE_CHECKING:
-    from .watch import DeploymentEvent
+    from .watch import DeploymentWatcher
 
 __all__ = ["EdgeClient"]
 
@@ -111,7 +111,7 @@ class EdgeClient(OperationsMixin):
             self._limiter = rate_limit
         self._method = method.upper()
         self._clock = clock
-        self._nonce = nonce or (lambda: uuid.uuid4().hex)
+        self._nonce = nonce or _random_nonce
         self._clock_offset = 0.0  # corrected from the service's Date on InvalidTimeStamp
         self._transport = Transport(
             session=session,
@@ -120,6 +120,17 @@ class EdgeClient(OperationsMixin):
             max_connections=max_connections,
         )
         self._log = get_logger()
+        self._debug = debug_check(self._log)
+        creds = self._credentials
+        # Everything about signing that is fixed for this client, computed once.
+        self._signer = Signer(
+            endpoint=self.endpoint,
+            access_key_id=creds.access_key_id,
+            access_key_secret=creds.access_key_secret,
+            region_id=self.region_id,
+            security_token=creds.security_token,
+            method=self._method,
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,7 +172,9 @@ class EdgeClient(OperationsMixin):
 
     def prepare(self, action: str, params: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Validate and flatten ``params`` for ``action`` (no I/O): the wire parameters."""
-        op = get_operation(action)
+        return self._prepare(get_operation(action), params)
+
+    def _prepare(self, op: Operation, params: Mapping[str, Any] | None) -> dict[str, str]:
         wire = validate_params(op, params)
         if (
             self.iot_instance_id
@@ -178,8 +191,7 @@ class EdgeClient(OperationsMixin):
         says no, TransportError on network failure.
         """
         op = get_operation(action)
-        wire = self.prepare(action, params)
-        return await self._send(op, wire)
+        return await self._send(op, self._prepare(op, params))
 
     async def _send(self, op: Operation, wire: Mapping[str, str]) -> dict[str, Any]:
         started = time.monotonic()
@@ -232,30 +244,55 @@ class EdgeClient(OperationsMixin):
     async def _attempt(
         self, op: Operation, wire: Mapping[str, str], attempt: int
     ) -> dict[str, Any]:
-        slot: AbstractAsyncContextManager[Any] = (
-            self._limiter.slot(self.quota_scope, op.action, op.qps)
-            if self._limiter is not None
-            else nullcontext()
-        )
-        async with slot:
-            creds = self._credentials
-            # A fresh nonce and timestamp for every attempt (2.4): each is signed anew.
-            request = build_request(
-                op,
-                wire,
-                endpoint=self.endpoint,
-                access_key_id=creds.access_key_id,
-                access_key_secret=creds.access_key_secret,
-                security_token=creds.security_token,
-                region_id=self.region_id,
-                timestamp=self._clock() + self._clock_offset,
-                nonce=self._nonce(),
-                method=self._method,
+        limiter = self._limiter
+        if limiter is None:
+            status, headers, body, sent = await self._exchange(op, wire, attempt)
+        else:
+            async with limiter.slot(self.quota_scope, op.action, op.qps):
+                status, headers, body, sent = await self._exchange(op, wire, attempt)
+        latency = time.perf_counter() - sent
+        try:
+            data = parse_response(op, status, headers, body)
+        except ApiError as err:
+            if self._debug():
+                self._log.debug(
+                    "aioedge.request_sent",
+                    action=op.action,
+                    attempt=attempt,
+                    http_status=status,
+                    request_id=err.request_id,
+                    code=err.code,
+                    latency_ms=round(latency * 1000, 2),
+                )
+            if isinstance(err, ThrottledError) and self._limiter is not None:
+                self._limiter.report_throttled(self.quota_scope, op.action)
+            raise
+        if self._limiter is not None:
+            self._limiter.report_success(self.quota_scope, op.action)
+        if self._debug():
+            self._log.debug(
+                "aioedge.request_sent",
+                action=op.action,
+                attempt=attempt,
+                http_status=status,
+                request_id=data.get("RequestId"),
+                latency_ms=round(latency * 1000, 2),
             )
-            sent = time.perf_counter()
-            try:
-                status, headers, body = await self._transport.send(request)
-            except EdgeError as err:
+        return data
+
+    async def _exchange(
+        self, op: Operation, wire: Mapping[str, str], attempt: int
+    ) -> tuple[int, Mapping[str, str], bytes, float]:
+        """Sign afresh and send one attempt: (status, headers, body, time sent)."""
+        # A fresh nonce and timestamp for every attempt (2.4): each is signed anew.
+        request = self._signer.build(
+            op, wire, timestamp=self._clock() + self._clock_offset, nonce=self._nonce()
+        )
+        sent = time.perf_counter()
+        try:
+            status, headers, body = await self._transport.send(request)
+        except EdgeError as err:
+            if self._debug():
                 self._log.debug(
                     "aioedge.request_failed",
                     action=op.action,
@@ -263,34 +300,8 @@ class EdgeClient(OperationsMixin):
                     error=str(err),
                     latency_ms=round((time.perf_counter() - sent) * 1000, 2),
                 )
-                raise
-        latency_ms = round((time.perf_counter() - sent) * 1000, 2)
-        try:
-            data = parse_response(op, status, headers, body)
-        except ApiError as err:
-            self._log.debug(
-                "aioedge.request_sent",
-                action=op.action,
-                attempt=attempt,
-                http_status=status,
-                request_id=err.request_id,
-                code=err.code,
-                latency_ms=latency_ms,
-            )
-            if isinstance(err, ThrottledError) and self._limiter is not None:
-                self._limiter.report_throttled(self.quota_scope, op.action)
             raise
-        if self._limiter is not None:
-            self._limiter.report_success(self.quota_scope, op.action)
-        self._log.debug(
-            "aioedge.request_sent",
-            action=op.action,
-            attempt=attempt,
-            http_status=status,
-            request_id=data.get("RequestId"),
-            latency_ms=latency_ms,
-        )
-        return data
+        return status, headers, body, sent
 
     # ------------------------------------------------------------------ helpers
 
@@ -331,29 +342,58 @@ class EdgeClient(OperationsMixin):
                 return
             page += 1
 
+    def _per_action(self) -> Callable[[Operation], int | None] | None:
+        """At most Q calls of an Action in flight (Q its quota, limiter overrides included)."""
+        limiter = self._limiter
+        if limiter is None:
+            return None  # no client-side limiting: no per-Action cap either
+        effective = getattr(limiter, "effective_qps", None)
+        if effective is None:
+            return quota_cap
+
+        def cap(op: Operation) -> int:
+            return max(1, math.floor(float(effective(op.action, op.qps))))
+
+        return cap
+
     async def batch(
         self,
         calls: Iterable[tuple[str, Mapping[str, Any]]],
         *,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         on_progress: Callable[[int, int | None, BatchResult], Any] | None = None,
-    ) -> list[BatchResult]:
+    ) -> BatchResults:
         """Run many calls concurrently within the quotas; results in input order.
 
         Each result has ``.ok``, ``.value`` and ``.error``; one failure does not cancel
         the others.  Lists over an operation's per-call limit are split and merged back.
+        ``concurrency`` caps calls in flight overall (default: only the per-Action caps,
+        at most Q calls of an Action at once); ``on_progress(done, total, result)`` is
+        called after each call (see ``aioedge.progress_printer``).
         """
-        return await run_batch(self.call, calls, concurrency=concurrency, on_progress=on_progress)
+        return await run_batch(
+            self.call,
+            calls,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            per_action=self._per_action(),
+        )
 
     def batch_iter(
         self,
         calls: Iterable[tuple[str, Mapping[str, Any]]],
         *,
-        concurrency: int = 32,
+        concurrency: int | None = None,
         on_progress: Callable[[int, int | None, BatchResult], Any] | None = None,
     ) -> AsyncIterator[tuple[int, BatchResult]]:
         """Like :meth:`batch`, yielding ``(index, result)`` as calls complete."""
-        return iter_batch(self.call, calls, concurrency=concurrency, on_progress=on_progress)
+        return iter_batch(
+            self.call,
+            calls,
+            concurrency=concurrency,
+            on_progress=on_progress,
+            per_action=self._per_action(),
+        )
 
     def watch_deployment(
         self,
@@ -364,8 +404,13 @@ class EdgeClient(OperationsMixin):
         max_poll_interval: float = 5.0,
         timeout: float | None = None,
         **options: Any,
-    ) -> AsyncIterator[DeploymentEvent]:
-        """Stream deployment, subtask, snapshot and log events until the deployment ends."""
+    ) -> DeploymentWatcher:
+        """Stream deployment, subtask, snapshot and log events until the deployment ends.
+
+        Returns a ``DeploymentWatcher``: an async iterator of ``DeploymentEvent`` (the last
+        one ``kind="final"`` with ``outcome``) that also exposes ``.state``, ``.outcome``
+        and ``.checkpoint()``.  ``options``: see ``aioedge.watch.watch_deployment``.
+        """
         from .watch import watch_deployment
 
         return watch_deployment(
@@ -380,11 +425,22 @@ class EdgeClient(OperationsMixin):
 
     def deploy(
         self, instance_id: str, *, type: str = "deploy", attach: bool = False, **options: Any
-    ) -> AsyncIterator[DeploymentEvent]:
-        """Create a deployment (``deploy`` or ``reset``) and stream its events."""
+    ) -> DeploymentWatcher:
+        """Create a deployment (``deploy`` or ``reset``) and stream its events.
+
+        With ``attach=True`` an already running deployment (``deploySheetAlreadyExist``)
+        is watched instead of failing.  ``.deployment_id`` is known after the first event.
+        """
         from .watch import deploy_and_watch
 
         return deploy_and_watch(self, instance_id, type=type, attach=attach, **options)
+
+
+def _random_nonce() -> str:
+    # 2.4 SignatureNonce must be unique, not secret (the signature covers it): 128 bits from
+    # the module generator (seeded from os.urandom, reseeded in forked children), as 32 hex
+    # digits like uuid4().hex, without a system call per request.
+    return f"{random.getrandbits(128):032x}"
 
 
 def _paged_operations() -> Iterable[Operation]:
