@@ -603,7 +603,7 @@ def validate_params(
     Raises ValidationError naming the parameter and the rule; returns ``{wire: str}``.
     """
     params = params or {}
-    if not isinstance(params, Mapping):
+    if type(params) is not dict and not isinstance(params, Mapping):
         raise ValidationError(
             f"{op.action}: params must be a mapping, got {type(params).__name__}",
             param="params",

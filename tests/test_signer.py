@@ -129,3 +129,13 @@ def test_many_shapes_beyond_the_plan_cache(wire: dict[str, str]) -> None:
     req = signer.build(OP, wire, timestamp=0.0, nonce="n")
     params = dict(req.params)
     assert params.pop("Signature") == _reference_sign("POST", params, "s3cret")
+
+
+@given(
+    secret=st.text(max_size=150).filter(lambda s: all(not 0xD800 <= ord(c) <= 0xDFFF for c in s))
+)
+def test_any_secret_length_signs_like_hmac(secret: str) -> None:
+    # The precomputed HMAC states: short keys are padded, keys over 64 bytes hashed first.
+    req = _signer(secret=secret).build(OP, {"InstanceId": "i"}, timestamp=0.0, nonce="n")
+    params = dict(req.params)
+    assert params.pop("Signature") == _reference_sign("POST", params, secret)
