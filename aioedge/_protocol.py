@@ -334,14 +334,12 @@ def parse_response(
     """
     try:
         # A str parses faster than bytes (no encoding sniffing); the service answers UTF-8.
-        data: Any = json.loads(body.decode("utf-8-sig")) if body else None
-    except UnicodeDecodeError:
-        try:
-            data = json.loads(body)  # UTF-16/32, as json detects them
+        data: Any = json.loads(body.decode()) if body else None
+    except ValueError:
+        try:  # a BOM, UTF-16/32 (json sniffs them from bytes), or not JSON at all
+            data = json.loads(body)
         except ValueError:
             data = None
-    except ValueError:
-        data = None
     if 200 <= status < 300 and isinstance(data, dict):
         success = data.get("Success")
         # Some documented samples (QueryEdgeInstanceDriver) carry neither Success nor Code.

@@ -22,6 +22,7 @@ OK = {"RequestId": "R1", "Success": True, "Code": "Success", "Data": {"Name": "è
         b"\xef\xbb\xbf" + json.dumps(OK).encode(),  # UTF-8 with a BOM
         json.dumps(OK, ensure_ascii=False).encode("utf-16"),
         json.dumps(OK, ensure_ascii=False).encode("utf-32-le"),
+        json.dumps(OK).encode("utf-32-le"),  # valid UTF-8 too (NULs), but not JSON as such
     ],
 )
 def test_success_bodies_in_every_json_encoding(body: bytes) -> None:
