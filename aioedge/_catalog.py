@@ -132,11 +132,27 @@ class Operation:
     product: str  # "edge" for Link IoT Edge, "iot" for IoT Platform
     success_code: str
     checks: tuple[Callable[[str, Mapping[str, Any]], None], ...] = field(default=(), repr=False)
-    # Derived: params by wire name (validation looks every key up).
+    # Derived, for validation: params by wire name; for its fast path, the free-form string
+    # parameters (no rule but the type) and the required names.
     _by_name: Mapping[str, Param] = field(init=False, repr=False, compare=False)
+    _free_strings: frozenset[str] = field(init=False, repr=False, compare=False)
+    _required: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {p.name: p for p in self.params})
+        free = frozenset(
+            p.name
+            for p in self.params
+            if p.type == "String"
+            and not p.repeated
+            and p.max_length is None
+            and p.max_bytes is None
+            and p.pattern is None
+            and not p.json_string
+            and p.values is None
+        )
+        object.__setattr__(self, "_free_strings", free)
+        object.__setattr__(self, "_required", tuple(p.name for p in self.params if p.required))
 
     def param(self, name: str) -> Param | None:
         return self._by_name.get(name)
@@ -602,6 +618,35 @@ def validate_params(
     or already-flattened keys (``"IotIds.1"``).  ``None`` values mean "not given".
     Raises ValidationError naming the parameter and the rule; returns ``{wire: str}``.
     """
+    if type(params) is dict and not op.checks:
+        fast = _free_strings_only(op, params)
+        if fast is not None:
+            return fast
+    return _validate_full(op, params, apply_defaults=apply_defaults)
+
+
+def _free_strings_only(op: Operation, params: dict[str, Any]) -> dict[str, str] | None:
+    """The common case in one pass: every key an exact name of a free-form string parameter
+    with a non-empty str value (or None), every required one present.  Anything else (lists,
+    numbers, enums, patterns, flattened keys, errors, defaults) returns None for the full
+    path, which gives the same answer for these inputs (a test checks it)."""
+    free = op._free_strings
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        if value is None and key in free:
+            continue
+        if type(value) is not str or not value or key not in free:
+            return None
+        out[key] = value
+    for name in op._required:
+        if name not in out:
+            return None
+    return out
+
+
+def _validate_full(
+    op: Operation, params: Mapping[str, Any] | None, *, apply_defaults: bool
+) -> dict[str, str]:
     params = params or {}
     if type(params) is not dict and not isinstance(params, Mapping):
         raise ValidationError(

@@ -25,7 +25,7 @@ from ._credentials import Credentials, resolve_credentials
 from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
-from ._protocol import Signer, parse_response
+from ._protocol import PreparedRequest, Signer, parse_response
 from ._ratelimit import RateLimiter, default_limiter
 from ._retry import RetryPolicy
 from ._transport import Transport, check_endpoint
@@ -245,11 +245,27 @@ class EdgeClient(OperationsMixin):
         self, op: Operation, wire: Mapping[str, str], attempt: int
     ) -> dict[str, Any]:
         limiter = self._limiter
-        if limiter is None:
-            status, headers, body, sent = await self._exchange(op, wire, attempt)
-        else:
-            async with limiter.slot(self.quota_scope, op.action, op.qps):
-                status, headers, body, sent = await self._exchange(op, wire, attempt)
+        sent = 0.0
+        try:
+            if limiter is None:
+                request = self._sign(op, wire)
+                sent = time.perf_counter()
+                status, headers, body = await self._transport.send(request)
+            else:
+                async with limiter.slot(self.quota_scope, op.action, op.qps):
+                    request = self._sign(op, wire)  # signed after the wait: a fresh Timestamp
+                    sent = time.perf_counter()
+                    status, headers, body = await self._transport.send(request)
+        except EdgeError as err:
+            if sent and self._debug():
+                self._log.debug(
+                    "aioedge.request_failed",
+                    action=op.action,
+                    attempt=attempt,
+                    error=str(err),
+                    latency_ms=round((time.perf_counter() - sent) * 1000, 2),
+                )
+            raise
         latency = time.perf_counter() - sent
         try:
             data = parse_response(op, status, headers, body)
@@ -264,11 +280,11 @@ class EdgeClient(OperationsMixin):
                     code=err.code,
                     latency_ms=round(latency * 1000, 2),
                 )
-            if isinstance(err, ThrottledError) and self._limiter is not None:
-                self._limiter.report_throttled(self.quota_scope, op.action)
+            if isinstance(err, ThrottledError) and limiter is not None:
+                limiter.report_throttled(self.quota_scope, op.action)
             raise
-        if self._limiter is not None:
-            self._limiter.report_success(self.quota_scope, op.action)
+        if limiter is not None:
+            limiter.report_success(self.quota_scope, op.action)
         if self._debug():
             self._log.debug(
                 "aioedge.request_sent",
@@ -280,28 +296,11 @@ class EdgeClient(OperationsMixin):
             )
         return data
 
-    async def _exchange(
-        self, op: Operation, wire: Mapping[str, str], attempt: int
-    ) -> tuple[int, Mapping[str, str], bytes, float]:
-        """Sign afresh and send one attempt: (status, headers, body, time sent)."""
+    def _sign(self, op: Operation, wire: Mapping[str, str]) -> PreparedRequest:
         # A fresh nonce and timestamp for every attempt (2.4): each is signed anew.
-        request = self._signer.build(
+        return self._signer.build(
             op, wire, timestamp=self._clock() + self._clock_offset, nonce=self._nonce()
         )
-        sent = time.perf_counter()
-        try:
-            status, headers, body = await self._transport.send(request)
-        except EdgeError as err:
-            if self._debug():
-                self._log.debug(
-                    "aioedge.request_failed",
-                    action=op.action,
-                    attempt=attempt,
-                    error=str(err),
-                    latency_ms=round((time.perf_counter() - sent) * 1000, 2),
-                )
-            raise
-        return status, headers, body, sent
 
     # ------------------------------------------------------------------ helpers
 
