@@ -28,5 +28,12 @@ typecheck: $(STAMP)
 
 check: test lint typecheck
 
+# Quick smoke runs of every benchmark (full runs: see bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	for b in overhead quota redis watch growth; do \
+		$(BIN)/python bench/bench_$$b.py --quick --no-save || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache site
