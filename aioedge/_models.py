@@ -36,7 +36,6 @@ the typed methods of ``_operations`` call the per-kind parsers directly for prec
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -252,16 +251,21 @@ class Model:
         """
         kwargs: dict[str, Any] = {}
         if isinstance(data, Mapping):
+            get = data.get
             for name, wires, convert in _wire_fields(cls):
-                for wire in wires:
-                    value = data.get(wire)
-                    if value is not None:
-                        break
-                else:
+                value = get(wires[0])
+                if value is None and len(wires) > 1:
+                    for wire in wires[1:]:
+                        value = get(wire)
+                        if value is not None:
+                            break
+                if value is None:
                     continue
                 # Tolerated: an unconvertible value leaves None; the original stays in raw.
-                with contextlib.suppress(TypeError, ValueError, OverflowError):
+                try:  # noqa: SIM105 - suppress() costs ~1 us per field here
                     kwargs[name] = convert(value)
+                except (TypeError, ValueError, OverflowError):
+                    pass
         kwargs.update(values)
         for name in cls._required:
             if not kwargs.get(name):
