@@ -33,7 +33,6 @@ def _safe(exc: BaseException) -> str:
     return _QUERY.sub("?…", str(exc))
 
 
-_NO_KWARGS: dict[str, Any] = {}
 _LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
 
 
@@ -93,6 +92,9 @@ class Transport:
         )
         # Proxy keyword arguments per URL (sans query), from the environment once per session.
         self._proxy_kwargs: dict[str, dict[str, Any]] = {}
+        # A caller's session keeps its own defaults: our timeouts go with every request.
+        self._timeout_kwargs: dict[str, Any] = {} if self._owned else {"timeout": self._timeout}
+        self._closed = False
 
     @property
     def session(self) -> aiohttp.ClientSession | None:
@@ -117,7 +119,8 @@ class Transport:
 
     def _request_kwargs(self, url: str) -> dict[str, Any]:
         if not self._owned:
-            return _NO_KWARGS  # the caller's session applies its own proxy settings
+            # The caller's session applies its own proxy settings, not its timeouts.
+            return self._timeout_kwargs
         base = url.partition("?")[0]
         found = self._proxy_kwargs.get(base)
         if found is None:
@@ -131,6 +134,7 @@ class Transport:
         return found
 
     async def aclose(self) -> None:
+        self._closed = True
         if self._owned and self._session is not None:
             session, self._session = self._session, None
             await session.close()
@@ -138,6 +142,10 @@ class Transport:
     async def send(
         self, request: PreparedRequest, *, timeout: float | None = None
     ) -> tuple[int, Mapping[str, str], bytes]:
+        if self._closed:
+            raise TransportError(
+                "the client is closed", action=request.action, maybe_executed=False
+            )
         session = self._session if self._session is not None else self._open()
         if session.closed:
             raise TransportError(

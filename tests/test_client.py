@@ -48,6 +48,34 @@ async def test_call_signs_and_returns_body(script_server: ScriptServer) -> None:
     assert sent["Version"] == "2018-01-20" and sent["Format"] == "JSON"
 
 
+def test_nonce_is_uuid4_and_ignores_the_random_module_seed() -> None:
+    import os
+    import random
+    import uuid
+
+    from aioedge._client import _random_nonce
+
+    nonce = _random_nonce()
+    parsed = uuid.UUID(nonce)
+    assert str(parsed) == nonce and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    # Two processes that seed `random` alike must still send different nonces.
+    random.seed(1234)
+    first = _random_nonce()
+    random.seed(1234)
+    assert _random_nonce() != first
+    # A forked child does not repeat its parent's sequence.
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write_fd, _random_nonce().encode())
+        os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    child = os.read(read_fd, 64).decode()
+    os.close(read_fd)
+    assert uuid.UUID(child).version == 4 and child != _random_nonce()
+
+
 async def test_sequential_calls_reuse_one_connection(script_server: ScriptServer) -> None:
     async with make(script_server) as client:
         for _ in range(5):
@@ -229,6 +257,26 @@ async def test_caller_session_is_not_closed(script_server: ScriptServer) -> None
         async with make(script_server, session=session) as client:
             await client.call("GetEdgeInstance", {"InstanceId": "x"})
         assert not session.closed
+
+
+async def test_caller_session_still_gets_the_clients_timeout(script_server: ScriptServer) -> None:
+    # aiohttp's own default (300 s) must not replace the client's per-attempt timeout.
+    script_server.default = _hang
+    async with aiohttp.ClientSession() as session:
+        client = make(script_server, session=session, timeout=0.2, retry=None)
+        async with client:
+            with pytest.raises(TransportError, match="timed out"):
+                await client.call("GetEdgeInstance", {"InstanceId": "x"})
+
+
+async def test_closed_client_refuses_calls_and_opens_nothing(script_server: ScriptServer) -> None:
+    client = make(script_server)
+    async with client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    with pytest.raises(TransportError, match="closed") as info:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert info.value.maybe_executed is False
+    assert client.session is None and len(script_server.requests) == 1
 
 
 def test_bad_config_is_rejected_before_io() -> None:
