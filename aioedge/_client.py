@@ -435,11 +435,20 @@ class EdgeClient(OperationsMixin):
         return deploy_and_watch(self, instance_id, type=type, attach=attach, **options)
 
 
+# A generator of the library's own: seeding the ``random`` module (tests, simulations) must
+# not make two processes send the same nonces. Seeded from os.urandom, reseeded in forked
+# children, so no system call per request.
+_NONCE_RANDOM = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_NONCE_RANDOM.seed)
+
+
 def _random_nonce() -> str:
-    # 2.4 SignatureNonce must be unique, not secret (the signature covers it): 128 bits from
-    # the module generator (seeded from os.urandom, reseeded in forked children), as 32 hex
-    # digits like uuid4().hex, without a system call per request.
-    return f"{random.getrandbits(128):032x}"
+    """2.4 SignatureNonce: a random (version 4) UUID, unique, not secret."""
+    bits = _NONCE_RANDOM.getrandbits(128)
+    bits = (bits & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
+    h = f"{bits:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _paged_operations() -> Iterable[Operation]:
