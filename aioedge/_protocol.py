@@ -71,7 +71,8 @@ class PreparedRequest:
 
     def __repr__(self) -> str:
         return (
-            f"PreparedRequest(action={self.action!r}, method={self.method!r}, url={self.url!r}, "
+            f"PreparedRequest(action={self.action!r}, method={self.method!r}, "
+            f"url={self.url.partition('?')[0]!r}, "
             f"params={redact(self.params)!r})"
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import pytest
 
@@ -66,10 +66,12 @@ def test_get_request_puts_params_in_query() -> None:
     assert signature == sign("GET", sent, "s3cr3t-value")
 
 
-def test_repr_hides_secrets() -> None:
-    req = _build(security_token="tok-123")
+@pytest.mark.parametrize("method", ["POST", "GET"])
+def test_repr_hides_secrets(method: str) -> None:
+    req = _build(security_token="tok-123", method=method)
     text = repr(req)
     assert "tok-123" not in text and req.params["Signature"] not in text
+    assert quote(req.params["Signature"], safe="") not in text
     assert "s3cr3t-value" not in text
     assert redact(req.params)["Signature"] == "***"
 
