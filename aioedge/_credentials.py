@@ -8,7 +8,14 @@ Order when none are given explicitly:
 2. the aliyun CLI file ``~/.aliyun/config.json``: the profile named by ``profile=``,
    else ``ALIBABA_CLOUD_PROFILE``, else its ``current`` profile (modes AK and StsToken);
 3. ``~/.alibabacloud/credentials.ini`` (or ``ALIBABA_CLOUD_CREDENTIALS_FILE``): the section
-   named like the profile, else ``default`` (types ``access_key`` and ``sts``).
+   named like the profile when one was named, else ``default`` (types ``access_key`` and
+   ``sts``).
+
+A source that has nothing usable (no file, no such profile, a mode or type aioedge does not
+support) is noted and the chain goes on.  A profile asked for by name is never swapped for
+another one: if no source has it, ``CredentialsError`` says so and lists, for every source,
+why it gave nothing (``.tried``).  Only a file that exists but cannot be parsed stops the
+chain early.
 
 Secrets never appear in a repr, a log line or an error message.
 """
@@ -71,55 +78,58 @@ def _from_env(env: Mapping[str, str]) -> Credentials | None:
     return None
 
 
-def _from_cli_config(path: Path, profile: str | None) -> Credentials | None:
+def _from_cli_config(path: Path, profile: str | None) -> tuple[Credentials | None, str]:
+    """The profile's credentials, or ``None`` and why this file gave none.
+
+    A missing file, a missing profile or a mode aioedge cannot use is not fatal: the chain
+    goes on to the ini file.  Only a file that exists but cannot be read stops it.
+    """
     try:
         data: Any = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return None
+        return None, "no such file"
     except (OSError, ValueError) as exc:
         raise CredentialsError(f"cannot read {path}: {type(exc).__name__}") from None
+    if not isinstance(data, dict):
+        raise CredentialsError(f"cannot read {path}: not a JSON object")
     name = profile or data.get("current") or "default"
-    for entry in data.get("profiles", []):
-        if entry.get("name") != name:
+    profiles = data.get("profiles")
+    for entry in profiles if isinstance(profiles, list) else []:
+        if not isinstance(entry, dict) or entry.get("name") != name:
             continue
         mode = entry.get("mode", "AK")
-        ak, sk = entry.get("access_key_id"), entry.get("access_key_secret")
         if mode not in ("AK", "StsToken"):
-            raise CredentialsError(
-                f"profile {name!r} in {path} uses mode {mode!r}; only AK and StsToken are supported"
-            )
+            return None, f"profile {name!r} uses mode {mode!r}; only AK and StsToken are supported"
+        ak, sk = entry.get("access_key_id"), entry.get("access_key_secret")
         if not ak or not sk:
-            raise CredentialsError(f"profile {name!r} in {path} has no AccessKey pair")
+            return None, f"profile {name!r} has no AccessKey pair"
         token = entry.get("sts_token") if mode == "StsToken" else None
-        return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]")
-    if profile:
-        raise CredentialsError(f"profile {profile!r} not found in {path}")
-    return None
+        return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]"), ""
+    return None, f"profile {name!r} not found"
 
 
-def _from_ini(path: Path, profile: str | None) -> Credentials | None:
+def _from_ini(path: Path, profile: str | None) -> tuple[Credentials | None, str]:
+    """Section ``profile`` if one was named (and only that one), else ``default``."""
     parser = configparser.ConfigParser()
     try:
         with path.open(encoding="utf-8") as fh:
             parser.read_file(fh)
     except FileNotFoundError:
-        return None
+        return None, "no such file"
     except (OSError, configparser.Error) as exc:
         raise CredentialsError(f"cannot read {path}: {type(exc).__name__}") from None
-    name = profile if profile and parser.has_section(profile) else "default"
+    name = profile or "default"
     if not parser.has_section(name):
-        return None
+        return None, f"no section [{name}]"
     sec = parser[name]
     kind = sec.get("type", "access_key")
     if kind not in ("access_key", "sts"):
-        raise CredentialsError(
-            f"section [{name}] of {path} has type {kind!r}; only access_key and sts are supported"
-        )
+        return None, f"section [{name}] has type {kind!r}; only access_key and sts are supported"
     ak, sk = sec.get("access_key_id"), sec.get("access_key_secret")
     if not ak or not sk:
-        raise CredentialsError(f"section [{name}] of {path} has no AccessKey pair")
+        return None, f"section [{name}] has no AccessKey pair"
     token = sec.get("security_token") if kind == "sts" else None
-    return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]")
+    return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]"), ""
 
 
 def resolve_credentials(
@@ -151,17 +161,23 @@ def resolve_credentials(
         if found:
             return found
     cli = home / ".aliyun" / "config.json"
-    tried.append(str(cli))
-    found = _from_cli_config(cli, profile)
+    try:
+        found, why = _from_cli_config(cli, profile)
+    except CredentialsError as exc:
+        raise CredentialsError(str(exc), tried=(*tried, str(cli))) from None
     if found:
         return found
+    tried.append(f"{cli} ({why})")
     ini = Path(
         env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini"
     )
-    tried.append(str(ini))
-    found = _from_ini(ini, profile)
+    try:
+        found, why = _from_ini(ini, profile)
+    except CredentialsError as exc:
+        raise CredentialsError(str(exc), tried=(*tried, str(ini))) from None
     if found:
         return found
+    tried.append(f"{ini} ({why})")
     where = f" for profile {profile!r}" if profile else ""
     raise CredentialsError(
         f"no credentials found{where}; tried: " + "; ".join(tried), tried=tuple(tried)

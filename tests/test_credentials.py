@@ -72,10 +72,12 @@ def test_cli_config_current_and_named_profiles(tmp_path: Path) -> None:
     sts = resolve_credentials(env={"ALIBABA_CLOUD_PROFILE": "sts"}, home=tmp_path)
     assert (sts.access_key_id, sts.security_token) == ("AKs", "TOKs")
     assert resolve_credentials(profile="sts", env={}, home=tmp_path).access_key_id == "AKs"
-    with pytest.raises(CredentialsError, match="RamRoleArn"):
+    with pytest.raises(CredentialsError, match="RamRoleArn") as info:
         resolve_credentials(profile="ram", env={}, home=tmp_path)
-    with pytest.raises(CredentialsError, match="'nope' not found"):
+    assert len(info.value.tried) == 2  # config.json and credentials.ini, not the env
+    with pytest.raises(CredentialsError, match="'nope' not found") as info:
         resolve_credentials(profile="nope", env={}, home=tmp_path)
+    assert len(info.value.tried) == 2
 
 
 def test_explicit_profile_skips_environment(tmp_path: Path) -> None:
@@ -108,6 +110,93 @@ def test_nothing_found_lists_what_was_tried(tmp_path: Path) -> None:
     msg = str(info.value)
     assert "environment" in msg and "config.json" in msg and "credentials.ini" in msg
     assert len(info.value.tried) == 3
+
+
+def _write_ini(home: Path, text: str) -> None:
+    (home / ".alibabacloud").mkdir()
+    (home / ".alibabacloud" / "credentials.ini").write_text(text)
+
+
+INI = (
+    "[default]\naccess_key_id = AKdef\naccess_key_secret = SKdef\n"
+    "[foo]\naccess_key_id = AKfoo\naccess_key_secret = SKfoo\n"
+    "[ram]\ntype = sts\naccess_key_id = AKram\naccess_key_secret = SKram\n"
+    "security_token = TOKram\n"
+)
+
+
+@pytest.mark.parametrize("how", ["env", "argument"])
+def test_profile_missing_from_cli_file_falls_through_to_ini(tmp_path: Path, how: str) -> None:
+    _write_cli(tmp_path)
+    _write_ini(tmp_path, INI)
+    if how == "env":
+        c = resolve_credentials(env={"ALIBABA_CLOUD_PROFILE": "foo"}, home=tmp_path)
+    else:
+        c = resolve_credentials(profile="foo", env={}, home=tmp_path)
+    assert (c.access_key_id, c.access_key_secret) == ("AKfoo", "SKfoo")
+    assert c.source.endswith("credentials.ini [foo]")
+
+
+def test_named_profile_in_unsupported_mode_falls_through_to_ini(tmp_path: Path) -> None:
+    _write_cli(tmp_path)
+    _write_ini(tmp_path, INI)
+    c = resolve_credentials(profile="ram", env={}, home=tmp_path)
+    assert (c.access_key_id, c.security_token) == ("AKram", "TOKram")
+
+
+def test_current_profile_in_unsupported_mode_falls_through_to_ini(tmp_path: Path) -> None:
+    (tmp_path / ".aliyun").mkdir()
+    (tmp_path / ".aliyun" / "config.json").write_text(
+        json.dumps(
+            {
+                "current": "ram",
+                "profiles": [
+                    {
+                        "name": "ram",
+                        "mode": "RamRoleArn",
+                        "access_key_id": "AKr",
+                        "access_key_secret": "SKr-secret",
+                        "ram_role_arn": "acs:ram::1:role/x",
+                    }
+                ],
+            }
+        )
+    )
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(env={}, home=tmp_path)
+    tried = info.value.tried
+    assert len(tried) == 3
+    assert "config.json" in tried[1] and "RamRoleArn" in tried[1]
+    assert "credentials.ini" in tried[2] and "no such file" in tried[2]
+    assert "SKr-secret" not in str(info.value)
+    _write_ini(tmp_path, INI)
+    c = resolve_credentials(env={}, home=tmp_path)
+    assert c.access_key_id == "AKdef"  # the current profile was not named: [default] is fine
+
+
+@pytest.mark.parametrize("with_cli_file", [False, True])
+def test_named_profile_missing_everywhere_is_an_error_not_default(
+    tmp_path: Path, with_cli_file: bool
+) -> None:
+    if with_cli_file:
+        _write_cli(tmp_path)
+    _write_ini(tmp_path, INI)
+    for kwargs in ({"env": {"ALIBABA_CLOUD_PROFILE": "nope"}}, {"profile": "nope", "env": {}}):
+        with pytest.raises(CredentialsError) as info:
+            resolve_credentials(home=tmp_path, **kwargs)  # type: ignore[arg-type]
+        msg = str(info.value)
+        assert "'nope'" in msg and "[nope]" in msg
+        assert "AKdef" not in msg and "SKdef" not in msg and "SKfoo" not in msg
+        assert any("config.json" in t for t in info.value.tried)
+        assert any("credentials.ini" in t and "no section [nope]" in t for t in info.value.tried)
+
+
+def test_unreadable_file_error_lists_what_was_tried(tmp_path: Path) -> None:
+    (tmp_path / ".aliyun").mkdir()
+    (tmp_path / ".aliyun" / "config.json").write_text("{not json")
+    with pytest.raises(CredentialsError, match="cannot read") as info:
+        resolve_credentials(env={}, home=tmp_path)
+    assert len(info.value.tried) == 2 and "config.json" in info.value.tried[1]
 
 
 def test_secrets_never_in_repr() -> None:
