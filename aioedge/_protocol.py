@@ -36,6 +36,7 @@ __all__ = [
     "build_request",
     "common_params",
     "encode_form",
+    "incomplete_response",
     "parse_response",
     "redact",
 ]
@@ -386,6 +387,34 @@ def parse_response(
         ),
         headers,
     )
+
+
+def incomplete_response(
+    action: str,
+    status: int,
+    headers: Mapping[str, str],
+    partial: bytes,
+    expected: int | None,
+) -> InvalidResponseError:
+    """The error for an answer whose body was cut off on the wire (connection lost mid-body).
+
+    Like a body that is complete on the wire but truncated JSON, this is an unreadable
+    answer: ``InvalidResponseError`` with the HTTP status and a snippet of what arrived,
+    whatever the status (a cut-off "success" is not trusted, and a cut-off 503 is not taken
+    as proof that nothing ran).  The service may have executed the call, so the retry
+    policy repeats it only for a read-only Action.
+    """
+    of = f" of {expected}" if expected is not None else ""
+    err = InvalidResponseError(
+        "InvalidResponse",
+        f"response body cut off after {len(partial)}{of} bytes (HTTP {status}): "
+        f"{_snippet(partial)!r}",
+        request_id=_header_request_id(headers),
+        http_status=status,
+        action=action,
+    )
+    _attach_time(err, headers)
+    return err
 
 
 def _attach_time(err: ApiError, headers: Mapping[str, str]) -> ApiError:

@@ -21,7 +21,7 @@ from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from ._errors import TransportError, ValidationError
-from ._protocol import PreparedRequest
+from ._protocol import PreparedRequest, incomplete_response
 
 __all__ = ["Transport", "check_endpoint"]
 
@@ -165,8 +165,23 @@ class Transport:
                 headers=dict(request.headers),
                 **extra,
             ) as resp:
-                body = await resp.read()
-                return resp.status, resp.headers, body
+                # Read chunk by chunk (as resp.read() does) so that a body cut off on the
+                # wire still leaves its status and the bytes that did arrive for the error.
+                # It raises InvalidResponseError, as an unreadable answer does in _protocol.
+                content = resp.content
+                chunks: list[bytes] = []
+                try:
+                    while chunk := await content.readany():
+                        chunks.append(chunk)
+                except aiohttp.ClientPayloadError as exc:
+                    raise incomplete_response(
+                        request.action,
+                        resp.status,
+                        resp.headers,
+                        b"".join(chunks),
+                        resp.content_length,
+                    ) from exc
+                return resp.status, resp.headers, b"".join(chunks)
         except aiohttp.ClientConnectorError as exc:
             # Could not connect at all: the service never saw the request.
             raise TransportError(
