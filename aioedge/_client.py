@@ -100,6 +100,15 @@ class EdgeClient(OperationsMixin):
             )
         self.timeout = float(timeout)
         self.retry: RetryPolicy | None = RetryPolicy() if retry is _DEFAULT else retry
+        if iot_instance_id is not None and (
+            not isinstance(iot_instance_id, str) or not iot_instance_id.strip()
+        ):
+            raise ValidationError(
+                f"iot_instance_id must be a non-empty string or None, got "
+                f"{type(iot_instance_id).__name__} {iot_instance_id!r}",
+                param="iot_instance_id",
+                rule="type",
+            )
         self.iot_instance_id = iot_instance_id
         self.quota_scope = quota_scope or self._credentials.access_key_id
         self._limiter: RateLimiter | None
@@ -322,11 +331,15 @@ class EdgeClient(OperationsMixin):
                 action=action,
             )
         base = dict(params or {})
-        base.setdefault("PageSize", 30)
-        page = int(base.pop("CurrentPage", 1) or 1)
+        if base.get("PageSize") is None:
+            base["PageSize"] = 30
+        # Validate the caller's CurrentPage and PageSize with everything else (a
+        # ValidationError before any I/O), then count pages from the validated value.
+        wire = self._prepare(op, base)
+        page = int(wire["CurrentPage"])
+        base.pop("CurrentPage", None)
         seen = 0
         while True:
-            wire = self.prepare(action, {**base, "CurrentPage": page})
             body = await self._send(op, wire)
             data = body.get("Data") or {}
             items = data.get(op.items_key) or []
@@ -340,6 +353,7 @@ class EdgeClient(OperationsMixin):
             if total is not None and page * page_size >= int(total):
                 return
             page += 1
+            wire = self._prepare(op, {**base, "CurrentPage": page})
 
     def _per_action(self) -> Callable[[Operation], int | None] | None:
         """At most Q calls of an Action in flight (Q its quota, limiter overrides included)."""
