@@ -207,6 +207,10 @@ for _action in ("CreateEdgeDriverVersion", "UpdateEdgeDriverVersion"):
     for _name in ("SourceConfig", "DriverConfig", "ConfigCheckRule", "ContainerConfig"):
         _RULES[(_action, _name)] = _JSON_RULE
 
+# Tag keys are letters only: the rule as the spec states it, in both CreateEdgeInstance and
+# UpdateEdgeInstance ("Tag keys only support letters").  The spec's own example
+# "k1:v1,k2:v2" (also CreateEdgeInstance's sample request) breaks that rule, and ERRATA does
+# not resolve it; the client follows the stated rule, and the reference pages say so.
 _TAG_KEY = re.compile(r"[A-Za-z]{1,20}")
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 

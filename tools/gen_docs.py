@@ -119,6 +119,24 @@ _CHECKED: dict[tuple[str, str], str] = {
 }
 
 
+# Where the spec contradicts itself and the client picked a side: a note under the table.
+_TAGS_NOTE = [
+    '!!! note "Tag keys: the documented example breaks the documented rule"',
+    "    The spec's example for `Tags`, `k1:v1,k2:v2` (also CreateEdgeInstance's sample "
+    "request), has digits in its keys, but the rule it states, in CreateEdgeInstance and "
+    "UpdateEdgeInstance alike, allows letters only. aioedge follows the rule: "
+    '`tags="k1:v1"` raises `ValidationError` (`param="Tags"`, `rule="pattern"`) before '
+    "anything is sent. Use letter-only keys, such as `env:prod,zone:sh_1`. Tags the service "
+    "returns (as in GetEdgeInstance's sample response) are read as they come.",
+]
+
+
+def _notes(op: Operation) -> list[str]:
+    if op.param("Tags") is not None:
+        return [*_TAGS_NOTE, ""]
+    return []
+
+
 def _description(op: Operation, p: Param) -> str:
     """The spec's description, with its constraint wording when it has one."""
     row: Mapping[str, Any] = _RAW.get((op.action, p.name), {})
@@ -239,6 +257,7 @@ def render_operation(op: Operation) -> list[str]:
             "",
         ]
     lines += [*_params_table(op), ""]
+    lines += _notes(op)
     lines += ["### Typed method", "", *_signature(op), "", f"Returns {_returns(op)}", ""]
     lines += ["### Response", "", *_response_table(op), ""]
     lines += [
