@@ -479,3 +479,27 @@ async def test_all_34_typed_methods_against_the_emulator() -> None:
         assert (where.product_key, where.device_name) == ("a1pk", "gw1")
     stats = emu.stats()
     assert {a for a, s in stats.items() if s["succeeded"] >= 1} == set(OPERATIONS)
+
+
+def test_configuration_page_matches_the_constructor() -> None:
+    """docs/configuration.md shows EdgeClient's real parameters, order and defaults."""
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    block = page.split("```python\naioedge.EdgeClient(\n", 1)[1].split("\n)\n", 1)[0]
+    shown = [
+        re.match(r"\s*(\w+)=(.*?),\s*(#.*)?$", line)
+        for line in block.splitlines()
+        if not line.strip().startswith(("*", "#"))
+    ]
+    assert all(shown), block
+    documented = [(m[1], m[2]) for m in shown if m]
+    sig = inspect.signature(EdgeClient.__init__)
+    params = [p for p in sig.parameters.values() if p.name != "self"]
+    assert [name for name, _ in documented] == [p.name for p in params]
+    keyword_only = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    assert block.index("*,") < block.index(f"{keyword_only[0]}=")
+    for (_, text), p in zip(documented, params, strict=True):
+        if isinstance(p.default, (str, int, float, bool)) or p.default is None:
+            assert text == repr(p.default).replace("'", '"'), p.name
+    # Every option has its own place on the page.
+    for p in params:
+        assert f"`{p.name}`" in page, p.name
