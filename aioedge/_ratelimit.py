@@ -9,7 +9,16 @@ window (1 s plus a small margin) after the answer.  Proof sketch: take the arriv
 window ``[t, t + 1)`` and let τ be the latest of their send times (τ < t + 1).  Every one of
 those requests was sent at or before τ and released no earlier than ``arrival + 1 ≥ t + 1 > τ``,
 so all of them held a slot at τ: there are at most Q.  Latency only slows the stream down
-(a slot cycles every ``latency + window``); it never lets an extra request through.
+(a slot cycles every ``latency + window``, so a steady stream runs at ``Q / (window + latency)``
+per second); it never lets an extra request through.
+
+The proof needs "released no earlier than arrival + 1", which an *answer* guarantees.  When an
+attempt ends without one after the request may have left (``TransportError`` with
+``maybe_executed=True``: a timeout or a connection lost after sending; a cancellation; any
+exception that is not an ``EdgeError``) the request can still arrive later, so its slot is held
+``window + max(attempt_timeout, seconds it was in flight)`` instead: the *lost hold*.
+``attempt_timeout`` (default 10 s, the client's default per-attempt timeout) is configurable,
+and ``slot(..., timeout=...)`` raises it for one request.
 
 Adaptive (botocore's adaptive retry mode): when the service throttles anyway (another process
 or tool uses the same account), the Action's rate drops multiplicatively (× ``beta``) and climbs
@@ -36,6 +45,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
+from ._errors import EdgeError, TransportError
 from ._log import get_logger
 
 __all__ = [
@@ -44,6 +54,7 @@ __all__ = [
     "LocalRateLimiter",
     "RateLimiter",
     "SlotWindow",
+    "answer_lost",
     "default_limiter",
     "reset_default_limiter",
 ]
@@ -52,6 +63,9 @@ __all__ = [
 WINDOW = 1.0
 #: Default extra hold after the window, for clock granularity and interval-edge rounding.
 DEFAULT_MARGIN = 0.01
+#: Default longest wait for an answer (the client's default per-attempt ``timeout``): a slot
+#: whose answer never came is held ``window + attempt_timeout`` (at least) after the exit.
+DEFAULT_ATTEMPT_TIMEOUT = 10.0
 # Shortest timer the limiter sets, so float rounding can never make the head waiter spin.
 _MIN_DELAY = 0.001
 
@@ -196,15 +210,16 @@ class SlotWindow:
             return True
         return False
 
-    def release(self, now: float) -> float:
+    def release(self, now: float, *, at_least: float = 0.0) -> float:
         """The request's answer came back (or it failed in any way): hold the slot on.
 
+        ``at_least``: a longer hold for a request whose answer never came (the lost hold).
         Returns the time the slot becomes free again.
         """
         if self._in_flight <= 0:
             raise RuntimeError("release() without a matching try_acquire()")
         self._in_flight -= 1
-        until = now + self.hold(now)
+        until = now + max(self.hold(now), at_least)
         bisect.insort(self._releases, until)
         return until
 
@@ -236,6 +251,26 @@ class SlotWindow:
 # --------------------------------------------------------------------------- the seam
 
 
+def answer_lost(exc: BaseException | None) -> bool:
+    """Did an attempt that exited a slot with ``exc`` end without an answer it can trust?
+
+    True for ``TransportError(maybe_executed=True)`` (timeout, connection lost after sending),
+    for a cancellation and for any exception that is not an ``EdgeError``: the request may still
+    arrive later.  False for a clean exit, an ``ApiError`` (an answer came back) and other
+    ``EdgeError``s (raised before anything was sent).
+    """
+    if exc is None:
+        return False
+    if isinstance(exc, TransportError):
+        return exc.maybe_executed
+    return not isinstance(exc, EdgeError)
+
+
+def _check_timeout(name: str, value: float | None) -> None:
+    if value is not None and not (value >= 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
     """What the client needs from a limiter (local, Redis, or the user's own)."""
@@ -243,7 +278,11 @@ class RateLimiter(Protocol):
     def slot(
         self, scope: str, action: str, qps: float
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """Wait for a free slot; hold it while the request is in flight and one window after."""
+        """Wait for a free slot; hold it while the request is in flight and one window after.
+
+        If the block exits without an answer (see ``answer_lost``), hold it longer: the
+        request may still arrive.
+        """
         ...
 
     def report_throttled(self, scope: str, action: str) -> None:
@@ -315,15 +354,18 @@ _NULL_SLOT = _NullSlot()
 
 
 class _LocalSlot:
-    __slots__ = ("_held", "_lane", "_limiter")
+    __slots__ = ("_granted", "_held", "_lane", "_limiter", "_timeout")
 
-    def __init__(self, limiter: LocalRateLimiter, lane: _Lane) -> None:
+    def __init__(self, limiter: LocalRateLimiter, lane: _Lane, timeout: float | None) -> None:
         self._limiter = limiter
         self._lane = lane
+        self._timeout = timeout
         self._held = False
+        self._granted = 0.0
 
     async def __aenter__(self) -> None:
         await self._limiter._acquire(self._lane)
+        self._granted = self._limiter._clock()
         self._held = True
 
     async def __aexit__(
@@ -332,10 +374,13 @@ class _LocalSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Any exit counts as "maybe arrived": the client validates before it enters.
+        # Any exit counts as "maybe arrived" (the client validates before it enters); an exit
+        # without an answer counts as "may still arrive" and gets the lost hold.
         if self._held:
             self._held = False
-            self._limiter._release(self._lane)
+            lim = self._limiter
+            lost = lim._lost_hold(self._granted, self._timeout) if answer_lost(exc) else 0.0
+            lim._release(self._lane, at_least=lost)
 
 
 class LocalRateLimiter:
@@ -343,6 +388,9 @@ class LocalRateLimiter:
 
     ``overrides`` maps an Action to the QPS to use instead of the catalog's (``math.inf``
     turns limiting off for that Action).  ``margin`` is added to the 1-second window.
+    ``attempt_timeout``: the longest a request may take to arrive once the client stops
+    waiting for it (its per-attempt ``timeout``); a slot that got no answer is held
+    ``window + max(attempt_timeout, seconds in flight, the slot's timeout)``.
     ``clock`` must be monotonic and shared by every event loop that uses this limiter
     (the default, ``time.monotonic``, is what asyncio's loops use).  Timers run on the
     waiting task's own loop, so one limiter serves several loops, one after another or in
@@ -355,10 +403,13 @@ class LocalRateLimiter:
         overrides: Mapping[str, float] | None = None,
         margin: float = DEFAULT_MARGIN,
         adaptive: AdaptiveConfig | None = None,
+        attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if margin < 0:
             raise ValueError(f"margin must be >= 0, got {margin}")
+        _check_timeout("attempt_timeout", attempt_timeout)
+        self._attempt_timeout = float(attempt_timeout)
         self._overrides = dict(overrides or {})
         for action, qps in self._overrides.items():
             if not qps > 0:
@@ -380,6 +431,21 @@ class LocalRateLimiter:
     def window(self) -> float:
         return self._window
 
+    @property
+    def attempt_timeout(self) -> float:
+        return self._attempt_timeout
+
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        """A client with this per-attempt timeout uses the limiter: never hold lost slots less."""
+        _check_timeout("attempt_timeout", seconds)
+        with self._lock:
+            self._attempt_timeout = max(self._attempt_timeout, float(seconds))
+
+    def _lost_hold(self, granted: float, timeout: float | None) -> float:
+        """The hold of a slot granted at ``granted`` whose answer never came."""
+        in_flight = self._clock() - granted
+        return self._window + max(self._attempt_timeout, in_flight, timeout or 0.0)
+
     def effective_qps(self, action: str, qps: float) -> float:
         return self._overrides.get(action, qps)
 
@@ -399,12 +465,14 @@ class LocalRateLimiter:
 
     # -- RateLimiter
     def slot(
-        self, scope: str, action: str, qps: float
+        self, scope: str, action: str, qps: float, *, timeout: float | None = None
     ) -> contextlib.AbstractAsyncContextManager[None]:
+        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known."""
+        _check_timeout("timeout", timeout)
         qps = self.effective_qps(action, qps)
         if math.isinf(qps):
             return _NULL_SLOT
-        return _LocalSlot(self, self._lane(scope, action, qps))
+        return _LocalSlot(self, self._lane(scope, action, qps), timeout)
 
     def report_throttled(self, scope: str, action: str) -> None:
         lane = self._lanes.get((scope, action))
@@ -480,9 +548,9 @@ class LocalRateLimiter:
                     self._notify_head(lane)
             raise
 
-    def _release(self, lane: _Lane) -> None:
+    def _release(self, lane: _Lane, *, at_least: float = 0.0) -> None:
         with self._lock:
-            lane.window.release(self._clock())
+            lane.window.release(self._clock(), at_least=at_least)
             self._notify_head(lane)
 
     @staticmethod
@@ -505,8 +573,12 @@ _default: LocalRateLimiter | None = None
 _default_lock = threading.Lock()
 
 
-def default_limiter() -> LocalRateLimiter:
-    """The limiter every client with ``rate_limit=True`` shares in this process."""
+def default_limiter(*, attempt_timeout: float | None = None) -> LocalRateLimiter:
+    """The limiter every client with ``rate_limit=True`` shares in this process.
+
+    ``attempt_timeout``: the asking client's per-attempt timeout; the shared limiter holds a
+    slot that got no answer for at least the window plus the longest of its clients' timeouts.
+    """
     global _default
     limiter = _default
     if limiter is None:
@@ -514,6 +586,8 @@ def default_limiter() -> LocalRateLimiter:
             if _default is None:
                 _default = LocalRateLimiter()
             limiter = _default
+    if attempt_timeout is not None:
+        limiter.expect_attempt_timeout(attempt_timeout)
     return limiter
 
 

@@ -7,6 +7,7 @@ an event loop whose clock jumps straight to the next timer whenever no I/O is re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import math
 import selectors
@@ -20,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aioedge._errors import ThrottledError, TransportError, ValidationError
 from aioedge._ratelimit import (
     WINDOW,
     AdaptiveConfig,
@@ -27,6 +29,7 @@ from aioedge._ratelimit import (
     LocalRateLimiter,
     RateLimiter,
     SlotWindow,
+    answer_lost,
     default_limiter,
     reset_default_limiter,
 )
@@ -343,6 +346,36 @@ def test_fifo_order_under_contention() -> None:
     assert run_virtual(main) == list(range(12))
 
 
+def test_a_newcomer_never_jumps_the_queue() -> None:
+    """A request arriving at the very moment a hold ends, while others wait, goes last."""
+
+    async def main(loop: VirtualTimeLoop) -> list[str]:
+        limiter = limiter_on(loop, margin=0.0)
+        order: list[str] = []
+
+        async def user(name: str, arrive_after: float) -> None:
+            if arrive_after:
+                await asyncio.sleep(arrive_after)
+            async with limiter.slot("AK", "DeleteEdgeInstance", 1):
+                order.append(name)
+
+        async with limiter.slot("AK", "DeleteEdgeInstance", 1):
+            order.append("first")
+        # The slot frees at exactly +1 s.  The newcomers' timers are set before the waiters
+        # queue, so at +1 s each newcomer runs before the waiters' wake-ups do.
+        newcomers = [asyncio.create_task(user(f"new{i}", 1.0)) for i in range(2)]
+        await asyncio.sleep(0)
+        waiters = []
+        for i in range(2):
+            waiters.append(asyncio.create_task(user(f"wait{i}", 0.0)))
+            await asyncio.sleep(0)
+        assert limiter.waiting("AK", "DeleteEdgeInstance") == 2
+        await asyncio.gather(*newcomers, *waiters)
+        return order
+
+    assert run_virtual(main) == ["first", "wait0", "wait1", "new0", "new1"]
+
+
 def test_real_time_bound_and_pace_with_latency() -> None:
     async def main(loop: VirtualTimeLoop) -> tuple[list[float], float]:
         limiter = limiter_on(loop)
@@ -420,12 +453,118 @@ def test_a_failed_request_still_holds_its_slot() -> None:
     async def main(loop: VirtualTimeLoop) -> float:
         limiter = limiter_on(loop, margin=0.0)
         t0 = loop.time()
-        with pytest.raises(ZeroDivisionError):
+        with pytest.raises(ThrottledError):
             async with limiter.slot("AK", "X", 1):
-                _ = 1 / 0
+                raise ThrottledError("Throttling", "slow down")  # an answer came back
         return await _timed(limiter, loop) - t0
 
     assert run_virtual(main) == pytest.approx(1.0)
+
+
+# --------------------------------------------------------------------------- lost answers
+
+
+def _lost_error() -> TransportError:
+    return TransportError("timed out after sending", maybe_executed=True)
+
+
+@pytest.mark.parametrize(
+    ("error", "lost"),
+    [
+        (None, False),
+        (ThrottledError("Throttling", "x"), False),
+        (TransportError("refused", maybe_executed=False), False),
+        (ValidationError("bad", param="p"), False),
+        (TransportError("timeout", maybe_executed=True), True),
+        (asyncio.CancelledError(), True),
+        (ZeroDivisionError(), True),
+    ],
+)
+def test_answer_lost_classifies_exits(error: BaseException | None, lost: bool) -> None:
+    assert answer_lost(error) is lost
+
+
+def _hold_after(exit_with: BaseException, *, in_flight: float, **kwargs: Any) -> float:
+    """Seconds from the exit of a slot (after ``in_flight`` s) until the next request gets it."""
+
+    async def main(loop: VirtualTimeLoop) -> float:
+        limiter = limiter_on(loop, margin=0.0, **kwargs.pop("limiter", {}))
+        with pytest.raises(type(exit_with)):
+            async with limiter.slot("AK", "X", 1, **kwargs):
+                await asyncio.sleep(in_flight)
+                raise exit_with
+        t_exit = loop.time()
+        return await _timed(limiter, loop) - t_exit
+
+    return run_virtual(main)
+
+
+def test_a_slot_without_an_answer_is_held_window_plus_attempt_timeout() -> None:
+    # Default: the client's default per-attempt timeout (10 s) on top of the window.
+    assert _hold_after(_lost_error(), in_flight=0.2) == pytest.approx(WINDOW + 10.0)
+    assert _hold_after(
+        _lost_error(), in_flight=0.2, limiter={"attempt_timeout": 3.0}
+    ) == pytest.approx(WINDOW + 3.0)
+    # The slot's own timeout raises it; time spent in flight (a timeout) raises it too.
+    assert _hold_after(
+        _lost_error(), in_flight=0.2, limiter={"attempt_timeout": 3.0}, timeout=7.0
+    ) == pytest.approx(WINDOW + 7.0)
+    assert _hold_after(
+        _lost_error(), in_flight=4.5, limiter={"attempt_timeout": 3.0}
+    ) == pytest.approx(WINDOW + 4.5)
+    # A cancellation after sending is no answer either; an answer keeps the plain window.
+    assert _hold_after(
+        asyncio.CancelledError(), in_flight=0.2, limiter={"attempt_timeout": 2.0}
+    ) == pytest.approx(WINDOW + 2.0)
+    assert _hold_after(
+        ThrottledError("Throttling", "x"), in_flight=0.2, limiter={"attempt_timeout": 2.0}
+    ) == pytest.approx(WINDOW)
+
+
+def test_a_late_arrival_after_a_timeout_stays_inside_the_bound() -> None:
+    """Requests the client gave up on still arrive (up to the timeout later): ≤ Q per window."""
+
+    async def main(loop: VirtualTimeLoop) -> list[float]:
+        timeout = 0.5
+        limiter = limiter_on(loop, attempt_timeout=timeout)
+        arrivals: list[float] = []
+
+        async def late(delay: float) -> None:
+            await asyncio.sleep(delay)
+            arrivals.append(loop.time())
+
+        background: list[asyncio.Task[None]] = []
+
+        async def request(i: int) -> None:
+            with contextlib.suppress(TransportError):
+                async with limiter.slot("AK", "GetEdgeInstance", 10, timeout=timeout):
+                    if i < 10:
+                        # The first round is stuck in the network: each request arrives just
+                        # before the client's timeout has passed again after it gave up.
+                        background.append(asyncio.create_task(late(2 * timeout - 0.01)))
+                        await asyncio.sleep(timeout)
+                        raise _lost_error()
+                    arrivals.append(loop.time())
+                    await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(request(i) for i in range(60)))
+        await asyncio.gather(*background)
+        return arrivals
+
+    arrivals = run_virtual(main)
+    assert len(arrivals) == 60
+    assert max_in_window(arrivals, closed=True) <= 10
+
+
+def test_default_limiter_takes_the_longest_client_timeout() -> None:
+    with _fresh_default():
+        assert default_limiter().attempt_timeout == 10.0
+        assert default_limiter(attempt_timeout=30.0).attempt_timeout == 30.0
+        assert default_limiter(attempt_timeout=2.0).attempt_timeout == 30.0  # never lowered
+    with pytest.raises(ValueError, match="attempt_timeout"):
+        LocalRateLimiter(attempt_timeout=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        LocalRateLimiter().slot("AK", "X", 1, timeout=math.nan)
 
 
 def test_no_busy_waiting() -> None:
