@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -157,12 +160,55 @@ async def test_malformed_bodies_are_truncated_json(raw: Raw) -> None:
 
 
 async def test_delay_holds_the_answer_back_then_serves_it(raw: Raw) -> None:
-    raw.emu.set_faults("QueryEdgeInstance:delay:delay=0.05:times=1")
+    raw.emu.set_faults("QueryEdgeInstance:delay:delay=0.25:times=1")
+    started = time.monotonic()
     answer = await raw.call("QueryEdgeInstance", {})
+    assert time.monotonic() - started >= 0.25  # really held back
     assert answer.ok
     [fault] = raw.emu.fault_log
-    assert (fault.kind, fault.executed) == ("delay", False)
+    # The request ran at once; only its answer waited.
+    assert (fault.kind, fault.executed) == ("delay", True)
+    assert fault.request_id == answer.body["RequestId"]
     assert [r.outcome for r in raw.emu.requests] == ["executed"]
+    started = time.monotonic()
+    assert (await raw.call("QueryEdgeInstance", {})).ok  # times=1: no more delay
+    assert time.monotonic() - started < 0.25
+
+
+async def test_a_delayed_request_runs_before_its_answer_is_held_back(raw: Raw) -> None:
+    raw.emu.set_faults("CreateEdgeInstance:delay:delay=30")
+    params = raw.signed("CreateEdgeInstance", {"Name": "slow"})
+    request = asyncio.ensure_future(raw.send(params))
+    try:
+        # Executed while the answer is still held back, so a client that gives up on a
+        # slow mutating call cannot assume it did not run.
+        for _ in range(500):
+            if raw.emu.executions:
+                break
+            await asyncio.sleep(0.01)
+        assert [(e.action, e.nonce) for e in raw.emu.executions] == [
+            ("CreateEdgeInstance", params["SignatureNonce"])
+        ]
+        assert not request.done()
+        [fault] = raw.emu.fault_log
+        assert (fault.kind, fault.executed) == ("delay", True)
+    finally:
+        request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+
+
+async def test_a_delayed_refusal_is_recorded_as_not_executed(raw: Raw) -> None:
+    raw.emu.set_faults("CreateEdgeInstance:delay:delay=0.01")
+    refused = await raw.call("CreateEdgeInstance", {"Name": "has space"}, validate=False)
+    assert refused.code == "iot.common.InvalidParam"
+    forged = await raw.call("CreateEdgeInstance", {"Name": "x"}, secret="wrong")
+    assert forged.code == "SignatureDoesNotMatch"
+    assert [(f.kind, f.executed) for f in raw.emu.fault_log] == [
+        ("delay", False),
+        ("delay", False),
+    ]
+    assert raw.emu.executions == []
 
 
 async def test_post_execution_faults_skip_requests_that_did_not_run(raw: Raw) -> None:

@@ -108,7 +108,14 @@ class Emulator:
             sock.close()
             raise
         runner = web.AppRunner(
-            build_app(self.service), access_log=None, handle_signals=False, shutdown_timeout=0.5
+            build_app(self.service),
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=0.5,
+            # A client that hangs up cancels its request's handler: a held-back answer
+            # ("delay" fault) stops waiting.  Execution itself never awaits, so it is
+            # never cut in half.
+            handler_cancellation=True,
         )
         await runner.setup()
         site = web.SockSite(runner, sock)

@@ -5,14 +5,17 @@ Kinds, and when they strike:
 ==============  ================================================================
 ``unavailable``  HTTP 503 ``ServiceUnavailable`` before execution
 ``reset``        the TCP connection is reset before execution
-``delay``        the answer is held back ``delay`` seconds, then served normally
+``delay``        the request is handled at once (executed, if it passes the checks);
+                 its answer is held back ``delay`` seconds, then served
 ``malformed``    executed, then a truncated JSON body is sent (HTTP 200)
 ``lost``         executed, then the connection is reset: the response is lost
 ==============  ================================================================
 
 ``unavailable``, ``reset`` and ``delay`` are decided when a request arrives;
 ``malformed`` and ``lost`` only once a request has been executed, so a throttled or
-rejected request never counts against them.  A rule fires with probability ``rate``
+rejected request never counts against them.  A ``delay`` record's ``executed`` says
+whether the request it held back had run: a client that times out on it may well have
+had its call executed.  A rule fires with probability ``rate``
 (drawn from a ``random.Random(seed)``), skips its first ``after`` matching requests, and
 fires at most ``times`` times.  ``action="*"`` matches every Action.
 """
@@ -73,7 +76,8 @@ class FaultSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultRecord:
-    """One fault that struck: which request, which kind, and whether it had run."""
+    """One fault that struck: which request, which kind, and whether it had run
+    (``delay``: whether the request whose answer was held back was executed)."""
 
     action: str
     kind: str

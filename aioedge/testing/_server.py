@@ -2,8 +2,8 @@
 
 ``/`` answers the RPC API (GET query strings and POST form bodies; the official SDKs
 POST with the parameters in the query string, so both are merged).  Faults that concern
-the connection itself (a reset, a delay, a truncated body, a lost response) happen here;
-whether to inject them is decided by ``_faults``.  ``/_emulator/...`` are unsigned
+the connection itself (a reset, a held-back answer, a truncated body, a lost response)
+happen here; whether to inject them is decided by ``_faults``.  ``/_emulator/...`` are unsigned
 inspection endpoints for tests that run the emulator in another process.
 """
 
@@ -74,21 +74,29 @@ async def _api(request: web.Request) -> web.StreamResponse:
     params = await _read_params(request)
     action = params.get("Action", "")
     service.count(action, "requests")
-    fault: FaultSpec | None = None
+    delay: FaultSpec | None = None
     if service.faults.active:
         fault = service.faults.pick(action, "pre")
-        if fault is not None:
+        if fault is not None and fault.kind == "delay":
+            delay = fault
+        elif fault is not None:
             rid = service.backend.request_id()
             get_logger().debug("aioedge.emulator_fault", action=action, kind=fault.kind)
             service.record_fault(action, fault.kind, params, executed=False, request_id=rid)
-            if fault.kind == "delay":
-                await asyncio.sleep(fault.delay)
-            elif fault.kind == "unavailable":
+            if fault.kind == "unavailable":
                 reply = service.unavailable(rid)
                 return _response(service, reply.status, _dumps(reply.body), rid)
-            else:  # reset
-                return _reset_connection(request)
+            return _reset_connection(request)  # reset
     reply = service.process(request.method, params)
+    if delay is not None:
+        # The request has had its outcome (executed, throttled, refused...): only its
+        # answer is held back.  A client that gives up meanwhile closes the connection,
+        # which cancels this handler (handler_cancellation): nothing is sent.
+        get_logger().debug("aioedge.emulator_fault", action=action, kind="delay")
+        service.record_fault(
+            action, "delay", params, executed=reply.executed, request_id=reply.request_id
+        )
+        await asyncio.sleep(delay.delay)
     if reply.executed and service.faults.active:
         fault = service.faults.pick(action, "post")
         if fault is not None:
