@@ -195,7 +195,15 @@ async def test_parameters_in_query_and_form_body_are_merged(raw: Raw) -> None:
     ("action", "params", "status", "code"),
     [
         ("GetEdgeInstance", {}, 400, "MissingInstanceId"),
-        ("QueryEdgeInstance", {"PageSize": "0"}, 200, "iot.common.InvalidParam"),
+        # QueryEdgeInstance / QueryEdgeDriver take PageSize 0 as 10 (test_emulator_resources);
+        # the other paged operations document 1 to 30.
+        (
+            "QueryEdgeInstanceHistoricDeployment",
+            {"InstanceId": "i", "PageSize": "0"},
+            200,
+            "iot.common.InvalidParam",
+        ),
+        ("QueryEdgeInstance", {"PageSize": "31"}, 200, "iot.common.InvalidParam"),
         ("QueryEdgeInstance", {"PageSize": "ten"}, 200, "iot.common.InvalidParam"),
         ("QueryEdgeInstance", {"Colour": "blue"}, 200, "iot.common.InvalidParam"),
         ("CreateEdgeInstance", {"Name": "has space"}, 200, "iot.common.InvalidParam"),

@@ -104,6 +104,53 @@ async def test_paging_has_real_totals_and_pages(raw: Raw) -> None:
     assert filtered["Total"] == 10  # inst_1 and inst_10..inst_19
 
 
+async def _page(raw: Raw, action: str, params: dict[str, str]) -> dict[str, Any]:
+    # validate=False: the client's own catalog refuses these values before sending them.
+    answer = await raw.call(action, params, validate=False)
+    assert answer.ok, answer.body
+    return dict(answer.body["Data"])
+
+
+@pytest.mark.parametrize("below", ["0", "-3"])
+async def test_paging_values_below_one_are_the_defaults_where_documented(
+    raw: Raw, below: str
+) -> None:
+    # operations.json, QueryEdgeInstance and QueryEdgeDriver: "values smaller than 1 are
+    # treated as 10" (PageSize) and "as 1" (CurrentPage).
+    for n in range(12):
+        await _instance(raw, f"inst_{n:02d}")
+        await _driver(raw, f"Driver{n:02d}")
+    for action, extra, key in (
+        ("QueryEdgeInstance", {}, "InstanceList"),
+        ("QueryEdgeDriver", {"Type": "1"}, "DriverList"),
+    ):
+        size = await _page(raw, action, {**extra, "PageSize": below, "CurrentPage": "2"})
+        assert (size["Total"], size["PageSize"], size["CurrentPage"], len(size[key])) == (
+            12,
+            10,
+            2,
+            2,
+        )
+        page = await _page(raw, action, {**extra, "PageSize": "5", "CurrentPage": below})
+        assert (page["PageSize"], page["CurrentPage"], len(page[key])) == (5, 1, 5)
+        first = await _page(raw, action, {**extra, "PageSize": "5", "CurrentPage": "1"})
+        assert page[key] == first[key]
+    # What ran is recorded as it was received.
+    assert raw.emu.executions[-2].params == {"Type": "1", "PageSize": "5", "CurrentPage": below}
+    # The other paged operations document 1 to 30 and refuse such values.
+    iid = await _instance(raw, "other")
+    for action, name in (
+        ("QueryEdgeInstanceDevice", "PageSize"),
+        ("QueryEdgeInstanceDriver", "CurrentPage"),
+    ):
+        refused = await raw.call(action, {"InstanceId": iid, name: below}, validate=False)
+        assert (refused.status, refused.code) == (200, "iot.common.InvalidParam")
+        assert name in refused.body["ErrorMessage"]
+    # Still not a number: refused.
+    text = await raw.call("QueryEdgeInstance", {"PageSize": "zero"}, validate=False)
+    assert text.code == "iot.common.InvalidParam"
+
+
 async def test_instance_count_limit() -> None:
     async with (
         Emulator(quotas=False, limits=Limits(instances=2)) as emu,

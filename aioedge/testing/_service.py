@@ -6,6 +6,10 @@ validation with the client's own catalog (``aioedge._catalog.validate_params``),
 the Action (``_backend``).  It keeps the records tests inspect: every request with its
 arrival time and outcome, every execution, every fault, and per-Action counters.
 
+Before validation, a PageSize / CurrentPage smaller than 1 becomes 10 / 1 for
+QueryEdgeInstance and QueryEdgeDriver, as operations.json says the service treats them
+(the execution record keeps the values as received).
+
 Parameter errors map from ``ValidationError.rule`` onto the documented codes:
 
 ==========================  ===================================================
@@ -23,6 +27,7 @@ QueryDeviceProvisioning, whose page documents HttpCode 400 for them.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -162,6 +167,30 @@ _COUNTERS = (
     "succeeded",
     "failed",
 )
+
+
+# operations.json "constraints": for these two Actions the service takes a PageSize or
+# CurrentPage smaller than 1 as its default instead of refusing it.  The client's catalog
+# keeps min 1 (it refuses such values before any I/O), so the service side maps them first.
+# The other paged Actions document 1 to 30 and refuse them.
+_BELOW_ONE: dict[str, dict[str, str]] = {
+    "QueryEdgeInstance": {"PageSize": "10", "CurrentPage": "1"},
+    "QueryEdgeDriver": {"PageSize": "10", "CurrentPage": "1"},
+}
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _below_one(action: str, business: dict[str, str]) -> dict[str, str]:
+    """``business`` with a PageSize / CurrentPage below 1 replaced where the doc says so."""
+    defaults = _BELOW_ONE.get(action)
+    if not defaults:
+        return business
+    out = dict(business)
+    for name, default in defaults.items():
+        value = out.get(name)
+        if value is not None and _INTEGER.fullmatch(value) and int(value) < 1:
+            out[name] = default
+    return out
 
 
 class Service:
@@ -311,7 +340,7 @@ class Service:
             return self._throttle(op, rid)
         business = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
         try:
-            wire = validate_params(op, business)
+            wire = validate_params(op, _below_one(action, business))
         except ValidationError as exc:
             self.count(action, "invalid")
             self._record(action, key_id, arrival, "invalid", nonce, rid)
