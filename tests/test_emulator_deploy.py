@@ -151,6 +151,33 @@ def test_a_failure_needs_an_existing_resource_and_stage() -> None:
         Failure(stage=12)
 
 
+def test_a_failure_can_pick_its_gateway_and_snapshot() -> None:
+    plan = _plan(2, 2, 2)
+    events = build_schedule(
+        plan, created_ms=0, stage_ms=D, failure=Failure(stage=24, gateway_id="g2", resource_id="r1")
+    )
+    failed = [(e.kind, e.task_id, e.snapshot_id, e.stage) for e in events if e.status == 3]
+    assert failed == [
+        ("snapshot", "t2", "s21", 24),
+        ("task", "t2", None, 24),
+        ("deployment", None, None, None),
+    ]
+    for task in ("t0", "t1"):  # the other gateways' subtasks finish
+        assert _path(events, "task", task, None)[-1] == (32, 2)
+    # A gateway alone: its first snapshot.
+    only_gateway = build_schedule(
+        plan, created_ms=0, stage_ms=D, failure=Failure(stage=8, gateway_id="g1")
+    )
+    first_failed = next(e for e in only_gateway if e.status == 3)
+    assert (first_failed.task_id, first_failed.snapshot_id) == ("t1", "s10")
+    assert Failure(stage=8, gateway_id="g1").locate(plan) == ("t1", "s10")
+    assert Failure(stage=8, gateway_id="g9").fits(plan) is False
+    with pytest.raises(ValueError, match="no subtask for gateway 'g9'"):
+        build_schedule(plan, created_ms=0, stage_ms=D, failure=Failure(stage=8, gateway_id="g9"))
+    with pytest.raises(ValueError, match="on gateway 'g0'"):
+        Failure(stage=8, gateway_id="g0", resource_id="r7").locate(plan)
+
+
 def test_closing_fails_whatever_has_not_ended() -> None:
     events = build_schedule(_plan(2), created_ms=0, stage_ms=D, closed_ms=2 * D)
     assert all(e.time_ms <= 2 * D for e in events)
@@ -363,6 +390,72 @@ async def test_an_armed_failure_fails_the_next_deployment(site: Site) -> None:
     again = await _deploy(site)
     site.clock.advance(60)
     assert (await _get(site, again))["Status"] == 2
+
+
+async def _gateways(site: Site) -> dict[str, str]:
+    body = await site.raw.ok("QueryEdgeInstanceGateway", {"InstanceId": site.instance})
+    return {g["DeviceName"]: g["IotId"] for g in body["GatewayList"]}
+
+
+def _by_gateway(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["GatewayId"]: t for t in data["TaskList"]}
+
+
+async def test_an_armed_failure_can_choose_the_gateway(site: Site) -> None:
+    gateways = await _gateways(site)
+    site.raw.emu.fail_deployment_at(
+        resource_id=site.device, stage=24, gateway_id=gateways["gw2"], message="disk full"
+    )
+    dep = await _deploy(site)
+    site.clock.advance(60)
+    data = await _get(site, dep)
+    assert data["Status"] == 3
+    tasks = _by_gateway(data)
+    assert (tasks[gateways["gw1"]]["Status"], tasks[gateways["gw1"]]["Stage"]) == (2, 32)
+    failed_task = tasks[gateways["gw2"]]
+    assert (failed_task["Status"], failed_task["Stage"]) == (3, 24)
+    [failed] = [s for s in failed_task["ResourceSnapshotList"] if s["Status"] == 3]
+    assert (failed["ResourceId"], failed["Stage"]) == (site.device, 24)
+    last = json.loads(failed["Log"])[-1]
+    assert (last["level"], last["stage"]) == ("ERROR", 24) and "disk full" in last["message"]
+
+
+async def test_a_failure_for_an_unknown_gateway_waits_for_it(site: Site) -> None:
+    site.raw.emu.fail_deployment_at(stage=8, gateway_id="not-bound-here")
+    dep = await _deploy(site)
+    site.clock.advance(60)
+    assert (await _get(site, dep))["Status"] == 2  # nothing to fail: it stays armed
+    assert site.raw.emu.service.backend.pending_failure is not None
+
+
+async def test_a_running_deployment_can_fail_on_a_chosen_gateway(site: Site) -> None:
+    gateways = await _gateways(site)
+    dep = await _deploy(site)
+    site.clock.advance(1)
+    with pytest.raises(ValueError, match="no subtask"):
+        site.raw.emu.fail_deployment_at(stage=16, gateway_id="nope", deployment_id=dep)
+    site.raw.emu.fail_deployment_at(stage=16, gateway_id=gateways["gw2"], deployment_id=dep)
+    site.clock.advance(60)
+    tasks = _by_gateway(await _get(site, dep))
+    assert (tasks[gateways["gw1"]]["Status"], tasks[gateways["gw2"]]["Status"]) == (2, 3)
+    assert tasks[gateways["gw2"]]["Stage"] == 16
+
+
+async def test_failures_can_choose_the_gateway_over_http(site: Site) -> None:
+    gateways = await _gateways(site)
+    url = site.raw.emu.endpoint + "/_emulator/deployment-failures"
+    failure = {"stage": 8, "gateway_id": gateways["gw2"], "resource_id": site.driver}
+    async with site.raw.session.post(url, json=failure) as resp:
+        assert resp.status == 201
+    dep = await _deploy(site)
+    site.clock.advance(60)
+    tasks = _by_gateway(await _get(site, dep))
+    assert (tasks[gateways["gw1"]]["Status"], tasks[gateways["gw2"]]["Status"]) == (2, 3)
+    [failed] = [s for s in tasks[gateways["gw2"]]["ResourceSnapshotList"] if s["Status"] == 3]
+    assert (failed["ResourceId"], failed["Stage"]) == (site.driver, 8)
+    running = {"stage": 8, "gateway_id": "nope", "deployment_id": dep}
+    async with site.raw.session.post(url, json=running) as resp:
+        assert resp.status == 400 and "nope" in (await resp.json())["error"]
 
 
 async def test_a_running_deployment_can_be_made_to_fail(site: Site) -> None:

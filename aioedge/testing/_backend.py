@@ -406,6 +406,7 @@ class Backend:
         dep = self.deployments.get(deployment_id)
         if dep is None:
             raise KeyError(f"no deployment {deployment_id}")
+        failure.locate(dep.plan)  # ValueError before anything changes
         before = [_shape(e) for e in dep.view.events if e.time_ms <= now_ms]
         old = dep.failure
         dep.failure = failure
@@ -1018,10 +1019,8 @@ class Backend:
         if kind == "reset":
             plan = Plan(deployment_id=deployment_id, tasks=plan.tasks, operate_type=1)
         failure = self.pending_failure
-        if failure is not None and failure.resource_id is not None:
-            wanted = failure.resource_id
-            if not any(s.resource.resource_id == wanted for t in plan.tasks for s in t.snapshots):
-                failure = None  # stays armed until a deployment carries that resource
+        if failure is not None and not failure.fits(plan):
+            failure = None  # stays armed until a deployment has that gateway and resource
         if failure is not None:
             self.pending_failure = None
         dep = Deployment(

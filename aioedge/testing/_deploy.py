@@ -87,15 +87,35 @@ class Plan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Failure:
-    """Make one snapshot fail when it reaches ``stage`` (the first one if no resource_id)."""
+    """Make one snapshot fail when it reaches ``stage``.
+
+    ``gateway_id`` (a gateway's IotId) picks the subtask, ``resource_id`` the snapshot in
+    it; either left None means the first one that fits.
+    """
 
     stage: int
     resource_id: str | None = None
+    gateway_id: str | None = None
     message: str = "injected failure"
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {self.stage}")
+
+    def locate(self, plan: Plan) -> tuple[str, str | None]:
+        """(task_id, snapshot_id) of ``plan`` that fails; snapshot None means a
+        resource-less subtask.  ValueError if ``plan`` has no such subtask or snapshot."""
+        task_id, snapshot_id = _failing_snapshot(plan, self)
+        assert task_id is not None
+        return task_id, snapshot_id
+
+    def fits(self, plan: Plan) -> bool:
+        """Whether ``plan`` has the subtask and snapshot this failure asks for."""
+        try:
+            self.locate(plan)
+        except ValueError:
+            return False
+        return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -167,14 +187,20 @@ def _failing_snapshot(plan: Plan, failure: Failure | None) -> tuple[str | None, 
     """(task_id, snapshot_id) chosen to fail; snapshot None means a resource-less subtask."""
     if failure is None:
         return None, None
-    for task in plan.tasks:
+    tasks = [t for t in plan.tasks if failure.gateway_id in (None, t.gateway_id)]
+    if not tasks:
+        raise ValueError(
+            f"deployment {plan.deployment_id} has no subtask for gateway {failure.gateway_id!r}"
+        )
+    for task in tasks:
         for snap in task.snapshots:
             if failure.resource_id is None or snap.resource.resource_id == failure.resource_id:
                 return task.task_id, snap.snapshot_id
-    if failure.resource_id is None and plan.tasks:
-        return plan.tasks[0].task_id, None
+    if failure.resource_id is None:
+        return tasks[0].task_id, None
+    where = "" if failure.gateway_id is None else f" on gateway {failure.gateway_id!r}"
     raise ValueError(
-        f"no snapshot of deployment {plan.deployment_id} deploys {failure.resource_id!r}"
+        f"no snapshot of deployment {plan.deployment_id} deploys {failure.resource_id!r}{where}"
     )
 
 

@@ -255,19 +255,24 @@ class Emulator:
         resource_id: str | None = None,
         stage: int = 16,
         *,
+        gateway_id: str | None = None,
         deployment_id: str | None = None,
         message: str = "injected failure",
     ) -> None:
         """Make a snapshot fail at ``stage`` with an ERROR log entry.
 
-        ``resource_id`` picks the snapshot (a DriverId, a driver ConfigId or a device's
-        IotId); None picks the first.  Without ``deployment_id`` the failure is armed for
-        the next deployment that deploys that resource; with one, a running deployment is
-        re-planned (ValueError if that snapshot is already past ``stage``).
+        ``gateway_id`` (the IotId of a bound gateway) picks the subtask, None the first;
+        ``resource_id`` picks the snapshot in it (a DriverId, a driver ConfigId or a
+        device's IotId), None the first.  Without ``deployment_id`` the failure is armed
+        for the next deployment that has that gateway and resource; with one, a running
+        deployment is re-planned (ValueError if it has no such snapshot or that snapshot
+        is already past ``stage``).
         """
         if stage not in STAGES:
             raise ValueError(f"stage must be one of {STAGES}, got {stage}")
-        failure = Failure(stage=stage, resource_id=resource_id, message=message)
+        failure = Failure(
+            stage=stage, resource_id=resource_id, gateway_id=gateway_id, message=message
+        )
         self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
 
     def reset(self) -> None:

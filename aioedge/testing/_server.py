@@ -233,6 +233,7 @@ async def _deployment_failures(request: web.Request) -> web.Response:
         failure = Failure(
             stage=int(data["stage"]),
             resource_id=data.get("resource_id"),
+            gateway_id=data.get("gateway_id"),
             message=str(data.get("message", "injected failure")),
         )
         service.backend.fail_deployment(failure, data.get("deployment_id"), service.now_ms())
