@@ -350,6 +350,23 @@ async def test_gateways_bind_by_names_or_iot_id(raw: Raw) -> None:
     )
 
 
+@pytest.mark.parametrize(("spec", "edition"), [("10", "Lite"), ("30", "Pro")])
+async def test_lite_and_pro_editions_take_one_gateway(raw: Raw, spec: str, edition: str) -> None:
+    iid = await _instance(raw, f"edition_{edition}", Spec=spec)
+    assert (await raw.ok("GetEdgeInstance", {"InstanceId": iid}))["Data"]["Spec"] == int(spec)
+    await raw.ok(
+        "BindGatewayToEdgeInstance", {"InstanceId": iid, "ProductKey": "pk", "DeviceName": "gw1"}
+    )
+    second = {"InstanceId": iid, "ProductKey": "pk", "DeviceName": "gw2"}
+    refused = await raw.fail("BindGatewayToEdgeInstance", second)
+    assert refused == "iot.edge.InstanceGatewayLimitation"
+    gateways = await raw.ok("QueryEdgeInstanceGateway", {"InstanceId": iid})
+    assert [g["DeviceName"] for g in gateways["GatewayList"]] == ["gw1"]
+    # The refused gateway is still free: another instance can take it.
+    spare = await _instance(raw, f"spare_{edition}", Spec=spec)
+    await raw.ok("BindGatewayToEdgeInstance", {**second, "InstanceId": spare})
+
+
 async def test_strict_devices_must_exist() -> None:
     async with (
         Emulator(quotas=False, strict_devices=True) as emu,
