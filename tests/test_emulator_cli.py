@@ -73,9 +73,11 @@ async def _serves(endpoint: str, credentials: Credentials) -> None:
         created = await client.call("CreateEdgeInstance", {"Name": "fixed_port"})
         got = await client.call("GetEdgeInstance", {"InstanceId": created["InstanceId"]})
         assert got["Data"]["Name"] == "fixed_port"
-    async with aiohttp.ClientSession() as session:
-        async with session.get(endpoint + "/_emulator/stats") as resp:
-            stats = await resp.json()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(endpoint + "/_emulator/stats") as resp,
+    ):
+        stats = await resp.json()
     assert stats["CreateEdgeInstance"]["executed"] == 1
 
 
