@@ -13,11 +13,17 @@ Keys, for prefix ``aioedge``, scope ``AK`` and Action ``GetEdgeInstance``::
     aioedge:{AK:GetEdgeInstance}:rate       hash        t_fail, w_max, k of the CUBIC curve
 
 A request in flight holds a *lease*: if its process dies, the slot frees itself when the lease
-ends instead of blocking the quota forever.  Acquire answers "granted" or "wait this long"
-(until the earliest hold ends, or until the curve allows one more slot); when every slot is
-in flight no time is known, and the waiter looks again after ``poll_interval`` (or as soon as
-a request of its own process finishes).  Inside one process, waiters queue FIFO on a lock and
-only the head talks to Redis.
+ends instead of blocking the quota forever.  The lease must therefore exceed the client's
+per-attempt timeout (``attempt_timeout``, and any ``slot(..., timeout=...)``, are checked
+against it).  Acquire answers "granted k slots" or "wait this long" (until the earliest hold
+ends, or until the curve allows one more slot); when every slot is in flight no time is known,
+and the waiters look again after ``poll_interval`` (or as soon as a request of their own
+process finishes).  Inside one process, waiters queue FIFO on a lock and only the head
+talks to Redis.  A slot granted to a waiter that was cancelled while the script ran is handed
+straight back (mode ``0``: no hold).  A slot whose attempt got no answer
+(``answer_lost``) is held ``window + max(attempt_timeout, time in flight, its timeout)``.
+
+Needs Redis >= 5: the scripts read ``TIME`` and then write (effects replication).
 
 When Redis cannot be reached: ``on_unavailable="fail"`` raises ``RedisUnavailableError`` (a
 ``TransportError`` with ``maybe_executed=False``: nothing was sent); ``"local"`` logs a warning
@@ -46,10 +52,13 @@ from ._log import get_logger
 from ._ratelimit import (
     _MIN_DELAY,
     _NULL_SLOT,
+    DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_MARGIN,
     WINDOW,
     AdaptiveConfig,
     LocalRateLimiter,
+    _check_timeout,
+    answer_lost,
 )
 
 if TYPE_CHECKING:
@@ -111,8 +120,9 @@ local function capacity(rate, max_slots)
 end
 """
 
-# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, lease, scale, min_rate.
-# -> {1, now} granted | {0, wait} wait seconds | {0, "-1"} only an answer can free a slot.
+# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, lease, scale, min_rate, n.
+# Grants up to n slots, as tokens "<token>:1" .. "<token>:k".
+# -> {k, now} k >= 1 granted | {0, wait} wait seconds | {0, "-1"} only an answer can free one.
 _LUA_ACQUIRE = (
     _LUA_COMMON
     + """
@@ -126,9 +136,12 @@ local cap = capacity(rate, max_slots)
 local inflight = redis.call('ZCARD', KEYS[1])
 local held = redis.call('ZCARD', KEYS[2])
 if inflight + held < cap then
-  redis.call('ZADD', KEYS[1], now + lease, ARGV[1])
+  local k = math.min(cap - inflight - held, tonumber(ARGV[7]))
+  for i = 1, k do
+    redis.call('ZADD', KEYS[1], now + lease, ARGV[1] .. ':' .. i)
+  end
   redis.call('PEXPIRE', KEYS[1], math.ceil(lease * 1000) + 1000)
-  return {1, tostring(now)}
+  return {k, tostring(now)}
 end
 local wait = nil
 local need = inflight + held - cap + 1
@@ -146,16 +159,27 @@ return {0, tostring(wait)}
 """
 )
 
-# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, window, scale, min_rate, sent.
+# KEYS: inflight, held, rate.
+# ARGV: token, qps, max_slots, window, scale, min_rate, mode, lost_hold, lease.
+# mode '0': never sent (no hold); '1': answered (the window); '2': no answer (the lost hold:
+# at least lost_hold, and window + the time since the grant, read from the lease's expiry).
 _LUA_RELEASE = (
     _LUA_COMMON
     + """
 local now = now_s()
+local expiry = redis.call('ZSCORE', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[1], ARGV[1])
-if ARGV[7] ~= '1' then return tostring(now) end
+if ARGV[7] == '0' then return tostring(now) end
 local qps, max_slots, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate = rate_at(KEYS[3], now, qps, tonumber(ARGV[5]), tonumber(ARGV[6]))
 local hold = window * math.max(1, capacity(rate, max_slots) / rate)
+if ARGV[7] == '2' then
+  hold = math.max(hold, tonumber(ARGV[8]))
+  if expiry then
+    local granted = tonumber(expiry) - tonumber(ARGV[9])
+    hold = math.max(hold, window + now - granted)
+  end
+end
 redis.call('ZADD', KEYS[2], now + hold, ARGV[1])
 local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', KEYS[2], math.ceil((tonumber(last[2]) - now) * 1000) + 1000)
@@ -213,13 +237,30 @@ class _LoopState:
 
 
 class _RedisSlot:
-    __slots__ = ("_action", "_delegate", "_limiter", "_qps", "_scope", "_state", "_token")
+    __slots__ = (
+        "_action",
+        "_delegate",
+        "_limiter",
+        "_qps",
+        "_scope",
+        "_state",
+        "_timeout",
+        "_token",
+    )
 
-    def __init__(self, limiter: RedisRateLimiter, scope: str, action: str, qps: float) -> None:
+    def __init__(
+        self,
+        limiter: RedisRateLimiter,
+        scope: str,
+        action: str,
+        qps: float,
+        timeout: float | None,
+    ) -> None:
         self._limiter = limiter
         self._scope = scope
         self._action = action
         self._qps = qps
+        self._timeout = timeout
         self._token: str | None = None
         self._state: _LoopState | None = None
         self._delegate: contextlib.AbstractAsyncContextManager[None] | None = None
@@ -237,7 +278,9 @@ class _RedisSlot:
             await self._enter_local()
 
     async def _enter_local(self) -> None:
-        self._delegate = self._limiter._fallback.slot(self._scope, self._action, self._qps)
+        self._delegate = self._limiter._fallback.slot(
+            self._scope, self._action, self._qps, timeout=self._timeout
+        )
         await self._delegate.__aenter__()
 
     async def __aexit__(
@@ -250,10 +293,20 @@ class _RedisSlot:
             await self._delegate.__aexit__(exc_type, exc, tb)
         elif self._token is not None and self._state is not None:
             token, self._token = self._token, None
-            # Any exit counts as "maybe arrived" (the client validates before it enters).
+            lim = self._limiter
+            # Any exit counts as "maybe arrived" (the client validates before it enters); one
+            # without an answer as "may still arrive": the lost hold.
+            lost = answer_lost(exc)
+            hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
             with anyio.CancelScope(shield=True):
-                await self._limiter._release(
-                    self._state, self._scope, self._action, self._qps, token, sent=True
+                await lim._release(
+                    self._state,
+                    self._scope,
+                    self._action,
+                    self._qps,
+                    token,
+                    mode="2" if lost else "1",
+                    lost_hold=hold,
                 )
 
 
@@ -265,7 +318,9 @@ class RedisRateLimiter:
     ``on_unavailable``: ``"fail"`` raises ``RedisUnavailableError``; ``"local"`` falls back to
     an in-process limiter (with a warning) and tries Redis again after ``retry_after`` seconds.
     ``lease`` bounds how long a crashed process can keep a slot; it must exceed the client's
-    per-attempt timeout.  ``overrides``, ``margin`` and ``adaptive`` as for LocalRateLimiter.
+    per-attempt timeout, ``attempt_timeout`` (default 10 s, checked here; a ``slot(...,
+    timeout=...)`` is checked too).  ``overrides``, ``margin``, ``adaptive`` and
+    ``attempt_timeout`` as for LocalRateLimiter.
     """
 
     def __init__(
@@ -278,6 +333,7 @@ class RedisRateLimiter:
         margin: float = DEFAULT_MARGIN,
         adaptive: AdaptiveConfig | None = None,
         lease: float = 60.0,
+        attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         poll_interval: float = 0.2,
         connect_timeout: float = 2.0,
         socket_timeout: float = 2.0,
@@ -297,6 +353,13 @@ class RedisRateLimiter:
             raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
         if margin < 0 or lease <= 0 or poll_interval <= 0:
             raise ValueError("margin must be >= 0; lease and poll_interval > 0")
+        _check_timeout("attempt_timeout", attempt_timeout)
+        if lease <= attempt_timeout:
+            # A lease ending while its request is still in flight would free the slot early.
+            raise ValueError(
+                f"lease ({lease} s) must exceed attempt_timeout ({attempt_timeout} s), "
+                "the client's per-attempt timeout"
+            )
         if poll_interval > WINDOW:
             # A waiter must see a slot's hold end before the hold ends (see module docstring).
             raise ValueError(f"poll_interval must be at most {WINDOW} s")
@@ -312,13 +375,17 @@ class RedisRateLimiter:
         self._window = WINDOW + margin
         self._adaptive = adaptive or AdaptiveConfig()
         self._lease = lease
+        self._attempt_timeout = float(attempt_timeout)
         self._poll = poll_interval
         self._connect_timeout = connect_timeout
         self._socket_timeout = socket_timeout
         self._retry_after = retry_after
         self._given_client = client
         self._fallback = LocalRateLimiter(
-            overrides=overrides, margin=margin, adaptive=self._adaptive
+            overrides=overrides,
+            margin=margin,
+            adaptive=self._adaptive,
+            attempt_timeout=attempt_timeout,
         )
         self._down_until = 0.0
         self._states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = (
@@ -364,14 +431,20 @@ class RedisRateLimiter:
 
     # -- RateLimiter
     def slot(
-        self, scope: str, action: str, qps: float
+        self, scope: str, action: str, qps: float, *, timeout: float | None = None
     ) -> contextlib.AbstractAsyncContextManager[None]:
+        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known."""
+        _check_timeout("timeout", timeout)
+        if timeout is not None and timeout >= self._lease:
+            raise ValueError(
+                f"timeout ({timeout} s) must be shorter than the limiter's lease ({self._lease} s)"
+            )
         qps = self.effective_qps(action, qps)
         if math.isinf(qps):
             return _NULL_SLOT
         if not qps > 0:
             raise ValueError(f"qps must be > 0, got {qps}")
-        return _RedisSlot(self, scope, action, qps)
+        return _RedisSlot(self, scope, action, qps, timeout)
 
     def report_throttled(self, scope: str, action: str) -> None:
         self._fallback.report_throttled(scope, action)
@@ -452,10 +525,11 @@ class RedisRateLimiter:
         self._qps_seen[(scope, action)] = qps
         keys = self.keys(scope, action)
         queue = self._queue(state, scope, action)
-        token = f"{self._pid}-{uuid.uuid4().hex}"
+        base = f"{self._pid}-{uuid.uuid4().hex}"
         q, slots = self._args(qps)
         a = self._adaptive
-        args = [token, q, slots, repr(self._lease), repr(a.scale), repr(a.min_rate)]
+        args = [base, q, slots, repr(self._lease), repr(a.scale), repr(a.min_rate), "1"]
+        token = f"{base}:1"  # the script names the one slot it grants "<base>:1"
         async with queue.lock:  # FIFO among this process's waiters; only the head asks Redis
             while True:
                 queue.changed.clear()
@@ -468,7 +542,7 @@ class RedisRateLimiter:
                         lambda f: self._abandon(state, scope, action, qps, token, f)
                     )
                     raise
-                if int(granted) == 1:
+                if int(granted) >= 1:
                     return token
                 wait = float(raw)
                 delay = self._poll if wait < 0 else max(wait, _MIN_DELAY)
@@ -484,24 +558,32 @@ class RedisRateLimiter:
         token: str,
         done: asyncio.Future[Any],
     ) -> None:
-        if done.cancelled() or done.exception() is not None or int(done.result()[0]) != 1:
+        """The acquire call of a cancelled waiter finished: hand back a slot it granted."""
+        if done.cancelled() or done.exception() is not None or int(done.result()[0]) < 1:
             return
         task = asyncio.get_running_loop().create_task(
-            self._release(state, scope, action, qps, token, sent=False)
+            self._release(state, scope, action, qps, token, mode="0")
         )
         state.background.add(task)
         task.add_done_callback(state.background.discard)
 
     async def _release(
-        self, state: _LoopState, scope: str, action: str, qps: float, token: str, *, sent: bool
+        self,
+        state: _LoopState,
+        scope: str,
+        action: str,
+        qps: float,
+        token: str,
+        *,
+        mode: Literal["0", "1", "2"],
+        lost_hold: float = 0.0,
     ) -> None:
         q, slots = self._args(qps)
         a = self._adaptive
         args = [token, q, slots, repr(self._window), repr(a.scale), repr(a.min_rate)]
+        args += [mode, repr(lost_hold), repr(self._lease)]
         try:
-            await state.scripts["release"](
-                keys=list(self.keys(scope, action)), args=[*args, "1" if sent else "0"]
-            )
+            await state.scripts["release"](keys=list(self.keys(scope, action)), args=args)
         except self._redis_errors as exc:
             # The slot's lease will free it; the request itself is done, so do not raise.
             get_logger().warning(

@@ -24,7 +24,7 @@ import pytest
 import redis
 from redis.crc import key_slot
 
-from aioedge._errors import TransportError
+from aioedge._errors import ThrottledError, TransportError
 from aioedge._ratelimit import RateLimiter
 from aioedge._redis import RedisRateLimiter, RedisUnavailableError
 
@@ -124,7 +124,7 @@ async def test_keys_share_one_cluster_slot_and_the_prefix(
 async def test_a_crashed_holder_frees_its_slot_after_the_lease(
     make: Callable[..., RedisRateLimiter],
 ) -> None:
-    crashed = make(lease=0.3)
+    crashed = make(lease=0.3, attempt_timeout=0.1)
     state = crashed._state()
     token = await crashed._acquire(state, "AK", "DeleteEdgeInstance", 1)  # never released
     assert token
@@ -160,6 +160,79 @@ async def test_fifo_and_cancellation_within_a_process(
     await asyncio.sleep(0.05)  # let an abandoned grant, if any, be given back
     assert zcard(redis_url, inflight) == 0
     assert zcard(redis_url, held) == 1  # only c's hold remains
+
+
+async def test_a_slot_granted_as_its_waiter_is_cancelled_is_handed_back(
+    make: Callable[..., RedisRateLimiter], redis_url: str
+) -> None:
+    limiter = make()
+    state = limiter._state()
+    original = state.scripts["acquire"]
+    granted, release_reply = asyncio.Event(), asyncio.Event()
+
+    async def slow_reply(**kwargs: Any) -> Any:
+        answer = await original(**kwargs)  # the slot is granted in Redis ...
+        granted.set()
+        await release_reply.wait()  # ... but the reply is late
+        return answer
+
+    state.scripts["acquire"] = slow_reply
+    waiter = asyncio.create_task(_enter(limiter))
+    await asyncio.wait_for(granted.wait(), 5)
+    inflight, held, _ = limiter.keys("AK", "DeleteEdgeInstance")
+    assert zcard(redis_url, inflight) == 1
+    waiter.cancel()  # cancelled while its grant is on the way
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    state.scripts["acquire"] = original
+    release_reply.set()
+    await asyncio.sleep(0.2)  # the late reply arrives with nobody left to take the slot
+    assert zcard(redis_url, inflight) == 0  # handed back, not held until the lease ends
+    assert zcard(redis_url, held) == 0  # and never used, so no hold either
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with limiter.slot("AK", "DeleteEdgeInstance", 1):
+        waited = loop.time() - t0
+    # The unused grant went back at once (not after the 60-s lease, nor after a 1-s hold).
+    assert waited < 0.5
+    assert zcard(redis_url, inflight) == 0
+    assert zcard(redis_url, held) == 1  # only the second user's hold
+
+
+async def _enter(limiter: RedisRateLimiter) -> None:
+    async with limiter.slot("AK", "DeleteEdgeInstance", 1):
+        pass
+
+
+async def test_a_slot_without_an_answer_is_held_window_plus_attempt_timeout(
+    make: Callable[..., RedisRateLimiter],
+) -> None:
+    limiter = make(attempt_timeout=0.6)
+    loop = asyncio.get_running_loop()
+
+    async def hold_after(error: BaseException, **kwargs: Any) -> float:
+        with pytest.raises(type(error)):
+            async with limiter.slot("AK", "UpdateEdgeInstance", 1, **kwargs):
+                await asyncio.sleep(0.05)
+                raise error
+        t_exit = loop.time()
+        async with limiter.slot("AK", "UpdateEdgeInstance", 1):
+            return loop.time() - t_exit
+
+    answered = await hold_after(ThrottledError("Throttling", "x"))
+    assert 0.95 <= answered < 1.5
+    lost = await hold_after(TransportError("timed out", maybe_executed=True))
+    assert 1.55 <= lost < 2.5  # window (1.01) + attempt_timeout (0.6)
+    longer = await hold_after(asyncio.CancelledError(), timeout=1.2)
+    assert 2.15 <= longer < 3.2  # the slot's own timeout, when longer
+
+
+def test_lease_must_exceed_the_attempt_timeout(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="lease"):
+        RedisRateLimiter(redis_url, lease=5, attempt_timeout=10)
+    limiter = RedisRateLimiter(redis_url, lease=20)
+    with pytest.raises(ValueError, match="lease"):
+        limiter.slot("AK", "X", 1, timeout=30)
 
 
 async def test_throttle_is_shared_through_redis(make: Callable[..., RedisRateLimiter]) -> None:
