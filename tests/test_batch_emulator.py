@@ -7,14 +7,16 @@ faults injected no mutating call runs twice while every read is answered.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from collections import Counter
 from typing import Any
 
 from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError
 from aioedge._batch import PartialBatchError
 from aioedge._catalog import OPERATIONS
-from aioedge._ratelimit import LocalRateLimiter
+from aioedge._ratelimit import WINDOW, LocalRateLimiter
 from aioedge._retry import RetryPolicy, set_testing
 from aioedge.testing import Emulator, FaultSpec
 
@@ -88,6 +90,34 @@ async def test_mixed_batch_at_real_quotas_is_never_throttled() -> None:
         for action, arrivals in by_action.items():
             assert max_in_window(arrivals) <= OPERATIONS[action].qps, action
         assert len(by_action["GetEdgeInstance"]) == 24
+
+
+async def test_small_batches_at_real_quotas_finish_close_to_optimal() -> None:
+    """0 throttled, and each batch takes the quota-optimal time: no less (exact: the
+    quota allows Q per window), and not much more (generous: a shared 2-core machine)."""
+    async with Emulator() as emu, _client(emu, retry=None) as c:
+        iid = (await c.create_edge_instance(name="small_batches")).instance_id
+        loop = asyncio.get_running_loop()
+        for n_get, n_update in ((12, 11), (30, 6)):
+            await asyncio.sleep(1.1)  # every hold of the previous batch has ended
+            calls: list[tuple[str, dict[str, Any]]] = [
+                *[("GetEdgeInstance", {"InstanceId": iid}) for _ in range(n_get)],
+                *[
+                    ("UpdateEdgeInstance", {"InstanceId": iid, "Name": "b"})
+                    for _ in range(n_update)
+                ],
+            ]
+            rounds = max(
+                math.ceil(n_get / OPERATIONS["GetEdgeInstance"].qps),
+                math.ceil(n_update / OPERATIONS["UpdateEdgeInstance"].qps),
+            )
+            optimal = (rounds - 1) * WINDOW
+            t0 = loop.time()
+            results = await c.batch(calls)
+            elapsed = loop.time() - t0
+            assert results.all_ok, results.summary()  # type: ignore[attr-defined]
+            assert optimal <= elapsed <= optimal * 1.02 + 1.5, (n_get, n_update, elapsed)
+        assert sum(s["throttled"] for s in emu.stats().values()) == 0
 
 
 async def test_faults_never_run_a_mutating_call_twice() -> None:
