@@ -38,6 +38,8 @@ from ._errors import (
 __all__ = ["RetryPolicy", "is_retryable", "is_testing", "set_testing"]
 
 _testing = False
+# The shortest timeout ``attempt_timeout`` gives: aiohttp treats 0 as "no timeout".
+_MIN_ATTEMPT_TIMEOUT = 0.001
 
 
 class _TestingMode:
@@ -97,8 +99,10 @@ class RetryPolicy:
     """Exponential backoff with full jitter, a cap, an attempt limit and a deadline.
 
     ``max_attempts`` counts the first attempt (1 = never retry).  ``deadline`` bounds the
-    whole call in seconds from its first attempt (None: no bound): a retry that could not
-    start before it is not made.  Throttled answers wait ``uniform(throttle_min_delay,
+    whole call in seconds from its first attempt (None: no bound): a retry whose backoff
+    would end after it is not made, and ``attempt_timeout`` caps each attempt's timeout at the
+    time left, so an attempt started just before the deadline does not run past it (when
+    the client passes it on).  Throttled answers wait ``uniform(throttle_min_delay,
     min(max_delay, throttle_base_delay·2ⁿ⁻¹))``.
     """
 
@@ -129,6 +133,21 @@ class RetryPolicy:
             floor = min(self.throttle_min_delay, self.max_delay)
             return draw(floor, max(floor, ceiling))
         return draw(0.0, ceiling)
+
+    def remaining(self, elapsed: float) -> float | None:
+        """Seconds left before the deadline, ``elapsed`` seconds into the call (None: no bound)."""
+        if self.deadline is None:
+            return None
+        return max(self.deadline - elapsed, 0.0)
+
+    def attempt_timeout(self, timeout: float, elapsed: float) -> float:
+        """The timeout for an attempt starting ``elapsed`` seconds into the call: the client's
+        per-attempt ``timeout``, capped at the time left before the deadline (never 0, so an
+        attempt that starts still gets a moment to be answered)."""
+        left = self.remaining(elapsed)
+        if left is None:
+            return timeout
+        return max(min(timeout, left), _MIN_ATTEMPT_TIMEOUT)
 
     def decide(
         self,

@@ -141,6 +141,19 @@ def test_deadline() -> None:
     assert unbounded.decide(error, attempt=2, read_only=True, elapsed=1e9) is not None
 
 
+def test_the_deadline_caps_each_attempt_timeout() -> None:
+    policy = RetryPolicy(deadline=1.0)
+    assert policy.remaining(0.25) == pytest.approx(0.75)
+    assert policy.remaining(3.0) == 0.0
+    assert policy.attempt_timeout(0.9, elapsed=0.0) == pytest.approx(0.9)  # room enough
+    # The second attempt of a call with timeout 0.9 starts at 0.95 s: 0.05 s left, not 0.9.
+    assert policy.attempt_timeout(0.9, elapsed=0.95) == pytest.approx(0.05)
+    assert 0 < policy.attempt_timeout(0.9, elapsed=5.0) <= 0.001  # never 0 (aiohttp: no bound)
+    unbounded = RetryPolicy(deadline=None)
+    assert unbounded.remaining(1e9) is None
+    assert unbounded.attempt_timeout(0.9, elapsed=1e9) == 0.9
+
+
 def test_testing_switch_makes_delays_zero() -> None:
     policy = RetryPolicy(max_attempts=3, base_delay=5.0)
     error = ThrottledError("Throttling", http_status=400)
