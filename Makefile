@@ -1,19 +1,29 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Both create the virtual environment on first use.
+# Both create the virtual environment on first use. `make demo` installs only the package
+# (its runtime dependencies); `make test` and the other targets add the `dev` extra (pytest,
+# ruff, mypy, mkdocs, ...). Each has its own stamp, so `make demo` never waits for the tools.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck check bench docs clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
+# The dev extra includes the package itself, so it also counts as the runtime install.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP) $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)
 	$(BIN)/aioedge demo
 
 test: $(STAMP)
@@ -25,6 +35,9 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict aioedge
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
 
 check: test lint typecheck
 
