@@ -1,9 +1,10 @@
 """The ``aioedge`` console script (also ``python -m aioedge``).
 
-Subcommands: demo, emulator, ops, call, watch, deploy.  Every subcommand accepts
-``--endpoint``, ``--region`` and ``--profile``; credentials come from the library's chain.
-Exit codes (like ``kubectl rollout status``): 0 success; 1 the deployment failed or timed
-out, or the service said no; 2 usage or credential errors.  Errors print as one line.
+Subcommands: demo, emulator, ops, call, watch, deploy.  ``--endpoint`` (or
+``$ALIBABA_CLOUD_IOT_ENDPOINT``), ``--region`` and ``--profile`` go before or after the
+subcommand; credentials come from the library's chain.  Exit codes (like ``kubectl rollout
+status``): 0 success; 1 the deployment failed or timed out, or the service said no; 2 usage
+or credential errors, including keys the service rejects.  Errors print as one line.
 """
 
 from __future__ import annotations
@@ -20,15 +21,33 @@ from typing import Any, TextIO
 
 from ._catalog import OPERATIONS, Operation, get_operation
 from ._credentials import Credentials
-from ._errors import ApiError, CredentialsError, EdgeError, TransportError, ValidationError
+from ._errors import (
+    ApiError,
+    AuthError,
+    CredentialsError,
+    EdgeError,
+    TransportError,
+    ValidationError,
+)
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
+#: The CLI's own fallback for ``--endpoint`` (the library's EdgeClient does not read it).
+ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
+
+#: Service error codes that mean the credentials themselves are wrong: like missing
+#: credentials, a configuration error (exit 2), not a refusal of this one call.
+_CREDENTIAL_CODES = ("InvalidAccessKeyId.", "InvalidSecurityToken.", "SignatureDoesNotMatch")
+
 
 class _UsageError(Exception):
     pass
+
+
+class _Unreachable(EdgeError):
+    """The endpoint could not be reached before it ever answered (a typo, not an outage)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,13 +59,29 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- arguments
 
 
+_COMMON = ("endpoint", "region", "profile")
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("connection")
+    # SUPPRESS: absent options leave no attribute, so a subcommand's own default cannot
+    # overwrite the same option given before the subcommand (main() fills in None).
+    g = p.add_argument_group("connection (before or after the command)")
     g.add_argument(
-        "--endpoint", help="full URL of the API (default https://iot.{region}.aliyuncs.com)"
+        "--endpoint",
+        default=argparse.SUPPRESS,
+        help=f"full URL of the API (default ${ENDPOINT_ENV}, "
+        "else https://iot.{region}.aliyuncs.com)",
     )
-    g.add_argument("--region", help="region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)")
-    g.add_argument("--profile", help="credentials profile (aliyun CLI config or credentials.ini)")
+    g.add_argument(
+        "--region",
+        default=argparse.SUPPRESS,
+        help="region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)",
+    )
+    g.add_argument(
+        "--profile",
+        default=argparse.SUPPRESS,
+        help="credentials profile (aliyun CLI config or credentials.ini)",
+    )
 
 
 def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
@@ -81,6 +116,15 @@ def _ops_epilog() -> str:
     return "\n".join(lines)
 
 
+_CALL_DESCRIPTION = textwrap.fill(
+    "Call ACTION with wire-named parameters: key=value pairs; lists as repeated keys "
+    "(IotIds=a IotIds=b) or comma lists (IotIds=a,b); lists of structures as JSON "
+    '(DeviceConfigs=\'[{"IotId":"d1","Content":"x"}]\') or flattened keys '
+    "(DeviceConfigs.1.IotId=d1).",
+    79,
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -91,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aioedge {__version__}")
+    _add_common(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
@@ -128,17 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "call",
         help="call one Action and print its JSON answer",
-        description=(
-            "Call ACTION with wire-named parameters: key=value pairs; lists as repeated keys "
-            "(IotIds=a IotIds=b) or comma lists (IotIds=a,b); lists of structures as JSON "
-            '(DeviceConfigs=\'[{"IotId":"d1","Content":"x"}]\') or flattened keys '
-            "(DeviceConfigs.1.IotId=d1)."
-        ),
-        epilog=_ops_epilog(),
+        description=_CALL_DESCRIPTION,
+        epilog="`aioedge call ACTION --help` (or `aioedge ops ACTION`) shows the parameters "
+        "of one operation.\n\n" + _ops_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,  # main() answers --help: with an ACTION, that operation's parameters
     )
+    p.add_argument(
+        "-h",
+        "--help",
+        dest="call_help",
+        action="store_true",
+        help="show this help message (with ACTION: that operation's parameters) and exit",
+    )
+    p.set_defaults(call_parser=p)
     _add_common(p)
-    p.add_argument("action", help="the Action, e.g. GetEdgeInstance")
+    p.add_argument("action", nargs="?", metavar="ACTION", help="the Action, e.g. GetEdgeInstance")
     p.add_argument("params", nargs="*", metavar="KEY=VALUE")
     p.add_argument(
         "--all-pages", action="store_true", help="for paged Query* operations: every item"
@@ -187,16 +237,59 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- helpers
 
 
+def _endpoint(args: argparse.Namespace) -> str | None:
+    """``--endpoint``, else ``$ALIBABA_CLOUD_IOT_ENDPOINT``; checked before the credentials
+    are looked up, so that a typo in it is the error reported."""
+    from ._transport import check_endpoint
+
+    if args.endpoint is not None:
+        return check_endpoint(args.endpoint)
+    value = os.environ.get(ENDPOINT_ENV)
+    if not value:
+        return None
+    try:
+        return check_endpoint(value)
+    except ValidationError as err:
+        raise _UsageError(f"${ENDPOINT_ENV}: {err}") from None
+
+
 def _client(args: argparse.Namespace, credentials: Credentials | None = None, **kw: Any) -> Any:
     from ._client import EdgeClient
 
     return EdgeClient(
         credentials=credentials,
         region_id=args.region,
-        endpoint=args.endpoint,
+        endpoint=_endpoint(args),
         profile=args.profile,
         **kw,
     )
+
+
+class _FailFast:
+    """A client for a watch whose first poll must reach the service.
+
+    A watch retries failed polls for ever (a rollout outlives network blips), so a mistyped
+    ``--endpoint`` would wait for ever too.  Until the service has answered once, a
+    connection that could not be opened at all (refused, unknown host, connect timeout)
+    ends the watch with one line; after that, the watcher's retries apply as usual.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._answered = False
+
+    async def call(self, action: str, params: Any) -> dict[str, Any]:
+        try:
+            body: dict[str, Any] = await self._client.call(action, params)
+        except TransportError as err:
+            if not self._answered and not err.maybe_executed:
+                raise _Unreachable(err.message) from err
+            raise
+        except ApiError:
+            self._answered = True
+            raise
+        self._answered = True
+        return body
 
 
 def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
@@ -234,6 +327,8 @@ def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
     elif isinstance(err, TransportError):
         note = " (the call may have run)" if err.maybe_executed else ""
         print(f"error: network: {err.message}{note}", file=stream)
+    elif isinstance(err, _Unreachable):
+        print(f"error: network: {err} (is the endpoint right?)", file=stream)
     else:
         print(f"error: {err}", file=stream)
 
@@ -241,6 +336,8 @@ def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
 def _exit_code_for(err: BaseException) -> int:
     if isinstance(err, (ValidationError, CredentialsError, _UsageError)):
         return EXIT_USAGE
+    if isinstance(err, AuthError) and err.code.startswith(_CREDENTIAL_CODES):
+        return EXIT_USAGE  # the key, token or secret is wrong: fix the configuration
     return EXIT_FAILED
 
 
@@ -289,12 +386,18 @@ def _cmd_ops(args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
+    print("\n".join(_describe(op)))
+    return EXIT_OK
+
+
+def _describe(op: Operation) -> list[str]:
+    """One operation from the catalog: quota, kind, typed method, parameters."""
     kind = "read-only" if op.read_only else "mutating"
-    print(f"{op.action} — {op.summary}")
-    print(
+    lines = [
+        f"{op.action} — {op.summary}",
         f"  {op.qps} QPS per account, {kind}{', paged' if op.paged else ''}; "
-        f"method client.{op.method_name}(...)"
-    )
+        f"method client.{op.method_name}(...)",
+    ]
     for p in op.params:
         bits = [p.type + ("[]" if p.repeated else ""), "required" if p.required else "optional"]
         if p.max_items:
@@ -307,10 +410,28 @@ def _cmd_ops(args: argparse.Namespace) -> int:
             bits.append("one of " + "|".join(p.values))
         if p.fields:
             bits.append("fields " + ", ".join(f.name for f in p.fields))
-        print(f"  {p.name:<18} {'; '.join(bits)}")
+        lines.append(f"  {p.name:<18} {'; '.join(bits)}")
         if p.description:
-            print(textwrap.indent(textwrap.fill(p.description, 76), " " * 21))
-    return EXIT_OK
+            lines.append(textwrap.indent(textwrap.fill(p.description, 76), " " * 21))
+    return lines
+
+
+def _call_help(parser: argparse.ArgumentParser, action: str) -> str:
+    """``aioedge call ACTION --help``: the usage, then ACTION's parameters and an example."""
+    op = get_operation(action)
+    example = [f"{p.name}=…" for p in op.params if p.required]
+    return "\n".join(
+        [
+            f"usage: {parser.prog} {op.action} [KEY=VALUE ...] [--all-pages] "
+            "[--endpoint URL] [--region ID] [--profile NAME]",
+            "",
+            *_describe(op),
+            "",
+            f"example: aioedge call {' '.join([op.action, *example])}",
+            "",
+            _CALL_DESCRIPTION,
+        ]
+    )
 
 
 async def _cmd_call(args: argparse.Namespace) -> int:
@@ -348,8 +469,11 @@ async def stream_events(args: argparse.Namespace, events: Any, out: TextIO | Non
 
 
 async def _cmd_watch(args: argparse.Namespace) -> int:
+    from .watch import watch_deployment
+
     async with _client(args) as client:
-        events = client.watch_deployment(
+        events = watch_deployment(
+            _FailFast(client),
             args.instance,
             args.deployment,
             poll_interval=args.poll_interval,
@@ -400,13 +524,31 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra:
+    for name in _COMMON:  # given neither before nor after the subcommand
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    if args.command == "call":
+        call_parser: argparse.ArgumentParser = args.call_parser
+        if args.call_help:
+            if args.action is None:
+                call_parser.print_help()
+                return EXIT_OK
+            try:
+                print(_call_help(call_parser, args.action))
+            except ValidationError as err:  # an unknown Action: its "did you mean" line
+                _print_error(err)
+                return EXIT_USAGE
+            return EXIT_OK
+        if args.action is None:
+            call_parser.error("the following arguments are required: ACTION")
         # argparse stops filling `call`'s KEY=VALUE list at the first option, so
-        # `call ACTION --endpoint URL K=V` would leave K=V over: they are still parameters.
-        if args.command == "call" and all("=" in w and not w.startswith("-") for w in extra):
-            args.params = [*args.params, *extra]
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        # `call ACTION --endpoint URL K=V` would leave K=V over: they are still parameters
+        # (and a word without "=" gets parse_call_params's KEY=VALUE message).
+        words = [w for w in extra if not w.startswith("-")]
+        args.params = [*args.params, *words]
+        extra = [w for w in extra if w.startswith("-")]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = _COMMANDS[args.command]
     try:
         result = handler(args)

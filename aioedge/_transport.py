@@ -53,7 +53,16 @@ def check_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
             param="endpoint",
             rule="type",
         )
-    parts = urlsplit(endpoint)
+    try:
+        parts = urlsplit(endpoint)
+        parts.port  # noqa: B018 - parsing the port is the check: out of range, not a number
+        URL(endpoint).port  # noqa: B018 - and what aiohttp will parse when sending
+    except ValueError as exc:
+        raise ValidationError(
+            f"endpoint {endpoint!r} is not a valid URL: {exc}",
+            param="endpoint",
+            rule="format",
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(
             f"endpoint must be an http(s) URL such as https://iot.cn-shanghai.aliyuncs.com, "

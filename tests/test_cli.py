@@ -3,9 +3,11 @@
 The emulator serves from the test's event loop while the command runs; credentials reach the
 command through the chain (environment variables, or a profile file under a temporary HOME).
 Checked: output formats (JSON, NDJSON parsed line by line), exit codes (0 success, 1 failed
-or timed out or refused by the service, 2 usage and credential errors), every error as one
-line with its code and RequestId and never a traceback, options after the subcommand, the
-``emulator`` subcommand, and the live tree once under a pseudo-terminal.
+or timed out or refused by the service, 2 usage and credential errors, including keys the
+service rejects, 130 interrupted), every error as one line with its code and RequestId and
+never a traceback, the connection options before and after the subcommand, per-operation help,
+the ``emulator`` subcommand and its banner, a watch of an unreachable endpoint, and the live
+tree under a pseudo-terminal (see also test_cli_live.py).
 """
 
 from __future__ import annotations
@@ -16,21 +18,27 @@ import json
 import os
 import pty
 import re
+import shlex
 import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from aioedge import Credentials, EdgeClient
 from aioedge._catalog import OPERATIONS
-from aioedge._cli import main
+from aioedge._cli import _exit_code_for, _FailFast, _Unreachable, main
+from aioedge._errors import ApiError, TransportError, error_class_for
 from aioedge.testing import Emulator
 
 TIMEOUT = 60.0
+LOCAL = "http://127.0.0.1"
+NOT_KV = "parameter 'InstanceId' is not KEY=VALUE"
+BAD_URL = "is not a valid URL"
 RID = r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}"
 
 
@@ -260,6 +268,19 @@ async def test_errors_are_one_line_with_code_and_request_id(
         (["deploy", "X"], "no credentials found"),
         (["emulator", "--port", "0", "--faults", "garbage"], "fault 'garbage' must look like"),
         (["nosuchcommand"], "invalid choice: 'nosuchcommand'"),
+        # A word without "=" after an option gets the same message as before one.
+        (["call", "GetEdgeInstance", "--endpoint", f"{LOCAL}:8123", "InstanceId"], NOT_KV),
+        (["call", "GetEdgeInstance", "--region", "cn-beijing", "InstanceId", "X=1"], NOT_KV),
+        (["call"], "the following arguments are required: ACTION"),
+        (["call", "NoSuchAction", "--help"], "unknown Action 'NoSuchAction'"),
+        # Malformed endpoints: a usage error naming the URL, before or after the command.
+        (["call", "GetEdgeInstance", "InstanceId=x", "--endpoint", f"{LOCAL}:99999"], BAD_URL),
+        (["call", "GetEdgeInstance", "InstanceId=x", "--endpoint", f"{LOCAL}:abc"], BAD_URL),
+        (["watch", "I", "D", "--endpoint", "http://[::1"], BAD_URL),
+        (["--endpoint", f"{LOCAL}:99999", "deploy", "I"], BAD_URL),
+        (["--region", "moon", "call", "GetEdgeInstance", "InstanceId=x"], "region_id must"),
+        (["emulator", "--port", "70000"], "argument --port: must be 0..65535, got 70000"),
+        (["emulator", "--port", "http"], "argument --port: not a port number: 'http'"),
     ],
 )
 def test_usage_and_credential_errors_exit_2(
@@ -314,7 +335,7 @@ async def test_profile_option_picks_the_credentials_file_section(
     )
     assert with_profile.code == 0, with_profile.err
     assert json.loads(with_profile.out)["Success"] is True
-    assert without.code == 1
+    assert without.code == 2  # a key the service does not know: fix the configuration
     assert re.fullmatch(
         rf"error: InvalidAccessKeyId\S*: .+ \(RequestId {RID}\)", without.error_line()
     )
@@ -422,19 +443,32 @@ async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path)
     assert proc.stdout is not None
     try:
         lines: list[str] = []
-        while len(lines) < 3:
+        while len(lines) < 4:
             line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
             assert line, "the emulator exited early"
             lines.append(line.decode().rstrip())
         m = re.fullmatch(r"aioedge emulator listening on (http://127\.0\.0\.1:\d+)", lines[0])
         assert m, lines
+        endpoint = m.group(1)
         key_id = lines[1].split("export ALIBABA_CLOUD_ACCESS_KEY_ID=")[1]
         secret = lines[2].split("export ALIBABA_CLOUD_ACCESS_KEY_SECRET=")[1]
-        # What it printed is enough to use it.
-        async with EdgeClient(credentials=Credentials(key_id, secret), endpoint=m.group(1)) as c:
+        # The next line is a command to paste once the two exports are done: it works.
+        pasted = shlex.split(lines[3])
+        assert pasted[:2] == ["aioedge", "call"] and pasted[-2:] == ["--endpoint", endpoint]
+        exported = {
+            **base_env(tmp_path),
+            "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
+            "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+        }
+        first = await aioedge(*pasted[1:], env=exported)
+        assert first.code == 0, first.err
+        assert json.loads(first.out)["Success"] is True
+        # What it printed is enough to use it from Python too.
+        async with EdgeClient(credentials=Credentials(key_id, secret), endpoint=endpoint) as c:
             created = await c.create_edge_instance(name="from_cli")
             page = await c.query_edge_instance()
-            assert [i.instance_id for i in page] == [created.instance_id]
+            assert json.loads(first.out)["InstanceId"] in [i.instance_id for i in page]
+            assert created.instance_id in [i.instance_id for i in page]
         proc.send_signal(signal.SIGTERM)
         await asyncio.wait_for(proc.wait(), TIMEOUT)
         assert proc.returncode == 0
@@ -527,3 +561,218 @@ async def test_demo_piped_into_a_reader_that_leaves_early(tmp_path: Path) -> Non
     assert first.startswith(b"aioedge demo: emulator on http://127.0.0.1:")
     assert proc.returncode == 1
     assert err == b""
+
+
+# --------------------------------------------------------------------------- per-operation help
+
+
+def test_call_action_help_describes_that_operation(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ops", "BatchSetEdgeInstanceDeviceConfig"]) == 0
+    described = capsys.readouterr().out
+    assert main(["call", "BatchSetEdgeInstanceDeviceConfig", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: aioedge call BatchSetEdgeInstanceDeviceConfig [KEY=VALUE ...]")
+    assert described in out  # the same parameters, limits and fields as `ops ACTION`
+    example = "aioedge call BatchSetEdgeInstanceDeviceConfig DeviceConfigs=… InstanceId=…"
+    assert f"example: {example}\n" in out
+    assert "QueryEdgeInstance " not in out  # not the list of every operation
+
+    # -h anywhere, among the connection options
+    assert main(["call", "-h", "--endpoint", f"{LOCAL}:1", "GetEdgeInstance"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"^  InstanceId +String; required$", out, re.M)
+
+    # Without an ACTION: the command's help, every operation, and where to look next.
+    assert main(["call", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "aioedge call ACTION --help" in out
+    for op in OPERATIONS.values():
+        assert re.search(rf"^  {op.action} +{op.qps}  ", out, re.M), op.action
+
+
+# --------------------------------------------------------------------------- connection options
+
+
+async def test_connection_options_before_or_after_the_command(
+    emu: Emulator, env: dict[str, str]
+) -> None:
+    ep = emu.endpoint
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"{LOCAL}:{s.getsockname()[1]}"
+    before, after_wins, from_env, flag_wins, bad = await asyncio.gather(
+        aioedge("--endpoint", ep, "--region", "cn-beijing", "call", "QueryEdgeInstance", env=env),
+        aioedge("--endpoint", closed, "call", "QueryEdgeInstance", "--endpoint", ep, env=env),
+        aioedge("call", "QueryEdgeInstance", env={**env, "ALIBABA_CLOUD_IOT_ENDPOINT": ep}),
+        aioedge(
+            "call",
+            "QueryEdgeInstance",
+            "--endpoint",
+            ep,
+            env={**env, "ALIBABA_CLOUD_IOT_ENDPOINT": closed},
+        ),
+        aioedge("--endpoint", f"{LOCAL}:99999", "watch", "I", "D", env=env),
+    )
+    for result in (before, after_wins, from_env, flag_wins):
+        assert result.code == 0, result.err
+        assert json.loads(result.out)["Success"] is True
+    assert emu.stats()["QueryEdgeInstance"]["requests"] == 4
+    assert bad.code == 2
+    assert bad.error_line() == (
+        "error: endpoint 'http://127.0.0.1:99999' is not a valid URL: Port out of range 0-65535"
+    )
+
+    broken = await aioedge(
+        "call", "QueryEdgeInstance", env={**env, "ALIBABA_CLOUD_IOT_ENDPOINT": "iot.example"}
+    )
+    assert broken.code == 2
+    assert broken.error_line().startswith("error: $ALIBABA_CLOUD_IOT_ENDPOINT: endpoint must be")
+
+
+async def test_profile_option_before_the_command(emu: Emulator, tmp_path: Path) -> None:
+    ini = tmp_path / ".alibabacloud" / "credentials.ini"
+    ini.parent.mkdir()
+    creds = emu.credentials
+    ini.write_text(
+        f"[emu]\ntype = access_key\naccess_key_id = {creds.access_key_id}\n"
+        f"access_key_secret = {creds.access_key_secret}\n"
+    )
+    result = await aioedge(
+        "--profile", "emu", "call", "QueryEdgeInstance", "--endpoint", emu.endpoint,
+        env=base_env(tmp_path),
+    )  # fmt: skip
+    assert result.code == 0, result.err
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+async def test_credentials_the_service_rejects_exit_2(emu: Emulator, tmp_path: Path) -> None:
+    wrong_secret = Credentials(emu.credentials.access_key_id, "not-the-emulator-secret")
+    unknown_key = Credentials("LTAInobodyKnowsThisKey", emu.credentials.access_key_secret)
+    ep = emu.endpoint
+    wrong_env, unknown_env = base_env(tmp_path, wrong_secret), base_env(tmp_path, unknown_key)
+    call, watch, unknown = await asyncio.gather(
+        aioedge("call", "QueryEdgeInstance", "--endpoint", ep, env=wrong_env),
+        aioedge("watch", "I", "D", "--endpoint", ep, env=wrong_env),
+        aioedge("call", "QueryEdgeInstance", "--endpoint", ep, env=unknown_env),
+    )
+    for result in (call, watch):
+        assert result.code == 2, result.err
+        assert re.fullmatch(
+            rf"error: SignatureDoesNotMatch: .+ \(RequestId {RID}\)", result.error_line()
+        )
+        assert "not-the-emulator-secret" not in result.err
+    assert unknown.code == 2
+    assert re.fullmatch(
+        rf"error: InvalidAccessKeyId\.NotFound: .+ \(RequestId {RID}\)", unknown.error_line()
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code"),
+    [
+        ("InvalidAccessKeyId.NotFound", 2),
+        ("InvalidAccessKeyId.Inactive", 2),
+        ("SignatureDoesNotMatch", 2),
+        ("InvalidSecurityToken.Expired", 2),
+        ("InvalidSecurityToken.MismatchWithAccessKey", 2),
+        ("Forbidden.RAM", 1),  # a valid key without the permission: the call was refused
+        ("iot.edge.InstanceNotExist", 1),
+    ],
+)
+def test_exit_code_for_service_errors(code: str, exit_code: int) -> None:
+    err = error_class_for(code)(code, "…")
+    assert _exit_code_for(err) == exit_code
+
+
+# --------------------------------------------------------------------------- watch: fail fast
+
+
+async def test_watch_of_an_unreachable_endpoint_fails_at_once(env: dict[str, str]) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # No --timeout: before, this retried for ever (the helper fails the test after TIMEOUT).
+    result = await aioedge("watch", "I", "D", "--endpoint", f"{LOCAL}:{port}", env=env)
+    assert result.code == 1
+    line = result.error_line()
+    assert line.startswith(f"error: network: cannot connect to 127.0.0.1:{port}: "), line
+    assert line.endswith("(is the endpoint right?)")
+    assert result.out == ""
+
+
+class _Scripted:
+    """A client whose calls answer or raise from a list."""
+
+    def __init__(self, *outcomes: Exception | dict[str, Any]) -> None:
+        self.outcomes = list(outcomes)
+
+    async def call(self, action: str, params: Any) -> dict[str, Any]:
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+async def test_fail_fast_only_until_the_service_has_answered() -> None:
+    refused = TransportError("cannot connect to x", maybe_executed=False)
+    ambiguous = TransportError("timed out waiting for the answer", maybe_executed=True)
+
+    with pytest.raises(_Unreachable, match="cannot connect to x"):
+        await _FailFast(_Scripted(refused)).call("GetEdgeInstanceDeployment", {})
+
+    # An answer may have been lost, but something is there: retried as before.
+    with pytest.raises(TransportError):
+        await _FailFast(_Scripted(ambiguous)).call("GetEdgeInstanceDeployment", {})
+
+    # Once the service answered (even with an error), a refused connection is an outage:
+    # the watcher's retries apply (TransportError is one of its transient errors).
+    for first in ({"Success": True}, error_class_for("Throttling")("Throttling", "slow down")):
+        client = _FailFast(_Scripted(first, refused))
+        with contextlib.suppress(ApiError):
+            await client.call("GetEdgeInstanceDeployment", {})
+        with pytest.raises(TransportError) as caught:
+            await client.call("GetEdgeInstanceDeployment", {})
+        assert not isinstance(caught.value, _Unreachable)
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+async def test_ctrl_c_on_a_running_watch_exits_130(tmp_path: Path) -> None:
+    async with (
+        Emulator(speed=0.02) as slow,  # the rollout takes minutes: the watch is still on
+        EdgeClient(
+            credentials=slow.credentials, endpoint=slow.endpoint, quota_scope=slow.endpoint
+        ) as client,
+    ):
+        instance_id, _ = await instance_with_gateway(client, "cli_int")
+        dep = await client.create_edge_instance_deployment(instance_id=instance_id, type="deploy")
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "aioedge",
+            "watch",
+            instance_id,
+            dep.deployment_id,
+            "--endpoint",
+            slow.endpoint,
+            env=base_env(tmp_path, slow.credentials),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        try:
+            first = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+            assert f"deployment {dep.deployment_id}" in first.decode()  # it is watching
+            proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 130
+        assert err.decode() == "interrupted\n"
+        assert "Traceback" not in out.decode()
+        assert slow.timeline(dep.deployment_id)[-1]["status"] in (0, 1)  # not over yet

@@ -21,10 +21,21 @@ from ._service import THROTTLE_STYLES
 __all__ = ["add_arguments", "build_parser", "main", "serve"]
 
 
+def _port(text: str) -> int:
+    """An argparse ``type`` for a TCP port: 0..65535 (a usage error, not a bind() traceback)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {port}")
+    return port
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The emulator's options, for this command or a parent CLI's subcommand."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=8123, help="port (0: any free port)")
+    parser.add_argument("--port", type=_port, default=8123, help="port (0: any free port)")
     parser.add_argument(
         "--speed", type=float, default=1.0, help="deployment simulation speed factor"
     )
@@ -98,10 +109,12 @@ async def serve(args: argparse.Namespace) -> int:
             }
             print(json.dumps(info), flush=True)
         else:
+            # Lines to paste into another shell: the credentials, then a first call.
             print(f"aioedge emulator listening on {emu.endpoint}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
-            print(f"  inspection: {emu.endpoint}/_emulator/stats")
+            print(f"  aioedge call CreateEdgeInstance Name=line_7 --endpoint {emu.endpoint}")
+            print(f"inspection: {emu.endpoint}/_emulator/stats")
             print("press Ctrl-C to stop", flush=True)
         await stop.wait()
     return 0
