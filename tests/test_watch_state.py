@@ -147,6 +147,66 @@ def test_every_event_of_the_sample_serialises_and_prints_on_one_line() -> None:
         assert "\n" not in text and where in text
 
 
+BREAKERS = "\n\r\x0b\x0c\x1c\x85\u2028\u2029\x1b\x00"
+
+
+def one_line(text: str) -> bool:
+    """One line, and nothing that moves a terminal's cursor or starts an escape sequence."""
+    return len(text.splitlines()) == 1 and not any(ch in text for ch in BREAKERS)
+
+
+def test_server_strings_with_line_breaks_still_print_on_one_line() -> None:
+    odd = "a\nb\r\u2028c\x1b[2Jd\x85"
+    body = answer(
+        1,
+        [
+            {
+                **task("t\n1", 8, 1, []),
+                "GatewayId": f"gw{odd}",
+                "ResourceSnapshotList": [
+                    snapshot(
+                        f"s{odd}",
+                        8,
+                        1,
+                        [
+                            {**entry(0, 1, level="ERROR"), "code": f"E{odd}", "message": odd},
+                            {**entry(8, 2), "level": f"IN{odd}FO"},
+                        ],
+                        ResourceName=f"drv{odd}",
+                        ResourceType=f"driver{odd}",
+                    ),
+                    snapshot("s2", 8, 1, ResourceName=None, ResourceId=f"rid{odd}"),
+                ],
+            }
+        ],
+    )
+    body["Data"]["DeploymentId"] = f"dep{odd}"
+    body["Data"]["Type"] = f"deploy{odd}"
+    events = diff(None, state(body))
+    events += [
+        DeploymentEvent(
+            kind="poll_error", deployment_id=f"d{odd}", error=f"Bad{odd}Code", message=odd
+        ),
+        DeploymentEvent(kind="warning", deployment_id="d", snapshot_id=f"s{odd}", message=odd),
+        DeploymentEvent(kind="final", deployment_id="d", outcome="error", message=odd),
+    ]
+    kinds = {e.kind for e in events}
+    assert {"deployment", "task", "snapshot", "log", "poll_error", "warning", "final"} <= kinds
+    for event in events:
+        assert one_line(str(event)), repr(str(event))
+    # Escaped, not dropped: the names can still be told apart and read.
+    snap = next(e for e in events if e.kind == "snapshot" and e.resource_name)
+    assert "drv\\nb" not in str(snap) and "drva\\nb\\r\\u2028c\\x1b[2Jd\\x85" in str(snap)
+    poll_error = next(e for e in events if e.kind == "poll_error")
+    assert "Bada\\nb" in str(poll_error)
+    # The terminal tree: one row per deployment, task and snapshot, whatever the names hold.
+    tree = render_text(state(body), width=200)
+    rows = tree.split("\n")
+    assert len(rows) == 1 + 1 + 2 and all(one_line(row) for row in rows), tree
+    assert "gwa\\nb" in tree and "rida\\nb" in tree
+    assert all(one_line(row) for row in render_text(state(body), width=60, ascii=True).split("\n"))
+
+
 def test_events_are_frozen() -> None:
     event = diff(None, state(SAMPLE))[0]
     with pytest.raises(AttributeError):

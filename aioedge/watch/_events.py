@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import time as _time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -225,43 +226,43 @@ class DeploymentEvent:
 
     def _body(self) -> str:
         tag = " (inferred)" if self.inferred else ""
+        dep = printable(self.deployment_id)
         if self.kind == "deployment":
-            return f"deployment {self.deployment_id}: {self._moves(stages=False)}{tag}"
+            return f"deployment {dep}: {self._moves(stages=False)}{tag}"
         if self.kind == "task":
-            gw = f" gateway {self.gateway_id}" if self.gateway_id else ""
-            return f"task {self.task_id}{gw}: {self._moves(stages=True)}{tag}"
+            gw = f" gateway {printable(self.gateway_id)}" if self.gateway_id else ""
+            return f"task {printable(self.task_id or '?')}{gw}: {self._moves(stages=True)}{tag}"
         if self.kind == "snapshot":
             return f"snapshot {self._resource()}: {self._moves(stages=True)}{tag}"
         if self.kind == "log":
             entry = self.log or LogEntry()
-            level = entry.level or "LOG"
-            code = f" code={entry.code}" if entry.failed and entry.code else ""
+            level = printable(entry.level or "LOG")
+            code = f" code={printable(entry.code)}" if entry.failed and entry.code else ""
             return (
                 f"log {self._resource()} [{stage_name(entry.stage)}] {level}{code}: "
                 f"{_one_line(entry.message or '')}"
             )
         if self.kind == "warning":
             where = f" snapshot {self._resource()}" if self.snapshot_id else ""
-            return (
-                f"warning deployment {self.deployment_id}{where}: {_one_line(self.message or '')}"
-            )
+            return f"warning deployment {dep}{where}: {_one_line(self.message or '')}"
         if self.kind == "poll_error":
             retry = f", retrying in {self.retry_in:.1f}s" if self.retry_in is not None else ""
             return (
-                f"poll error #{self.attempt or 1} on deployment {self.deployment_id}: "
-                f"{self.error or ''}{': ' if self.message else ''}"
+                f"poll error #{self.attempt or 1} on deployment {dep}: "
+                f"{printable(self.error or '')}{': ' if self.message else ''}"
                 f"{_one_line(self.message or '')}{retry}"
             )
         # final
         detail = f" ({_one_line(self.message)})" if self.message else ""
         outcome = (self.outcome or "finished").replace("_", " ")
-        return f"deployment {self.deployment_id} {outcome}{detail}"
+        return f"deployment {dep} {outcome}{detail}"
 
     def _resource(self) -> str:
-        name = self.resource_name or self.resource_id
-        sid = self.snapshot_id or "?"
-        if name and self.resource_type and self.resource_type != name:
-            return f"{sid} {name} ({self.resource_type})"
+        name = printable(self.resource_name or self.resource_id or "")
+        kind = printable(self.resource_type or "")
+        sid = printable(self.snapshot_id or "?")
+        if name and kind and kind != name:
+            return f"{sid} {name} ({kind})"
         return f"{sid} {name}" if name else sid
 
     def _moves(self, *, stages: bool) -> str:
@@ -286,8 +287,27 @@ def _move(before: int | None, after: int | None, name: Any) -> str:
     return f"{name(before)} → {name(after)}"
 
 
+#: Unicode categories that break a line or steer a terminal: control characters (C0, DEL,
+#: C1: newline, carriage return, escape ...) and the line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character or line break escaped (``\\n``, ``\\x1b``).
+
+    Identifiers and names come from the service; escaping (rather than dropping) keeps two
+    different ones different, and keeps a ``str(event)`` or a tree row on one line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        repr(ch)[1:-1] if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text
+    )
+
+
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """Free text on one line: runs of whitespace (line breaks too) become one space."""
+    return printable(" ".join(text.split()))
 
 
 def _clock(t: float | None) -> str:

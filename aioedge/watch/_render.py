@@ -9,7 +9,7 @@ import html
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
-from ._events import STAGE_NAMES, DeploymentEvent, stage_name, status_name
+from ._events import STAGE_NAMES, DeploymentEvent, printable, stage_name, status_name
 from ._state import DeploymentState, SnapshotState, TaskState
 
 __all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_text"]
@@ -67,16 +67,17 @@ def _summary(state: DeploymentState) -> str:
 def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False) -> str:
     """A tree of the deployment, its subtasks and snapshots, one line each, ``width`` wide.
 
-    Each snapshot line ends with a stage progress bar, the stage and the status.
+    Each snapshot line ends with a stage progress bar, the stage and the status.  Control
+    characters in ids and names from the service are escaped, so a row stays one line.
     """
     width = max(48, width)
     branch, last, pipe, space = (
         ("|- ", "`- ", "|  ", "   ") if ascii else ("├─ ", "└─ ", "│  ", "   ")
     )
     lines = []
-    kind = f" {state.type}" if state.type else ""
+    kind = f" {printable(state.type)}" if state.type else ""
     head = (
-        f"{_mark(state.status, ascii)} deployment {state.deployment_id}{kind}: "
+        f"{_mark(state.status, ascii)} deployment {printable(state.deployment_id)}{kind}: "
         f"{status_name(state.status)} ({_summary(state)})"
     )
     lines.append(_clip(head, width).rstrip())
@@ -86,14 +87,14 @@ def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False)
     for ti, task in enumerate(state.tasks):
         t_last = ti == len(state.tasks) - 1
         prefix = last if t_last else branch
-        gw = f" gateway {task.gateway_id}" if task.gateway_id else ""
-        label = f"{prefix}task {task.task_id}{gw}"
+        gw = f" gateway {printable(task.gateway_id)}" if task.gateway_id else ""
+        label = f"{prefix}task {printable(task.task_id)}{gw}"
         lines.append(_row(label, "", bar_width, task.stage, task.status, width - right - 1, ascii))
         child = space if t_last else pipe
         for si, snap in enumerate(task.snapshots):
             s_prefix = child + (last if si == len(task.snapshots) - 1 else branch)
             bar = progress_bar(snap.stage, bar_width, ascii=ascii) if bar_width else ""
-            label = s_prefix + _resource_label(snap)
+            label = s_prefix + printable(_resource_label(snap))
             lines.append(
                 _row(label, bar, bar_width, snap.stage, snap.status, width - right - 1, ascii)
             )
