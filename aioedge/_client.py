@@ -113,7 +113,8 @@ class EdgeClient(OperationsMixin):
         self.quota_scope = quota_scope or self._credentials.access_key_id
         self._limiter: RateLimiter | None
         if rate_limit is True:
-            self._limiter = default_limiter()
+            # A slot whose answer never came is held window + this timeout (it may still arrive).
+            self._limiter = default_limiter(attempt_timeout=self.timeout)
         elif rate_limit is False or rate_limit is None:
             self._limiter = None
         else:
@@ -139,6 +140,20 @@ class EdgeClient(OperationsMixin):
             region_id=self.region_id,
             security_token=creds.security_token,
             method=self._method,
+        )
+        # Mutating Actions always go as POST: aiohttp (like most HTTP stacks) may re-send a
+        # GET on its own when a kept-alive connection drops, which would repeat the call.
+        self._write_signer = (
+            self._signer
+            if self._method == "POST"
+            else Signer(
+                endpoint=self.endpoint,
+                access_key_id=creds.access_key_id,
+                access_key_secret=creds.access_key_secret,
+                region_id=self.region_id,
+                security_token=creds.security_token,
+                method="POST",
+            )
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -209,7 +224,7 @@ class EdgeClient(OperationsMixin):
         while True:
             attempt += 1
             try:
-                return await self._attempt(op, wire, attempt)
+                return await self._attempt(op, wire, attempt, started)
             except EdgeError as err:
                 if (
                     isinstance(err, ApiError)
@@ -251,7 +266,7 @@ class EdgeClient(OperationsMixin):
                 await anyio.sleep(delay)
 
     async def _attempt(
-        self, op: Operation, wire: Mapping[str, str], attempt: int
+        self, op: Operation, wire: Mapping[str, str], attempt: int, started: float
     ) -> dict[str, Any]:
         limiter = self._limiter
         sent = 0.0
@@ -259,12 +274,14 @@ class EdgeClient(OperationsMixin):
             if limiter is None:
                 request = self._sign(op, wire)
                 sent = time.perf_counter()
-                status, headers, body = await self._transport.send(request)
+                timeout = self._attempt_timeout(started)
+                status, headers, body = await self._transport.send(request, timeout=timeout)
             else:
                 async with limiter.slot(self.quota_scope, op.action, op.qps):
                     request = self._sign(op, wire)  # signed after the wait: a fresh Timestamp
                     sent = time.perf_counter()
-                    status, headers, body = await self._transport.send(request)
+                    timeout = self._attempt_timeout(started)
+                    status, headers, body = await self._transport.send(request, timeout=timeout)
         except EdgeError as err:
             if sent and self._debug():
                 self._log.debug(
@@ -305,9 +322,19 @@ class EdgeClient(OperationsMixin):
             )
         return data
 
+    def _attempt_timeout(self, started: float) -> float | None:
+        """This attempt's timeout when the retry deadline (which bounds the whole call, waits
+        for a slot included) leaves less than the client's ``timeout``; else None."""
+        retry = self.retry
+        if retry is None or retry.deadline is None:
+            return None
+        timeout = retry.attempt_timeout(self.timeout, time.monotonic() - started)
+        return timeout if timeout < self.timeout else None
+
     def _sign(self, op: Operation, wire: Mapping[str, str]) -> PreparedRequest:
         # A fresh nonce and timestamp for every attempt (2.4): each is signed anew.
-        return self._signer.build(
+        signer = self._signer if op.read_only else self._write_signer
+        return signer.build(
             op, wire, timestamp=self._clock() + self._clock_offset, nonce=self._nonce()
         )
 

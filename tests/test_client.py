@@ -335,3 +335,58 @@ async def test_silent_by_default(
 async def test_api_error_is_edge_error() -> None:
     assert issubclass(ApiError, aioedge.EdgeError)
     assert issubclass(ThrottledError, ApiError)
+
+
+async def test_deadline_bounds_the_whole_call_not_only_new_retries(
+    script_server: ScriptServer,
+) -> None:
+    # The answer comes after 1 s; the per-attempt timeout (5 s) would wait for it, but the
+    # deadline (0.3 s) caps the attempt: the call gives up instead of lasting past it.
+    script_server.default = _hang
+    policy = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0, deadline=0.3)
+    async with make(script_server, timeout=5.0, retry=policy) as client:
+        with pytest.raises(TransportError, match="timed out"):
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert len(script_server.requests) == 1
+
+
+async def test_get_method_sends_mutating_calls_as_post(script_server: ScriptServer) -> None:
+    async with make(script_server, method="GET") as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+        await client.call("CreateEdgeInstance", {"Name": "edge1"})
+    read, write = script_server.requests
+    assert "application/x-www-form-urlencoded" not in read.headers.get("Content-Type", "")
+    assert read.params["Action"] == "GetEdgeInstance"
+    assert write.headers["Content-Type"].startswith("application/x-www-form-urlencoded")
+    assert write.params["Action"] == "CreateEdgeInstance"
+    assert write.params.pop("Signature") == sign(
+        "POST", {k: v for k, v in write.params.items()}, TEST_CREDS.access_key_secret
+    )
+
+
+async def test_get_is_not_resent_by_the_http_stack(script_server: ScriptServer) -> None:
+    # A kept-alive connection that drops without an answer: the retry policy (here: none)
+    # decides, not aiohttp, which would re-send the same signed request (same nonce).
+    async def drop(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        request.transport.close()
+        return web.json_response(ok_body())
+
+    async with make(script_server, method="GET", retry=None) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})  # opens the connection
+        script_server.answers = [drop]
+        with pytest.raises(TransportError):
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert len(script_server.requests) == 2
+
+
+def test_shared_limiter_holds_lost_slots_for_the_longest_client_timeout() -> None:
+    from aioedge._ratelimit import default_limiter, reset_default_limiter
+
+    reset_default_limiter()
+    try:
+        EdgeClient(credentials=TEST_CREDS, timeout=42.0)
+        EdgeClient(credentials=TEST_CREDS, timeout=3.0)  # never lowers what another needs
+        assert default_limiter().attempt_timeout == 42.0
+    finally:
+        reset_default_limiter()
