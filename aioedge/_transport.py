@@ -123,7 +123,14 @@ class Transport:
         # URL in _request_kwargs(): aiohttp's trust_env=True re-reads the environment (and
         # ~/.netrc) in worker threads on every request, ~0.4 ms of CPU per call.
         self._proxy_kwargs.clear()
-        self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
+        # aiohttp re-sends a GET once, with the same signature and nonce, when a kept-alive
+        # connection fails; the retry policy decides that here, signing afresh. (No public
+        # switch exists; POST, the default and the only method for mutating calls, is never
+        # re-sent.)
+        if hasattr(session, "_retry_connection"):
+            session._retry_connection = False
+        self._session = session
         return self._session
 
     def _request_kwargs(self, url: str) -> dict[str, Any]:
