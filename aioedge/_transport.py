@@ -2,7 +2,8 @@
 
 Network errors become TransportError here and nowhere else (``raise ... from exc``).
 ``maybe_executed`` is False only when the request provably never reached the service
-(the connection could not be opened); everything after that is ambiguous.
+(the connection could not be opened); everything after that is ambiguous. A body cut off
+after its status line arrived is an InvalidResponseError carrying the status and what came.
 """
 
 from __future__ import annotations
