@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,7 +28,9 @@ from aioedge import (
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import (
     DeploymentEvent,
+    DeploymentState,
     DeploymentWatcher,
+    LogEntry,
     WatchRetry,
     deploy_and_watch,
     watch_deployment,
@@ -305,32 +307,98 @@ async def test_timeout_ends_with_a_timed_out_final_event(env: Env) -> None:
     assert sum(env.sleeps) <= 3.0 + 1e-9
 
 
+def logs_seen(events: list[DeploymentEvent]) -> Counter[tuple[str | None, LogEntry]]:
+    return Counter((e.snapshot_id, e.log) for e in events if e.kind == "log" and e.log)
+
+
+async def logs_told(
+    env: Env, instance_id: str, deployment_id: str
+) -> Counter[tuple[str, LogEntry]]:
+    """Every log entry the service has for the deployment (its answer now), as a multiset."""
+    body = await env.client.call(
+        "GetEdgeInstanceDeployment", {"InstanceId": instance_id, "DeploymentId": deployment_id}
+    )
+    state = DeploymentState.from_response(body, instance_id=instance_id)
+    return Counter((s.snapshot_id, entry) for _t, s in state.snapshots() for entry in s.log)
+
+
+def undelivered(watcher: DeploymentWatcher) -> set[str]:
+    """Snapshots with news in the last answer the caller has not been given yet."""
+    raw = watcher.checkpoint()["state"]
+    assert watcher.state is not None and raw is not None
+    told = {s.snapshot_id: s for _t, s in DeploymentState.from_dict(raw).snapshots()}
+    return {s.snapshot_id for _t, s in watcher.state.snapshots() if told.get(s.snapshot_id) != s}
+
+
 async def test_resuming_from_a_checkpoint_emits_only_what_is_new(env: Env) -> None:
     inst = await env.instance("resume")
     dep = await env.deploy(inst)
     first: list[DeploymentEvent] = []
-    cut = 0
-    async with env.watch(inst, dep) as watcher:
+    cut_mid_batch = False
+    # Polls a quarter stage apart: some answers move two snapshots at once.
+    async with env.watch(inst, dep, poll_interval=0.5, max_poll_interval=0.5) as watcher:
         async for event in watcher:
             first.append(event)
-            if event.kind == "log" and event.stage == 8:
-                cut += 1
-                if cut == 2:  # mid-batch, between two snapshots' moves
-                    break
+            # Cut mid-batch, between two snapshots' moves: after one snapshot's stage-8
+            # log entry while another snapshot's move in the same answer is still to come.
+            if (
+                event.kind == "log"
+                and event.log is not None
+                and event.log.stage == 8
+                and undelivered(watcher) - {event.snapshot_id}
+            ):
+                cut_mid_batch = True
+                break
         saved = json.dumps(watcher.checkpoint())
+    assert cut_mid_batch
     env.clock.advance(1.3)  # time passes while nobody watches
-    rest = await collect(env.watch(inst, dep, checkpoint=json.loads(saved)))
+    resumed = env.watch(
+        inst, dep, poll_interval=0.5, max_poll_interval=0.5, checkpoint=json.loads(saved)
+    )
+    rest = await collect(resumed)
     events = first + rest
     check_snapshots_exact(events, env.emu.timeline(dep))
-    logs = [(e.snapshot_id, e.log.timestamp) for e in events if e.kind == "log" and e.log]
-    assert len(logs) == len(set(logs))
-    assert [e.kind for e in events].count("final") == 1
+    # Every log entry the service has, each exactly once across the two streams.
+    assert logs_seen(events) == await logs_told(env, inst, dep)
+    assert [e.kind for e in events].count("final") == 1 and events[-1].kind == "final"
+    # Fully delivered, the checkpoint is the last answer's tree.
+    assert not undelivered(resumed)
+    assert DeploymentState.from_dict(resumed.checkpoint()["state"]) == resumed.state
     # A checkpoint taken at the end resumes to nothing new.
     done = env.watch(inst, dep, checkpoint=json.loads(saved))
     async for _ in done:
         pass
     again = await collect(env.watch(inst, dep, checkpoint=done.checkpoint()))
     assert again == []
+
+
+async def test_resuming_after_a_timeout_watches_on_to_the_end(env: Env) -> None:
+    inst = await env.instance("again")
+    dep = await env.deploy(inst)
+    fast = {"poll_interval": 0.05, "max_poll_interval": 0.05}
+    with anyio.fail_after(60):  # real seconds: a watch that never ends fails, not hangs
+        watcher = env.watch(inst, dep, timeout=3.0, **fast)
+        first = await collect(watcher)
+        assert first[-1].kind == "final" and first[-1].outcome == "timed_out"
+        assert first[-1].status == 1  # the deployment itself goes on
+        saved = json.loads(json.dumps(watcher.checkpoint()))
+        assert saved["final_emitted"] is False
+        # A checkpoint written by an older version marked a timed-out watch final too;
+        # its state says the deployment was still running, so it resumes as well.
+        middle = env.watch(inst, dep, timeout=2.0, checkpoint={**saved, "final_emitted": True})
+        second = await collect(middle)
+        assert middle.polls > 1 and second[-1].outcome == "timed_out"
+        assert any(e.is_transition for e in second)
+        resumed = env.watch(inst, dep, checkpoint=middle.checkpoint(), **fast)
+        rest = await collect(resumed)
+    # The streams together: every ground-truth transition exactly once, in order, and
+    # every log entry once; the deployment's own final event ends the last one.
+    events = first + second + rest
+    check_exact(events, env.emu.timeline(dep))
+    assert logs_seen(events) == await logs_told(env, inst, dep)
+    assert rest and rest[-1].kind == "final" and rest[-1].outcome == "succeeded"
+    assert [e.kind for e in rest].count("final") == 1
+    assert resumed.outcome == "succeeded" and resumed.polls > 1
 
 
 async def test_checkpoint_of_another_deployment_is_refused(env: Env) -> None:
@@ -449,3 +517,52 @@ def test_bad_options_are_refused_before_any_call(kwargs: dict[str, Any], param: 
     with pytest.raises(ValidationError) as info:
         watch_deployment(object(), "i", "d", **kwargs)  # type: ignore[arg-type]
     assert info.value.param == param
+
+
+async def test_throttled_polls_are_poll_errors_and_the_watch_goes_on() -> None:
+    # The emulator's quota (5 QPS on GetEdgeInstanceDeployment) runs on the same fake clock
+    # as everything else, and the client does not pace itself: polling every 0.05 s asks
+    # for 20 a second, so most polls are throttled.
+    clock = FakeClock()
+    async with (
+        Emulator(
+            clock=clock, quota_clock=clock, quotas=True, stage_seconds=STAGE_SECONDS, seed=7
+        ) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            quota_scope=emu.endpoint,
+        ) as client,
+    ):
+        env = Env(emu, client, clock)
+        inst = await env.instance("quota", gateways=1, drivers=1)
+        dep = await env.deploy(inst)
+        retry = WatchRetry(initial=0.05, maximum=0.2)
+        with anyio.fail_after(60):
+            events = await collect(
+                env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05, retry=retry)
+            )
+        throttled = emu.stats()["GetEdgeInstanceDeployment"]["throttled"]
+        errors = [e for e in events if e.kind == "poll_error"]
+        assert throttled >= 10 and len(errors) == throttled
+        assert {e.error for e in errors} <= {"Throttling.User", "iot.common.HighFrequentDeny"}
+        assert all(e.retry_in is not None and 0.05 <= e.retry_in <= 0.2 for e in errors)
+        check_snapshots_exact(events, emu.timeline(dep))
+        clock.advance(1.0)  # out of the quota window for one more look
+        assert logs_seen(events) == await logs_told(env, inst, dep)
+        assert events[-1].kind == "final" and events[-1].outcome == "succeeded"
+
+
+async def test_a_wrong_instance_is_reported_as_such(env: Env) -> None:
+    inst = await env.instance("wronginst")
+    dep = await env.deploy(inst)
+    with pytest.raises(DeploymentError) as info:
+        await collect(env.watch("NoSuchInstance", dep))
+    message = str(info.value)
+    assert message.startswith("instance NoSuchInstance does not exist")
+    assert "iot.edge.InstanceNotExist" in message and "deployment" not in message
+    assert getattr(info.value.__cause__, "code", None) == "iot.edge.InstanceNotExist"
+    assert info.value.deployment_id == dep

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -12,9 +13,15 @@ import pytest
 from aioedge import EdgeClient
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge.testing import Emulator, FakeClock
-from aioedge.watch import DeploymentEvent, DeploymentMonitor
+from aioedge.watch import DeploymentEvent, DeploymentMonitor, DeploymentState
 
-from .test_watch_emulator import STAGE_SECONDS, Env, check_snapshots_exact
+from .test_watch_emulator import (
+    STAGE_SECONDS,
+    Env,
+    check_snapshots_exact,
+    logs_seen,
+    logs_told,
+)
 
 
 @pytest.fixture
@@ -204,3 +211,50 @@ async def test_a_slow_reader_holds_the_pollers_back() -> None:
         assert 6 <= len({e.deployment_id for e in got}) <= 8
         assert client.calls <= 10
         assert monitor.stats.active == 20
+
+
+async def test_monitor_resumes_a_timed_out_watch_and_hands_out_checkpoints(env: Env) -> None:
+    inst = await env.instance("r", gateways=2, drivers=2)
+    dep = await env.deploy(inst)
+    key = (inst, dep)
+    with anyio.fail_after(60):  # real seconds: a stream that never ends fails, not hangs
+        watcher = env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05, timeout=3.0)
+        first = [e async for e in watcher]
+        assert first[-1].outcome == "timed_out" and first[-1].status == 1
+        # The monitor picks the timed-out watch up and follows the deployment on.
+        read: list[DeploymentEvent] = []
+        async with monitor_for(env, buffer_size=256) as monitor:
+            assert monitor.add(inst, dep, checkpoint=watcher.checkpoint())
+            async for event in monitor:
+                read.append(event)
+                if event.kind == "snapshot" and event.stage == 16:
+                    break
+            # The reader stops; the pollers go on and fill the stream's buffer with events
+            # nobody has read.  The checkpoint covers only what was read.
+            polls = monitor.polls_per_deployment()[key]
+            while monitor.polls_per_deployment()[key] < polls + 2:
+                await anyio.sleep(0.01)
+            saved = monitor.checkpoint(inst, dep)
+            assert monitor.checkpoints() == {key: saved}
+            told = DeploymentState.from_dict(saved["state"])
+            assert told != monitor.states()[key]  # sent into the stream, never read
+            assert saved["final_emitted"] is False
+        with pytest.raises(KeyError):
+            monitor.checkpoint(inst, "0" * 32)
+        # A new monitor from that checkpoint: exactly the rest.
+        async with monitor_for(env) as again:
+            again.add(inst, dep, checkpoint=json.loads(json.dumps(saved)))
+            rest = [e async for e in again]
+        assert again.outcomes() == {key: "succeeded"}
+    events = first + read + rest
+    check_snapshots_exact(events, env.emu.timeline(dep))
+    assert logs_seen(events) == await logs_told(env, inst, dep)
+    assert rest[-1].kind == "final" and rest[-1].outcome == "succeeded"
+    assert [e.outcome for e in events if e.kind == "final"] == ["timed_out", "succeeded"]
+    # After the end the checkpoint says so: resuming from it tells nothing new.
+    final = again.checkpoint(inst, dep)
+    assert final["final_emitted"] is True
+    async with monitor_for(env) as done:
+        done.add(inst, dep, checkpoint=final)
+        assert [e async for e in done] == []
+    assert done.outcomes() == {key: "succeeded"}

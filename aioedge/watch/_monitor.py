@@ -53,6 +53,10 @@ class _Entry:
     timeout: float | None = field(compare=False, default=None)
 
 
+#: What travels through the monitor's stream: the event and the deployment it belongs to.
+_Sent = tuple[_Tracker, DeploymentEvent]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class MonitorStats:
     """Counters for dashboards and benchmarks."""
@@ -129,7 +133,8 @@ class DeploymentMonitor:
         self._poll_errors = 0
         self._events = 0
         self._tg: TaskGroup | None = None
-        self._receive: MemoryObjectReceiveStream[DeploymentEvent] | None = None
+        # Events travel with their tracker: one counts as delivered when the reader takes it.
+        self._receive: MemoryObjectReceiveStream[_Sent] | None = None
 
     # -- adding work -------------------------------------------------------------------------
 
@@ -187,6 +192,23 @@ class DeploymentMonitor:
         """The last known tree of each deployment, by ``(instance_id, deployment_id)``."""
         return {key: t.state for key, t in self._trackers.items()}
 
+    def checkpoint(self, instance_id: str, deployment_id: str) -> dict[str, Any]:
+        """A JSON-serialisable checkpoint of one deployment, as of the events read so far.
+
+        It covers exactly the events of that deployment this monitor's stream has handed
+        out (not those still waiting in the stream's buffer), so ``add(..., checkpoint=)``
+        on a new monitor, or ``checkpoint=`` to a watcher, continues with the rest.  A
+        deployment whose watch only timed out or failed here resumes watching.
+        """
+        tracker = self._trackers.get((instance_id, deployment_id))
+        if tracker is None:
+            raise KeyError(f"deployment {deployment_id} of instance {instance_id} is not watched")
+        return tracker.checkpoint()
+
+    def checkpoints(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """:meth:`checkpoint` of every deployment, by ``(instance_id, deployment_id)``."""
+        return {key: t.checkpoint() for key, t in self._trackers.items()}
+
     def outcomes(self) -> dict[tuple[str, str], str]:
         """``outcome`` of each finished deployment."""
         return dict(self._outcomes)
@@ -199,7 +221,7 @@ class DeploymentMonitor:
     async def __aenter__(self) -> DeploymentMonitor:
         if self._tg is not None:
             raise RuntimeError("a DeploymentMonitor can be entered only once")
-        send, receive = anyio.create_memory_object_stream[DeploymentEvent](self._buffer_size)
+        send, receive = anyio.create_memory_object_stream[_Sent](self._buffer_size)
         work_send, work_receive = anyio.create_memory_object_stream[_Entry](0)
         self._receive = receive
         self._tg = anyio.create_task_group()
@@ -233,9 +255,12 @@ class DeploymentMonitor:
         if self._receive is None:
             raise RuntimeError("use 'async with DeploymentMonitor(...) as monitor:' first")
         try:
-            return await self._receive.receive()
+            tracker, event = await self._receive.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             raise StopAsyncIteration from None
+        tracker.delivered()
+        self._events += 1
+        return event
 
     # -- the machinery -----------------------------------------------------------------------
 
@@ -267,7 +292,7 @@ class DeploymentMonitor:
     async def _schedule(
         self,
         work: MemoryObjectSendStream[_Entry],
-        events: MemoryObjectSendStream[DeploymentEvent],
+        events: MemoryObjectSendStream[_Sent],
     ) -> None:
         # Holding an events clone keeps the stream open until we decide it is over.
         async with work, events:
@@ -287,7 +312,7 @@ class DeploymentMonitor:
     async def _poller(
         self,
         work: MemoryObjectReceiveStream[_Entry],
-        events: MemoryObjectSendStream[DeploymentEvent],
+        events: MemoryObjectSendStream[_Sent],
     ) -> None:
         async with work, events:
             async for entry in work:
@@ -295,27 +320,31 @@ class DeploymentMonitor:
                     wait = await self._poll(entry, events)
                     if wait is not None:
                         entry.due = self._clock() + wait
+                        if entry.deadline is not None:
+                            entry.due = min(entry.due, entry.deadline)
                         entry.seq = next(self._seq)
                         heapq.heappush(self._heap, entry)
                 finally:
                     self._in_flight -= 1
                     self._notify()
 
-    async def _poll(
-        self, entry: _Entry, events: MemoryObjectSendStream[DeploymentEvent]
-    ) -> float | None:
+    async def _poll(self, entry: _Entry, events: MemoryObjectSendStream[_Sent]) -> float | None:
         """Poll one deployment, send its events; the delay until its next poll, None if done."""
         tracker = entry.tracker
         remaining = None if entry.deadline is None else entry.deadline - self._clock()
         batch: list[DeploymentEvent] = []
         wait: float | None = None
+        cut = False
         if remaining is None or remaining > 0:
             body: dict[str, Any] | None = None
             try:
-                with anyio.move_on_after(remaining):
+                # Like the watcher: a poll the deadline cut short means timed out, even
+                # when an injected ``clock`` has not reached the deadline.
+                with anyio.move_on_after(remaining) as poll_scope:
                     self._polls += 1
                     tracker.polls += 1
                     body = await self._client.call(_ACTION, tracker.params())
+                cut = poll_scope.cancelled_caught
                 if body is not None:
                     batch = tracker.on_answer(body, self._wall())
                     wait = tracker.interval
@@ -326,12 +355,13 @@ class DeploymentMonitor:
                     batch = [event]
                 except Exception as fatal:
                     batch = [self._failed(tracker, fatal)]
-        if not tracker.done and entry.deadline is not None and self._clock() >= entry.deadline:
+        expired = entry.deadline is not None and (cut or self._clock() >= entry.deadline)
+        if expired and not tracker.done:
             batch.append(tracker.timed_out(entry.timeout, self._wall()))
         for event in batch:
-            tracker.delivered()
-            self._events += 1
-            await events.send(event)
+            # Delivered only once the reader takes it (__anext__): an event still in the
+            # buffer, or whose send is cancelled, is not in a checkpoint.
+            await events.send((tracker, event))
         if tracker.done:
             self._outcomes[(tracker.instance_id, tracker.deployment_id)] = (
                 tracker.outcome or "error"
@@ -352,7 +382,7 @@ class DeploymentMonitor:
         tracker.final_emitted = True
         tracker.outcome = outcome
         state = tracker.state
-        return DeploymentEvent(
+        event = DeploymentEvent(
             kind="final",
             deployment_id=tracker.deployment_id,
             instance_id=tracker.instance_id,
@@ -363,3 +393,5 @@ class DeploymentMonitor:
             message=str(exc) if not isinstance(cause, ApiError) else _error_text(cause),
             time=self._wall(),
         )
+        tracker.start_batch([event])
+        return event

@@ -8,6 +8,7 @@ the loop that calls, sleeps and yields.  The monitor (``_monitor.py``) reuses ``
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -39,6 +40,9 @@ __all__ = [
 
 CHECKPOINT_VERSION = 1
 _ACTION = "GetEdgeInstanceDeployment"
+# 2.6 Error codes: the two ids a watch names.
+DEPLOYMENT_NOT_FOUND = "iot.edge.deploySheetNotExist"
+INSTANCE_NOT_FOUND = "iot.edge.InstanceNotExist"
 #: Errors after which polling again may well succeed (ERRATA: a throttled call was not run).
 TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
     ThrottledError,
@@ -117,6 +121,30 @@ def _error_text(exc: BaseException) -> str:
     return str(exc)
 
 
+#: Outcomes that end the deployment itself (Status 2/3).  Any other ``final`` (the watcher's
+#: own ``timed_out``, a monitor's ``error``) only ends one watch: a checkpoint taken after
+#: it resumes watching.
+SERVICE_OUTCOMES = frozenset({"succeeded", "failed"})
+
+
+def _ends_deployment(event: DeploymentEvent) -> bool:
+    return event.kind == "final" and event.outcome in SERVICE_OUTCOMES
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The events one poll (or one decision) produced and how many reached the caller."""
+
+    base: DeploymentState | None  # the tree before these events
+    events: list[DeploymentEvent]
+    ended_before: bool  # the deployment's own final event was delivered before these
+    delivered: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.delivered >= len(self.events)
+
+
 class _Tracker:
     """One deployment's watch bookkeeping; pure (time comes in as arguments)."""
 
@@ -143,11 +171,10 @@ class _Tracker:
         self.state: DeploymentState | None = None
         self.final_emitted = False
         self.outcome: str | None = None
-        # What the last answer produced, and how much of it reached the caller.
-        self._base: DeploymentState | None = None
-        self._batch: list[DeploymentEvent] = []
-        self._delivered = 0
-        self._final_before = False
+        # What the answers produced, oldest first, and how much of it reached the caller.  A
+        # watcher hands out one batch before it polls again; a monitor may poll again while
+        # the reader has not yet taken the last batch out of the stream.
+        self._batches: deque[_Batch] = deque([_Batch(None, [], False)])
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -170,31 +197,46 @@ class _Tracker:
                 )
         raw = cp.get("state")
         self.state = None if raw is None else DeploymentState.from_dict(raw)
-        self._base = self.state
-        self.final_emitted = self._final_before = bool(cp.get("final_emitted", False))
+        # Only the deployment's own end is final: a checkpoint written after a timed-out
+        # watch (older versions marked that final too) has a running state and resumes.
+        ended = bool(cp.get("final_emitted", False)) and bool(self.state and self.state.is_final)
+        self.final_emitted = ended
+        self.outcome = self.state.outcome if ended and self.state is not None else None
+        self._batches = deque([_Batch(self.state, [], ended)])
 
     def checkpoint(self) -> dict[str, Any]:
         """JSON-serialisable; a tracker restored from it emits only what was not delivered."""
-        delivered = self._batch[: self._delivered]
-        if self._base is None and not any(e.kind == "deployment" for e in delivered):
+        # The oldest batch not fully delivered (or the last one, when all of them are).
+        batch = next((b for b in self._batches if not b.complete), self._batches[-1])
+        delivered = batch.events[: batch.delivered]
+        if batch.base is None and not any(e.kind == "deployment" for e in delivered):
             state = None
         else:
-            state = apply(self._base, delivered)
-        final = self._final_before or any(e.kind == "final" for e in delivered)
+            state = apply(batch.base, delivered)
+        ended = batch.ended_before or any(_ends_deployment(e) for e in delivered)
         return {
             "version": CHECKPOINT_VERSION,
             "instance_id": self.instance_id,
             "deployment_id": self.deployment_id,
             "state": None if state is None else state.to_dict(),
-            "final_emitted": final,
+            "final_emitted": ended,
         }
 
     def delivered(self) -> None:
-        self._delivered += 1
+        """The caller has the next event (in the order the batches produced them)."""
+        batches = self._batches
+        while len(batches) > 1 and batches[0].complete:
+            batches.popleft()
+        batches[0].delivered += 1
 
-    def _start_batch(self, events: list[DeploymentEvent]) -> None:
-        self._base, self._batch, self._delivered = self.state, events, 0
-        self._final_before = self.final_emitted
+    def start_batch(self, events: list[DeploymentEvent]) -> list[DeploymentEvent]:
+        """Record ``events`` (produced from the current ``state``) as the next to deliver."""
+        last = self._batches[-1]
+        ended = last.ended_before or any(_ends_deployment(e) for e in last.events)
+        self._batches.append(_Batch(self.state, events, ended))
+        while len(self._batches) > 1 and self._batches[0].complete:
+            self._batches.popleft()
+        return events
 
     # -- decisions -------------------------------------------------------------------------
 
@@ -214,7 +256,7 @@ class _Tracker:
         except ValueError as exc:
             raise InvalidResponseError("InvalidResponse", str(exc), action=_ACTION) from exc
         events = diff(self.state, current)
-        self._start_batch(events)
+        self.start_batch(events)
         if current.is_final:
             if not self.final_emitted and not any(e.kind == "final" for e in events):
                 # Resumed from a checkpoint taken between the last transition and "final".
@@ -232,11 +274,19 @@ class _Tracker:
     def on_error(self, exc: BaseException, observed_at: float) -> tuple[DeploymentEvent, float]:
         """A ``poll_error`` event and how long to wait, or raise (not transient / gave up)."""
         if isinstance(exc, NotFoundError):
-            # 2.6 iot.edge.deploySheetNotExist: there is nothing left to watch.
+            # There is nothing left to watch; say which of the two ids was wrong.
+            if exc.code == DEPLOYMENT_NOT_FOUND:
+                what = f"deployment {self.deployment_id} of instance {self.instance_id}"
+            elif exc.code == INSTANCE_NOT_FOUND:
+                what = f"instance {self.instance_id}"
+            else:
+                raise DeploymentError(
+                    f"cannot watch deployment {self.deployment_id} of instance "
+                    f"{self.instance_id}: {exc.code}: {exc.message}",
+                    deployment_id=self.deployment_id,
+                ) from exc
             raise DeploymentError(
-                f"deployment {self.deployment_id} of instance {self.instance_id} does not exist "
-                f"({exc.code})",
-                deployment_id=self.deployment_id,
+                f"{what} does not exist ({exc.code})", deployment_id=self.deployment_id
             ) from exc
         if not isinstance(exc, TRANSIENT_ERRORS) or self.retry is None:
             raise exc
@@ -258,11 +308,10 @@ class _Tracker:
             retry_in=delay,
             time=observed_at,
         )
-        self._start_batch([event])
+        self.start_batch([event])
         return event, delay
 
     def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
-        self._start_batch([])
         self.final_emitted = True
         self.outcome = "timed_out"
         state = self.state
@@ -276,7 +325,7 @@ class _Tracker:
             message=f"no final status after {timeout:g}s" if timeout is not None else None,
             time=observed_at,
         )
-        self._batch = [event]
+        self.start_batch([event])
         return event
 
     def params(self) -> dict[str, str]:
@@ -383,7 +432,9 @@ class DeploymentWatcher:
         """A JSON-serialisable dict; ``checkpoint=`` it to a new watcher to resume.
 
         It covers exactly the events already yielded, so a watcher resumed from it emits
-        only the rest (later polls included).
+        only the rest (later polls included).  Only the deployment's own end
+        (``succeeded``/``failed``) counts as final: the checkpoint of a watch that ended
+        with ``timed_out`` resumes watching.
         """
         if self._tracker is None:
             raise RuntimeError("no deployment yet: iterate the watcher first")
@@ -431,13 +482,17 @@ class DeploymentWatcher:
             resumed=self._checkpoint is not None,
         )
         while True:
-            remaining = None if deadline is None else max(0.0, deadline - self._clock())
+            remaining = None if deadline is None else deadline - self._clock()
+            if remaining is not None and remaining <= 0:
+                break  # timed out
             body: dict[str, Any] | None = None
             events: list[DeploymentEvent] = []
             wait = 0.0
             try:
                 # The deadline also bounds a poll stuck on the rate limiter or the network.
-                with anyio.move_on_after(remaining):
+                # This timer runs on the event loop's clock, which need not be ``clock``: so
+                # a poll it cut short means "timed out", whatever ``clock`` says.
+                with anyio.move_on_after(remaining) as poll_scope:
                     tracker.polls += 1
                     body = await self._client.call(_ACTION, tracker.params())
                 if body is not None:
@@ -463,22 +518,28 @@ class DeploymentWatcher:
                     polls=tracker.polls,
                 )
                 return
-            if deadline is not None and self._clock() >= deadline:
-                event = tracker.timed_out(self._timeout, self._wall())
-                tracker.delivered()
-                yield event
-                log.info(
-                    "aioedge.watch_finished",
-                    deployment_id=tracker.deployment_id,
-                    outcome="timed_out",
-                    polls=tracker.polls,
-                )
-                return
+            if poll_scope.cancelled_caught:
+                break  # timed out during the poll
             if body is not None:
                 wait = tracker.interval
             if deadline is not None:
-                wait = min(wait, max(0.0, deadline - self._clock()))
+                left = deadline - self._clock()
+                if wait >= left:
+                    # The next poll would come at or after the deadline: wait for it and
+                    # stop (not "sleep, then compare clocks", which float rounding of an
+                    # injected clock can keep a hair short of the deadline for ever).
+                    await self._sleep(max(0.0, left))
+                    break
             await self._sleep(wait)
+        event = tracker.timed_out(self._timeout, self._wall())
+        tracker.delivered()
+        yield event
+        log.info(
+            "aioedge.watch_finished",
+            deployment_id=tracker.deployment_id,
+            outcome="timed_out",
+            polls=tracker.polls,
+        )
 
 
 def watch_deployment(
