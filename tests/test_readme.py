@@ -102,8 +102,17 @@ def make_dry_run(target: str, tmp_path: Path) -> list[str]:
     work.mkdir()
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, work / name)
+    # Under `make test` the parent make's MAKEFLAGS/MAKELEVEL would make this one print
+    # "Entering/Leaving directory" lines: a newcomer's shell has neither.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        [make, "-n", target], cwd=work, capture_output=True, text=True, timeout=60, check=True
+        [make, "--no-print-directory", "-n", target],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     return done.stdout.splitlines()
 
