@@ -18,6 +18,7 @@ from aioedge._errors import InvalidParameterError
 from aioedge._protocol import parse_response, server_time
 from aioedge._signing import string_to_sign
 from aioedge.testing import Emulator, FakeClock
+from aioedge.testing._gateway import NonceStore
 
 from .test_emulator_support import Raw, fresh_nonce
 
@@ -126,6 +127,32 @@ async def test_nonces_are_per_access_key() -> None:
         nonce = fresh_nonce()
         assert (await raw.call("QueryEdgeInstance", {}, nonce=nonce)).ok
         assert (await raw.call("QueryEdgeInstance", {}, nonce=nonce, key_id="K2", secret="s2")).ok
+
+
+async def test_a_replay_is_refused_for_as_long_as_its_timestamp_is_accepted() -> None:
+    # Signed 15 minutes ahead of the emulator's clock: accepted now (the boundary is kept)
+    # and until the emulator's clock is 15 minutes past it, 30 minutes after the first use.
+    t0 = 1_700_000_000.0
+    clock = FakeClock(t0)
+    async with Emulator(clock=clock, quotas=False) as emu, aiohttp.ClientSession() as session:
+        raw = Raw(emu, session)
+        params = raw.signed("CreateEdgeInstance", {"Name": "once"}, timestamp=t0 + 900)
+        assert (await raw.send(params)).ok
+        for moment in (t0 + 900, t0 + 1800):
+            clock.set(moment)
+            replay = await raw.send(params)
+            assert (replay.status, replay.code) == (400, "SignatureNonceUsed"), moment
+        clock.set(t0 + 1801)
+        assert (await raw.send(params)).code == "InvalidTimeStamp.Expired"
+        assert [e.params["Name"] for e in emu.executions] == ["once"]
+
+
+def test_the_nonce_memory_keeps_its_boundary() -> None:
+    store = NonceStore(ttl=1800.0)
+    assert store.use("k", "n", 1000.0)
+    assert not store.use("k", "n", 2800.0)  # exactly ttl later: still remembered
+    assert store.use("k", "other", 2800.5)
+    assert store.use("k", "n", 2800.5)  # forgotten once more than ttl has passed
 
 
 @pytest.mark.parametrize(

@@ -55,27 +55,31 @@ def parse_timestamp(text: str) -> float | None:
 
 
 class NonceStore:
-    """Nonces seen per AccessKeyId, forgotten once no valid Timestamp could reuse them."""
+    """Nonces seen per AccessKeyId, forgotten once no valid Timestamp could reuse them.
+
+    A nonce first used at ``t`` is remembered while ``now - t <= ttl``: the boundary is
+    kept, as the Timestamp check keeps ``abs(now - sent) == tolerance``.
+    """
 
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
         self._seen: set[tuple[str, str]] = set()
-        self._expiry: deque[tuple[float, tuple[str, str]]] = deque()
+        self._used: deque[tuple[float, tuple[str, str]]] = deque()  # (first use, entry)
 
     def use(self, key_id: str, nonce: str, now: float) -> bool:
         """Record the nonce; False if it was already used."""
-        while self._expiry and self._expiry[0][0] <= now:
-            self._seen.discard(self._expiry.popleft()[1])
+        while self._used and now - self._used[0][0] > self.ttl:
+            self._seen.discard(self._used.popleft()[1])
         entry = (key_id, nonce)
         if entry in self._seen:
             return False
         self._seen.add(entry)
-        self._expiry.append((now + self.ttl, entry))
+        self._used.append((now, entry))
         return True
 
     def clear(self) -> None:
         self._seen.clear()
-        self._expiry.clear()
+        self._used.clear()
 
 
 class Gateway:
@@ -91,7 +95,9 @@ class Gateway:
         self.keys = dict(keys)
         self.tolerance = tolerance
         self.region_id = region_id
-        # A nonce only matters while some Timestamp could still be accepted with it.
+        # A nonce only matters while some Timestamp could still be accepted with it: one
+        # first used at t came with a Timestamp of at most t + tolerance, which is accepted
+        # up to t + 2 * tolerance inclusive.
         self.nonces = NonceStore(ttl=2 * tolerance)
 
     def check(self, method: str, params: Mapping[str, str], now: float) -> Rejection | None:
