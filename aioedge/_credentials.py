@@ -12,10 +12,10 @@ Order when none are given explicitly:
    ``sts``).
 
 A source that has nothing usable (no file, no such profile, a mode or type aioedge does not
-support) is noted and the chain goes on.  A profile asked for by name is never swapped for
-another one: if no source has it, ``CredentialsError`` says so and lists, for every source,
-why it gave nothing (``.tried``).  Only a file that exists but cannot be parsed stops the
-chain early.
+support, an StsToken profile or sts section without its token) is noted and the chain goes
+on.  A profile asked for by name is never swapped for another one: if no source has it,
+``CredentialsError`` says so and lists, for every source, why it gave nothing (``.tried``).
+Only a file that exists but cannot be parsed stops the chain early.
 
 Secrets never appear in a repr, a log line or an error message.
 """
@@ -104,6 +104,9 @@ def _from_cli_config(path: Path, profile: str | None) -> tuple[Credentials | Non
         if not ak or not sk:
             return None, f"profile {name!r} has no AccessKey pair"
         token = entry.get("sts_token") if mode == "StsToken" else None
+        if mode == "StsToken" and not token:
+            # Without its token an STS key pair is refused by the service: not usable.
+            return None, f"profile {name!r} has mode 'StsToken' but no sts_token"
         return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]"), ""
     return None, f"profile {name!r} not found"
 
@@ -129,6 +132,8 @@ def _from_ini(path: Path, profile: str | None) -> tuple[Credentials | None, str]
     if not ak or not sk:
         return None, f"section [{name}] has no AccessKey pair"
     token = sec.get("security_token") if kind == "sts" else None
+    if kind == "sts" and not token:
+        return None, f"section [{name}] has type 'sts' but no security_token"
     return Credentials(ak, sk, security_token=token or None, source=f"{path} [{name}]"), ""
 
 

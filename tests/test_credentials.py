@@ -212,3 +212,47 @@ def test_empty_values_rejected_without_echoing_secret() -> None:
     with pytest.raises(CredentialsError) as info:
         Credentials("AK", "")
     assert "AK" in str(info.value)
+
+
+def _write_cli_profiles(home: Path, current: str, *profiles: dict[str, str]) -> None:
+    (home / ".aliyun").mkdir()
+    (home / ".aliyun" / "config.json").write_text(
+        json.dumps({"current": current, "profiles": list(profiles)})
+    )
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_sts_profile_without_a_token_is_not_usable(tmp_path: Path, token: str | None) -> None:
+    """An StsToken profile lacking its token is not a plain key pair: the chain goes on."""
+    profile = {
+        "name": "sts",
+        "mode": "StsToken",
+        "access_key_id": "AKs",
+        "access_key_secret": "SKs-secret",
+    }
+    if token is not None:
+        profile["sts_token"] = token
+    _write_cli_profiles(tmp_path, "sts", profile)
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(env={}, home=tmp_path)
+    tried = info.value.tried
+    assert len(tried) == 3
+    assert "config.json" in tried[1] and "'sts'" in tried[1] and "sts_token" in tried[1]
+    assert "SKs-secret" not in str(info.value)
+    # The current profile was not named: the ini file's [default] is next in the chain.
+    _write_ini(tmp_path, INI)
+    c = resolve_credentials(env={}, home=tmp_path)
+    assert (c.access_key_id, c.security_token) == ("AKdef", None)
+    # Named, it falls through to the ini section of that name only.
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(profile="sts", env={}, home=tmp_path)
+    assert any("sts_token" in t for t in info.value.tried)
+    assert any("no section [sts]" in t for t in info.value.tried)
+
+
+def test_sts_ini_section_without_a_token_is_not_usable(tmp_path: Path) -> None:
+    _write_ini(tmp_path, "[default]\ntype = sts\naccess_key_id = AK\naccess_key_secret = SK\n")
+    with pytest.raises(CredentialsError) as info:
+        resolve_credentials(env={}, home=tmp_path)
+    assert "credentials.ini" in info.value.tried[-1]
+    assert "security_token" in info.value.tried[-1]
