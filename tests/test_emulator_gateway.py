@@ -18,7 +18,7 @@ from aioedge._errors import InvalidParameterError
 from aioedge._protocol import parse_response, server_time
 from aioedge._signing import string_to_sign
 from aioedge.testing import Emulator, FakeClock
-from aioedge.testing._gateway import NonceStore
+from aioedge.testing._gateway import NonceStore, parse_timestamp
 
 from .test_emulator_support import Raw, fresh_nonce
 
@@ -185,10 +185,43 @@ async def test_a_client_can_fix_its_skew_from_the_date_header() -> None:
         assert retried.ok
 
 
-async def test_a_malformed_timestamp_is_a_format_error(raw: Raw) -> None:
-    params = raw.signed("QueryEdgeInstance", {}, common={"Timestamp": "2024-01-01 10:00:00"})
-    answer = await raw.send(params)
-    assert (answer.status, answer.code) == (400, "InvalidTimeStamp.Format")
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-01-01 10:00:00",  # a space, no Z
+        "2024-01-01T10:00:00",  # no Z
+        "2024-01-01T10:00:00.000Z",  # fractional seconds
+        "2024-01-01T10:00:00.5Z",
+        "2024-01-01T10:00:00+00:00",  # an offset instead of Z
+        "2024-01-01T10:00:00z",
+        "2024-1-1T10:00:00Z",  # unpadded fields
+        "2024-01-01T9:00:00Z",
+        "2024-01-01T10:00:5Z",
+        "２０２４-01-01T10:00:00Z",  # non-ASCII digits
+        "2024-02-30T10:00:00Z",  # no such day
+        "2024-01-01T23:59:60Z",  # a leap second
+    ],
+)
+async def test_a_timestamp_not_exactly_in_the_documented_form_is_a_format_error(
+    stamp: str,
+) -> None:
+    # The emulator's clock is at the stamp's moment, so only its form can be wrong (the
+    # format is checked before the 15-minute window).
+    clock = FakeClock(1_704_103_200.0)  # 2024-01-01T10:00:00Z
+    async with Emulator(clock=clock) as emu, aiohttp.ClientSession() as session:
+        raw = Raw(emu, session)
+        answer = await raw.send(raw.signed("QueryEdgeInstance", {}, common={"Timestamp": stamp}))
+        assert (answer.status, answer.code) == (400, "InvalidTimeStamp.Format"), stamp
+        assert emu.executions == []
+        exact = raw.signed("QueryEdgeInstance", {}, common={"Timestamp": "2024-01-01T10:00:00Z"})
+        assert (await raw.send(exact)).ok
+
+
+def test_parse_timestamp_takes_the_documented_form_only() -> None:
+    assert parse_timestamp("2024-01-01T10:00:00Z") == 1_704_103_200.0
+    assert parse_timestamp("2024-02-29T00:00:00Z") is not None
+    for text in ("2024-01-01T10:00:00.000Z", "2024-1-1T10:00:00Z", "2024-01-01T10:00:00"):
+        assert parse_timestamp(text) is None, text
 
 
 async def test_version_action_and_common_parameters(raw: Raw) -> None:

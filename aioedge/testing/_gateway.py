@@ -9,6 +9,7 @@ and finally the SignatureNonce (2.4: never reused).  Pure: time is passed in.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -43,15 +44,24 @@ class Rejection:
     message: str
 
 
+# 2.4: exactly ``YYYY-MM-DDTHH:MM:SSZ``: zero-padded ASCII digits, no fraction, no offset.
+_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
 @lru_cache(maxsize=1024)  # requests within one second share their Timestamp
 def parse_timestamp(text: str) -> float | None:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (2.4), with optional fractional seconds; None if malformed."""
-    for fmt in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
-        try:
-            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc).timestamp()
-        except ValueError:
-            continue
-    return None
+    """``YYYY-MM-DDTHH:MM:SSZ`` (2.4) as UNIX seconds; None for anything else.
+
+    Fractional seconds, unpadded fields, a missing ``Z`` or an impossible date are all
+    malformed (``InvalidTimeStamp.Format``)."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    try:
+        moment = datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
+    except ValueError:  # month 13, February 30, second 60, ...
+        return None
+    return moment.timestamp()
 
 
 class NonceStore:
