@@ -15,8 +15,10 @@ import logging
 import math
 import time
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
+import aiohttp
 import pytest
 
 from aioedge import (
@@ -65,6 +67,59 @@ class SteppingClock:
 
 def outcomes(emu: Emulator, action: str) -> list[str]:
     return [r.outcome for r in emu.requests if r.action == action]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def _connection_trace() -> tuple[aiohttp.TraceConfig, dict[str, int]]:
+    """A TraceConfig counting new and reused pooled connections."""
+    counts = {"created": 0, "reused": 0}
+    trace = aiohttp.TraceConfig()
+
+    async def created(session: Any, context: SimpleNamespace, params: Any) -> None:
+        counts["created"] += 1
+
+    async def reused(session: Any, context: SimpleNamespace, params: Any) -> None:
+        counts["reused"] += 1
+
+    trace.on_connection_create_end.append(created)
+    trace.on_connection_reuseconn.append(reused)
+    return trace, counts
+
+
+async def test_sequential_calls_reuse_one_connection_to_the_emulator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The client's own session keeps one kept-alive connection to the emulator."""
+    trace, counts = _connection_trace()
+    real = aiohttp.ClientSession
+
+    def traced_session(*args: Any, **kwargs: Any) -> aiohttp.ClientSession:
+        return real(*args, trace_configs=[trace], **kwargs)
+
+    monkeypatch.setattr(aiohttp, "ClientSession", traced_session)
+    async with Emulator(quotas=False) as emu, connect(emu) as client:
+        for _ in range(5):
+            await client.call("QueryEdgeInstance", {})
+        await client.call("CreateEdgeInstance", {"Name": "reuse_1"})  # a POST, too
+        session = client.session
+    assert emu.stats()["QueryEdgeInstance"]["executed"] == 5
+    assert counts == {"created": 1, "reused": 5}
+    assert session is not None and session.closed
+
+
+async def test_a_callers_session_is_reused_and_left_open() -> None:
+    trace, counts = _connection_trace()
+    async with (
+        Emulator(quotas=False) as emu,
+        aiohttp.ClientSession(trace_configs=[trace]) as session,
+    ):
+        async with connect(emu, session=session) as client:
+            for _ in range(4):
+                await client.call("QueryEdgeInstance", {})
+        assert not session.closed  # the caller's session outlives the client
+    assert counts == {"created": 1, "reused": 3}
 
 
 # --------------------------------------------------------------------------- throttling
