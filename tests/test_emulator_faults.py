@@ -59,6 +59,15 @@ def test_fault_spec_strings() -> None:
 
 
 @pytest.mark.parametrize(
+    ("alias", "kind"), [("503", "unavailable"), ("slow", "delay"), ("truncated", "malformed")]
+)
+def test_a_fault_spec_takes_the_kind_aliases(alias: str, kind: str) -> None:
+    assert FaultSpec(kind=alias) == FaultSpec(kind=kind)
+    assert FaultSpec(kind=alias).to_dict()["kind"] == kind
+    assert parse_faults(f"A:{alias}") == (FaultSpec(kind=kind, action="A"),)
+
+
+@pytest.mark.parametrize(
     ("text", "match"),
     [
         ("GetEdgeInstance", "ACTION:KIND"),

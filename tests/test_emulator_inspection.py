@@ -92,6 +92,19 @@ async def test_faults_over_http(raw: Raw) -> None:
     assert (await raw.call("QueryEdgeInstance", {})).ok
     status, body = await _send(raw, "PUT", "/_emulator/faults", {"spec": "X:explode"})
     assert status == 400 and "unknown fault kind" in body["error"]
+    status, body = await _send(raw, "PUT", "/_emulator/faults", {"rules": [{"kind": "oops"}]})
+    assert status == 400 and "unknown fault kind" in body["error"]
+
+
+@pytest.mark.parametrize("kind", ["503", 503])
+async def test_fault_rules_over_http_take_the_kind_aliases(raw: Raw, kind: object) -> None:
+    rule = {"kind": kind, "action": "QueryEdgeInstance", "times": 1}
+    status, body = await _send(raw, "PUT", "/_emulator/faults", {"rules": [rule]})
+    assert status == 200, body
+    assert body["rules"][0]["kind"] == "unavailable"
+    assert (await raw.call("QueryEdgeInstance", {})).status == 503
+    status, body = await _send(raw, "PUT", "/_emulator/faults", {"rules": [{"kind": "slow"}]})
+    assert status == 200 and body["rules"][0]["kind"] == "delay"
 
 
 async def test_devices_failures_and_reset_over_http(raw: Raw) -> None:

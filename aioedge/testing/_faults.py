@@ -29,6 +29,7 @@ from typing import Any, Literal, cast
 
 __all__ = [
     "FAULT_KINDS",
+    "KIND_ALIASES",
     "FaultPlan",
     "FaultRecord",
     "FaultSpec",
@@ -43,9 +44,19 @@ PRE_EXECUTION = frozenset({"unavailable", "reset", "delay"})
 POST_EXECUTION = frozenset({"malformed", "lost"})
 
 
+# Other names of the kinds (the CLI's help uses "503"), accepted wherever a kind is given:
+# spec strings, FaultSpec(kind=...) and the HTTP inspection API's rules.
+KIND_ALIASES = {"503": "unavailable", "slow": "delay", "truncated": "malformed"}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class FaultSpec:
-    """One fault rule."""
+    """One fault rule.
+
+    ``kind`` may be given by an alias (``503``, ``slow``, ``truncated``); it is stored as
+    the kind the alias names, so every way in (spec strings, ``FaultSpec``, the HTTP
+    inspection API) accepts the same names.
+    """
 
     kind: str
     action: str = "*"
@@ -55,8 +66,13 @@ class FaultSpec:
     delay: float = 1.0  # seconds, for kind="delay"
 
     def __post_init__(self) -> None:
+        kind = str(self.kind)  # a JSON rule may say 503
+        object.__setattr__(self, "kind", KIND_ALIASES.get(kind, kind))
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; one of {', '.join(FAULT_KINDS)} "
+                f"(aliases {', '.join(KIND_ALIASES)})"
+            )
         if not 0.0 <= self.rate <= 1.0:
             raise ValueError(f"fault rate must be within [0, 1], got {self.rate}")
         if self.times is not None and self.times < 0:
@@ -100,23 +116,10 @@ FaultsInput = (
 )
 
 
-# Short names accepted in spec strings (the CLI's help uses "503").
-_ALIASES = {
-    "503": "unavailable",
-    "unavailable": "unavailable",
-    "reset": "reset",
-    "delay": "delay",
-    "slow": "delay",
-    "malformed": "malformed",
-    "truncated": "malformed",
-    "lost": "lost",
-}
-
-
 def _parse_item(action: str, text: str) -> FaultSpec:
     head, *options = [part.strip() for part in text.split(":")]
     kind, _, rate = head.partition("=")
-    kwargs: dict[str, Any] = {"kind": _ALIASES.get(kind, kind), "action": action}
+    kwargs: dict[str, Any] = {"kind": kind, "action": action}
     if rate:
         options.insert(0, f"rate={rate}")
     for option in options:
