@@ -1,7 +1,8 @@
 """Watcher loop corners an honest server cannot produce: a malformed Log, stages going back.
 
-The client here is a scripted stand-in for ``EdgeClient.call`` (answers in order, no I/O);
-everything else about the loop is tested against the emulator in test_watch_emulator.py.
+The client here is mostly a scripted stand-in for ``EdgeClient.call`` (answers in order, no
+I/O), or a real client reading a scripted server's answers; everything else about the loop
+is tested against the emulator in test_watch_emulator.py.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from aioedge import EdgeClient
 from aioedge.watch import render_text, watch_deployment
+
+from .support import TEST_CREDS, ScriptServer, ok_body
 
 
 class Scripted:
@@ -80,3 +84,41 @@ async def test_stage_going_back_is_reported_and_the_watch_goes_on() -> None:
     }
     assert events[-1].outcome == "succeeded"
     assert watcher.state is not None and "complete" in render_text(watcher.state)
+
+
+async def test_numbers_too_big_for_an_integer_do_not_crash_the_watch(
+    script_server: ScriptServer,
+) -> None:
+    # Over the wire, through the client's own JSON reading: 1e999 and Infinity read as
+    # float infinities, NaN as NaN, both in the answer itself and in the Log string.
+    def text(body: dict[str, Any], **raw: str) -> str:
+        out = json.dumps(ok_body(**body))
+        for placeholder, number in raw.items():
+            out = out.replace(f'"{placeholder}"', number)
+        return out
+
+    broken = answer(1, 8, 1, "")
+    snap = broken["Data"]["TaskList"][0]["ResourceSnapshotList"][0]
+    snap["Log"] = entries(0, 8)[:-1] + ', {"stage": 1e999, "timestamp": 16}]'
+    snap.update(Stage="@big", Status="@nan", GmtModifiedTimestamp="@inf")
+    broken["Data"]["TaskList"][0]["Stage"] = "@inf"
+    script_server.answers = [
+        text(answer(1, 8, 1, entries(0, 8))),
+        text(broken, **{"@big": "1e999", "@nan": "NaN", "@inf": "Infinity"}),
+        text(answer(2, 32, 2, entries(0, 8, 16, 24, 32))),
+    ]
+    async with EdgeClient(
+        credentials=TEST_CREDS, endpoint=script_server.endpoint, rate_limit=False, retry=None
+    ) as client:
+        watcher = watch_deployment(client, "i1", "d1", sleep=no_sleep)
+        events = [e async for e in watcher]
+    assert len(script_server.requests) == 3
+    warnings = [e for e in events if e.kind == "warning"]
+    assert len(warnings) == 1 and "stage inf is not a finite number" in str(warnings[0])
+    assert not [e for e in events if e.kind == "poll_error"]
+    # The unreadable Stage/Status read as unknown for one poll, then the watch goes on.
+    moves = [(e.stage, e.status) for e in events if e.kind == "snapshot"]
+    assert (None, None) in moves and moves[-1] == (32, 2)
+    assert [e.log.stage for e in events if e.kind == "log" and e.log] == [0, 8, 16, 24, 32]
+    assert events[-1].kind == "final" and events[-1].outcome == "succeeded"
+    assert all(len(str(e).splitlines()) == 1 for e in events)

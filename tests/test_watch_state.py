@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any
 
 import pytest
@@ -388,6 +389,14 @@ def test_implied_state_follows_the_errata() -> None:
         ('{"stage": 0}', "not a list"),
         ('[1, {"stage": 8, "timestamp": 5}]', "entry 0 is not an object"),
         ('[{"stage": "eight"}]', "entry 0"),
+        # Numbers JSON reads as float infinities or NaN, and integers beyond 64 bits.
+        ('[{"stage": 1e999, "timestamp": 5}]', "entry 0: stage inf is not a finite number"),
+        ('[{"stage": 8, "timestamp": Infinity}]', "timestamp inf is not a finite number"),
+        ('[{"stage": 8, "timestamp": -Infinity}]', "timestamp -inf is not a finite number"),
+        ('[{"stage": NaN, "timestamp": 5}]', "entry 0: stage nan is not a finite number"),
+        ('[{"stage": 8, "timestamp": 1' + "0" * 400 + "}]", "timestamp 1000"),
+        ('[{"stage": 1e300}, {"stage": 8, "timestamp": 5}]', "stage 1e+300 is out of range"),
+        ("[" * 100_000, "nested too deeply"),
     ],
 )
 def test_malformed_log_is_a_warning_not_a_crash(raw: str, problem: str) -> None:
@@ -443,6 +452,32 @@ def test_lenient_types_and_spellings() -> None:
     s = state(body)
     assert s.status == 1 and s.tasks[0].stage == 8 and s.created_ms == 1581912859713
     assert len(s.tasks) == 1
+
+
+@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan, 10**30, 1e300, "1e999", "NaN"])
+def test_stage_and_status_that_are_no_integer_are_unknown(bad: Any) -> None:
+    body = answer(1, [task("t1", 8, 1, [snapshot("s1", 8, 1, [entry(0, 1)])])])
+    data = body["Data"]
+    data["GmtModifiedTimestamp"] = bad
+    data["TaskList"][0].update(Stage=bad, GmtCreateTimestamp=bad)
+    data["TaskList"][0]["ResourceSnapshotList"][0].update(Stage=bad, Status=bad, OperateType=bad)
+    s = state(body)
+    (t,) = s.tasks
+    (snap,) = t.snapshots
+    assert (t.stage, t.status, snap.stage, snap.status, snap.operate_type) == (
+        None,
+        1,
+        None,
+        None,
+        None,
+    )
+    assert (s.modified_ms, t.created_ms) == (None, None)
+    # Unknown values are shown as such; nothing on the way raises.
+    events = diff(None, s)
+    assert [e.kind for e in events] == ["deployment", "task", "snapshot", "log"]
+    assert all(one_line(str(e)) for e in events)
+    assert "-" in render_text(s) and "<progress" in render_html(s)
+    assert apply(None, events) == s
 
 
 def test_answer_without_data_is_rejected() -> None:

@@ -18,6 +18,7 @@ Kinds:
 from __future__ import annotations
 
 import dataclasses
+import math
 import time as _time
 import unicodedata
 from collections.abc import Mapping
@@ -135,11 +136,11 @@ class LogEntry:
         return cls(
             resource_id=_opt_str(raw.get("resourceId")),
             code=_opt_str(raw.get("code")),
-            stage=_opt_int(raw.get("stage")),
+            stage=_opt_int(raw.get("stage"), "stage"),
             level=_opt_str(raw.get("level")),
             message=_opt_str(raw.get("message")),
             resource_type=_opt_str(raw.get("resourceType")),
-            timestamp=_opt_int(raw.get("timestamp")),
+            timestamp=_opt_int(raw.get("timestamp"), "timestamp"),
         )
 
 
@@ -147,14 +148,40 @@ def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _opt_int(value: Any) -> int | None:
+def _opt_int(value: Any, what: str) -> int | None:
     if value is None or value == "":
         return None
+    return to_int(value, what)
+
+
+#: The service's integers are 64-bit (Java ``long``): a number beyond that is not one of
+#: them, and would overflow the float arithmetic of times and progress bars.
+_INT_LIMIT = 2**63
+
+
+def to_int(value: Any, what: str = "value") -> int:
+    """``value`` (a number or a numeric string) as a 64-bit integer.
+
+    Raises ``TypeError`` for a boolean or a non-number and ``ValueError`` for anything else
+    that is not such an integer: text, NaN, an infinity (JSON ``1e999``, ``Infinity``), a
+    number out of range.  Never ``OverflowError``, so callers catching the two see it all.
+    """
     if isinstance(value, bool):
-        raise TypeError("boolean where an integer was expected")
-    if isinstance(value, float):
-        return int(value)
-    return int(value)
+        raise TypeError(f"{what}: boolean where an integer was expected")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{what} {value!r} is not a finite number")
+    try:
+        number = int(value)
+    except OverflowError:  # an infinite Decimal and the like
+        raise ValueError(f"{what} {_brief(value)} is not a finite number") from None
+    if not -_INT_LIMIT <= number < _INT_LIMIT:
+        raise ValueError(f"{what} {_brief(value)} is out of range")
+    return number
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}…({len(text)} chars)"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

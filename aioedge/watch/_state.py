@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome
+from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, to_int
 
 __all__ = [
     "DeploymentState",
@@ -42,11 +42,15 @@ _Change = Literal["appeared", "updated", "removed"]
 
 
 def _int(value: Any) -> int | None:
-    """Stage/Status/OperateType/timestamps arrive as numbers, sometimes as strings."""
+    """Stage/Status/OperateType/timestamps arrive as numbers, sometimes as strings.
+
+    Anything that is not a 64-bit integer (text, NaN, an infinity such as JSON ``1e999``,
+    a number out of range) is unknown: ``None``, as if the field were absent.
+    """
     if value is None or value == "" or isinstance(value, bool):
         return None
     try:
-        return int(value)
+        return to_int(value)
     except (TypeError, ValueError):
         return None
 
@@ -77,6 +81,8 @@ def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
             items = json.loads(raw)
         except ValueError as exc:
             return (), f"Log is not valid JSON ({exc.__class__.__name__}: {exc})"
+        except RecursionError:
+            return (), "Log is not valid JSON (nested too deeply)"
     if items is None:
         return (), None
     if not isinstance(items, list):
@@ -89,7 +95,8 @@ def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
             continue
         try:
             entries.append(LogEntry.from_dict(item))
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
+            # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too.
             bad.append(f"entry {index}: {exc}")
     entries.sort(key=LogEntry.sort_key)
     problem = "; ".join(bad) if bad else None

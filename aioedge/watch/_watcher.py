@@ -253,7 +253,9 @@ class _Tracker:
                 deployment_id=self.deployment_id,
                 observed_at=observed_at,
             )
-        except ValueError as exc:
+        except (TypeError, ValueError, OverflowError) as exc:
+            # An answer the tree cannot be read from is a bad answer (transient: the next
+            # poll may read well), never a crash of the watch.
             raise InvalidResponseError("InvalidResponse", str(exc), action=_ACTION) from exc
         events = diff(self.state, current)
         self.start_batch(events)
