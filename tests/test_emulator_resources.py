@@ -367,6 +367,34 @@ async def test_lite_and_pro_editions_take_one_gateway(raw: Raw, spec: str, editi
     await raw.ok("BindGatewayToEdgeInstance", {**second, "InstanceId": spare})
 
 
+@pytest.mark.parametrize("spec", ["10", "30"])
+async def test_an_edition_change_cannot_leave_more_gateways_than_it_allows(
+    raw: Raw, spec: str
+) -> None:
+    iid = await _instance(raw, "standard", Spec="20", Tags="k:v")
+    for name in ("gw1", "gw2"):
+        await raw.ok(
+            "BindGatewayToEdgeInstance", {"InstanceId": iid, "ProductKey": "pk", "DeviceName": name}
+        )
+    update = {"InstanceId": iid, "Name": "renamed", "Spec": spec, "Tags": "k:w"}
+    assert await raw.fail("UpdateEdgeInstance", update) == "iot.edge.InstanceGatewayLimitation"
+    # Refused as a whole: nothing of the update was applied.
+    data = (await raw.ok("GetEdgeInstance", {"InstanceId": iid}))["Data"]
+    assert (data["Name"], data["Spec"], data["Tags"]) == ("standard", 20, "k:v")
+    # An instance whose gateways fit the edition changes it, and then holds one only.
+    single = await _instance(raw, "single", Spec="20")
+    await raw.ok(
+        "BindGatewayToEdgeInstance", {"InstanceId": single, "ProductKey": "pk", "DeviceName": "gw3"}
+    )
+    await raw.ok("UpdateEdgeInstance", {**update, "InstanceId": single})
+    data = (await raw.ok("GetEdgeInstance", {"InstanceId": single}))["Data"]
+    assert (data["Name"], data["Spec"]) == ("renamed", int(spec))
+    fourth = {"InstanceId": single, "ProductKey": "pk", "DeviceName": "gw4"}
+    assert await raw.fail("BindGatewayToEdgeInstance", fourth) == (
+        "iot.edge.InstanceGatewayLimitation"
+    )
+
+
 async def test_strict_devices_must_exist() -> None:
     async with (
         Emulator(quotas=False, strict_devices=True) as emu,

@@ -552,10 +552,17 @@ class Backend:
         name = p["Name"]
         if any(i.name == name and i is not inst for i in self.instances.values()):
             raise BusinessError("iot.edge.InstanceNameExist", name)
+        spec = _int(p, "Spec", inst.spec)
+        limit = self._gateway_limit(spec)
+        if len(inst.gateways) > limit:  # the edition cannot hold the gateways bound now
+            raise BusinessError(
+                "iot.edge.InstanceGatewayLimitation",
+                f"Spec {spec} allows {limit}, {len(inst.gateways)} bound",
+            )
         inst.name = name
         if "Tags" in p:
             inst.tags = p["Tags"]
-        inst.spec = _int(p, "Spec", inst.spec)
+        inst.spec = spec
         inst.biz_enable = _bool(p, "BizEnable", inst.biz_enable)
         inst.modified_ms = now
         return {}
@@ -749,7 +756,7 @@ class Backend:
             raise BusinessError("iot.edge.GatewayDisable", device.iot_id)
         if device.instance_id is not None:
             raise BusinessError("iot.edge.GatewayAlreadyBindToInstance", device.instance_id)
-        limit = self.limits.gateways_standard if inst.spec == 20 else self.limits.gateways_other
+        limit = self._gateway_limit(inst.spec)
         if len(inst.gateways) >= limit:
             raise BusinessError("iot.edge.InstanceGatewayLimitation", f"at most {limit}")
         device.node_type = "gateway"
@@ -757,6 +764,10 @@ class Backend:
         inst.gateways.append(device.iot_id)
         inst.modified_ms = now
         return {}
+
+    def _gateway_limit(self, spec: int) -> int:
+        """Gateways an instance of this edition may have: two for Standard (Spec 20)."""
+        return self.limits.gateways_standard if spec == 20 else self.limits.gateways_other
 
     def _op_query_edge_instance_gateway(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         inst = self._instance(p)
