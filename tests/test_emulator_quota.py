@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import aiohttp
 import pytest
 
+from aioedge import EdgeClient, ThrottledError
 from aioedge._catalog import OPERATIONS
 from aioedge.testing import Emulator, FakeClock, RequestRecord
 from aioedge.testing._quota import SlidingWindow
@@ -169,6 +170,47 @@ async def test_throttle_styles(style: str, codes: set[tuple[int, str]]) -> None:
         assert seen == codes
         business = [a for a in answers if a.code == "iot.common.HighFrequentDeny"]
         assert all(a.body["Success"] is False and a.body["ErrorMessage"] for a in business)
+
+
+@pytest.mark.parametrize("style", ["business", "alternate", "random"])
+async def test_query_device_provisioning_is_throttled_in_its_own_error_shape(style: str) -> None:
+    # Its page documents HTTP 400 {Code, Message} for the iot.common.* codes, so the
+    # business form of throttling is answered that way too, never HTTP 200 Success false.
+    quota_clock = FakeClock(0.0)
+    options = {"quota_clock": quota_clock, "quota_scale": 0.02, "throttle_style": style}
+    async with Emulator(seed=3, **options) as emu, aiohttp.ClientSession() as session:
+        raw = Raw(emu, session)
+        params = {"ProductKey": "pk", "DeviceName": "d"}
+        assert (await raw.call("QueryDeviceProvisioning", params)).body["Success"] is True
+        throttled = [await raw.call("QueryDeviceProvisioning", params) for _ in range(8)]
+        assert {(a.status, a.code) for a in throttled} <= {
+            (400, "Throttling.User"),
+            (400, "iot.common.HighFrequentDeny"),
+        }
+        business = [a for a in throttled if a.code == "iot.common.HighFrequentDeny"]
+        assert business
+        assert all(set(a.body) == {"RequestId", "Code", "Message"} for a in business)
+        assert all(a.body["Message"] for a in business)
+        assert emu.stats()["QueryDeviceProvisioning"]["throttled"] == 8
+        assert len(emu.executions) == 1
+        # The client takes it for throttling, not for a parameter or a generic error.
+        async with EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            quota_scope=emu.endpoint,
+        ) as client:
+            errors: list[ThrottledError] = []
+            for _ in range(4):
+                with pytest.raises(ThrottledError) as caught:
+                    await client.query_device_provisioning(product_key="pk", device_name="d")
+                errors.append(caught.value)
+        if style == "business":
+            assert {(e.http_status, e.code) for e in errors} == {
+                (400, "iot.common.HighFrequentDeny")
+            }
+        assert len(emu.executions) == 1
 
 
 def test_an_unknown_throttle_style_is_refused() -> None:

@@ -21,7 +21,8 @@ anything else               ``iot.common.InvalidParam``
 
 ``iot.common.*`` codes are business answers: HTTP 200 with ``Success: false`` for the
 Link IoT Edge Actions, HTTP 400 ``{RequestId, Code, Message}`` for
-QueryDeviceProvisioning, whose page documents HttpCode 400 for them.
+QueryDeviceProvisioning, whose page documents HttpCode 400 for them.  The business form
+of throttling, ``iot.common.HighFrequentDeny``, is answered the same way.
 """
 
 from __future__ import annotations
@@ -306,13 +307,14 @@ class Service:
             return self._error(
                 rid, 400, "Throttling.User", "Request was denied due to user flow control."
             )
-        body = {
-            "RequestId": rid,
-            "Success": False,
-            "Code": "iot.common.HighFrequentDeny",
-            "ErrorMessage": "You have made the request too many times. Try again later.",
-        }
-        return Reply(200, body, rid, False)
+        # A business code like any other iot.common.*: in the operation's own error shape.
+        return self._business(
+            op,
+            rid,
+            "iot.common.HighFrequentDeny",
+            "You have made the request too many times. Try again later.",
+            False,
+        )
 
     # ----------------------------------------------------------------- the request
 
