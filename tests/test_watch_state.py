@@ -17,6 +17,7 @@ from aioedge.watch import (
     apply,
     carry_logs,
     diff,
+    events_html,
     implied_state,
     parse_log,
     progress_bar,
@@ -206,6 +207,38 @@ def test_server_strings_with_line_breaks_still_print_on_one_line() -> None:
     assert len(rows) == 1 + 1 + 2 and all(one_line(row) for row in rows), tree
     assert "gwa\\nb" in tree and "rida\\nb" in tree
     assert all(one_line(row) for row in render_text(state(body), width=60, ascii=True).split("\n"))
+
+
+@pytest.mark.parametrize(
+    ("when", "shown"),
+    [
+        (10**20 / 1000.0, "1e+17s"),  # a timestamp of 10**20 ms
+        (1e300, "1e+300s"),
+        (-1e20, "-1e+20s"),
+        (10**30, "1000000000000000000000000000000s"),
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+        (math.nan, "nan"),
+        (1561543949.858, "10:12:29.858"),
+        (-0.5, "23:59:59.500"),
+    ],
+)
+def test_an_event_prints_on_one_line_whatever_its_time(when: float, shown: str) -> None:
+    kinds: list[Any] = ["deployment", "snapshot", "log", "warning", "poll_error", "final"]
+    for kind in kinds:
+        text = str(DeploymentEvent(kind=kind, deployment_id="d", time=when, status=1))
+        assert one_line(text) and text.split(" ", 1)[0] == shown, text
+    # The notebook table shows times the same way.
+    html = events_html([DeploymentEvent(kind="final", deployment_id="d", time=when)])
+    assert f"<code>{shown}</code>" in html
+
+
+def test_a_log_entry_beyond_the_calendar_still_prints() -> None:
+    entry = LogEntry(stage=8, level="INFO", message="ok", timestamp=10**20)
+    event = DeploymentEvent(
+        kind="log", deployment_id="d", snapshot_id="s1", log=entry, time=entry.time
+    )
+    assert str(event) == "1e+17s log s1 [assembling] INFO: ok"
 
 
 def test_events_are_frozen() -> None:

@@ -249,7 +249,7 @@ class DeploymentEvent:
         return cls(**kwargs)
 
     def __str__(self) -> str:
-        return f"{_clock(self.time)} {self._body()}"
+        return f"{clock_text(self.time)} {self._body()}"
 
     def _body(self) -> str:
         tag = " (inferred)" if self.inferred else ""
@@ -337,12 +337,27 @@ def _one_line(text: str) -> str:
     return printable(" ".join(text.split()))
 
 
-def _clock(t: float | None) -> str:
-    """``HH:MM:SS.mmm`` in UTC (fixed, so output does not depend on the machine's zone)."""
+def clock_text(t: float | None) -> str:
+    """``HH:MM:SS.mmm`` in UTC (fixed, so output does not depend on the machine's zone).
+
+    A time no calendar holds (``time.gmtime`` refuses it), an infinity or NaN is shown as
+    the raw seconds instead (``1e+17s``, ``inf``): printing an event never raises.
+    """
     if t is None:
         return "--:--:--.---"
-    whole = int(t // 1)
-    ms = round((t - whole) * 1000)
-    if ms == 1000:
-        whole, ms = whole + 1, 0
-    return f"{_time.strftime('%H:%M:%S', _time.gmtime(whole))}.{ms:03d}"
+    try:
+        whole = int(t // 1)
+        ms = round((t - whole) * 1000)
+        if ms == 1000:
+            whole, ms = whole + 1, 0
+        return f"{_time.strftime('%H:%M:%S', _time.gmtime(whole))}.{ms:03d}"
+    except (ArithmeticError, OSError, TypeError, ValueError):
+        return _raw_seconds(t)
+
+
+def _raw_seconds(t: object) -> str:
+    if isinstance(t, float) and not math.isfinite(t):
+        return repr(t)
+    if isinstance(t, int | float):
+        return f"{t!r}s"
+    return printable("".join(repr(t).split()))  # not a number at all (a hand-made event)

@@ -7,9 +7,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
-from datetime import datetime, timezone
 
-from ._events import STAGE_NAMES, DeploymentEvent, printable, stage_name, status_name
+from ._events import (
+    STAGE_NAMES,
+    DeploymentEvent,
+    clock_text,
+    printable,
+    stage_name,
+    status_name,
+)
 from ._state import DeploymentState, SnapshotState, TaskState
 
 __all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_text"]
@@ -180,9 +186,8 @@ def _snapshot_rows(snaps: Iterable[SnapshotState]) -> list[str]:
 
 
 def _when(ts: float | None) -> str:
-    if ts is None:
-        return ""
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    # As in str(event): a time out of the calendar shows as raw seconds, never raises.
+    return "" if ts is None else clock_text(ts)
 
 
 def events_html(events: Iterable[DeploymentEvent], *, limit: int = 500) -> str:
