@@ -555,6 +555,19 @@ def test_render_text_draws_a_tree_with_progress_bars() -> None:
     assert "[" not in narrow and "assembling" in narrow  # the bar goes first
 
 
+def test_printing_a_state_draws_its_tree(capsys: pytest.CaptureFixture[str]) -> None:
+    s = state(SAMPLE)
+    print(s)
+    shown = capsys.readouterr().out
+    assert shown == s.render() + "\n" == render_text(s, width=80) + "\n"
+    rows = shown.splitlines()
+    assert len(rows) == 3 and rows[0].startswith("✔ deployment " + DEP_ID)
+    assert rows[1].startswith("└─ task " + TASK_ID) and "complete" in rows[2]
+    assert f"{s}" == str(s) and "DeploymentState(" not in str(s)
+    assert repr(s).startswith("DeploymentState(deployment_id=")  # repr is still the fields
+    assert str(DeploymentState(deployment_id="d")).startswith("? deployment d: -")
+
+
 def test_progress_bar_fills_with_the_stage() -> None:
     assert progress_bar(0, 10) == "[" + "░" * 8 + "]"
     assert progress_bar(32, 10) == "[" + "█" * 8 + "]"

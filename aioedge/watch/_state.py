@@ -409,6 +409,13 @@ class DeploymentState:
 
         return render_text(self, width=width)
 
+    def __str__(self) -> str:
+        """The terminal tree, 80 columns wide: ``print(watcher.state)`` draws it.
+
+        ``repr()`` stays the dataclass's own, field by field.
+        """
+        return self.render()
+
 
 def _list(value: Any) -> list[Mapping[str, Any]]:
     if not isinstance(value, list):
