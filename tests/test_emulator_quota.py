@@ -213,6 +213,48 @@ async def test_query_device_provisioning_is_throttled_in_its_own_error_shape(sty
         assert len(emu.executions) == 1
 
 
+async def test_a_request_missing_a_required_parameter_does_not_use_the_quota() -> None:
+    # The gateway refuses it before the quota: DeleteEdgeInstance's 5 QPS stay whole.
+    quota_clock = FakeClock(0.0)
+    async with (
+        Emulator(quota_clock=quota_clock, throttle_style="http") as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        raw = Raw(emu, session)
+        incomplete: list[dict[str, str]] = [
+            {},
+            {"InstanceId": ""},
+            {"Colour": "blue"},  # an unknown parameter does not hide the missing one
+        ]
+        for n in range(8):
+            answer = await raw.call(
+                "DeleteEdgeInstance", incomplete[n % len(incomplete)], validate=False
+            )
+            assert (answer.status, answer.code) == (400, "MissingInstanceId"), answer.body
+        answers = [await raw.call("DeleteEdgeInstance", {"InstanceId": "x"}) for _ in range(6)]
+        assert [a.code for a in answers] == ["iot.edge.InstanceNotExist"] * 5 + ["Throttling.User"]
+        # Still the gateway's answer, not throttling, once the quota is used up.
+        late = await raw.call("DeleteEdgeInstance", {}, validate=False)
+        assert (late.status, late.code) == (400, "MissingInstanceId")
+        outcomes = [r.outcome for r in emu.requests]
+        assert outcomes == ["rejected"] * 8 + ["executed"] * 5 + ["throttled", "rejected"]
+        assert not any(r.quota_accepted for r in emu.requests if r.outcome == "rejected")
+        stats = emu.stats()["DeleteEdgeInstance"]
+        assert (stats["rejected"], stats["invalid"], stats["throttled"]) == (9, 0, 1)
+
+
+async def test_other_parameter_errors_count_against_the_quota() -> None:
+    quota_clock = FakeClock(0.0)
+    async with (
+        Emulator(quota_clock=quota_clock, throttle_style="http") as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        raw = Raw(emu, session)
+        bad = {"InstanceId": "x", "Colour": "blue"}
+        codes = [(await raw.call("DeleteEdgeInstance", bad, validate=False)).code for _ in range(6)]
+        assert codes == ["iot.common.InvalidParam"] * 5 + ["Throttling.User"]
+
+
 def test_an_unknown_throttle_style_is_refused() -> None:
     with pytest.raises(ValueError, match="throttle_style"):
         Emulator(throttle_style="polite")

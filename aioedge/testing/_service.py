@@ -1,10 +1,11 @@
 """One request through the emulated service, minus the sockets.
 
 :class:`Service` wires the pure parts together in the order the real service applies
-them: gateway checks (``_gateway``), the per-AccessKeyId quota (``_quota``), parameter
-validation with the client's own catalog (``aioedge._catalog.validate_params``), then
-the Action (``_backend``).  It keeps the records tests inspect: every request with its
-arrival time and outcome, every execution, every fault, and per-Action counters.
+them: gateway checks (``_gateway``, then its check for a missing required parameter),
+the per-AccessKeyId quota (``_quota``), parameter validation with the client's own
+catalog (``aioedge._catalog.validate_params``), then the Action (``_backend``).  It
+keeps the records tests inspect: every request with its arrival time and outcome, every
+execution, every fault, and per-Action counters.
 
 Before validation, a PageSize / CurrentPage smaller than 1 becomes 10 / 1 for
 QueryEdgeInstance and QueryEdgeDriver, as operations.json says the service treats them
@@ -13,7 +14,8 @@ QueryEdgeInstance and QueryEdgeDriver, as operations.json says the service treat
 Parameter errors map from ``ValidationError.rule`` onto the documented codes:
 
 ==========================  ===================================================
-``required``                HTTP 400 ``Missing<Param>`` (the gateway's answer)
+``required``                HTTP 400 ``Missing<Param>`` (the gateway's answer, before
+                            the quota: it does not count against it)
 ``max_items``               ``iot.common.ParameterSizeLimit``
 ``format``                  ``iot.common.InvalidFormattedParameter``
 anything else               ``iot.common.InvalidParam``
@@ -129,7 +131,8 @@ class RequestRecord:
     """One request as the service saw it.
 
     ``outcome``: ``fault`` (a fault struck before execution), ``rejected`` (the gateway
-    refused it), ``throttled``, ``invalid`` (a parameter error) or ``executed``.
+    refused it, a missing required parameter included), ``throttled``, ``invalid`` (a
+    parameter error) or ``executed``.
     ``arrival`` is the quota clock when the quota was consulted (or when the request
     arrived, for those that never got that far); ``invalid`` and ``executed`` requests
     are the ones the quota accepted.
@@ -179,6 +182,21 @@ _BELOW_ONE: dict[str, dict[str, str]] = {
     "QueryEdgeDriver": {"PageSize": "10", "CurrentPage": "1"},
 }
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _missing_param(op: Operation, business: Mapping[str, str]) -> str | None:
+    """The first required parameter (without a default) absent from ``business``, or None.
+
+    A list ``X`` is present when some ``X.N`` (or ``X.N.Field``) key has a value.  Checked
+    before any other rule, as the gateway does, so an unknown parameter next to a missing
+    one still gets ``Missing<Param>``."""
+    for p in op.params:
+        if not p.required or p.default is not None:
+            continue
+        prefix = p.name + "."
+        if not any(v and (k == p.name or k.startswith(prefix)) for k, v in business.items()):
+            return p.name
+    return None
 
 
 def _below_one(action: str, business: dict[str, str]) -> dict[str, str]:
@@ -331,6 +349,26 @@ class Service:
             return self._error(rid, rejection.http_status, rejection.code, rejection.message)
         assert key_id is not None and nonce is not None  # the gateway requires them
         op = OPERATIONS[action]
+        business = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
+        # The gateway refuses a request that misses a required parameter before the quota
+        # (it does not count against it); other parameter errors are the service's.
+        missing = _missing_param(op, business)
+        invalid: ValidationError | None = None
+        wire: dict[str, str] = {}
+        if missing is None:
+            try:
+                wire = validate_params(op, _below_one(action, business))
+            except ValidationError as exc:
+                if exc.rule == "required":  # an empty value, a list item without a field
+                    missing = exc.param or "parameter"
+                else:
+                    invalid = exc
+        if missing is not None:
+            self.count(action, "rejected")
+            self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
+            return self._error(
+                rid, 400, f"Missing{missing}", f"{missing} is mandatory for this action."
+            )
         # 2.2 quotas: the arrival time is read and recorded with no await in between, so
         # the window sees arrivals in order.
         arrival = self.quota_clock()
@@ -340,13 +378,10 @@ class Service:
             self.count(action, "throttled")
             self._record(action, key_id, arrival, "throttled", nonce, rid)
             return self._throttle(op, rid)
-        business = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
-        try:
-            wire = validate_params(op, _below_one(action, business))
-        except ValidationError as exc:
+        if invalid is not None:
             self.count(action, "invalid")
             self._record(action, key_id, arrival, "invalid", nonce, rid)
-            return self._invalid(op, rid, exc)
+            return self._invalid(op, rid, invalid)
         now_ms = self.now_ms()
         self.count(action, "executed")
         self._record(action, key_id, arrival, "executed", nonce, rid)
@@ -362,11 +397,6 @@ class Service:
         return Reply(200, body, rid, True)
 
     def _invalid(self, op: Operation, rid: str, exc: ValidationError) -> Reply:
-        param = exc.param or "parameter"
-        if exc.rule == "required":
-            return self._error(
-                rid, 400, f"Missing{param}", f"{param} is mandatory for this action."
-            )
         if exc.rule == "max_items":
             code = "iot.common.ParameterSizeLimit"
         elif exc.rule == "format":
