@@ -383,7 +383,8 @@ class EdgeClient(OperationsMixin):
             wire = self._prepare(op, {**base, "CurrentPage": page})
 
     def _per_action(self) -> Callable[[Operation], int | None] | None:
-        """At most Q calls of an Action in flight (Q its quota, limiter overrides included)."""
+        """At most Q calls of an Action in flight (Q its quota, limiter overrides included;
+        an Action overridden to ``math.inf`` is not limited, so it has no cap either)."""
         limiter = self._limiter
         if limiter is None:
             return None  # no client-side limiting: no per-Action cap either
@@ -391,8 +392,11 @@ class EdgeClient(OperationsMixin):
         if effective is None:
             return quota_cap
 
-        def cap(op: Operation) -> int:
-            return max(1, math.floor(float(effective(op.action, op.qps))))
+        def cap(op: Operation) -> int | None:
+            qps = float(effective(op.action, op.qps))
+            if math.isinf(qps):
+                return None
+            return max(1, math.floor(qps))
 
         return cap
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from email.utils import formatdate
 from typing import Any
 
@@ -390,3 +391,26 @@ def test_shared_limiter_holds_lost_slots_for_the_longest_client_timeout() -> Non
         assert default_limiter().attempt_timeout == 42.0
     finally:
         reset_default_limiter()
+
+
+async def test_an_infinite_override_batches_without_a_per_action_cap(
+    script_server: ScriptServer,
+) -> None:
+    # math.inf means "no limit for this Action": no slots, and no cap of Q calls at once.
+    running = peak = 0
+
+    async def slow(request: web.Request) -> web.Response:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.2)
+        running -= 1
+        return web.json_response(ok_body(Data={}))
+
+    script_server.default = slow
+    limiter = aioedge.LocalRateLimiter(overrides={"GetEdgeInstance": math.inf})
+    async with make(script_server, rate_limit=limiter) as client:
+        results = await client.batch([("GetEdgeInstance", {"InstanceId": "x"})] * 25)
+    assert results.all_ok, results.summary()  # type: ignore[attr-defined]
+    assert len(script_server.requests) == 25
+    assert peak > 10  # more than GetEdgeInstance's quota of 10 in flight together
