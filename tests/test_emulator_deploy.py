@@ -116,14 +116,17 @@ def test_an_injected_failure_fails_its_snapshot_subtask_and_deployment() -> None
     failed = [e for e in events if e.status == 3]
     assert [(e.kind, e.task_id, e.snapshot_id, e.stage) for e in failed] == [
         ("snapshot", "t0", "s01", 16),
+        ("snapshot", "t0", "s00", 16),  # its sibling ends with it
         ("task", "t0", None, 16),
         ("deployment", None, None, None),
     ]
     assert failed[0].log is not None and failed[0].log["level"] == "ERROR"
-    assert "failed" in failed[0].log["message"]
-    # The sibling snapshot freezes; the other gateway's subtask still finishes.
-    sibling = _path(events, "snapshot", "t0", "s00")
-    assert sibling[-1][1] == 1
+    assert failed[0].log["message"] == "package failed: injected failure"
+    # The sibling goes no further and ends at once, saying why; the other gateway's
+    # subtask still finishes.
+    assert failed[1].log == {**failed[1].log, "level": "ERROR", "message": "stopped: r1 failed"}
+    assert len({e.time_ms for e in failed[:3]}) == 1
+    assert _path(events, "snapshot", "t0", "s00")[-2:] == [(16, 1), (16, 3)]
     assert _path(events, "task", "t1", None)[-1] == (32, 2)
     assert events[-1].kind == "deployment" and events[-1].status == 3
 
@@ -134,6 +137,62 @@ def test_failure_at_every_stage(stage: int) -> None:
     path = _path(events, "snapshot", "t0", "s00")
     assert path[-1] == (stage, 3)
     assert [s for s, _ in path[1:-1]] == [s for s in STAGES if s < stage]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("resource", ["r0", "r1", "r2"])
+def test_a_failed_subtask_ends_every_snapshot_it_had_not_finished(
+    stage: int, resource: str
+) -> None:
+    plan = _plan(3, 2)
+    events = build_schedule(
+        plan, created_ms=0, stage_ms=D, failure=Failure(stage=stage, resource_id=resource)
+    )
+    view = DeploymentView(events)
+    end = events[-1].time_ms
+    culprit = next(e for e in events if e.kind == "snapshot" and e.status == 3)
+    fail_time = culprit.time_ms
+    assert (culprit.snapshot_id, culprit.stage) == (f"s0{resource[1]}", stage)
+    for t in plan.tasks:
+        for snap in t.snapshots:
+            first, last = view.state("snapshot", t.task_id, snap.snapshot_id, end)
+            assert first is not None and last is not None
+            assert last.status in (2, 3), (snap.snapshot_id, last)  # nothing left running
+            if last.status == 2 or snap.snapshot_id == culprit.snapshot_id:
+                continue
+            # Stopped at the failure, at the stage it had reached, with an ERROR entry.
+            assert (last.task_id, last.time_ms) == ("t0", fail_time)
+            path = _path(events, "snapshot", t.task_id, snap.snapshot_id)
+            assert path[-1] == (path[-2][0], 3)
+            entries = json.loads(view.log(t.task_id, snap.snapshot_id, end))
+            assert entries[-1] == {
+                "resourceId": snap.resource.resource_id,
+                "code": "1",
+                "stage": last.stage,
+                "level": "ERROR",
+                "message": f"stopped: {resource} failed",
+                "resourceType": "DRIVER",
+                "timestamp": fail_time,
+            }
+    # At the failure's time: the failing snapshot, the stopped ones, then the subtask.
+    at_failure = [
+        (e.kind, e.snapshot_id) for e in events if e.time_ms == fail_time and e.status == 3
+    ]
+    assert at_failure[0] == ("snapshot", culprit.snapshot_id)
+    assert at_failure[-1][0] in ("task", "deployment")
+    assert _path(events, "task", "t0", None)[-1] == (stage, 3)
+    assert _path(events, "task", "t1", None)[-1] == (32, 2)
+    # A snapshot that had not started when its subtask failed ends too, at stage 0.
+    if stage == 0 and resource == "r0":
+        assert _path(events, "snapshot", "t0", "s02") == [(0, 0), (0, 3)]
+
+
+def test_snapshots_that_had_finished_keep_their_success() -> None:
+    events = build_schedule(
+        _plan(3), created_ms=0, stage_ms=D, failure=Failure(stage=32, resource_id="r2")
+    )
+    finals = {e.snapshot_id: e.status for e in events if e.kind == "snapshot"}
+    assert finals == {"s00": 2, "s01": 2, "s02": 3}
 
 
 def test_a_failure_on_a_subtask_without_resources() -> None:
@@ -159,6 +218,7 @@ def test_a_failure_can_pick_its_gateway_and_snapshot() -> None:
     failed = [(e.kind, e.task_id, e.snapshot_id, e.stage) for e in events if e.status == 3]
     assert failed == [
         ("snapshot", "t2", "s21", 24),
+        ("snapshot", "t2", "s20", 24),  # stopped with it
         ("task", "t2", None, 24),
         ("deployment", None, None, None),
     ]
@@ -372,6 +432,14 @@ async def test_an_instance_without_gateway_cannot_deploy(site: Site) -> None:
     )
 
 
+def _failed_and_stopped(task: dict[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A failed subtask's snapshot that failed, and those stopped with it (all status 3)."""
+    ended = [s for s in task["ResourceSnapshotList"] if s["Status"] == 3]
+    stopped = [s for s in ended if json.loads(s["Log"])[-1]["message"].startswith("stopped: ")]
+    [failed] = [s for s in ended if s not in stopped]
+    return failed, stopped
+
+
 async def test_an_armed_failure_fails_the_next_deployment(site: Site) -> None:
     site.raw.emu.fail_deployment_at(resource_id=site.device, stage=16)
     dep = await _deploy(site)
@@ -381,10 +449,18 @@ async def test_an_armed_failure_fails_the_next_deployment(site: Site) -> None:
     failed_task, other_task = sorted(data["TaskList"], key=lambda t: t["Status"], reverse=True)
     assert (failed_task["Status"], failed_task["Stage"]) == (3, 16)
     assert (other_task["Status"], other_task["Stage"]) == (2, 32)  # only the first one fails
-    [failed] = [s for s in failed_task["ResourceSnapshotList"] if s["Status"] == 3]
+    failed, stopped = _failed_and_stopped(failed_task)
     assert (failed["ResourceId"], failed["Stage"]) == (site.device, 16)
     last = json.loads(failed["Log"])[-1]
     assert (last["level"], last["stage"]) == ("ERROR", 16)
+    # The driver and its config had not finished: they ended with the subtask.
+    assert sorted(s["ResourceType"] for s in stopped) == ["driver", "driver_config"]
+    for snap in stopped:
+        entry = json.loads(snap["Log"])[-1]
+        assert entry["message"] == f"stopped: {site.device} failed"
+        assert (entry["level"], entry["stage"]) == ("ERROR", snap["Stage"])
+        assert entry["timestamp"] == last["timestamp"]
+    assert all(s["Status"] == 2 for s in other_task["ResourceSnapshotList"])
     assert await _latest(site) == (3, "deploy")
     # The failure was used up: the next deployment succeeds.
     again = await _deploy(site)
@@ -414,7 +490,8 @@ async def test_an_armed_failure_can_choose_the_gateway(site: Site) -> None:
     assert (tasks[gateways["gw1"]]["Status"], tasks[gateways["gw1"]]["Stage"]) == (2, 32)
     failed_task = tasks[gateways["gw2"]]
     assert (failed_task["Status"], failed_task["Stage"]) == (3, 24)
-    [failed] = [s for s in failed_task["ResourceSnapshotList"] if s["Status"] == 3]
+    failed, stopped = _failed_and_stopped(failed_task)
+    assert len(stopped) == 2
     assert (failed["ResourceId"], failed["Stage"]) == (site.device, 24)
     last = json.loads(failed["Log"])[-1]
     assert (last["level"], last["stage"]) == ("ERROR", 24) and "disk full" in last["message"]
@@ -451,8 +528,9 @@ async def test_failures_can_choose_the_gateway_over_http(site: Site) -> None:
     site.clock.advance(60)
     tasks = _by_gateway(await _get(site, dep))
     assert (tasks[gateways["gw1"]]["Status"], tasks[gateways["gw2"]]["Status"]) == (2, 3)
-    [failed] = [s for s in tasks[gateways["gw2"]]["ResourceSnapshotList"] if s["Status"] == 3]
+    failed, stopped = _failed_and_stopped(tasks[gateways["gw2"]])
     assert (failed["ResourceId"], failed["Stage"]) == (site.driver, 8)
+    assert len(stopped) == 2
     running = {"stage": 8, "gateway_id": "nope", "deployment_id": dep}
     async with site.raw.session.post(url, json=running) as resp:
         assert resp.status == 400 and "nope" in (await resp.json())["error"]

@@ -217,10 +217,16 @@ async def test_a_failing_snapshot_fails_the_deployment(env: Env) -> None:
     events = await collect(env.watch(inst, dep, poll_interval=0.05, max_poll_interval=0.05))
     timeline = env.emu.timeline(dep)
     check_exact(events, timeline)
+    # The snapshot fails at 16; the other snapshots of its subtask end with it (status 3,
+    # an ERROR entry saying why), so every snapshot the watcher follows ends.
     failed = [e for e in events if e.kind == "snapshot" and e.status == 3]
-    assert len(failed) == 1 and failed[0].stage == 16
+    assert len(failed) == 3 and {e.task_id for e in failed} == {failed[0].task_id}
+    assert failed[0].stage == 16
     error_logs = [e for e in events if e.kind == "log" and e.log and e.log.failed]
-    assert len(error_logs) == 1 and error_logs[0].snapshot_id == failed[0].snapshot_id
+    assert [e.snapshot_id for e in error_logs] == [e.snapshot_id for e in failed]
+    assert error_logs[0].log is not None and error_logs[0].log.message is not None
+    assert "failed: injected failure" in error_logs[0].log.message
+    assert all(e.log and (e.log.message or "").startswith("stopped: ") for e in error_logs[1:])
     assert events[-1].outcome == "failed" and events[-1].status == 3
 
 

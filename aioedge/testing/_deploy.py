@@ -18,7 +18,10 @@ Timing, with ``D`` the length of one stage (``stage_seconds / speed``):
 * snapshot ``j`` of subtask ``i`` starts ``i·D/10 + j·stagger`` later ("init success" at
   stage 0), then reaches stages 8, 16, 24 and 32 one ``D`` apart; 32 is success;
 * a subtask follows its snapshots (its stage is the lowest of theirs); the deployment ends
-  when every subtask has ended: 2 if all succeeded, else 3.
+  when every subtask has ended: 2 if all succeeded, else 3;
+* when a snapshot fails, its subtask fails at once and the subtask's other snapshots that
+  had not ended fail with it (status 3 at the stage they had reached, an ``ERROR`` log
+  entry ``stopped: <resourceId> failed``): every snapshot of an ended deployment has ended.
 """
 
 from __future__ import annotations
@@ -204,6 +207,34 @@ def _failing_snapshot(plan: Plan, failure: Failure | None) -> tuple[str | None, 
     )
 
 
+def _stop_siblings(
+    b: _Builder,
+    task_id: str,
+    lanes: Sequence[tuple[SnapshotPlan | None, Sequence[tuple[int, int, int, Any]]]],
+    fail_time: int,
+) -> None:
+    """End the snapshots of a failed subtask that had not ended, when it failed.
+
+    The documented statuses have no "cancelled": such a snapshot fails (status 3) at the
+    stage it had reached, with an ``ERROR`` log entry naming the resource that failed, so
+    a watcher sees every snapshot of a failed subtask end.  These are added after the
+    failing snapshot's own transition, so at equal times that one is listed first.
+    """
+    culprit = next(
+        (shown for shown, steps in lanes for step in steps if step[2] == FAILED),
+        None,
+    )
+    cause = f"stopped: {culprit.resource.resource_id} failed" if culprit else "stopped"
+    for shown, steps in lanes:
+        if shown is None:
+            continue
+        stage, status = (steps[-1][1], steps[-1][2]) if steps else (0, NOT_STARTED)
+        if status in FINAL:
+            continue
+        log = _log_entry(shown.resource, stage, fail_time, level="ERROR", message=cause)
+        b.add(fail_time, _RANK_SNAPSHOT, "snapshot", task_id, shown.snapshot_id, stage, FAILED, log)
+
+
 def build_schedule(
     plan: Plan,
     *,
@@ -266,7 +297,7 @@ def build_schedule(
                 steps.append((t, stage, status, log))
             lanes.append((lane, steps))
 
-        # A failure stops its subtask: sibling snapshots freeze where they are.
+        # A failure stops its subtask: sibling snapshots go no further.
         fail_time = min(
             (t for _, steps in lanes for (t, _, status, _) in steps if status == FAILED),
             default=None,
@@ -286,6 +317,8 @@ def build_schedule(
                     status,
                     entry,
                 )
+        if fail_time is not None:
+            _stop_siblings(b, task.task_id, lanes, fail_time)
 
         # The subtask follows its snapshots.
         state: dict[int, tuple[int, int]] = {idx: (0, RUNNING) for idx in range(len(lanes))}
