@@ -57,8 +57,9 @@ def parse_timestamp(text: str) -> float | None:
     match = _TIMESTAMP.fullmatch(text)
     if match is None:
         return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
     try:
-        moment = datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
     except ValueError:  # month 13, February 30, second 60, ...
         return None
     return moment.timestamp()
