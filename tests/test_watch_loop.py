@@ -67,6 +67,30 @@ async def test_a_malformed_log_warns_once_and_the_watch_goes_on() -> None:
     )
 
 
+async def test_a_log_briefly_empty_does_not_tell_its_entries_again() -> None:
+    client = Scripted(
+        [
+            answer(1, 8, 1, entries(0, 8)),
+            answer(1, 8, 1, ""),
+            answer(1, 8, 1, "null"),
+            answer(1, 16, 1, entries(0, 8, 16)),
+            answer(1, 16, 1, "[]"),
+            answer(2, 32, 2, entries(0, 8, 16, 24, 32)),
+        ]
+    )
+    watcher = watch_deployment(client, "i1", "d1", sleep=no_sleep)
+    events = [e async for e in watcher]
+    assert [e.log.stage for e in events if e.kind == "log" and e.log] == [0, 8, 16, 24, 32]
+    warnings = [str(e).split(": ", 1)[1] for e in events if e.kind == "warning"]
+    assert warnings == [
+        "Log no longer lists 2 earlier entries (kept: a Log only grows)",
+        "Log no longer lists 3 earlier entries (kept: a Log only grows)",
+    ]
+    assert events[-1].outcome == "succeeded" and len(client.calls) == 6
+    assert watcher.state is not None
+    assert [e.stage for _t, s in watcher.state.snapshots() for e in s.log] == [0, 8, 16, 24, 32]
+
+
 async def test_stage_going_back_is_reported_and_the_watch_goes_on() -> None:
     client = Scripted(
         [

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aioedge.watch import DeploymentEvent, DeploymentState, LogEntry, apply, diff
+from aioedge.watch import DeploymentEvent, DeploymentState, LogEntry, apply, carry_logs, diff
 from aioedge.watch._state import SnapshotState, TaskState
 
 STAGES = [0, 8, 16, 24, 32]
@@ -29,9 +30,12 @@ log_entries = st.builds(
 
 
 @st.composite
-def histories(draw: st.DrawFn) -> list[DeploymentState]:
+def histories(draw: st.DrawFn, *, flaky_logs: bool = False) -> list[DeploymentState]:
     """A few successive answers about one deployment: anything may move (even backwards),
-    objects may appear and vanish; a snapshot's Log only grows (it is append-only)."""
+    objects may appear and vanish; a snapshot's Log only grows (it is append-only).
+
+    ``flaky_logs``: an answer may show only the start of a Log, or none of it (a Log
+    briefly missing), while the Log itself still only grows."""
     n = draw(st.integers(1, 5))
     logs: dict[tuple[str, str], list[LogEntry]] = {}
     states = []
@@ -42,6 +46,9 @@ def histories(draw: st.DrawFn) -> list[DeploymentState]:
             for sid in draw(st.lists(st.sampled_from(SNAP_IDS), unique=True, max_size=3)):
                 log = logs.setdefault((tid, sid), [])
                 log.extend(draw(st.lists(log_entries, max_size=3)))
+                shown = log
+                if flaky_logs and draw(st.booleans()):
+                    shown = log[: draw(st.integers(0, len(log)))]
                 snaps.append(
                     SnapshotState(
                         snapshot_id=sid,
@@ -51,7 +58,7 @@ def histories(draw: st.DrawFn) -> list[DeploymentState]:
                         operate_type=0,
                         stage=draw(st.one_of(st.none(), st.sampled_from(STAGES))),
                         status=draw(st.one_of(st.none(), st.sampled_from(STATUSES))),
-                        log=tuple(sorted(log, key=LogEntry.sort_key)),
+                        log=tuple(sorted(shown, key=LogEntry.sort_key)),
                         modified_ms=draw(st.one_of(st.none(), st.integers(0, 60))),
                     )
                 )
@@ -164,3 +171,31 @@ def test_inferred_moves_only_go_forward_and_never_replace_the_observed_one(
                     assert progress(e.stage, e.status) > progress(
                         e.previous_stage, e.previous_status
                     )
+
+
+@settings(max_examples=150, deadline=None)
+@given(histories(flaky_logs=True))
+def test_a_log_shown_in_part_or_not_at_all_tells_each_entry_once(
+    states: list[DeploymentState],
+) -> None:
+    # What a watcher does: diff against what it remembers, remember carry_logs of that.
+    kept: DeploymentState | None = None
+    events: list[DeploymentEvent] = []
+    for current in states:
+        step = diff(kept, current)
+        after = carry_logs(kept, current)
+        if kept is not None:
+            assert apply(kept, step) == after
+        events.extend(step)
+        kept = after
+        # Every entry ever shown (since the snapshot was last listed) is remembered.
+        for t, snap in current.snapshots():
+            remembered = kept.task(t.task_id)
+            assert remembered is not None
+            kept_snap = remembered.snapshot(snap.snapshot_id)
+            assert kept_snap is not None and not Counter(snap.log) - Counter(kept_snap.log)
+    assert kept is not None
+    # Replayed from nothing, the log events give each remembered entry exactly once.
+    assert apply(None, events) == kept
+    lost = [e for e in events if e.kind == "warning"]
+    assert all(e.message and "earlier entr" in e.message for e in lost)

@@ -467,6 +467,40 @@ def test_log_entries_are_emitted_once_even_across_a_broken_answer() -> None:
     assert [e.log.stage for e in last if e.kind == "log" and e.log] == [16]
 
 
+@pytest.mark.parametrize("gap", ["", "[]", "null", None, "absent", "shorter"])
+def test_a_log_missing_for_a_while_tells_each_entry_once(gap: str | None) -> None:
+    log = [entry(0, 1), entry(8, 2)]
+    middle = snapshot("s1", 8, 1)
+    if gap == "absent":
+        del middle["Log"]
+    else:
+        middle["Log"] = json.dumps(log[:1]) if gap == "shorter" else gap
+    answers = [
+        answer(1, [task("t1", 8, 1, [snapshot("s1", 8, 1, log)])]),
+        answer(1, [task("t1", 8, 1, [middle])]),
+        answer(1, [task("t1", 8, 1, [snapshot("s1", 8, 1, "")])]),  # still missing
+        answer(1, [task("t1", 16, 1, [snapshot("s1", 16, 1, [*log, entry(16, 3)])])]),
+        answer(2, [task("t1", 32, 2, [snapshot("s1", 32, 2, [*log, entry(16, 3), entry(32, 4)])])]),
+    ]
+    events: list[DeploymentEvent] = []
+    kept: DeploymentState | None = None  # what a watcher remembers between two answers
+    for i, body in enumerate(answers):
+        current = state(body, at=1000.0 + i)
+        events += diff(kept, current)
+        kept = carry_logs(kept, current)
+    told = [e.log.stage for e in events if e.kind == "log" and e.log]
+    assert told == [0, 8, 16, 32]  # each entry once, in order
+    # A Log that got shorter is told once, not again while it stays that short.
+    lost = ["1 earlier entry"] if gap == "shorter" else []
+    assert [e.message for e in events if e.kind == "warning"] == [
+        f"Log no longer lists {n} (kept: a Log only grows)" for n in [*lost, "2 earlier entries"]
+    ]
+    assert kept is not None and [e.stage for _t, s in kept.snapshots() for e in s.log] == told
+    assert kept.tasks[0].snapshots[0].log_problem is None  # it reads well again
+    # The events replay into what the watcher remembers.
+    assert apply(None, events) == kept
+
+
 def test_a_duplicated_log_entry_counts_twice() -> None:
     one = [entry(8, 2)]
     a = state(answer(1, [task("t1", 8, 1, [snapshot("s1", 8, 1, one)])]))

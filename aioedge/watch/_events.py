@@ -10,7 +10,8 @@ Kinds:
   vanished (``change`` is ``"appeared"``, ``"updated"`` or ``"removed"``).  A transition read
   back from a snapshot's ``Log`` rather than seen in a poll has ``inferred=True``.
 - ``"log"``: one new entry of a snapshot's ``Log`` (ERRATA: Deployments), emitted once.
-- ``"warning"``: something odd in an answer (a malformed ``Log``); the stream goes on.
+- ``"warning"``: something odd in an answer (a malformed ``Log``, or one that lost entries it
+  listed before); the stream goes on.
 - ``"poll_error"``: a transient error while polling; the watcher retries after ``retry_in``.
 - ``"final"``: the last event of a stream, ``outcome`` is one of :data:`OUTCOMES`.
 """

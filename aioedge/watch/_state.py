@@ -4,7 +4,8 @@ Everything that decides *which* events a watcher emits lives here, with no I/O a
 ``DeploymentState.from_response(body)`` reads one GetEdgeInstanceDeployment answer (2.12.3),
 ``diff(previous, current)`` turns two of them into events, and ``apply(state, events)``
 replays events over a state (so a checkpoint can be rebuilt from what was delivered, and so
-the diff can be checked: replaying ``diff(a, b)`` over ``a`` gives ``b``).
+the diff can be checked: replaying ``diff(a, b)`` over ``a`` gives ``b``, or
+``carry_logs(a, b)`` when ``b``'s Log lost entries: a Log only grows).
 
 Equality of states (``==``) compares what the watcher tracks: ids, resource names and types,
 stage, status and log entries, with tasks and snapshots in any order.  Descriptions, the
@@ -458,6 +459,12 @@ def diff(previous: DeploymentState | None, current: DeploymentState) -> list[Dep
     order; at equal times starts flow down (deployment, subtask, snapshot) and endings
     flow up (snapshot, subtask, deployment).  A new object is announced before its parts;
     the ``final`` event is last.
+
+    A snapshot's Log is append-only: an entry of ``current`` is new when ``previous`` does
+    not have it, and entries of ``previous`` that ``current`` lacks were lost from the
+    answer, not undone (one ``warning`` says so).  Replaying the events over ``previous``
+    then gives :func:`carry_logs` ``(previous, current)``, which is ``current`` whenever
+    its Log lists all it listed before.
     """
     if previous is not None and previous.deployment_id != current.deployment_id:
         raise ValueError(
@@ -646,7 +653,11 @@ def _diff_snapshot(
         )
 
     out: list[DeploymentEvent] = []
-    if snap.log_problem and (prev is None or prev.log_problem != snap.log_problem):
+    entries = _new_entries(() if prev is None else prev.log, snap.log)
+    # The Log only grows: entries told before and missing now were lost, not undone.
+    lost = 0 if prev is None else len(prev.log) - (len(snap.log) - len(entries))
+    problem = snap.log_problem or _lost_problem(lost)
+    if problem and (prev is None or prev.log_problem != problem):
         out.append(
             DeploymentEvent(
                 kind="warning",
@@ -657,14 +668,13 @@ def _diff_snapshot(
                 resource_id=snap.resource_id,
                 resource_name=snap.resource_name,
                 resource_type=snap.resource_type,
-                message=f"malformed Log: {snap.log_problem}",
+                message=f"malformed Log: {problem}" if snap.log_problem else problem,
                 time=ctx.observed_at,
             )
         )
     running: _Pair | None = None if prev is None else (prev.stage, prev.status)
     observed: _Pair = (snap.stage, snap.status)
     observed_time = _when(snap.modified_ms, ctx)
-    entries = _new_entries(() if prev is None else prev.log, snap.log)
     if running is None and entries and _order(_INITIAL) < _order(observed):
         # ERRATA, Deployments: every snapshot starts at Stage 0, Status 0; its Log shows
         # it moved on before we first saw it, so that start belongs to the story too.
@@ -867,25 +877,39 @@ def _need(table: dict[str, Any], key: str, what: str) -> Any:
 
 
 def carry_logs(previous: DeploymentState | None, current: DeploymentState) -> DeploymentState:
-    """``current`` with the log entries of ``previous`` kept where ``current``'s Log is broken.
+    """``current`` with every log entry of ``previous`` it no longer lists kept.
 
-    A watcher stores this as its next ``previous``: one malformed answer then does not make
-    every entry count as new (and be emitted again) once the Log reads well again.
+    A snapshot's ``Log`` is append-only (ERRATA: Deployments): an entry once listed stays
+    told, so an answer whose Log is broken, missing or shorter (``""``, ``"[]"``,
+    ``"null"``, absent) loses nothing.  A watcher stores this as its next ``previous``: the
+    entries come back in a later answer without counting as new (and being emitted again).
+    A snapshot that kept entries this way has a ``log_problem`` (its parse problem, or how
+    many entries its Log lost), which :func:`diff` reports once as a ``warning``.
     """
-    if previous is None or not any(s.log_problem for _t, s in current.snapshots()):
+    if previous is None:
         return current
     old = {(t.task_id, s.snapshot_id): s.log for t, s in previous.snapshots()}
     tasks = []
+    changed = False
     for task in current.tasks:
-        snaps = tuple(
-            replace(s, log=_merge_logs(old.get((task.task_id, s.snapshot_id), ()), s.log))
-            if s.log_problem
-            else s
-            for s in task.snapshots
-        )
-        tasks.append(replace(task, snapshots=snaps))
-    return replace(current, tasks=tuple(tasks))
+        snaps = []
+        for snap in task.snapshots:
+            lost = _new_entries(snap.log, old.get((task.task_id, snap.snapshot_id), ()))
+            if lost:
+                changed = True
+                snap = replace(
+                    snap,
+                    log=tuple(sorted([*snap.log, *lost], key=LogEntry.sort_key)),
+                    log_problem=snap.log_problem or _lost_problem(len(lost)),
+                )
+            snaps.append(snap)
+        tasks.append(replace(task, snapshots=tuple(snaps)))
+    return replace(current, tasks=tuple(tasks)) if changed else current
 
 
-def _merge_logs(old: Sequence[LogEntry], new: Sequence[LogEntry]) -> tuple[LogEntry, ...]:
-    return tuple(sorted([*old, *_new_entries(old, new)], key=LogEntry.sort_key))
+def _lost_problem(lost: int) -> str | None:
+    """What a snapshot's Log that no longer lists ``lost`` earlier entries is told as."""
+    if lost <= 0:
+        return None
+    entries = "entry" if lost == 1 else "entries"
+    return f"Log no longer lists {lost} earlier {entries} (kept: a Log only grows)"

@@ -418,7 +418,10 @@ class DeploymentWatcher:
 
     @property
     def state(self) -> DeploymentState | None:
-        """The tree as of the last successful poll."""
+        """The tree as of the last successful poll, with every log entry told so far.
+
+        A snapshot's Log only grows: entries an answer no longer lists are kept here.
+        """
         return None if self._tracker is None else self._tracker.state
 
     @property
