@@ -53,7 +53,7 @@ from ._models import (
 )
 from ._ratelimit import AdaptiveConfig, LocalRateLimiter, RateLimiter
 from ._redis import RedisRateLimiter, RedisUnavailableError
-from ._retry import RetryPolicy
+from ._retry import DeadlineExceededError, RetryPolicy
 from .watch import (
     DeploymentEvent,
     DeploymentMonitor,
@@ -78,6 +78,7 @@ __all__ = [
     "CreatedInstance",
     "Credentials",
     "CredentialsError",
+    "DeadlineExceededError",
     "Deployment",
     "DeploymentError",
     "DeploymentEvent",

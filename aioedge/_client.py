@@ -13,6 +13,7 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
 from ._protocol import PreparedRequest, Signer, parse_response
 from ._ratelimit import RateLimiter, default_limiter
-from ._retry import RetryPolicy
+from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
 
 if TYPE_CHECKING:
@@ -272,15 +273,17 @@ class EdgeClient(OperationsMixin):
         sent = 0.0
         try:
             if limiter is None:
+                timeout = self._attempt_timeout(op, started)
                 request = self._sign(op, wire)
                 sent = time.perf_counter()
-                timeout = self._attempt_timeout(started)
                 status, headers, body = await self._transport.send(request, timeout=timeout)
             else:
-                async with limiter.slot(self.quota_scope, op.action, op.qps):
-                    request = self._sign(op, wire)  # signed after the wait: a fresh Timestamp
+                async with self._slot(limiter, op, started):
+                    # The time left is checked after the wait (DeadlineExceededError: the slot
+                    # goes back unused), and the request signed then: a fresh Timestamp.
+                    timeout = self._attempt_timeout(op, started)
+                    request = self._sign(op, wire)
                     sent = time.perf_counter()
-                    timeout = self._attempt_timeout(started)
                     status, headers, body = await self._transport.send(request, timeout=timeout)
         except EdgeError as err:
             if sent and self._debug():
@@ -322,13 +325,35 @@ class EdgeClient(OperationsMixin):
             )
         return data
 
-    def _attempt_timeout(self, started: float) -> float | None:
+    def _slot(
+        self, limiter: RateLimiter, op: Operation, started: float
+    ) -> AbstractAsyncContextManager[None]:
+        """The attempt's slot; with a retry deadline, the wait for it is bounded by the time
+        left less ``min_attempt_timeout``."""
+        slot = limiter.slot(self.quota_scope, op.action, op.qps)
+        retry = self.retry
+        if retry is None or retry.deadline is None:
+            return slot
+        wait = retry.slot_wait(time.monotonic() - started)
+        return _DeadlineSlot(slot, wait or 0.0, op.action, retry.deadline)
+
+    def _attempt_timeout(self, op: Operation, started: float) -> float | None:
         """This attempt's timeout when the retry deadline (which bounds the whole call, waits
-        for a slot included) leaves less than the client's ``timeout``; else None."""
+        for a slot included) leaves less than the client's ``timeout``; else None.  Raises
+        DeadlineExceededError, before anything is signed or sent, when less than the policy's
+        ``min_attempt_timeout`` is left: such a request could hardly be answered in time."""
         retry = self.retry
         if retry is None or retry.deadline is None:
             return None
-        timeout = retry.attempt_timeout(self.timeout, time.monotonic() - started)
+        elapsed = time.monotonic() - started
+        if not retry.can_send(elapsed):
+            raise DeadlineExceededError(
+                f"{op.action} not sent: {max(retry.deadline - elapsed, 0.0):.3f} s left before "
+                f"the retry deadline ({retry.deadline:g} s), less than min_attempt_timeout "
+                f"({retry.min_attempt_timeout:g} s)",
+                action=op.action,
+            )
+        timeout = retry.attempt_timeout(self.timeout, elapsed)
         return timeout if timeout < self.timeout else None
 
     def _sign(self, op: Operation, wire: Mapping[str, str]) -> PreparedRequest:
@@ -486,6 +511,42 @@ class EdgeClient(OperationsMixin):
 _NONCE_RANDOM = random.Random()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_NONCE_RANDOM.seed)
+
+
+class _DeadlineSlot:
+    """A limiter's slot whose wait gives up after ``wait`` seconds (the retry deadline)."""
+
+    __slots__ = ("_action", "_deadline", "_slot", "_wait")
+
+    def __init__(
+        self, slot: AbstractAsyncContextManager[None], wait: float, action: str, deadline: float
+    ) -> None:
+        self._slot = slot
+        self._wait = wait
+        self._action = action
+        self._deadline = deadline
+
+    async def __aenter__(self) -> None:
+        entered = False
+        if self._wait > 0:
+            # Cancelling a waiter is safe for the limiters (it gives its turn back).
+            with anyio.move_on_after(self._wait):
+                await self._slot.__aenter__()
+                entered = True
+        if not entered:
+            raise DeadlineExceededError(
+                f"{self._action} not sent: the retry deadline ({self._deadline:g} s) passed "
+                "while it waited for its rate-limit slot (the quota)",
+                action=self._action,
+            )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._slot.__aexit__(exc_type, exc, tb)
 
 
 def _random_nonce() -> str:

@@ -18,7 +18,9 @@ attempt ends without one after the request may have left (``TransportError`` wit
 exception that is not an ``EdgeError``) the request can still arrive later, so its slot is held
 ``window + max(attempt_timeout, seconds it was in flight)`` instead: the *lost hold*.
 ``attempt_timeout`` (default 10 s, the client's default per-attempt timeout) is configurable,
-and ``slot(..., timeout=...)`` raises it for one request.
+and ``slot(..., timeout=...)`` raises it for one request.  The other way round, an attempt that
+leaves its slot with a ``DeadlineExceededError`` (``never_sent``: the client gave up before
+signing, for lack of time before the retry deadline) gives the slot straight back, no hold.
 
 Adaptive (botocore's adaptive retry mode): when the service throttles anyway (another process
 or tool uses the same account), the Action's rate drops multiplicatively (× ``beta``) and climbs
@@ -47,6 +49,7 @@ from typing import Protocol, runtime_checkable
 
 from ._errors import EdgeError, TransportError
 from ._log import get_logger
+from ._retry import DeadlineExceededError
 
 __all__ = [
     "AdaptiveConfig",
@@ -56,6 +59,7 @@ __all__ = [
     "SlotWindow",
     "answer_lost",
     "default_limiter",
+    "never_sent",
     "reset_default_limiter",
 ]
 
@@ -266,6 +270,16 @@ def answer_lost(exc: BaseException | None) -> bool:
     return not isinstance(exc, EdgeError)
 
 
+def never_sent(exc: BaseException | None) -> bool:
+    """Did an attempt that exited a slot with ``exc`` certainly send nothing?
+
+    True only for a ``DeadlineExceededError``: the client found, once the slot was granted,
+    too little time left before its retry deadline and gave up before signing.  Such a slot
+    is given back at once, with no hold: no request arrives for it.
+    """
+    return isinstance(exc, DeadlineExceededError)
+
+
 def _check_timeout(name: str, value: float | None) -> None:
     if value is not None and not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
@@ -374,11 +388,15 @@ class _LocalSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # Any exit counts as "maybe arrived" (the client validates before it enters); an exit
-        # without an answer counts as "may still arrive" and gets the lost hold.
+        # Any exit counts as "maybe arrived" (the client validates before it enters) but one
+        # that sent nothing; an exit without an answer counts as "may still arrive" and gets
+        # the lost hold.
         if self._held:
             self._held = False
             lim = self._limiter
+            if never_sent(exc):
+                lim._abandon(self._lane)
+                return
             lost = lim._lost_hold(self._granted, self._timeout) if answer_lost(exc) else 0.0
             lim._release(self._lane, at_least=lost)
 
@@ -547,6 +565,11 @@ class LocalRateLimiter:
                 if was_head:
                     self._notify_head(lane)
             raise
+
+    def _abandon(self, lane: _Lane) -> None:
+        with self._lock:
+            lane.window.abandon()
+            self._notify_head(lane)
 
     def _release(self, lane: _Lane, *, at_least: float = 0.0) -> None:
         with self._lock:

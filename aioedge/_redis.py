@@ -20,8 +20,9 @@ ends, or until the curve allows one more slot); when every slot is in flight no 
 and the waiters look again after ``poll_interval`` (or as soon as a request of their own
 process finishes).  Inside one process, waiters queue FIFO on a lock and only the head
 talks to Redis.  A slot granted to a waiter that was cancelled while the script ran is handed
-straight back (mode ``0``: no hold).  A slot whose attempt got no answer
-(``answer_lost``) is held ``window + max(attempt_timeout, time in flight, its timeout)``.
+straight back (mode ``0``: no hold), and so is one whose attempt sent nothing
+(``never_sent``).  A slot whose attempt got no answer (``answer_lost``) is held
+``window + max(attempt_timeout, time in flight, its timeout)``.
 
 Needs Redis >= 5: the scripts read ``TIME`` and then write (effects replication).
 
@@ -59,6 +60,7 @@ from ._ratelimit import (
     LocalRateLimiter,
     _check_timeout,
     answer_lost,
+    never_sent,
 )
 
 if TYPE_CHECKING:
@@ -294,9 +296,12 @@ class _RedisSlot:
         elif self._token is not None and self._state is not None:
             token, self._token = self._token, None
             lim = self._limiter
-            # Any exit counts as "maybe arrived" (the client validates before it enters); one
-            # without an answer as "may still arrive": the lost hold.
-            lost = answer_lost(exc)
+            # Any exit counts as "maybe arrived" (the client validates before it enters) but
+            # one that sent nothing (no hold); one without an answer as "may still arrive":
+            # the lost hold.
+            mode: Literal["0", "1", "2"] = (
+                "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
+            )
             hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
             with anyio.CancelScope(shield=True):
                 await lim._release(
@@ -305,7 +310,7 @@ class _RedisSlot:
                     self._action,
                     self._qps,
                     token,
-                    mode="2" if lost else "1",
+                    mode=mode,
                     lost_hold=hold,
                 )
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from ._errors import (
     EdgeError,
@@ -35,11 +36,26 @@ from ._errors import (
     TransportError,
 )
 
-__all__ = ["RetryPolicy", "is_retryable", "is_testing", "set_testing"]
+__all__ = ["DeadlineExceededError", "RetryPolicy", "is_retryable", "is_testing", "set_testing"]
 
 _testing = False
 # The shortest timeout ``attempt_timeout`` gives: aiohttp treats 0 as "no timeout".
 _MIN_ATTEMPT_TIMEOUT = 0.001
+
+
+class DeadlineExceededError(TransportError):
+    """The retry deadline left too little time to send the request, so it was not sent.
+
+    Raised when the deadline passed while the call waited for its rate-limit slot, or when
+    less than ``RetryPolicy.min_attempt_timeout`` was left once the slot was granted.  The
+    slot is given back unused (no hold) and ``maybe_executed`` is False: nothing ran.
+    """
+
+    def __init__(self, message: str, *, action: str | None = None, attempts: int = 1) -> None:
+        super().__init__(message, action=action, maybe_executed=False, attempts=attempts)
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.message,), {"action": self.action, "attempts": self.attempts})
 
 
 class _TestingMode:
@@ -99,11 +115,12 @@ class RetryPolicy:
     """Exponential backoff with full jitter, a cap, an attempt limit and a deadline.
 
     ``max_attempts`` counts the first attempt (1 = never retry).  ``deadline`` bounds the
-    whole call in seconds from its first attempt (None: no bound): a retry whose backoff
-    would end after it is not made, and ``attempt_timeout`` caps each attempt's timeout at the
-    time left, so an attempt started just before the deadline does not run past it (when
-    the client passes it on).  Throttled answers wait ``uniform(throttle_min_delay,
-    min(max_delay, throttle_base_delay·2ⁿ⁻¹))``.
+    whole call in seconds from its first attempt (None: no bound), waits for a rate-limit
+    slot included: an attempt is sent only while at least ``min_attempt_timeout`` seconds
+    are left (``slot_wait`` is how long it may wait for its slot, ``can_send`` the check once
+    it has it), ``attempt_timeout`` caps its timeout at the time left, and a retry whose
+    backoff would end with less than ``min_attempt_timeout`` left is not made.  Throttled
+    answers wait ``uniform(throttle_min_delay, min(max_delay, throttle_base_delay·2ⁿ⁻¹))``.
     """
 
     max_attempts: int = 5
@@ -112,6 +129,7 @@ class RetryPolicy:
     throttle_base_delay: float = 1.0
     throttle_min_delay: float = 0.25
     deadline: float | None = 60.0
+    min_attempt_timeout: float = 0.2
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -121,6 +139,13 @@ class RetryPolicy:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.deadline is not None and self.deadline <= 0:
             raise ValueError(f"deadline must be > 0 or None, got {self.deadline}")
+        if not self.min_attempt_timeout > 0:
+            raise ValueError(f"min_attempt_timeout must be > 0, got {self.min_attempt_timeout}")
+        if self.deadline is not None and self.min_attempt_timeout >= self.deadline:
+            raise ValueError(
+                f"deadline ({self.deadline} s) must exceed min_attempt_timeout "
+                f"({self.min_attempt_timeout} s), or no attempt could ever be sent"
+            )
 
     def backoff(
         self, attempt: int, *, throttled: bool = False, rng: random.Random | None = None
@@ -140,10 +165,25 @@ class RetryPolicy:
             return None
         return max(self.deadline - elapsed, 0.0)
 
+    def slot_wait(self, elapsed: float) -> float | None:
+        """How long an attempt ``elapsed`` seconds into the call may wait for its rate-limit
+        slot and still be sent: the time left less ``min_attempt_timeout`` (None: no bound;
+        0 when there is no time to send it at all)."""
+        left = self.remaining(elapsed)
+        if left is None:
+            return None
+        return max(left - self.min_attempt_timeout, 0.0)
+
+    def can_send(self, elapsed: float) -> bool:
+        """Is at least ``min_attempt_timeout`` left to send an attempt ``elapsed`` s in?"""
+        left = self.remaining(elapsed)
+        return left is None or left >= self.min_attempt_timeout
+
     def attempt_timeout(self, timeout: float, elapsed: float) -> float:
         """The timeout for an attempt starting ``elapsed`` seconds into the call: the client's
-        per-attempt ``timeout``, capped at the time left before the deadline (never 0, so an
-        attempt that starts still gets a moment to be answered)."""
+        per-attempt ``timeout``, capped at the time left before the deadline (never 0; the
+        client sends nothing when less than ``min_attempt_timeout`` is left, see
+        ``can_send``)."""
         left = self.remaining(elapsed)
         if left is None:
             return timeout
@@ -168,6 +208,6 @@ class RetryPolicy:
         delay = self.backoff(attempt, throttled=isinstance(error, ThrottledError), rng=rng)
         if _testing:
             delay = 0.0
-        if self.deadline is not None and elapsed + delay >= self.deadline:
-            return None
+        if self.deadline is not None and not self.can_send(elapsed + delay):
+            return None  # the retry could not be sent in time
         return delay

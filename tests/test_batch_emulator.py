@@ -17,7 +17,7 @@ from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError
 from aioedge._batch import PartialBatchError
 from aioedge._catalog import OPERATIONS
 from aioedge._ratelimit import WINDOW, LocalRateLimiter
-from aioedge._retry import RetryPolicy, set_testing
+from aioedge._retry import DeadlineExceededError, RetryPolicy, set_testing
 from aioedge.testing import Emulator, FaultSpec
 
 from .test_ratelimit import max_in_window
@@ -117,6 +117,52 @@ async def test_small_batches_at_real_quotas_finish_close_to_optimal() -> None:
             elapsed = loop.time() - t0
             assert results.all_ok, results.summary()  # type: ignore[attr-defined]
             assert optimal <= elapsed <= optimal * 1.02 + 1.5, (n_get, n_update, elapsed)
+        assert sum(s["throttled"] for s in emu.stats().values()) == 0
+
+
+async def test_calls_the_deadline_leaves_waiting_for_a_slot_are_never_sent() -> None:
+    """3 × Q UpdateEdgeInstance calls at once with a 4-s deadline: four rounds of Q fit
+    (t ≈ 0, 1, 2, 3 s), the rest give up waiting for a slot: nothing of theirs is sent, so
+    nothing of theirs ran, no slot is held for a lost answer, and the call ends in time."""
+    q = OPERATIONS["UpdateEdgeInstance"].qps
+    assert q == 5
+    n, deadline = 6 * q, 4.0
+    async with Emulator() as emu, _client(emu, retry=None) as setup:
+        iid = (await setup.create_edge_instance(name="deadline_1")).instance_id
+        limiter = LocalRateLimiter()
+        names = [f"n{i:02d}" for i in range(n)]
+        loop = asyncio.get_running_loop()
+        async with _client(emu, rate_limit=limiter, retry=RetryPolicy(deadline=deadline)) as c:
+            t0 = loop.time()
+            outcomes = await asyncio.gather(
+                *(c.update_edge_instance(instance_id=iid, name=name) for name in names),
+                return_exceptions=True,
+            )
+            elapsed = loop.time() - t0
+            failed = {
+                name: o for name, o in zip(names, outcomes, strict=True) if isinstance(o, Exception)
+            }
+            assert all(isinstance(e, DeadlineExceededError) for e in failed.values()), failed
+            assert all(getattr(e, "maybe_executed", True) is False for e in failed.values())
+            assert all("not sent" in str(e) for e in failed.values())
+            assert len(failed) == n - 4 * q  # four rounds fit in the deadline, no more
+            assert elapsed <= deadline + 0.5  # the deadline bounds the call, waits included
+            # Given back unused: the next Q calls wait only for the last round's holds
+            # (≈ 1 s), not for the window + timeout a lost answer would hold a slot.
+            t1 = loop.time()
+            await asyncio.gather(
+                *(c.update_edge_instance(instance_id=iid, name="after") for _ in range(q))
+            )
+            assert loop.time() - t1 < 1.5
+        assert limiter.in_flight(c.quota_scope, "UpdateEdgeInstance") == 0
+        executed = Counter(
+            e.params["Name"] for e in emu.executions if e.action == "UpdateEdgeInstance"
+        )
+        assert max(executed.values()) == q  # "after"; every other name ran at most once
+        assert all(executed[name] == 1 for name in names if name not in failed)
+        assert not any(executed[name] for name in failed)  # never sent, never executed
+        sent = [r for r in emu.requests if r.action == "UpdateEdgeInstance"]
+        assert len(sent) == n - len(failed) + q  # the emulator saw exactly the calls sent
         assert sum(s["throttled"] for s in emu.stats().values()) == 0
 
 

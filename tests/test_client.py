@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from email.utils import formatdate
 from typing import Any
 
 import aiohttp
+import anyio
 import pytest
 from aiohttp import web
 
@@ -414,3 +418,63 @@ async def test_an_infinite_override_batches_without_a_per_action_cap(
     assert results.all_ok, results.summary()  # type: ignore[attr-defined]
     assert len(script_server.requests) == 25
     assert peak > 10  # more than GetEdgeInstance's quota of 10 in flight together
+
+
+class _SlowGrant:
+    """A user's limiter whose grant takes ``delay`` s and cannot be cut short; records exits."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.exits: list[BaseException | None] = []
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        with anyio.CancelScope(shield=True):
+            await asyncio.sleep(self.delay)
+        try:
+            yield
+        except BaseException as exc:
+            self.exits.append(exc)
+            raise
+        self.exits.append(None)
+
+    def slot(self, scope: str, action: str, qps: float) -> AbstractAsyncContextManager[None]:
+        return self._slot()
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        return None
+
+    def report_success(self, scope: str, action: str) -> None:
+        return None
+
+
+async def test_a_grant_too_close_to_the_deadline_sends_nothing(
+    script_server: ScriptServer,
+) -> None:
+    # 0.3 s deadline, 0.2 s kept for the attempt: the grant at 0.25 s leaves 0.05 s.
+    limiter = _SlowGrant(0.25)
+    policy = RetryPolicy(deadline=0.3, min_attempt_timeout=0.2)
+    async with make(script_server, rate_limit=limiter, retry=policy) as client:
+        with pytest.raises(aioedge.DeadlineExceededError, match="not sent") as info:
+            await client.call("UpdateEdgeInstance", {"InstanceId": "i", "Name": "n"})
+    assert info.value.maybe_executed is False and info.value.attempts == 1
+    assert script_server.requests == []  # neither signed nor sent
+    assert limiter.exits == [info.value]  # the limiter sees why: nothing was sent
+
+
+async def test_the_wait_for_a_slot_ends_at_the_deadline(script_server: ScriptServer) -> None:
+    limiter = aioedge.LocalRateLimiter()
+    async with make(script_server, rate_limit=limiter, retry=None) as client:
+        for _ in range(5):  # DeleteEdgeInstance's 5 slots: each held 1 s after its answer
+            await client.call("DeleteEdgeInstance", {"InstanceId": "i"})
+    policy = RetryPolicy(deadline=0.5, min_attempt_timeout=0.2)
+    async with make(script_server, rate_limit=limiter, retry=policy) as client:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        with pytest.raises(aioedge.DeadlineExceededError, match="waited") as info:
+            await client.call("DeleteEdgeInstance", {"InstanceId": "i"})
+        assert 0.25 <= loop.time() - t0 < 0.6  # gave up 0.2 s before the deadline
+    assert info.value.maybe_executed is False
+    assert len(script_server.requests) == 5  # only the first five
+    assert limiter.waiting(client.quota_scope, "DeleteEdgeInstance") == 0
+    assert limiter.in_flight(client.quota_scope, "DeleteEdgeInstance") == 0

@@ -31,8 +31,10 @@ from aioedge._ratelimit import (
     SlotWindow,
     answer_lost,
     default_limiter,
+    never_sent,
     reset_default_limiter,
 )
+from aioedge._retry import DeadlineExceededError
 
 T = TypeVar("T")
 
@@ -519,6 +521,24 @@ def test_a_slot_without_an_answer_is_held_window_plus_attempt_timeout() -> None:
     assert _hold_after(
         ThrottledError("Throttling", "x"), in_flight=0.2, limiter={"attempt_timeout": 2.0}
     ) == pytest.approx(WINDOW)
+
+
+def test_a_slot_given_up_before_sending_is_free_at_once() -> None:
+    # The client found too little time left before its retry deadline and sent nothing.
+    error = DeadlineExceededError("not sent", action="X")
+    assert never_sent(error) and not answer_lost(error)
+    assert not never_sent(TransportError("refused", maybe_executed=False))
+    assert not never_sent(None)
+    assert _hold_after(error, in_flight=0.2) == pytest.approx(0.0)
+
+    async def main(loop: VirtualTimeLoop) -> int:
+        limiter = limiter_on(loop)
+        with pytest.raises(DeadlineExceededError):
+            async with limiter.slot("AK", "X", 1):
+                raise error
+        return limiter.in_flight("AK", "X")
+
+    assert run_virtual(main) == 0
 
 
 def test_a_late_arrival_after_a_timeout_stays_inside_the_bound() -> None:

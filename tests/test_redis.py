@@ -27,6 +27,7 @@ from redis.crc import key_slot
 from aioedge._errors import ThrottledError, TransportError
 from aioedge._ratelimit import RateLimiter
 from aioedge._redis import RedisRateLimiter, RedisUnavailableError
+from aioedge._retry import DeadlineExceededError
 
 from .test_ratelimit import max_in_window
 
@@ -225,6 +226,23 @@ async def test_a_slot_without_an_answer_is_held_window_plus_attempt_timeout(
     assert 1.55 <= lost < 2.5  # window (1.01) + attempt_timeout (0.6)
     longer = await hold_after(asyncio.CancelledError(), timeout=1.2)
     assert 2.15 <= longer < 3.2  # the slot's own timeout, when longer
+
+
+async def test_a_slot_given_up_before_sending_is_handed_back_without_a_hold(
+    make: Callable[..., RedisRateLimiter], redis_url: str
+) -> None:
+    limiter = make()
+    inflight, held, _ = limiter.keys("AK", "UpdateEdgeInstance")
+    with pytest.raises(DeadlineExceededError):
+        async with limiter.slot("AK", "UpdateEdgeInstance", 1):
+            assert zcard(redis_url, inflight) == 1
+            raise DeadlineExceededError("not sent", action="UpdateEdgeInstance")
+    assert zcard(redis_url, inflight) == 0
+    assert zcard(redis_url, held) == 0  # nothing was sent: no hold
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with limiter.slot("AK", "UpdateEdgeInstance", 1):
+        assert loop.time() - t0 < 0.5
 
 
 def test_lease_must_exceed_the_attempt_timeout(redis_url: str) -> None:

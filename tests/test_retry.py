@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import aioedge
 from aioedge._errors import (
     AlreadyExistsError,
     ApiError,
@@ -26,7 +28,13 @@ from aioedge._errors import (
     ValidationError,
     error_class_for,
 )
-from aioedge._retry import RetryPolicy, is_retryable, is_testing, set_testing
+from aioedge._retry import (
+    DeadlineExceededError,
+    RetryPolicy,
+    is_retryable,
+    is_testing,
+    set_testing,
+)
 
 # (error, retried for a read-only Action, retried for a mutating Action)
 TABLE: list[tuple[str, EdgeError, bool, bool]] = [
@@ -152,6 +160,33 @@ def test_the_deadline_caps_each_attempt_timeout() -> None:
     unbounded = RetryPolicy(deadline=None)
     assert unbounded.remaining(1e9) is None
     assert unbounded.attempt_timeout(0.9, elapsed=1e9) == 0.9
+
+
+def test_nothing_is_sent_with_less_than_min_attempt_timeout_left() -> None:
+    policy = RetryPolicy(deadline=4.0, min_attempt_timeout=0.5)
+    assert policy.slot_wait(1.0) == pytest.approx(2.5)  # 3 s left, 0.5 kept for the attempt
+    assert policy.slot_wait(3.7) == 0.0
+    assert policy.can_send(3.5) and not policy.can_send(3.51)
+    assert RetryPolicy(deadline=None).slot_wait(1e9) is None
+    assert RetryPolicy(deadline=None).can_send(1e9)
+    assert RetryPolicy().min_attempt_timeout == 0.2
+    # A retry that would start with less than min_attempt_timeout left is not made.
+    error = TransportError("refused", maybe_executed=False)
+    fast = RetryPolicy(deadline=4.0, min_attempt_timeout=0.5, base_delay=0.0)
+    assert fast.decide(error, attempt=1, read_only=False, elapsed=3.4) == 0.0
+    assert fast.decide(error, attempt=1, read_only=False, elapsed=3.6) is None
+    for bad in ({"min_attempt_timeout": 0.0}, {"deadline": 0.2, "min_attempt_timeout": 0.2}):
+        with pytest.raises(ValueError):
+            RetryPolicy(**bad)  # type: ignore[arg-type]
+
+
+def test_deadline_exceeded_is_a_transport_error_that_ran_nothing() -> None:
+    err = DeadlineExceededError("GetEdgeInstance not sent", action="GetEdgeInstance")
+    assert isinstance(err, TransportError) and err.maybe_executed is False
+    assert aioedge.DeadlineExceededError is DeadlineExceededError
+    again = pickle.loads(pickle.dumps(err))
+    assert isinstance(again, DeadlineExceededError) and again.action == "GetEdgeInstance"
+    assert str(again) == str(err) and again.maybe_executed is False
 
 
 def test_testing_switch_makes_delays_zero() -> None:
