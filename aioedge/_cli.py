@@ -62,25 +62,32 @@ class _Parser(argparse.ArgumentParser):
 _COMMON = ("endpoint", "region", "profile")
 
 
-def _add_common(p: argparse.ArgumentParser) -> None:
+def _add_common(p: argparse.ArgumentParser, *, hidden: bool = False) -> None:
     # SUPPRESS: absent options leave no attribute, so a subcommand's own default cannot
     # overwrite the same option given before the subcommand (main() fills in None).
+    # hidden: accepted (every command takes them) but left out of the help of a command
+    # that serves its own emulator, where they change nothing.
+    def text(help_text: str) -> str:
+        return argparse.SUPPRESS if hidden else help_text
+
     g = p.add_argument_group("connection (before or after the command)")
     g.add_argument(
         "--endpoint",
         default=argparse.SUPPRESS,
-        help=f"full URL of the API (default ${ENDPOINT_ENV}, "
-        "else https://iot.{region}.aliyuncs.com)",
+        help=text(
+            f"full URL of the API (default ${ENDPOINT_ENV}, "
+            "else https://iot.{region}.aliyuncs.com)"
+        ),
     )
     g.add_argument(
         "--region",
         default=argparse.SUPPRESS,
-        help="region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)",
+        help=text("region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)"),
     )
     g.add_argument(
         "--profile",
         default=argparse.SUPPRESS,
-        help="credentials profile (aliyun CLI config or credentials.ini)",
+        help=text("credentials profile (aliyun CLI config or credentials.ini)"),
     )
 
 
@@ -142,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "demo", help="run a full rollout against the embedded emulator (no account needed)"
     )
-    _add_common(p)
+    _add_common(p, hidden=True)
     _add_output(p)
     p.add_argument(
         "--speed", type=_positive(float), default=1.0, help="simulation speed factor (default 1.0)"
@@ -155,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     p = sub.add_parser("emulator", help="serve the emulated API and print endpoint and credentials")
-    _add_common(p)
+    _add_common(p, hidden=True)
     from .testing._command import add_arguments as add_emulator_arguments
 
     add_emulator_arguments(p)
@@ -231,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
             default=5.0,
             help="longest gap between polls in seconds (default 5)",
         )
+    for command_parser in sub.choices.values():  # main() reports errors with its usage
+        command_parser.set_defaults(command_parser=command_parser)
     return parser
 
 
@@ -547,8 +556,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         words = [w for w in extra if not w.startswith("-")]
         args.params = [*args.params, *words]
         extra = [w for w in extra if w.startswith("-")]
-    if extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:  # reported with the command's usage, which lists the options it takes
+        command_parser = getattr(args, "command_parser", parser)
+        command_parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = _COMMANDS[args.command]
     try:
         result = handler(args)

@@ -31,7 +31,7 @@ import pytest
 
 from aioedge import Credentials, EdgeClient
 from aioedge._catalog import OPERATIONS
-from aioedge._cli import _exit_code_for, _FailFast, _Unreachable, main
+from aioedge._cli import _exit_code_for, _FailFast, _Unreachable, build_parser, main
 from aioedge._errors import ApiError, TransportError, error_class_for
 from aioedge.testing import Emulator
 
@@ -776,3 +776,42 @@ async def test_ctrl_c_on_a_running_watch_exits_130(tmp_path: Path) -> None:
         assert err.decode() == "interrupted\n"
         assert "Traceback" not in out.decode()
         assert slow.timeline(dep.deployment_id)[-1]["status"] in (0, 1)  # not over yet
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+async def test_usage_errors_and_help_come_from_the_command(tmp_path: Path) -> None:
+    env = base_env(tmp_path)
+    misplaced, bogus, emulator_help, demo_help, deploy_help = await asyncio.gather(
+        aioedge("call", "GetEdgeInstance", "InstanceId=x", "--output", "json", env=env),
+        aioedge("watch", "I", "D", "--bogus", env=env),
+        aioedge("emulator", "--help", env=env),
+        aioedge("demo", "--help", env=env),
+        aioedge("deploy", "--help", env=env),
+    )
+    assert misplaced.code == 2 and misplaced.out == ""
+    lines = misplaced.err.splitlines()
+    # The usage of `call`, which lists the options it does take, not the top-level one.
+    assert lines[0].startswith("usage: aioedge call "), misplaced.err
+    assert "--timeout SECONDS" in misplaced.err and "COMMAND" not in misplaced.err
+    assert lines[-1] == "aioedge call: error: unrecognized arguments: --output"
+    assert bogus.code == 2 and bogus.out == ""
+    assert bogus.err.startswith("usage: aioedge watch ")
+    assert bogus.err.splitlines()[-1] == "aioedge watch: error: unrecognized arguments: --bogus"
+
+    # The connection options are offered where they do something.
+    for result in (emulator_help, demo_help, deploy_help):
+        assert result.code == 0, result.err
+    for option in ("--endpoint", "--region", "--profile"):
+        assert option not in emulator_help.out and option not in demo_help.out
+        assert option in deploy_help.out
+    assert "--faults" in emulator_help.out and "--devices" in demo_help.out
+
+
+def test_emulator_and_demo_still_accept_the_connection_options() -> None:
+    parser = build_parser()
+    for command in ("emulator", "demo"):
+        argv = [command, "--endpoint", f"{LOCAL}:1", "--region", "cn-beijing", "--profile", "p"]
+        args, extra = parser.parse_known_args(argv)
+        assert extra == [] and args.region == "cn-beijing", command
