@@ -107,6 +107,17 @@ def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     return parse
 
 
+def _count(text: str) -> int:
+    """An argparse ``type`` for a count: 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 _EVENTS_HELP = (
     "text (a live tree on a terminal, plain lines when piped) or json (one event per line)"
 )
@@ -199,6 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("params", nargs="*", metavar="KEY=VALUE")
     p.add_argument(
         "--all-pages", action="store_true", help="for paged Query* operations: every item"
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive(float),
+        default=10.0,
+        metavar="SECONDS",
+        help="how long each attempt waits for the answer (default 10)",
+    )
+    p.add_argument(
+        "--retries",
+        type=_count,
+        default=4,
+        metavar="N",
+        help="at most N more attempts, made only when that is safe (default 4; 0: none)",
     )
 
     for name, text in (
@@ -324,22 +349,33 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _may_have_changed(action: str | None) -> bool:
+    """Whether a call of ``action`` that may have run may have changed something: not for a
+    read-only Action, which is harmless to have run (and safe to run again)."""
+    op = OPERATIONS.get(action) if action else None
+    return op is None or not op.read_only
+
+
 def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr  # looked up now: callers may have redirected it
     cause = err.__cause__
     if not isinstance(err, ApiError) and isinstance(cause, ApiError) and cause.request_id:
         # e.g. DeploymentError from deploySheetNotExist: keep the service's RequestId
-        print(f"error: {err} (RequestId {cause.request_id})", file=stream)
+        line = f"error: {err} (RequestId {cause.request_id})"
     elif isinstance(err, ApiError):
         rid = f" (RequestId {err.request_id})" if err.request_id else ""
-        print(f"error: {err.code}: {err.message}{rid}", file=stream)
+        line = f"error: {err.code}: {err.message}{rid}"
     elif isinstance(err, TransportError):
-        note = " (the call may have run)" if err.maybe_executed else ""
-        print(f"error: network: {err.message}{note}", file=stream)
+        notes = [f"{err.attempts} attempts"] if err.attempts > 1 else []
+        if err.maybe_executed and _may_have_changed(err.action):
+            notes.append("the call may have run")
+        note = f" ({'; '.join(notes)})" if notes else ""
+        line = f"error: network: {err.message}{note}"
     elif isinstance(err, _Unreachable):
-        print(f"error: network: {err} (is the endpoint right?)", file=stream)
+        line = f"error: network: {err} (is the endpoint right?)"
     else:
-        print(f"error: {err}", file=stream)
+        line = f"error: {err}"
+    print(line, file=stream)
 
 
 def _exit_code_for(err: BaseException) -> int:
@@ -432,7 +468,7 @@ def _call_help(parser: argparse.ArgumentParser, action: str) -> str:
     return "\n".join(
         [
             f"usage: {parser.prog} {op.action} [KEY=VALUE ...] [--all-pages] "
-            "[--endpoint URL] [--region ID] [--profile NAME]",
+            "[--timeout SECONDS] [--retries N] [--endpoint URL] [--region ID] [--profile NAME]",
             "",
             *_describe(op),
             "",
@@ -446,7 +482,11 @@ def _call_help(parser: argparse.ArgumentParser, action: str) -> str:
 async def _cmd_call(args: argparse.Namespace) -> int:
     op = get_operation(args.action)
     params = parse_call_params(op, args.params)
-    async with _client(args) as client:
+    from ._retry import RetryPolicy
+
+    # No overall deadline: --timeout is each attempt's own, and --retries bounds their number.
+    retry = RetryPolicy(max_attempts=args.retries + 1, deadline=None)
+    async with _client(args, timeout=args.timeout, retry=retry) as client:
         if args.all_pages:
             items = [item async for item in client.paginate(op.action, params)]
             print(json.dumps(items, indent=2, ensure_ascii=False))

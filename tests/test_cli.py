@@ -22,6 +22,7 @@ import shlex
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,6 +264,9 @@ async def test_errors_are_one_line_with_code_and_request_id(
         (["call", "QueryEdgeInstance", "--bogus"], "unrecognized arguments: --bogus"),
         (["deploy", "X", "--type", "bogus"], "invalid choice: 'bogus'"),
         (["deploy", "X", "--timeout", "-1"], "--timeout: must be > 0"),
+        (["call", "GetEdgeInstance", "InstanceId=x", "--timeout", "0"], "--timeout: must be > 0"),
+        (["call", "GetEdgeInstance", "InstanceId=x", "--retries", "-1"], "--retries: must be >="),
+        (["call", "GetEdgeInstance", "--retries", "two"], "--retries: not a whole number"),
         (["demo", "--speed", "0"], "--speed: must be > 0"),
         (["watch", "X"], "the following arguments are required: DEPLOYMENT"),
         (["deploy", "X"], "no credentials found"),
@@ -776,6 +780,48 @@ async def test_ctrl_c_on_a_running_watch_exits_130(tmp_path: Path) -> None:
         assert err.decode() == "interrupted\n"
         assert "Traceback" not in out.decode()
         assert slow.timeline(dep.deployment_id)[-1]["status"] in (0, 1)  # not over yet
+
+
+# --------------------------------------------------------------------------- call: timeouts
+
+
+async def test_call_timeout_and_retries_against_a_stalled_service(tmp_path: Path) -> None:
+    # Every answer is held back 5 s: each attempt gives up after --timeout instead.
+    async with Emulator(faults="*:delay:delay=5") as stalled:
+        env = base_env(tmp_path, stalled.credentials)
+        ep = stalled.endpoint
+        started = time.monotonic()
+        read, once, write = await asyncio.gather(
+            aioedge(
+                "call", "GetEdgeInstance", "InstanceId=x", "--timeout", "0.3", "--retries", "1",
+                "--endpoint", ep, env=env,
+            ),
+            aioedge(
+                "call", "GetEdgeInstance", "--timeout", "0.3", "InstanceId=y", "--retries", "0",
+                "--endpoint", ep, env=env,
+            ),
+            aioedge(
+                "call", "CreateEdgeInstance", "Name=stalled", "--timeout", "0.3",
+                "--endpoint", ep, env=env,
+            ),
+        )  # fmt: skip
+        elapsed = time.monotonic() - started
+        stats = stalled.stats()
+    assert elapsed < 4.5, elapsed  # not one 5 s wait, let alone 5 attempts of 10 s
+    for result in (read, once, write):
+        assert result.code == 1 and result.out == "", result.err
+    # A read-only Action that may have run changed nothing: no warning about it.
+    assert read.error_line() == (
+        "error: network: GetEdgeInstance timed out waiting for the answer (2 attempts)"
+    )
+    assert once.error_line() == "error: network: GetEdgeInstance timed out waiting for the answer"
+    # A mutating one is not repeated, and may have been applied.
+    assert write.error_line() == (
+        "error: network: CreateEdgeInstance timed out waiting for the answer "
+        "(the call may have run)"
+    )
+    assert stats["GetEdgeInstance"]["requests"] == 3
+    assert stats["CreateEdgeInstance"]["requests"] == 1
 
 
 # --------------------------------------------------------------------------- parsers
