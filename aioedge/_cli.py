@@ -356,7 +356,8 @@ def _may_have_changed(action: str | None) -> bool:
     return op is None or not op.read_only
 
 
-def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
+def _print_error(err: BaseException, stream: TextIO | None = None, *, hint: str = "") -> None:
+    """The one error line; ``hint`` (such as ``"; re-run with --attach ..."``) ends it."""
     stream = stream or sys.stderr  # looked up now: callers may have redirected it
     cause = err.__cause__
     if not isinstance(err, ApiError) and isinstance(cause, ApiError) and cause.request_id:
@@ -375,7 +376,23 @@ def _print_error(err: BaseException, stream: TextIO | None = None) -> None:
         line = f"error: network: {err} (is the endpoint right?)"
     else:
         line = f"error: {err}"
-    print(line, file=stream)
+    print(line + hint, file=stream)
+
+
+def _hint(args: argparse.Namespace, err: BaseException) -> str:
+    """What to do next, when the error line alone does not say it."""
+    if args.command != "deploy":
+        return ""
+    if (
+        isinstance(err, TransportError)
+        and err.maybe_executed
+        and err.action == "CreateEdgeInstanceDeployment"
+    ):
+        # The deployment may have been created: --attach follows it if so, else creates one.
+        return "; re-run with --attach to follow the deployment if it started"
+    if isinstance(err, ApiError) and err.code == "iot.edge.deploySheetAlreadyExist":
+        return "; re-run with --attach to follow it"
+    return ""
 
 
 def _exit_code_for(err: BaseException) -> int:
@@ -609,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except (EdgeError, _UsageError) as err:
-        _print_error(err)
+        _print_error(err, hint=_hint(args, err))
         return _exit_code_for(err)
     except BrokenPipeError:
         # `aioedge ... | head`: the reader left; say nothing, and keep the interpreter's

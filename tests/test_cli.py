@@ -824,6 +824,47 @@ async def test_call_timeout_and_retries_against_a_stalled_service(tmp_path: Path
     assert stats["CreateEdgeInstance"]["requests"] == 1
 
 
+# --------------------------------------------------------------------------- deploy: --attach
+
+
+async def test_a_lost_or_refused_deploy_points_to_attach(tmp_path: Path) -> None:
+    async with (
+        Emulator(speed=0.05, faults="CreateEdgeInstanceDeployment:lost:times=1") as slow,
+        EdgeClient(
+            credentials=slow.credentials, endpoint=slow.endpoint, quota_scope=slow.endpoint
+        ) as client,
+    ):
+        instance_id, _ = await instance_with_gateway(client, "cli_lost")
+        env = base_env(tmp_path, slow.credentials)
+        ep = slow.endpoint
+        lost = await aioedge("deploy", instance_id, "--endpoint", ep, env=env)
+        again = await aioedge("deploy", instance_id, "--endpoint", ep, env=env)
+        attached = await aioedge(
+            "deploy", instance_id, "--attach", "--timeout", "0.5", "-o", "json", "--endpoint", ep,
+            env=env,
+        )  # fmt: skip
+        created = [e.code for e in slow.execution_log if e.action == "CreateEdgeInstanceDeployment"]
+    # The answer was lost after the deployment was created.
+    assert lost.code == 1 and lost.out == ""
+    assert re.fullmatch(
+        r"error: network: CreateEdgeInstanceDeployment: .+ \(the call may have run\); "
+        r"re-run with --attach to follow the deployment if it started",
+        lost.error_line(),
+    )
+    # Running the same command again is refused: that deployment is still going on.
+    assert again.code == 1 and again.out == ""
+    assert re.fullmatch(
+        rf"error: iot\.edge\.deploySheetAlreadyExist: .+ \(RequestId {RID}\); "
+        r"re-run with --attach to follow it",
+        again.error_line(),
+    )
+    # --attach follows it (until --timeout here) rather than starting another one.
+    assert attached.code == 1, attached.err
+    events = [json.loads(line) for line in attached.out.splitlines()]
+    assert events[-1]["outcome"] == "timed_out"
+    assert created == ["Success"] + ["iot.edge.deploySheetAlreadyExist"] * 2
+
+
 # --------------------------------------------------------------------------- parsers
 
 
