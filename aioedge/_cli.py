@@ -349,6 +349,11 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+#: Where a SignatureDoesNotMatch message starts quoting the service's whole string to sign:
+#: hundreds of characters that do not fit the one error line (debug logs keep them).
+_STRING_TO_SIGN = "server string to sign is:"
+
+
 def _may_have_changed(action: str | None) -> bool:
     """Whether a call of ``action`` that may have run may have changed something: not for a
     read-only Action, which is harmless to have run (and safe to run again)."""
@@ -365,7 +370,11 @@ def _print_error(err: BaseException, stream: TextIO | None = None, *, hint: str 
         line = f"error: {err} (RequestId {cause.request_id})"
     elif isinstance(err, ApiError):
         rid = f" (RequestId {err.request_id})" if err.request_id else ""
-        line = f"error: {err.code}: {err.message}{rid}"
+        message = err.message
+        cut = message.lower().find(_STRING_TO_SIGN)
+        if cut >= 0:
+            message = message[:cut].rstrip()
+        line = f"error: {err.code}: {message}{rid}"
     elif isinstance(err, TransportError):
         notes = [f"{err.attempts} attempts"] if err.attempts > 1 else []
         if err.maybe_executed and _may_have_changed(err.action):

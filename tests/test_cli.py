@@ -663,8 +663,11 @@ async def test_credentials_the_service_rejects_exit_2(emu: Emulator, tmp_path: P
     )
     for result in (call, watch):
         assert result.code == 2, result.err
+        # The message without the service's string to sign (hundreds of characters).
         assert re.fullmatch(
-            rf"error: SignatureDoesNotMatch: .+ \(RequestId {RID}\)", result.error_line()
+            r"error: SignatureDoesNotMatch: Specified signature is not matched with our "
+            rf"calculation\. \(RequestId {RID}\)",
+            result.error_line(),
         )
         assert "not-the-emulator-secret" not in result.err
     assert unknown.code == 2
