@@ -11,6 +11,7 @@ Pure: no I/O beyond reading the packaged JSON once at import.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -24,8 +25,10 @@ from ._errors import ValidationError
 __all__ = [
     "API_VERSION",
     "COMMON_PARAMS",
+    "INT_BOUNDS",
     "OPERATIONS",
     "Field",
+    "JsonField",
     "Operation",
     "Param",
     "get_operation",
@@ -53,6 +56,12 @@ COMMON_PARAMS = frozenset(
     }
 )
 
+# Integer is a signed 32-bit and Long a signed 64-bit number on the service's side.
+INT_BOUNDS: Mapping[str, tuple[int, int]] = {
+    "Integer": (-(2**31), 2**31 - 1),
+    "Long": (-(2**63), 2**63 - 1),
+}
+
 _SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -74,6 +83,31 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JsonField:
+    """One member of the JSON document a JSON-string parameter holds (spec ``json_fields``).
+
+    ``type`` is String, Integer, Boolean, Object (``fields`` are its members; the spec
+    writes them dotted, ``deviceConfig.required``) or List (of objects whose members are
+    ``fields``).  Members the spec does not list are accepted as they are.
+    """
+
+    name: str
+    type: str
+    required: bool = False
+    values: tuple[str, ...] | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    max_items: int | None = None
+    pattern: re.Pattern[str] | None = None
+    pattern_rule: str = ""
+    fields: tuple[JsonField, ...] = ()
+    description: str = ""
+    constraints: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
     """One request parameter, under its canonical wire name (``IotIds`` for ``IotIds.N``)."""
 
@@ -84,6 +118,7 @@ class Param:
     repeated: bool = False
     fields: tuple[Field, ...] = ()  # non-empty for lists of structures
     max_items: int | None = None
+    min_length: int | None = None
     max_length: int | None = None
     max_bytes: int | None = None
     minimum: int | None = None
@@ -93,6 +128,9 @@ class Param:
     pattern: re.Pattern[str] | None = None
     pattern_rule: str = ""
     json_string: bool = False
+    # The members a JSON string documents; json_list: also a JSON list of such objects.
+    json_fields: tuple[JsonField, ...] = ()
+    json_list: bool = False
     description: str = ""
     example: Any = None
 
@@ -145,6 +183,7 @@ class Operation:
             for p in self.params
             if p.type == "String"
             and not p.repeated
+            and (p.min_length or 0) <= 1  # the fast path takes non-empty strings only
             and p.max_length is None
             and p.max_bytes is None
             and p.pattern is None
@@ -175,8 +214,10 @@ class _Rule:
     rule: str = ""
     max_bytes: int | None = None
     json_string: bool = False
+    json_list: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    min_length: int | None = None
 
 
 _NAME_RULE = _Rule(r"[A-Za-z0-9_-]{1,20}", "1-20 letters, digits, '_' or '-'")
@@ -186,6 +227,9 @@ _DRIVER_NAME_RULE = _Rule(
 _DRIVER_VERSION_RULE = _Rule(r"[A-Za-z0-9_.\-]{1,64}", "1-64 letters, digits, '_', '-' or '.'")
 _DESCRIPTION_RULE = _Rule(max_bytes=256)
 _JSON_RULE = _Rule(json_string=True)
+# DriverConfig: described as one {"format","content"} object, but every example (and the
+# service's own answers) is a JSON list of such objects; both are taken.
+_JSON_LIST_RULE = _Rule(json_string=True, json_list=True)
 _PAGE_SIZE_RULE = _Rule(minimum=1, maximum=30)
 _CURRENT_PAGE_RULE = _Rule(minimum=1)
 _TIME_RULE = _Rule(minimum=0)
@@ -204,8 +248,24 @@ _RULES: dict[tuple[str, str], _Rule] = {
     ("QueryEdgeInstanceHistoricDeployment", "EndTime"): _TIME_RULE,
 }
 for _action in ("CreateEdgeDriverVersion", "UpdateEdgeDriverVersion"):
-    for _name in ("SourceConfig", "DriverConfig", "ConfigCheckRule", "ContainerConfig"):
+    for _name in ("SourceConfig", "ConfigCheckRule", "ContainerConfig"):
         _RULES[(_action, _name)] = _JSON_RULE
+    _RULES[(_action, "DriverConfig")] = _JSON_LIST_RULE
+
+# Rules of every operation that takes the parameter.  IotInstanceId: None (or leaving it
+# out) means "the client's default"; an empty string would send an empty instance id.
+_ANY_ACTION_RULES: dict[str, _Rule] = {"IotInstanceId": _Rule(min_length=1)}
+
+# JSON members whose rules ``json_fields`` states in prose (``constraints``), by parameter
+# and dotted member path: (pattern, what it means).  Lengths and limits are data already.
+_JSON_PATTERNS: dict[tuple[str, str], tuple[str, str]] = {
+    ("ContainerConfig", "devMappings.hostPath"): (r"/dev/.*", "a device path starting with /dev/"),
+    ("ContainerConfig", "volumeMappings.hostPath"): (r"[^ ]*", "a path without spaces"),
+    ("ContainerConfig", "volumeMappings.containerPath"): (
+        r"/(?!/*\Z)[^ ]*",
+        "an absolute path starting with /, without spaces, not the root directory",
+    ),
+}
 
 # Tag keys are letters only: the rule as the spec states it, in both CreateEdgeInstance and
 # UpdateEdgeInstance ("Tag keys only support letters").  The spec's own example
@@ -317,9 +377,53 @@ def _enum(raw: Mapping[str, Any]) -> tuple[str, ...] | None:
     return tuple(str(v) for v in values)
 
 
+def _build_json_fields(
+    param: str, raws: Sequence[Mapping[str, Any]], prefix: str = ""
+) -> tuple[JsonField, ...]:
+    """``json_fields`` rows as a tree: dotted names become members of an Object."""
+    out: list[JsonField] = []
+    nested: dict[str, list[Mapping[str, Any]]] = {}
+    for raw in raws:
+        head, dot, rest = raw["name"].partition(".")
+        if dot:
+            if head not in nested:
+                nested[head] = []
+                out.append(JsonField(name=head, type="Object"))
+            nested[head].append({**raw, "name": rest})
+            continue
+        path = f"{prefix}{head}"
+        pattern, pattern_rule = _JSON_PATTERNS.get((param, path), (None, ""))
+        out.append(
+            JsonField(
+                name=head,
+                type=raw["type"],
+                required=bool(raw.get("required")),
+                values=_enum(raw),
+                minimum=raw.get("min"),
+                maximum=raw.get("max"),
+                min_length=raw.get("min_length"),
+                max_length=raw.get("max_length"),
+                max_items=raw.get("max_items"),
+                pattern=re.compile(pattern, re.S) if pattern else None,
+                pattern_rule=pattern_rule,
+                fields=_build_json_fields(param, raw.get("items", ()), f"{path}."),
+                description=str(raw.get("description", "")),
+                constraints=str(raw.get("constraints", "")),
+            )
+        )
+    return tuple(
+        dataclasses.replace(
+            f, fields=_build_json_fields(param, nested[f.name], f"{prefix}{f.name}.")
+        )
+        if f.name in nested
+        else f
+        for f in out
+    )
+
+
 def _build_param(action: str, raw: Mapping[str, Any]) -> Param:
     name = raw["name"].removesuffix(".N")
-    rule = _RULES.get((action, name), _Rule())
+    rule = _RULES.get((action, name)) or _ANY_ACTION_RULES.get(name) or _Rule()
     minimum = raw.get("min", rule.minimum)
     maximum = raw.get("max", rule.maximum)
     if name == "PageSize":
@@ -336,6 +440,7 @@ def _build_param(action: str, raw: Mapping[str, Any]) -> Param:
         required=bool(raw.get("required")),
         repeated=bool(raw.get("repeated")),
         max_items=raw.get("max_items"),
+        min_length=raw.get("min_length", rule.min_length),
         max_length=raw.get("max_length"),
         max_bytes=rule.max_bytes,
         minimum=minimum,
@@ -345,6 +450,8 @@ def _build_param(action: str, raw: Mapping[str, Any]) -> Param:
         pattern=re.compile(rule.pattern) if rule.pattern else None,
         pattern_rule=rule.rule,
         json_string=rule.json_string,
+        json_fields=_build_json_fields(name, raw.get("json_fields", ())),
+        json_list=rule.json_list,
         description=raw.get("description", ""),
         example=raw.get("example"),
     )
@@ -462,11 +569,27 @@ def _fail(op: Operation, param: str, rule: str, text: str) -> ValidationError:
     return ValidationError(f"{op.action}: {param} {text}", param=param, rule=rule, action=op.action)
 
 
+def _check_text(op: Operation, label: str, value: str) -> str:
+    """A string the wire can carry: it is sent (and signed) as UTF-8."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _fail(
+                op,
+                label,
+                "encoding",
+                f"must be text encodable as UTF-8; {value[exc.start : exc.end]!r} at "
+                f"position {exc.start} is not (a lone surrogate)",
+            ) from None
+    return value
+
+
 def _coerce_scalar(op: Operation, label: str, type_: str, value: Any) -> str | int | bool:
     """Check one value's type; wire-form strings are accepted for every type."""
     if type_ == "String":
         if isinstance(value, str):
-            return value
+            return _check_text(op, label, value)
         raise _fail(op, label, "type", f"must be a string, got {type(value).__name__}")
     if type_ in ("Integer", "Long"):
         if isinstance(value, bool):
@@ -491,31 +614,130 @@ def _wire(value: str | int | bool) -> str:
     return str(value)
 
 
+def _check_range(
+    op: Operation,
+    label: str,
+    type_: str,
+    v: int,
+    minimum: int | None,
+    maximum: int | None,
+) -> None:
+    if minimum is not None and v < minimum:
+        raise _fail(op, label, "range", f"must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise _fail(op, label, "range", f"must be <= {maximum}, got {v}")
+    low, high = INT_BOUNDS[type_]
+    if not low <= v <= high:
+        bits = 32 if type_ == "Integer" else 64
+        raise _fail(
+            op, label, "range", f"must fit a signed {bits}-bit {type_} ({low} to {high}), got {v}"
+        )
+
+
+def _check_length(
+    op: Operation, label: str, v: str, min_length: int | None, max_length: int | None
+) -> None:
+    if min_length is not None and len(v) < min_length:
+        text = (
+            "must not be empty" if min_length == 1 else f"must be at least {min_length} characters"
+        )
+        raise _fail(op, label, "min_length", text)
+    if max_length is not None and len(v) > max_length:
+        raise _fail(op, label, "max_length", f"must be at most {max_length} characters")
+
+
 def _check_scalar(op: Operation, p: Param, label: str, value: Any) -> str | int | bool:
     v = _coerce_scalar(op, label, p.type, value)
     if isinstance(v, str):
         if p.required and not v:
             raise _fail(op, label, "required", "must not be empty")
-        if p.max_length is not None and len(v) > p.max_length:
-            raise _fail(op, label, "max_length", f"must be at most {p.max_length} characters")
+        _check_length(op, label, v, p.min_length, p.max_length)
         if p.max_bytes is not None and len(v.encode("utf-8")) > p.max_bytes:
             raise _fail(op, label, "max_length", f"must be at most {p.max_bytes} bytes (UTF-8)")
         if p.pattern is not None and not p.pattern.fullmatch(v):
             raise _fail(op, label, "pattern", f"must be {p.pattern_rule}, got {v!r}")
         if p.json_string:
             try:
-                json.loads(v)
+                doc = json.loads(v)
             except ValueError:
                 raise _fail(op, label, "format", "must be a JSON string") from None
+            if p.json_fields:
+                _check_json_document(op, p, label, doc)
     elif isinstance(v, int) and not isinstance(v, bool):
-        if p.minimum is not None and v < p.minimum:
-            raise _fail(op, label, "range", f"must be >= {p.minimum}, got {v}")
-        if p.maximum is not None and v > p.maximum:
-            raise _fail(op, label, "range", f"must be <= {p.maximum}, got {v}")
+        _check_range(op, label, p.type, v, p.minimum, p.maximum)
     if p.values is not None and _wire(v) not in p.values:
         allowed = ", ".join(p.values)
         raise _fail(op, label, "enum", f"must be one of {allowed}, got {_wire(v)!r}")
     return v
+
+
+def _check_json_document(op: Operation, p: Param, label: str, doc: Any) -> None:
+    """The members ``json_fields`` documents, in the JSON a parameter holds."""
+    if p.json_list and isinstance(doc, list):
+        for i, item in enumerate(doc):
+            _check_json_object(op, p.json_fields, f"{label}[{i}]", item)
+        return
+    if not isinstance(doc, dict):
+        shape = "a JSON object or a list of objects" if p.json_list else "a JSON object"
+        raise _fail(op, label, "type", f"must hold {shape}, got {_json_type(doc)}")
+    _check_json_object(op, p.json_fields, label, doc)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def _check_json_object(op: Operation, fields: Sequence[JsonField], label: str, value: Any) -> None:
+    if not isinstance(value, dict):
+        raise _fail(op, label, "type", f"must be a JSON object, got {_json_type(value)}")
+    for f in fields:
+        member = value.get(f.name)
+        path = f"{label}.{f.name}"
+        if member is None:  # absent or null: not given
+            if f.required:
+                # The parameter is there; the document it holds lacks a member: its format.
+                raise _fail(op, path, "format", "is required in the JSON")
+            continue
+        _check_json_value(op, f, path, member)
+
+
+def _check_json_value(op: Operation, f: JsonField, path: str, v: Any) -> None:
+    if f.type == "String":
+        if not isinstance(v, str):
+            raise _fail(op, path, "type", f"must be a JSON string, got {_json_type(v)}")
+        _check_length(op, path, v, f.min_length, f.max_length)
+        if f.pattern is not None and not f.pattern.fullmatch(v):
+            raise _fail(op, path, "pattern", f"must be {f.pattern_rule}, got {v!r}")
+    elif f.type in INT_BOUNDS:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise _fail(op, path, "type", f"must be a JSON integer, got {_json_type(v)}")
+        _check_range(op, path, f.type, v, f.minimum, f.maximum)
+    elif f.type == "Boolean":
+        if not isinstance(v, bool):
+            raise _fail(op, path, "type", f"must be true or false, got {_json_type(v)}")
+    elif f.type == "Object":
+        _check_json_object(op, f.fields, path, v)
+    elif f.type == "List":
+        if not isinstance(v, list):
+            raise _fail(op, path, "type", f"must be a JSON list, got {_json_type(v)}")
+        if f.max_items is not None and len(v) > f.max_items:
+            raise _fail(op, path, "max_items", f"has {len(v)} items; at most {f.max_items}")
+        for i, item in enumerate(v):
+            _check_json_object(op, f.fields, f"{path}[{i}]", item)
+        return
+    else:  # pragma: no cover - the catalog has no other JSON types
+        raise AssertionError(f"unknown JSON field type {f.type}")
+    if f.values is not None and str(v) not in f.values:
+        allowed = ", ".join(f.values)
+        raise _fail(op, path, "enum", f"must be one of {allowed}, got {v!r}")
 
 
 _FLAT_RE = re.compile(r"^([A-Za-z]+)\.(\d+)(?:\.([A-Za-z]+))?$")
@@ -631,9 +853,10 @@ def validate_params(
 
 def _free_strings_only(op: Operation, params: dict[str, Any]) -> dict[str, str] | None:
     """The common case in one pass: every key an exact name of a free-form string parameter
-    with a non-empty str value (or None), every required one present.  Anything else (lists,
-    numbers, enums, patterns, flattened keys, errors, defaults) returns None for the full
-    path, which gives the same answer for these inputs (a test checks it)."""
+    with a non-empty str value (or None) that UTF-8 can encode, every required one present.
+    Anything else (lists, numbers, enums, patterns, flattened keys, errors, defaults)
+    returns None for the full path, which gives the same answer for these inputs (a test
+    checks it)."""
     free = op._free_strings
     out: dict[str, str] = {}
     for key, value in params.items():
@@ -641,6 +864,11 @@ def _free_strings_only(op: Operation, params: dict[str, Any]) -> dict[str, str] 
             continue
         if type(value) is not str or not value or key not in free:
             return None
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return None  # the full path names the parameter and the rule
         out[key] = value
     for name in op._required:
         if name not in out:

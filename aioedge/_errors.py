@@ -55,9 +55,11 @@ class EdgeError(Exception):
 class ValidationError(EdgeError, ValueError):
     """Bad input, raised before any network I/O.
 
-    ``param`` is the wire name (``"IotIds.3"``, ``"PageSize"``) and ``rule`` a short
-    machine-readable tag (``required``, ``unknown``, ``type``, ``range``, ``enum``,
-    ``max_length``, ``pattern``, ``max_items``, ``format``, ``dependency``).
+    ``param`` is the wire name (``"IotIds.3"``, ``"PageSize"``), or the path of a member
+    inside a JSON-string parameter (``"ContainerConfig.portMappings[0].hostPort"``), and
+    ``rule`` a short machine-readable tag (``required``, ``unknown``, ``type``,
+    ``encoding``, ``range``, ``enum``, ``min_length``, ``max_length``, ``pattern``,
+    ``max_items``, ``format``, ``dependency``).
     """
 
     def __init__(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ import pytest
 
 from aioedge import ValidationError
 from aioedge._catalog import (
+    INT_BOUNDS,
     OPERATIONS,
+    JsonField,
     Operation,
     Param,
     get_operation,
@@ -46,6 +49,91 @@ def _valid_value(op: Operation, p: Param) -> Any:
     if p.type in ("Integer", "Long") and p.values:
         scalar = int(scalar)
     return [scalar] if p.repeated else scalar
+
+
+# ---- JSON documents of JSON-string parameters (their ``json_fields``)
+
+_PATH_SAMPLES = ("/dev/ttyS0", "/var/lib/driver", "data")
+
+
+def _valid_json_value(f: JsonField) -> Any:
+    """A value of one documented JSON member that passes its every rule."""
+    if f.values:
+        return int(f.values[0]) if f.type in INT_BOUNDS else f.values[0]
+    if f.type == "String":
+        for sample in _PATH_SAMPLES:
+            if f.pattern is None or f.pattern.fullmatch(sample):
+                return sample
+        raise AssertionError(f"no sample fits {f.name}")  # pragma: no cover
+    if f.type in INT_BOUNDS:
+        return f.minimum if f.minimum is not None else 1
+    if f.type == "Boolean":
+        return True
+    if f.type == "Object":
+        return _valid_json_object(f.fields)
+    return [_valid_json_object(f.fields)]  # List
+
+
+def _valid_json_object(fields: Sequence[JsonField]) -> dict[str, Any]:
+    return {f.name: _valid_json_value(f) for f in fields if f.required}
+
+
+def _json_cases(fields: Sequence[JsonField], label: str) -> Iterator[tuple[str, str, Any]]:
+    """(rule, member path, a document breaking that rule of that member and no other)."""
+    base = _valid_json_object(fields)
+    for f in fields:
+        path = f"{label}.{f.name}"
+        valid = _valid_json_value(f)
+
+        def put(value: Any, f: JsonField = f) -> dict[str, Any]:
+            return {**base, f.name: value}
+
+        yield "type", path, put(12 if f.type == "String" else "12")
+        if f.type in INT_BOUNDS:
+            yield "type", path, put(True)  # a JSON boolean is not a number
+            yield "type", path, put(1.5)
+            low, high = INT_BOUNDS[f.type]
+            yield "range", path, put(high + 1)
+            yield "range", path, put(low - 1)
+        if f.required:
+            yield "format", path, {k: v for k, v in base.items() if k != f.name}
+            yield "format", path, put(None)
+        if f.values:
+            yield "enum", path, put(7 if f.type in INT_BOUNDS else "__nope__")
+        if f.minimum is not None:
+            yield "range", path, put(f.minimum - 1)
+        if f.maximum is not None:
+            yield "range", path, put(f.maximum + 1)
+        if f.min_length is not None:
+            yield "min_length", path, put(valid[: f.min_length - 1])
+        if f.max_length is not None:
+            yield "max_length", path, put(valid + "a" * f.max_length)
+        if f.pattern is not None:
+            yield "pattern", path, put("bad path")
+        if f.max_items is not None:
+            yield "max_items", path, put(valid * (f.max_items + 1))
+        if f.type == "Object":
+            for rule, sub, doc in _json_cases(f.fields, path):
+                yield rule, sub, put(doc)
+        if f.type == "List":
+            yield "type", f"{path}[0]", put(["x"])
+            for rule, sub, doc in _json_cases(f.fields, f"{path}[0]"):
+                yield rule, sub, put([doc])
+
+
+def json_rule_cases(p: Param) -> Iterator[tuple[str, str, str]]:
+    """(rule, member path, wire value) for every documented rule inside ``p``'s JSON."""
+    if not p.json_fields:
+        return
+    yield "type", p.name, json.dumps("a string" if p.json_list else [])
+    shapes = [(p.name, lambda doc: doc)]
+    if p.json_list:  # one object, or a list of such objects: each is checked
+        first = _valid_json_object(p.json_fields)
+        shapes.append((f"{p.name}[1]", lambda doc: [first, doc]))
+        yield "type", f"{p.name}[0]", json.dumps([[]])
+    for label, shape in shapes:
+        for rule, path, doc in _json_cases(p.json_fields, label):
+            yield rule, path, json.dumps(shape(doc))
 
 
 def valid_params(op: Operation) -> dict[str, Any]:
@@ -135,6 +223,20 @@ def _rule_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
                 cases.append(
                     (action, "required", p.name, {k: v for k, v in base.items() if k != p.name})
                 )
+            if p.type == "String" and not p.is_struct_list:
+                lone = ["\udcff"] if p.repeated else "ok \udcff"
+                label = f"{p.name}.1" if p.repeated else p.name
+                cases.append((action, "encoding", label, {**base, p.name: lone}))
+            if p.type in INT_BOUNDS:
+                low, high = INT_BOUNDS[p.type]
+                for out_of_bounds in (high + 1, low - 1, str(high + 1)):
+                    cases.append((action, "range", p.name, {**base, p.name: out_of_bounds}))
+            if p.min_length is not None:
+                cases.append(
+                    (action, "min_length", p.name, {**base, p.name: "a" * (p.min_length - 1)})
+                )
+            for rule, path, wire in json_rule_cases(p):
+                cases.append((action, rule, path, {**base, p.name: wire}))
             wrong: Any = 12 if p.type == "String" and not p.repeated else "not-a-number"
             if p.type == "Boolean":
                 wrong = "maybe"
@@ -185,6 +287,11 @@ def _rule_cases() -> list[tuple[str, str, str, dict[str, Any]]]:
                         cases.append(
                             (action, "enum", f"{p.name}.1.{f.name}", {**base, p.name: [item]})
                         )
+                    if f.type == "String":
+                        item = {**_valid_value(op, p)[0], f.name: "\udcff"}
+                        cases.append(
+                            (action, "encoding", f"{p.name}.1.{f.name}", {**base, p.name: [item]})
+                        )
     return cases
 
 
@@ -200,17 +307,30 @@ def test_every_rule_is_enforced(action: str, rule: str, param: str, params: dict
     with pytest.raises(ValidationError) as info:
         validate_params(OPERATIONS[action], params)
     err = info.value
-    assert err.rule == rule
-    assert err.param is not None and err.param.split(".")[0] == param.split(".")[0]
-    assert param.split(".")[0] in str(err)
+    assert (err.param, err.rule) == (param, rule), str(err)
+    assert param in str(err)
     assert err.action == action
 
 
-def test_rule_cases_cover_every_parameter() -> None:
+def _json_paths(fields: Sequence[JsonField], label: str) -> Iterator[str]:
+    for f in fields:
+        yield f"{label}.{f.name}"
+        yield from _json_paths(f.fields, f"{label}.{f.name}" + ("[0]" if f.type == "List" else ""))
+
+
+def test_rule_cases_cover_every_parameter_and_json_member() -> None:
     covered = {(a, p.split(".")[0]) for a, _, p, _ in RULE_CASES}
+    cases = {(a, r, p) for a, r, p, _ in RULE_CASES}
     for action, op in OPERATIONS.items():
         for p in op.params:
             assert (action, p.name) in covered
+            for path in _json_paths(p.json_fields, p.name):
+                assert (action, "type", path) in cases, path
+    json_params = {(a, p.name) for a, op in OPERATIONS.items() for p in op.params if p.json_fields}
+    spec = json.loads((PACKAGED / "operations.json").read_text())["operations"]
+    assert json_params == {
+        (op["action"], row["name"]) for op in spec for row in op["request"] if "json_fields" in row
+    }
 
 
 def test_did_you_mean() -> None:
@@ -355,3 +475,100 @@ def test_dependencies() -> None:
 def test_bool_is_not_an_integer() -> None:
     with pytest.raises(ValidationError, match="got bool"):
         validate_params(get_operation("QueryEdgeInstance"), {"PageSize": True})
+
+
+def _driver_version_ops() -> list[Operation]:
+    return [get_operation("CreateEdgeDriverVersion"), get_operation("UpdateEdgeDriverVersion")]
+
+
+@pytest.mark.parametrize("op", _driver_version_ops(), ids=lambda op: op.action)
+def test_documented_json_examples_pass(op: Operation) -> None:
+    spec = {
+        o["action"]: o for o in json.loads((PACKAGED / "operations.json").read_text())["operations"]
+    }[op.action]
+    base = valid_params(op)
+    for p in op.params:
+        if p.json_fields:
+            assert validate_params(op, {**base, p.name: p.example})[p.name] == p.example
+    # The sample request's JSON strings too (its DriverConfig over-escapes its inner quotes,
+    # as the spec's notes say, and is not JSON at all).
+    for name, value in spec.get("sample_request_params", {}).items():
+        p = op.param(name)
+        if p is not None and p.json_fields and name != "DriverConfig":
+            assert validate_params(op, {**base, name: value})[name] == value
+
+
+def test_json_members_the_spec_does_not_list_and_nulls_are_accepted() -> None:
+    op = get_operation("CreateEdgeDriverVersion")
+    base = valid_params(op)
+    container = {
+        "privileged": 0,
+        "hostNetworkMode": None,
+        "runtime": "docker",
+        "portMappings": [
+            {"hostPort": 65535, "containerPort": 1, "protocol": "udp", "note": "x"},
+        ],
+        "devMappings": [{"hostPath": "/dev/ttyUSB0", "permission": "rw", "comment": None}],
+        "volumeMappings": [
+            {"hostPath": "relative/dir", "containerPath": "/data", "permission": "ro"}
+        ],
+    }
+    check_rule = {"deviceConfig": {"required": True, "extra": 1}, "future": {}}
+    for name, doc in [
+        ("ContainerConfig", container),
+        ("ConfigCheckRule", check_rule),
+        ("DriverConfig", {"format": "KV", "content": "a=1", "version": 2}),
+        ("DriverConfig", [{"format": "FILE"}, {}]),
+        ("SourceConfig", {"ossAddress": "http://x/a.zip", "md5": "y"}),
+    ]:
+        assert validate_params(op, {**base, name: json.dumps(doc)})[name] == json.dumps(doc)
+
+
+def test_json_member_errors_name_the_path() -> None:
+    op = get_operation("UpdateEdgeDriverVersion")
+    base = valid_params(op)
+    mapping = {"hostPort": 80, "containerPort": 8080, "protocol": "tcp"}
+    doc = {"portMappings": [mapping, {**mapping, "hostPort": 70000}]}
+    with pytest.raises(ValidationError) as info:
+        validate_params(op, {**base, "ContainerConfig": json.dumps(doc)})
+    err = info.value
+    assert (err.param, err.rule) == ("ContainerConfig.portMappings[1].hostPort", "range")
+    assert str(err) == (
+        "UpdateEdgeDriverVersion: ContainerConfig.portMappings[1].hostPort must be <= 65535, "
+        "got 70000"
+    )
+    with pytest.raises(ValidationError) as info:
+        validate_params(op, {**base, "ContainerConfig": json.dumps({"portMappings": [{}]})})
+    assert (info.value.param, info.value.rule) == (
+        "ContainerConfig.portMappings[0].hostPort",
+        "format",
+    )
+
+
+def test_integers_are_bounded_by_their_type() -> None:
+    query = get_operation("QueryEdgeInstance")
+    for page in (10**20, 2**31, "2147483648"):
+        with pytest.raises(ValidationError) as info:
+            validate_params(query, {"CurrentPage": page})
+        assert (info.value.param, info.value.rule) == ("CurrentPage", "range")
+    assert validate_params(query, {"CurrentPage": 2**31 - 1})["CurrentPage"] == "2147483647"
+    hist = get_operation("QueryEdgeInstanceHistoricDeployment")
+    assert {p.name: p.type for p in hist.params}["StartTime"] == "Long"
+    ms = 2**63 - 1
+    assert validate_params(hist, {"InstanceId": "i", "StartTime": 0, "EndTime": ms})
+    with pytest.raises(ValidationError) as info:
+        validate_params(hist, {"InstanceId": "i", "EndTime": ms + 1})
+    assert (info.value.param, info.value.rule) == ("EndTime", "range")
+
+
+@pytest.mark.parametrize(
+    "action", sorted(a for a, op in OPERATIONS.items() if op.product == "edge")
+)
+def test_empty_iot_instance_id_is_refused_and_none_means_not_given(action: str) -> None:
+    op = OPERATIONS[action]
+    base = valid_params(op)
+    with pytest.raises(ValidationError) as info:
+        validate_params(op, {**base, "IotInstanceId": ""})
+    assert (info.value.param, info.value.rule) == ("IotInstanceId", "min_length")
+    assert "IotInstanceId" in str(info.value)
+    assert "IotInstanceId" not in validate_params(op, {**base, "IotInstanceId": None})

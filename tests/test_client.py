@@ -124,6 +124,47 @@ async def test_default_iot_instance_id(script_server: ScriptServer) -> None:
         assert "IotInstanceId" not in script_server.params()  # not a parameter of it
 
 
+@pytest.mark.parametrize(
+    ("action", "params", "param"),
+    [
+        ("GetEdgeInstance", {"InstanceId": "\udcff"}, "InstanceId"),
+        ("CreateEdgeInstance", {"Name": "n", "Tags": "k:v\ud800"}, "Tags"),
+        ("BatchGetEdgeDriver", {"DriverIds": ["d1", "d2\udcff"]}, "DriverIds.2"),
+        (
+            "BatchSetEdgeInstanceDeviceConfig",
+            {"InstanceId": "i", "DeviceConfigs": [{"IotId": "d", "Content": "\udcff"}]},
+            "DeviceConfigs.1.Content",
+        ),
+    ],
+)
+async def test_text_utf8_cannot_encode_is_refused_before_signing(
+    script_server: ScriptServer, action: str, params: dict[str, Any], param: str
+) -> None:
+    async with make(script_server) as client:
+        with pytest.raises(ValidationError) as info:
+            await client.call(action, params)
+    assert (info.value.param, info.value.rule) == (param, "encoding")
+    assert script_server.requests == []
+
+
+async def test_iot_instance_id_none_means_the_default_and_empty_is_refused(
+    script_server: ScriptServer,
+) -> None:
+    async with make(script_server, iot_instance_id="iot-123") as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x", "IotInstanceId": None})
+        assert script_server.params()["IotInstanceId"] == "iot-123"
+        await client.get_edge_instance(instance_id="x", iot_instance_id=None)
+        assert script_server.params()["IotInstanceId"] == "iot-123"
+        sent = len(script_server.requests)
+        with pytest.raises(ValidationError) as info:
+            await client.call("GetEdgeInstance", {"InstanceId": "x", "IotInstanceId": ""})
+        assert (info.value.param, info.value.rule) == ("IotInstanceId", "min_length")
+        with pytest.raises(ValidationError) as info:
+            await client.get_edge_instance(instance_id="x", iot_instance_id="")
+        assert info.value.param == "IotInstanceId"
+    assert len(script_server.requests) == sent  # refused before any I/O
+
+
 async def test_security_token_sent(script_server: ScriptServer) -> None:
     creds = aioedge.Credentials("AK", "SK", security_token="sts-tok")
     async with EdgeClient(
