@@ -305,6 +305,25 @@ def test_generated_operations_are_up_to_date() -> None:
     assert gen.render() == committed, "run: python tools/gen_operations.py"
 
 
+def test_reference_documents_every_checked_json_member() -> None:
+    page = (ROOT / "docs" / "reference" / "driver.md").read_text(encoding="utf-8")
+    for action in ("CreateEdgeDriverVersion", "UpdateEdgeDriverVersion"):
+        section = page.split(f"## {action}\n", 1)[1].split("\n## ", 1)[0]
+        op = get_operation(action)
+        for p in op.params:
+            if not p.json_fields:
+                continue
+            table = section.split(f"#### `{p.name}`: JSON members\n", 1)[1].split("\n#", 1)[0]
+            stack = [(f, "") for f in p.json_fields]
+            while stack:
+                f, prefix = stack.pop()
+                assert f"| `{prefix}{f.name}` |" in table, (action, p.name, f.name)
+                sub = f"{prefix}{f.name}[]." if f.type == "List" else f"{prefix}{f.name}."
+                stack += [(g, sub) for g in f.fields]
+    assert "| `portMappings[].hostPort` | Integer | yes | 1 to 65535 |" in page
+    assert "a device path starting with /dev/" in page
+
+
 def test_reference_pages_are_up_to_date() -> None:
     pages: dict[str, str] = _load_tool("gen_docs").render_all()
     folder = ROOT / "docs" / "reference"

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gen_operations import _RAW, signature_params  # noqa: E402
 
-from aioedge._catalog import OPERATIONS, Operation, Param  # noqa: E402
+from aioedge._catalog import OPERATIONS, JsonField, Operation, Param  # noqa: E402
 from aioedge._models import (  # noqa: E402
     RESULTS,
     ActionResult,
@@ -79,6 +79,8 @@ def _rules(op: Operation, p: Param) -> str:
         rules.append("one of " + ", ".join(f"`{k}` ({v})" for k, v in values.items()))
     if p.pattern_rule:
         rules.append(p.pattern_rule)
+    if p.min_length is not None:
+        rules.append(_min_length(p.min_length))
     if p.max_length is not None:
         rules.append(f"at most {p.max_length} characters")
     if p.max_bytes is not None:
@@ -89,9 +91,15 @@ def _rules(op: Operation, p: Param) -> str:
         rules.append(f">= {p.minimum}")
     elif p.maximum is not None:
         rules.append(f"<= {p.maximum}")
+    bounded = p.minimum is not None and p.maximum is not None
+    if p.type in ("Integer", "Long") and not isinstance(values, Mapping) and not bounded:
+        rules.append(_int_bits(p.type))
     if p.max_items is not None:
         rules.append(f"at most {p.max_items} items per call (`client.batch` splits larger lists)")
-    if p.json_string:
+    if p.json_string and p.json_fields:
+        shape = "a JSON object, or a list of such objects" if p.json_list else "a JSON object"
+        rules.append(f"a JSON string holding {shape}; its members are checked (below)")
+    elif p.json_string:
         rules.append("a JSON string")
     if p.default is not None:
         rules.append(f"default `{p.default}`")
@@ -99,6 +107,96 @@ def _rules(op: Operation, p: Param) -> str:
     if extra:
         rules.append(extra)
     return "; ".join(rules)
+
+
+def _min_length(n: int) -> str:
+    return "not empty" if n == 1 else f"at least {n} characters"
+
+
+def _int_bits(type_: str) -> str:
+    return f"a signed {32 if type_ == 'Integer' else 64}-bit integer"
+
+
+def _json_rows(fields: tuple[JsonField, ...], prefix: str) -> list[str]:
+    """One table row per documented member (Objects and Lists, then their members)."""
+    rows: list[str] = []
+    for f in fields:
+        path = f"{prefix}{f.name}"
+        rules: list[str] = []
+        if f.values:
+            rules.append("one of " + ", ".join(f"`{v}`" for v in f.values))
+        elif f.type in ("Integer", "Long"):
+            if f.minimum is not None and f.maximum is not None:
+                rules.append(f"{f.minimum} to {f.maximum}")
+            else:
+                rules.append(_int_bits(f.type))
+        if f.min_length is not None and f.max_length is not None:
+            rules.append(f"{f.min_length}-{f.max_length} characters")
+        if f.pattern_rule:
+            rules.append(f.pattern_rule)
+        if f.max_items is not None:
+            rules.append(f"at most {f.max_items} items")
+        kind = {"Object": "object", "List": "list of objects"}.get(f.type, f.type)
+        need = "yes" if f.required else "no"
+        note = f.description or f.constraints
+        rows.append(f"| `{path}` | {kind} | {need} | {_cell('; '.join(rules))} | {_cell(note)} |")
+        sub = f"{path}[]." if f.type == "List" else f"{path}."
+        rows += _json_rows(f.fields, sub)
+    return rows
+
+
+def _example_path(fields: tuple[JsonField, ...], prefix: str) -> str:
+    """The path of a member as a ValidationError names it: through a list if there is one."""
+    f = next((f for f in fields if f.type == "List"), None) or next(
+        (f for f in fields if f.type == "Object"), fields[0]
+    )
+    if f.type == "List":
+        return _example_path(f.fields, f"{prefix}.{f.name}[0]")
+    if f.type == "Object":
+        return _example_path(f.fields, f"{prefix}.{f.name}")
+    return f"{prefix}.{f.name}"
+
+
+def _conditions(fields: tuple[JsonField, ...]) -> bool:
+    return any("when" in f.constraints or _conditions(f.fields) for f in fields)
+
+
+def _json_tables(op: Operation) -> list[str]:
+    lines: list[str] = []
+    for p in op.params:
+        if not p.json_fields:
+            continue
+        example = f"`{_example_path(p.json_fields, p.name)}`"
+        if p.json_list:
+            shape = (
+                "one JSON object or, as every example of the spec passes it, a list of such objects"
+            )
+            example += f" (`{_example_path(p.json_fields, p.name + '[0]')}` in a list)"
+        else:
+            shape = "a JSON object"
+        text = (
+            f"`{p.name}` holds {shape}. The members the spec documents are checked before "
+            "sending; others are passed on as they are, and a `null` member counts as not "
+            f"given. A `ValidationError` names the member by its path, such as {example}, "
+            "lists counted from 0; a required member that is missing breaks the document's "
+            "`format`."
+        )
+        if _conditions(p.json_fields):
+            text += (
+                " Conditions the spec states in words only (“not required when …”) are left "
+                "to the service: those lists are optional."
+            )
+        lines += [
+            f"#### `{p.name}`: JSON members",
+            "",
+            text,
+            "",
+            "| Member | Type | Required | Checked before sending | Description |",
+            "|---|---|---|---|---|",
+            *_json_rows(p.json_fields, ""),
+            "",
+        ]
+    return lines
 
 
 # Rules the catalog checks in code (its ``checks``) rather than as per-parameter data.
@@ -253,10 +351,12 @@ def render_operation(op: Operation) -> list[str]:
     lines += ["### Parameters", ""]
     if op.product == "edge":
         lines += [
-            "`IotInstanceId` falls back to the client's `iot_instance_id` when not given.",
+            "`IotInstanceId` falls back to the client's `iot_instance_id` when not given (or "
+            '`None`); an empty string is refused (`ValidationError`, `rule="min_length"`).',
             "",
         ]
     lines += [*_params_table(op), ""]
+    lines += _json_tables(op)
     lines += _notes(op)
     lines += ["### Typed method", "", *_signature(op), "", f"Returns {_returns(op)}", ""]
     lines += ["### Response", "", *_response_table(op), ""]
@@ -295,8 +395,13 @@ def render_index(groups: dict[str, list[Operation]]) -> str:
         "`DeviceConfigs.1.IotId`, `DeviceConfigs.1.Content`, …. `call` accepts a Python list "
         "under the base name, or keys already flattened.",
         "- **Validation** happens before any I/O: a `ValidationError` names the parameter "
-        "(`.param`) and the rule (`.rule`: required, unknown, type, range, enum, pattern, "
-        "max_length, max_items, format, dependency).",
+        "(`.param`) and the rule (`.rule`: required, unknown, type, encoding, range, enum, "
+        "pattern, min_length, max_length, max_items, format, dependency). Strings must be "
+        "encodable as UTF-8 (`encoding`: no lone surrogates); Integer parameters are signed "
+        "32-bit and Long ones 64-bit (`range`). JSON-string parameters with documented "
+        "members (the driver versions' `ContainerConfig`, `DriverConfig`, `ConfigCheckRule`, "
+        "`SourceConfig`) have those members checked too, named by their path, such as "
+        "`ContainerConfig.portMappings[0].hostPort`.",
         "- **Models** are frozen, slotted dataclasses with snake_case attributes. `raw` is the "
         "dict a model was parsed from (the whole body for the returned object). Unknown fields "
         "are ignored (kept in `raw`); a value that cannot be converted leaves `None`.",
