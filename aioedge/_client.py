@@ -7,6 +7,7 @@ decision.  Everything that decides lives in the pure modules; this file is wirin
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import random
@@ -114,12 +115,16 @@ class EdgeClient(OperationsMixin):
         self.quota_scope = quota_scope or self._credentials.access_key_id
         self._limiter: RateLimiter | None
         if rate_limit is True:
-            # A slot whose answer never came is held window + this timeout (it may still arrive).
-            self._limiter = default_limiter(attempt_timeout=self.timeout)
+            self._limiter = default_limiter()
         elif rate_limit is False or rate_limit is None:
             self._limiter = None
         else:
             self._limiter = rate_limit
+        # Whichever the limiter, it learns this timeout: a slot whose answer never came is held
+        # window + the timeout (the request may still arrive), and a lease must outlast it.
+        self._slot_takes_timeout = (
+            _tell_attempt_timeout(self._limiter, self.timeout) if self._limiter else False
+        )
         self._method = method.upper()
         self._clock = clock
         self._nonce = nonce or _random_nonce
@@ -328,9 +333,14 @@ class EdgeClient(OperationsMixin):
     def _slot(
         self, limiter: RateLimiter, op: Operation, started: float
     ) -> AbstractAsyncContextManager[None]:
-        """The attempt's slot; with a retry deadline, the wait for it is bounded by the time
-        left less ``min_attempt_timeout``."""
-        slot = limiter.slot(self.quota_scope, op.action, op.qps)
+        """The attempt's slot, told the client's timeout; with a retry deadline, the wait for
+        it is bounded by the time left less ``min_attempt_timeout``."""
+        slot: AbstractAsyncContextManager[None]
+        if self._slot_takes_timeout:
+            slot_fn: Any = limiter.slot  # the Protocol's slot() has no timeout; this one has
+            slot = slot_fn(self.quota_scope, op.action, op.qps, timeout=self.timeout)
+        else:
+            slot = limiter.slot(self.quota_scope, op.action, op.qps)
         retry = self.retry
         if retry is None or retry.deadline is None:
             return slot
@@ -511,6 +521,28 @@ class EdgeClient(OperationsMixin):
 _NONCE_RANDOM = random.Random()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_NONCE_RANDOM.seed)
+
+
+def _tell_attempt_timeout(limiter: RateLimiter, timeout: float) -> bool:
+    """Tell ``limiter`` that a client with this per-attempt ``timeout`` uses it (its
+    ``expect_attempt_timeout``, if it has one); return whether its ``slot`` takes the timeout
+    too (a ``timeout`` keyword).  A limiter that cannot serve that timeout (a Redis lease not
+    longer than it) is refused here, before any call."""
+    expect = getattr(limiter, "expect_attempt_timeout", None)
+    if expect is not None:
+        try:
+            expect(timeout)
+        except ValueError as exc:
+            raise ValidationError(
+                f"rate_limit cannot serve timeout={timeout:g}: {exc}",
+                param="timeout",
+                rule="range",
+            ) from exc
+    try:
+        params = inspect.signature(limiter.slot).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "timeout" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
 class _DeadlineSlot:

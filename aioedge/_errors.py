@@ -18,8 +18,10 @@ The tree::
         ├── ConflictError          busy / in progress / wrong state (deploySheetAlreadyExist...)
         └── InvalidResponseError   the answer could not be parsed (non-JSON, truncated)
 
-This module is pure: no I/O, no clocks.  Secrets never reach a message here because
-nothing here is ever handed one.
+This module is pure: no I/O, no clocks.  An ApiError carries the service's own text, which
+may quote the client's secrets (SignatureDoesNotMatch ends with the service's string-to-sign,
+SecurityToken included): ``EdgeClient`` masks them in every error it raises
+(``aioedge._protocol.redact_error``).
 """
 
 from __future__ import annotations

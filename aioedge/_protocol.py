@@ -22,6 +22,7 @@ from typing import Any
 from ._catalog import API_VERSION, Operation
 from ._errors import (
     ApiError,
+    EdgeError,
     InvalidResponseError,
     ServiceUnavailableError,
     ThrottledError,
@@ -39,6 +40,8 @@ __all__ = [
     "incomplete_response",
     "parse_response",
     "redact",
+    "redact_error",
+    "secret_forms",
 ]
 
 # Parameters whose values must never reach a log line, repr or error message.
@@ -49,6 +52,52 @@ _SNIPPET = 200
 def redact(params: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``params`` safe to log."""
     return {k: ("***" if k in SECRET_PARAMS else v) for k, v in params.items()}
+
+
+def secret_forms(*secrets: str | None) -> tuple[str, ...]:
+    """Every form in which a secret can come back in an answer: as it is, percent-encoded
+    once (the canonical query) and twice (the string-to-sign), longest first."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if secret:
+            once = percent_encode(secret)
+            forms.update((secret, once, percent_encode(once)))
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _scrub(value: Any, forms: tuple[str, ...]) -> Any:
+    if isinstance(value, str):
+        for form in forms:
+            if form in value:
+                value = value.replace(form, "***")
+        return value
+    if isinstance(value, dict):
+        return {k: _scrub(v, forms) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub(v, forms) for v in value]
+    return value
+
+
+def redact_error(err: EdgeError, forms: tuple[str, ...]) -> EdgeError:
+    """Mask the ``forms`` of the client's secrets (see :func:`secret_forms`) in ``err``.
+
+    The service's answer may quote them: SignatureDoesNotMatch ends with the service's
+    string-to-sign, which holds the SecurityToken.  The message, the kept body (and any
+    snippet of an unreadable one), ``recommend`` and the rendered text are masked in place.
+    """
+    if not forms:
+        return err
+    if isinstance(err, ApiError):
+        err.message = _scrub(err.message, forms)
+        err.body = _scrub(err.body, forms)
+        err.recommend = _scrub(err.recommend, forms)
+        err.args = (err._render(),)
+        return err
+    message = getattr(err, "message", None)  # TransportError: never quotes an answer today
+    if isinstance(message, str):
+        err.message = _scrub(message, forms)  # type: ignore[attr-defined]
+    err.args = tuple(_scrub(a, forms) for a in err.args)
+    return err
 
 
 def encode_form(params: Mapping[str, str]) -> bytes:

@@ -287,7 +287,12 @@ def _check_timeout(name: str, value: float | None) -> None:
 
 @runtime_checkable
 class RateLimiter(Protocol):
-    """What the client needs from a limiter (local, Redis, or the user's own)."""
+    """What the client needs from a limiter (local, Redis, or the user's own).
+
+    Two hooks are optional: ``expect_attempt_timeout(seconds)``, called once by each client
+    that uses the limiter, with its per-attempt timeout (a ``ValueError`` refuses it), and a
+    ``timeout`` keyword of ``slot``, which the client then passes on every attempt.
+    """
 
     def slot(
         self, scope: str, action: str, qps: float

@@ -324,7 +324,8 @@ class RedisRateLimiter:
     an in-process limiter (with a warning) and tries Redis again after ``retry_after`` seconds.
     ``lease`` bounds how long a crashed process can keep a slot; it must exceed the client's
     per-attempt timeout, ``attempt_timeout`` (default 10 s, checked here; a ``slot(...,
-    timeout=...)`` is checked too).  ``overrides``, ``margin``, ``adaptive`` and
+    timeout=...)`` is checked too, and so is each client that uses the limiter, through
+    ``expect_attempt_timeout``).  ``overrides``, ``margin``, ``adaptive`` and
     ``attempt_timeout`` as for LocalRateLimiter.
     """
 
@@ -423,6 +424,26 @@ class RedisRateLimiter:
                 await task
         if self._given_client is None:
             await state.client.aclose()
+
+    @property
+    def lease(self) -> float:
+        return self._lease
+
+    @property
+    def attempt_timeout(self) -> float:
+        return self._attempt_timeout
+
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        """A client with this per-attempt timeout uses the limiter: its lease must exceed the
+        timeout (ValueError otherwise), and lost slots are never held less."""
+        _check_timeout("attempt_timeout", seconds)
+        if self._lease <= seconds:
+            raise ValueError(
+                f"the limiter's lease ({self._lease:g} s) must exceed the client's per-attempt "
+                f"timeout ({seconds:g} s), or a slot could free while its request is in flight"
+            )
+        self._attempt_timeout = max(self._attempt_timeout, float(seconds))
+        self._fallback.expect_attempt_timeout(seconds)
 
     # -- keys
     def keys(self, scope: str, action: str) -> tuple[str, str, str]:

@@ -519,3 +519,58 @@ async def test_the_wait_for_a_slot_ends_at_the_deadline(script_server: ScriptSer
     assert len(script_server.requests) == 5  # only the first five
     assert limiter.waiting(client.quota_scope, "DeleteEdgeInstance") == 0
     assert limiter.in_flight(client.quota_scope, "DeleteEdgeInstance") == 0
+
+
+class _Recording:
+    """A user's limiter with the optional hooks: it records what the client tells it."""
+
+    def __init__(self) -> None:
+        self.expected: list[float] = []
+        self.timeouts: list[float | None] = []
+
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        self.expected.append(seconds)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        yield
+
+    def slot(
+        self, scope: str, action: str, qps: float, *, timeout: float | None = None
+    ) -> AbstractAsyncContextManager[None]:
+        self.timeouts.append(timeout)
+        return self._slot()
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        return None
+
+    def report_success(self, scope: str, action: str) -> None:
+        return None
+
+
+async def test_a_limiter_passed_in_learns_the_client_timeout(script_server: ScriptServer) -> None:
+    recording = _Recording()
+    async with make(script_server, rate_limit=recording, timeout=7.5) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert recording.expected == [7.5]  # at construction, before any call
+    assert recording.timeouts == [7.5]  # and with every slot
+    # The local limiter holds a slot that got no answer for window + the longest such timeout.
+    local = aioedge.LocalRateLimiter(attempt_timeout=10.0)
+    EdgeClient(credentials=TEST_CREDS, rate_limit=local, timeout=42.0)
+    EdgeClient(credentials=TEST_CREDS, rate_limit=local, timeout=3.0)
+    assert local.attempt_timeout == 42.0
+    # A limiter with neither hook (the three-argument Protocol) is still served.
+    plain = _SlowGrant(0.0)
+    async with make(script_server, rate_limit=plain) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert plain.exits == [None]
+
+
+def test_a_limiter_that_cannot_serve_the_timeout_is_refused() -> None:
+    class Refusing(_Recording):
+        def expect_attempt_timeout(self, seconds: float) -> None:
+            raise ValueError("lease (30 s) must exceed the timeout")
+
+    with pytest.raises(ValidationError, match="lease") as info:
+        EdgeClient(credentials=TEST_CREDS, rate_limit=Refusing(), timeout=120)
+    assert (info.value.param, info.value.rule) == ("timeout", "range")

@@ -11,6 +11,7 @@ fixed amount per request, the service's clock is a ``FakeClock``, and the one re
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import time
@@ -24,7 +25,9 @@ import pytest
 from aioedge import (
     AlreadyExistsError,
     ApiError,
+    AuthError,
     ConflictError,
+    Credentials,
     EdgeClient,
     LimitExceededError,
     NotFoundError,
@@ -33,6 +36,9 @@ from aioedge import (
     TransportError,
 )
 from aioedge._catalog import get_operation
+from aioedge._cli import _print_error
+from aioedge._protocol import build_request
+from aioedge._signing import percent_encode
 from aioedge.testing import Emulator, FakeClock
 
 # Retries at once: the waits are the retry module's business, not these tests'.
@@ -120,6 +126,75 @@ async def test_a_callers_session_is_reused_and_left_open() -> None:
                 await client.call("QueryEdgeInstance", {})
         assert not session.closed  # the caller's session outlives the client
     assert counts == {"created": 1, "reused": 3}
+
+
+# --------------------------------------------------------------------------- secrets
+
+# An STS token with characters percent-encoding changes, so its three forms differ.
+STS_TOKEN = "CAIS+sts/token=value"
+STS_SECRET = "emulator-sts-secret"
+
+
+def _forms(secret: str) -> list[str]:
+    return [secret, percent_encode(secret), percent_encode(percent_encode(secret))]
+
+
+async def test_the_emulator_quotes_the_token_in_its_string_to_sign_as_the_service_does() -> None:
+    async with (
+        Emulator(quotas=False, credentials=("STS.key", STS_SECRET, STS_TOKEN)) as emu,
+        aiohttp.ClientSession() as session,
+    ):
+        request = build_request(
+            get_operation("QueryEdgeInstance"),
+            {},
+            endpoint=emu.endpoint,
+            access_key_id="STS.key",
+            access_key_secret="not-the-secret",
+            region_id="cn-shanghai",
+            timestamp=time.time(),
+            nonce="n-1",
+            security_token=STS_TOKEN,
+        )
+        async with session.post(request.url, data=request.body, headers=request.headers) as resp:
+            body = await resp.json()
+    assert body["Code"] == "SignatureDoesNotMatch"
+    assert "server string to sign is:POST&%2F&" in body["Message"]
+    assert percent_encode(percent_encode(STS_TOKEN)) in body["Message"]
+
+
+async def test_a_rejected_signature_shows_neither_token_nor_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wrong_secret = "client-side-wrong-secret"
+    creds = Credentials("STS.key", wrong_secret, security_token=STS_TOKEN)
+    async with Emulator(quotas=False, credentials=("STS.key", STS_SECRET, STS_TOKEN)) as emu:
+        with caplog.at_level(logging.DEBUG, logger="aioedge"):
+            async with EdgeClient(
+                credentials=creds, endpoint=emu.endpoint, retry=FAST, rate_limit=False
+            ) as client:
+                with pytest.raises(AuthError) as info:
+                    await client.call("QueryEdgeInstance", {})
+    err = info.value
+    assert err.code == "SignatureDoesNotMatch"
+    # Still the service's text, with its string-to-sign to diff, the token masked.
+    assert "server string to sign is:POST&%2F&" in err.message
+    assert "SecurityToken%3D***" in err.message
+    cli = io.StringIO()
+    _print_error(err, cli)
+    assert cli.getvalue().startswith("error: SignatureDoesNotMatch: ")
+    assert len(cli.getvalue().splitlines()) == 1
+    shown = {
+        "str": str(err),
+        "repr": repr(err),
+        "message": err.message,
+        "body": repr(err.body),
+        "cli": cli.getvalue(),
+        "logs": caplog.text,
+    }
+    assert "aioedge.request_sent" in caplog.text  # the debug lines were written
+    for where, text in shown.items():
+        for secret in [*_forms(STS_TOKEN), *_forms(wrong_secret)]:
+            assert secret not in text, (where, secret)
 
 
 # --------------------------------------------------------------------------- throttling

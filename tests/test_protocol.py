@@ -21,9 +21,15 @@ from aioedge import (
     ThrottledError,
 )
 from aioedge._catalog import OPERATIONS, get_operation, validate_params
-from aioedge._errors import error_class_for
-from aioedge._protocol import build_request, parse_response, redact
-from aioedge._signing import sign
+from aioedge._errors import TransportError, error_class_for
+from aioedge._protocol import (
+    build_request,
+    parse_response,
+    redact,
+    redact_error,
+    secret_forms,
+)
+from aioedge._signing import percent_encode, sign
 
 OP = get_operation("GetEdgeInstance")
 
@@ -233,3 +239,60 @@ def test_api_error_pickles_with_fields() -> None:
     assert (
         type(back) is NotFoundError and back.request_id == "R" and back.action == "GetEdgeInstance"
     )
+
+
+# ---- the client's secrets, quoted back by the service
+
+
+TOKEN, SECRET = "CAIS+tok/en=", "sec+ret/value"
+
+
+def _all_forms(*secrets: str) -> list[str]:
+    return [f for s in secrets for f in (s, percent_encode(s), percent_encode(percent_encode(s)))]
+
+
+def test_secret_forms_are_raw_and_percent_encoded_once_and_twice_longest_first() -> None:
+    forms = secret_forms(TOKEN, None, SECRET, "")
+    assert set(forms) == set(_all_forms(TOKEN, SECRET))
+    assert [len(f) for f in forms] == sorted((len(f) for f in forms), reverse=True)
+    assert secret_forms(None) == ()
+
+
+@pytest.mark.parametrize("status", [400, 200])
+def test_redact_error_masks_every_form_in_message_body_and_rendering(status: int) -> None:
+    quoted = " ".join(_all_forms(TOKEN, SECRET))
+    text_key = "Message" if status == 400 else "ErrorMessage"
+    body = {
+        "RequestId": "R1",
+        "Code": "SignatureDoesNotMatch",
+        text_key: f"server string to sign is:{quoted}",
+        "Recommend": f"see {TOKEN}",
+        "Success": False,
+        "Detail": [{"token": percent_encode(TOKEN)}],
+    }
+    with pytest.raises(AuthError) as info:
+        _parse(status, body)
+    err = redact_error(info.value, secret_forms(TOKEN, SECRET))
+    assert err is info.value
+    assert err.message == "server string to sign is:" + " ".join(["***"] * 6)
+    assert err.recommend == "see ***" and err.body["Detail"] == [{"token": "***"}]
+    assert err.code == "SignatureDoesNotMatch" and err.request_id == "R1"
+    for text in (str(err), repr(err), err.message, repr(err.body), repr(err.__reduce__())):
+        for form in _all_forms(TOKEN, SECRET):
+            assert form not in text
+
+
+def test_redact_error_masks_the_snippet_of_an_unreadable_answer() -> None:
+    with pytest.raises(InvalidResponseError) as info:
+        _parse(404, f"<html>proxy said {percent_encode(TOKEN)}</html>".encode())
+    err = redact_error(info.value, secret_forms(TOKEN))
+    assert percent_encode(TOKEN) not in str(err) and "proxy said ***" in err.message
+
+
+def test_redact_error_masks_transport_errors_too_and_leaves_others_alone() -> None:
+    err = redact_error(TransportError(f"failed near {TOKEN}"), secret_forms(TOKEN))
+    assert isinstance(err, TransportError)
+    assert err.message == "failed near ***" and str(err) == "failed near ***"
+    plain = ApiError("Code", "nothing secret here")
+    assert str(redact_error(plain, secret_forms(TOKEN))) == "Code: nothing secret here"
+    assert redact_error(plain, ()) is plain

@@ -253,6 +253,51 @@ def test_lease_must_exceed_the_attempt_timeout(redis_url: str) -> None:
         limiter.slot("AK", "X", 1, timeout=30)
 
 
+def test_a_client_whose_timeout_outlasts_the_lease_is_refused(redis_url: str) -> None:
+    from aioedge import EdgeClient, ValidationError
+
+    from .support import TEST_CREDS
+
+    limiter = RedisRateLimiter(redis_url, lease=30)
+    with pytest.raises(ValidationError, match=r"lease \(30 s\) must exceed") as info:
+        EdgeClient(credentials=TEST_CREDS, timeout=120, rate_limit=limiter)
+    assert info.value.param == "timeout" and isinstance(info.value, ValueError)
+    with pytest.raises(ValidationError, match="lease"):
+        EdgeClient(credentials=TEST_CREDS, timeout=30, rate_limit=limiter)
+    assert limiter.attempt_timeout == 10.0  # a refused client changes nothing
+    # A timeout the lease outlasts is taken: lost slots are held window + 20 s, here and in
+    # the local fallback.
+    EdgeClient(credentials=TEST_CREDS, timeout=20, rate_limit=limiter)
+    assert limiter.attempt_timeout == 20.0
+    assert limiter._fallback.attempt_timeout == 20.0
+
+
+async def test_the_client_tells_each_slot_its_timeout(
+    make: Callable[..., RedisRateLimiter],
+) -> None:
+    from aioedge import EdgeClient
+    from aioedge.testing import Emulator
+
+    limiter = make(lease=5.0, attempt_timeout=0.5)
+    seen: list[float | None] = []
+    original = limiter.slot
+
+    def spy(*args: Any, timeout: float | None = None) -> Any:
+        seen.append(timeout)
+        return original(*args, timeout=timeout)
+
+    limiter.slot = spy  # type: ignore[method-assign]
+    async with (
+        Emulator() as emu,
+        EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, rate_limit=limiter, timeout=4.0
+        ) as client,
+    ):
+        await client.query_edge_instance(page_size=1)
+    assert seen == [4.0]
+    assert limiter.attempt_timeout == 4.0
+
+
 async def test_throttle_is_shared_through_redis(make: Callable[..., RedisRateLimiter]) -> None:
     a, b = make(), make()
     async with a.slot("AK", "QueryEdgeInstance", 10):

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 from .._catalog import API_VERSION, OPERATIONS
 from .._credentials import Credentials
-from .._signing import percent_encode, sign, string_to_sign
+from .._signing import sign, string_to_sign
 
 __all__ = ["Gateway", "NonceStore", "Rejection", "parse_timestamp"]
 
@@ -180,12 +180,9 @@ class Gateway:
 
 
 def _mismatch_message(method: str, params: Mapping[str, str]) -> str:
-    # 2.5: the service shows its own string-to-sign so callers can diff it with theirs;
-    # an STS token is a secret and is masked (it is part of the canonical query).
+    # 2.5: the service shows its own string-to-sign so callers can diff it with theirs,
+    # SecurityToken included, as it is (the client masks its own secrets in the error).
     text = string_to_sign(method, params)
-    token = params.get("SecurityToken")
-    if token:
-        text = text.replace(percent_encode(percent_encode(token)), "***")
     return (
         f"Specified signature is not matched with our calculation. server string to sign is:{text}"
     )
