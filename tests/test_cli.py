@@ -447,7 +447,7 @@ async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path)
     assert proc.stdout is not None
     try:
         lines: list[str] = []
-        while len(lines) < 4:
+        while len(lines) < 5:
             line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
             assert line, "the emulator exited early"
             lines.append(line.decode().rstrip())
@@ -456,13 +456,15 @@ async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path)
         endpoint = m.group(1)
         key_id = lines[1].split("export ALIBABA_CLOUD_ACCESS_KEY_ID=")[1]
         secret = lines[2].split("export ALIBABA_CLOUD_ACCESS_KEY_SECRET=")[1]
-        # The next line is a command to paste once the two exports are done: it works.
-        pasted = shlex.split(lines[3])
-        assert pasted[:2] == ["aioedge", "call"] and pasted[-2:] == ["--endpoint", endpoint]
+        assert lines[3] == f"  export ALIBABA_CLOUD_IOT_ENDPOINT={endpoint}"
+        # The next line is a command to paste once the three exports are done: it works.
+        pasted = shlex.split(lines[4])
+        assert pasted[:2] == ["aioedge", "call"] and "--endpoint" not in pasted
         exported = {
             **base_env(tmp_path),
             "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
+            "ALIBABA_CLOUD_IOT_ENDPOINT": endpoint,
         }
         first = await aioedge(*pasted[1:], env=exported)
         assert first.code == 0, first.err

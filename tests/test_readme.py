@@ -8,7 +8,8 @@ target installs is read from ``make -n``.
 
 The README's Python quickstart runs as the README says to run it against the emulator: its
 block, with ``region_id="cn-shanghai"`` replaced by ``endpoint="<the emulator's URL>"``, in a
-fresh interpreter whose credentials are the two variables the emulator prints.
+fresh interpreter whose credentials are the two credential variables the emulator prints (its
+third ``export`` line, the endpoint, is read by the command line, not by ``EdgeClient``).
 """
 
 from __future__ import annotations

@@ -109,11 +109,13 @@ async def serve(args: argparse.Namespace) -> int:
             }
             print(json.dumps(info), flush=True)
         else:
-            # Lines to paste into another shell: the credentials, then a first call.
+            # Lines to paste into another shell: the credentials and the endpoint (read by
+            # the aioedge command, not by EdgeClient), then a first call.
             print(f"aioedge emulator listening on {emu.endpoint}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
-            print(f"  aioedge call CreateEdgeInstance Name=line_7 --endpoint {emu.endpoint}")
+            print(f"  export ALIBABA_CLOUD_IOT_ENDPOINT={emu.endpoint}")
+            print("  aioedge call CreateEdgeInstance Name=line_7")
             print(f"inspection: {emu.endpoint}/_emulator/stats")
             print("press Ctrl-C to stop", flush=True)
         await stop.wait()
