@@ -128,3 +128,30 @@ async def test_a_taken_port_is_an_error_not_another_port() -> None:
     assert proc.returncode not in (0, None)
     assert out == b""  # no endpoint printed: it did not fall back to a free port
     assert b"error" in err.lower()
+
+
+@pytest.mark.parametrize(
+    ("argv", "faults", "message"),
+    [
+        (["-m", "aioedge", "emulator"], "NoSuch:lost", "unknown Action 'NoSuch'"),
+        (
+            ["-m", "aioedge", "emulator"],
+            "GetEdgeInstanc:unavailable",
+            "unknown Action 'GetEdgeInstanc'; did you mean 'GetEdgeInstance'?",
+        ),
+        (
+            ["-m", "aioedge.testing"],
+            "*:503=0.1,QueryEdgeInstanc:lost:times=1",
+            "unknown Action 'QueryEdgeInstanc'; did you mean 'QueryEdgeInstance'?",
+        ),
+    ],
+)
+async def test_a_fault_for_an_unknown_action_is_a_usage_error(
+    argv: list[str], faults: str, message: str
+) -> None:
+    # A rule that names no Action the emulator serves would never strike: a typo.
+    async with _command([*argv, "--port", "0", "--json", "--faults", faults]) as proc:
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+    assert proc.returncode == 2
+    assert out == b""  # it did not start
+    assert err.decode().splitlines() == [f"error: --faults: {message}"]

@@ -15,7 +15,10 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .._catalog import get_operation
+from .._errors import ValidationError
 from ._emulator import Emulator
+from ._faults import normalize_faults
 from ._service import THROTTLE_STYLES
 
 __all__ = ["add_arguments", "build_parser", "main", "serve"]
@@ -81,8 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_fault_actions(faults: Sequence[str]) -> None:
+    """A rule for an Action the emulator does not serve would never strike: a typo, refused
+    (ValueError) with the catalog's "did you mean" hint.  ``*`` matches every Action."""
+    for spec in normalize_faults(list(faults)):
+        if spec.action != "*":
+            try:
+                get_operation(spec.action)
+            except ValidationError as err:
+                raise ValueError(f"--faults: {err}") from None
+
+
 async def serve(args: argparse.Namespace) -> int:
     """Run the emulator described by ``args`` until SIGINT/SIGTERM."""
+    _check_fault_actions(args.faults)
     emulator = Emulator(
         host=args.host,
         port=args.port,
