@@ -21,8 +21,11 @@ and the waiters look again after ``poll_interval`` (or as soon as a request of t
 process finishes).  Inside one process, waiters queue FIFO on a lock and only the head
 talks to Redis.  A slot granted to a waiter that was cancelled while the script ran is handed
 straight back (mode ``0``: no hold), and so is one whose attempt sent nothing
-(``never_sent``).  A slot whose attempt got no answer (``answer_lost``) is held
-``window + max(attempt_timeout, time in flight, its timeout)``.
+(``never_sent``), and, best effort, one whose acquire failed with a Redis error after it may
+have run (a reply timed out or a connection cut): the hand-back is sent in the background on a
+fresh connection, and if Redis cannot take it either, the lease frees the slot.  A slot whose
+attempt got no answer (``answer_lost``) is held ``window + max(attempt_timeout, time in
+flight, its timeout)``.
 
 Needs Redis >= 5: the scripts read ``TIME`` and then write (effects replication).
 
@@ -568,6 +571,11 @@ class RedisRateLimiter:
                         lambda f: self._abandon(state, scope, action, qps, token, f)
                     )
                     raise
+                except self._redis_errors:
+                    # Redis may have run the script and granted the slot, its reply lost (a
+                    # timeout, a connection cut after sending): hand it back, best effort.
+                    self._hand_back(state, scope, action, qps, token)
+                    raise
                 if int(granted) >= 1:
                     return token
                 wait = float(raw)
@@ -584,11 +592,22 @@ class RedisRateLimiter:
         token: str,
         done: asyncio.Future[Any],
     ) -> None:
-        """The acquire call of a cancelled waiter finished: hand back a slot it granted."""
-        if done.cancelled() or done.exception() is not None or int(done.result()[0]) < 1:
+        """The acquire call of a cancelled waiter finished: hand back a slot it granted (or
+        may have granted, when its reply was lost)."""
+        if done.cancelled():
             return
+        if done.exception() is None and int(done.result()[0]) < 1:
+            return
+        self._hand_back(state, scope, action, qps, token)
+
+    def _hand_back(
+        self, state: _LoopState, scope: str, action: str, qps: float, token: str
+    ) -> None:
+        """Give back, in the background, a slot granted to nobody (mode ``0``: no hold).  A
+        token Redis never granted is simply not found; if Redis cannot be reached, the lease
+        frees the slot."""
         task = asyncio.get_running_loop().create_task(
-            self._release(state, scope, action, qps, token, mode="0")
+            self._release(state, scope, action, qps, token, mode="0", quiet=True)
         )
         state.background.add(task)
         task.add_done_callback(state.background.discard)
@@ -603,6 +622,7 @@ class RedisRateLimiter:
         *,
         mode: Literal["0", "1", "2"],
         lost_hold: float = 0.0,
+        quiet: bool = False,
     ) -> None:
         q, slots = self._args(qps)
         a = self._adaptive
@@ -612,7 +632,9 @@ class RedisRateLimiter:
             await state.scripts["release"](keys=list(self.keys(scope, action)), args=args)
         except self._redis_errors as exc:
             # The slot's lease will free it; the request itself is done, so do not raise.
-            get_logger().warning(
+            # (quiet: a hand-back after a failed acquire, whose failure was reported already.)
+            log = get_logger()
+            (log.debug if quiet else log.warning)(
                 "aioedge.redis_release_failed",
                 action=action,
                 error=f"{type(exc).__name__}: {exc}",

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import redis
@@ -198,6 +199,94 @@ async def test_a_slot_granted_as_its_waiter_is_cancelled_is_handed_back(
     assert waited < 0.5
     assert zcard(redis_url, inflight) == 0
     assert zcard(redis_url, held) == 1  # only the second user's hold
+
+
+class _ReplyHolder:
+    """A TCP proxy in front of Redis that can swallow the replies on the connections open at
+    the moment (``hold()``): their requests still reach Redis and run; new connections pass."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 6379)
+        self._path = parts.path
+        self._open: set[int] = set()
+        self._held: set[int] = set()
+        self._server: asyncio.Server | None = None
+
+    def hold(self) -> None:
+        self._held |= self._open
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}{self._path}"
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _serve(self, client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(*self._target)
+        me = id(client_w)
+        self._open.add(me)
+
+        async def pump(r: asyncio.StreamReader, w: asyncio.StreamWriter, replies: bool) -> None:
+            try:
+                while data := await r.read(65536):
+                    if replies and me in self._held:
+                        continue  # Redis ran the command; its reply never arrives
+                    w.write(data)
+                    await w.drain()
+            finally:
+                w.close()
+
+        try:
+            await asyncio.gather(
+                pump(client_r, server_w, False),
+                pump(server_r, client_w, True),
+                return_exceptions=True,
+            )
+        finally:
+            self._open.discard(me)
+
+
+async def test_a_slot_granted_whose_reply_is_lost_is_handed_back(
+    redis_url: str, prefix: str
+) -> None:
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    proxy = _ReplyHolder(redis_url)
+    async with proxy as proxied:
+        # No retries inside redis-py: the lost reply surfaces as the acquire's error.
+        client = Redis.from_url(proxied, socket_timeout=0.3, retry=Retry(NoBackoff(), 0))
+        limiter = RedisRateLimiter(prefix=prefix, client=client)
+        inflight, held, _ = limiter.keys("AK", "DeleteEdgeInstance")
+        try:
+            async with limiter.slot("AK", "GetEdgeInstance", 10):
+                pass  # loads both scripts and opens the connection the acquire will use
+            proxy.hold()
+            with pytest.raises(RedisUnavailableError, match="Timeout"):
+                async with limiter.slot("AK", "DeleteEdgeInstance", 1):
+                    pass
+            # Redis granted the slot, its reply lost: the slot is handed back (on a fresh
+            # connection), not held until the 60-s lease ends.
+            for _ in range(30):
+                if zcard(redis_url, inflight) == 0:
+                    break
+                await asyncio.sleep(0.1)
+            assert zcard(redis_url, inflight) == 0
+            assert zcard(redis_url, held) == 0  # never used: no hold either
+        finally:
+            await limiter.aclose()
+            await client.aclose()
+    other = RedisRateLimiter(redis_url, prefix=prefix)
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with other.slot("AK", "DeleteEdgeInstance", 1):
+        assert loop.time() - t0 < 0.5  # free at once
+    await other.aclose()
 
 
 async def _enter(limiter: RedisRateLimiter) -> None:
