@@ -2,7 +2,8 @@
 
 CI exports AIOEDGE_TEST_REDIS_URL (a redis started by .ci/run) and AIOEDGE_REQUIRE_REDIS=1.
 Elsewhere the tests try redis://127.0.0.1:6379/0 and skip, with the reason, when no Redis
-answers; with AIOEDGE_REQUIRE_REDIS=1 or CI set they fail instead.  Redis keeps real time,
+answers or the redis package is not installed; with AIOEDGE_REQUIRE_REDIS=1 or CI set they
+fail instead.  Redis keeps real time,
 so these tests run at quotas high enough to take a second or two each.
 """
 
@@ -22,8 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import redis
-from redis.crc import key_slot
 
 from aioedge._errors import ThrottledError, TransportError
 from aioedge._ratelimit import RateLimiter
@@ -32,6 +31,20 @@ from aioedge._retry import DeadlineExceededError
 
 from .test_ratelimit import max_in_window
 
+REQUIRED = os.environ.get("AIOEDGE_REQUIRE_REDIS") == "1" or bool(os.environ.get("CI"))
+
+# pytest.importorskip, except where Redis is required: there a missing package is an error.
+try:
+    import redis
+    from redis.crc import key_slot
+except ImportError as exc:
+    message = "the redis package is not installed: pip install 'aioedge[redis]'"
+    if REQUIRED:
+        raise ImportError(
+            f"Redis is required here (AIOEDGE_REQUIRE_REDIS=1 or CI) but {message}"
+        ) from exc
+    pytest.skip(message, allow_module_level=True)
+
 pytestmark = pytest.mark.redis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,12 +52,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _redis_url() -> str:
     url = os.environ.get("AIOEDGE_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
-    required = os.environ.get("AIOEDGE_REQUIRE_REDIS") == "1" or bool(os.environ.get("CI"))
     try:
         redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping()
     except (redis.RedisError, OSError) as exc:
         reason = f"no Redis answers at {url} ({type(exc).__name__}); set AIOEDGE_TEST_REDIS_URL"
-        if required:
+        if REQUIRED:
             pytest.fail(f"Redis is required here: {reason}")
         pytest.skip(reason)
     return url
@@ -473,6 +485,40 @@ def test_unavailable_error_pickles() -> None:
     err = pickle.loads(pickle.dumps(RedisUnavailableError("down", action="X")))
     assert isinstance(err, RedisUnavailableError) and err.action == "X"
     assert err.maybe_executed is False
+
+
+# --------------------------------------------------------------------------- no redis package
+
+_WITHOUT_REDIS = textwrap.dedent(
+    """
+    import sys
+    sys.modules["redis"] = None  # as if the package were not installed
+    import pytest
+    sys.exit(pytest.main(["-q", "-rs", "-p", "no:cacheprovider", "tests/test_redis.py"]))
+    """
+)
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_a_missing_redis_package_skips_here_but_fails_where_required(required: bool) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CI", "AIOEDGE_REQUIRE_REDIS")}
+    if required:
+        env["AIOEDGE_REQUIRE_REDIS"] = "1"
+    run = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_REDIS],
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    out = run.stdout + run.stderr
+    if required:
+        assert run.returncode not in (0, 5), out  # an error, not a skip
+        assert "redis package" in out and "skipped" not in out, out
+    else:
+        assert run.returncode in (0, 5), out  # 5: every test skipped, none collected
+        assert "1 skipped" in out and "redis package is not installed" in out, out
 
 
 # --------------------------------------------------------------------------- four processes
