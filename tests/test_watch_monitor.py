@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
@@ -13,7 +14,7 @@ import pytest
 from aioedge import EdgeClient
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge.testing import Emulator, FakeClock
-from aioedge.watch import DeploymentEvent, DeploymentMonitor, DeploymentState
+from aioedge.watch import DeploymentEvent, DeploymentMonitor, DeploymentState, WatchRetry
 
 from .test_watch_emulator import (
     STAGE_SECONDS,
@@ -258,3 +259,182 @@ async def test_monitor_resumes_a_timed_out_watch_and_hands_out_checkpoints(env: 
         done.add(inst, dep, checkpoint=final)
         assert [e async for e in done] == []
     assert done.outcomes() == {key: "succeeded"}
+
+
+async def test_faults_a_failing_snapshot_and_a_close_each_end_as_the_emulator_says(
+    env: Env,
+) -> None:
+    # Three stories in one monitor: one rollout runs through, one has a snapshot that fails
+    # at stage 16, one is closed while it runs; meanwhile 503s (before execution) hit the
+    # first polls and then about a third of them.
+    plain = await env.instance("fp", gateways=2, drivers=2)
+    failing = await env.instance("ff", gateways=2, drivers=1)
+    closing = await env.instance("fc", gateways=1, drivers=2)
+    deps = {inst: await env.deploy(inst) for inst in (plain, failing, closing)}
+    env.emu.fail_deployment_at(stage=16, deployment_id=deps[failing])
+    env.emu.set_faults(
+        "GetEdgeInstanceDeployment:503:times=3,GetEdgeInstanceDeployment:unavailable=0.3"
+    )
+    # The close comes at a fixed time on the shared fake clock, 4 s into the rollouts
+    # (every snapshot has started, none has ended): the monitor's own sleep is where the
+    # clock moves, so that is where the close is sent, shielded from the monitor's
+    # cancelling a wait cut short.
+    close_at = env.clock() + 2 * STAGE_SECONDS
+    closed_ms: list[int] = []
+
+    async def sleep(seconds: float) -> None:
+        if not closed_ms and env.clock() + seconds >= close_at:
+            step = close_at - env.clock()
+            env.clock.advance(step)
+            with anyio.CancelScope(shield=True):
+                await env.client.call("CloseEdgeInstanceDeployment", {"InstanceId": closing})
+            closed_ms.append(env.emu.now_ms())
+            seconds -= step
+        await env.sleep(seconds)
+
+    retry = WatchRetry(initial=0.1, multiplier=2.0, maximum=0.4)
+    events: list[DeploymentEvent] = []
+    with anyio.fail_after(30):  # real seconds: a stream that never ends fails, not hangs
+        async with DeploymentMonitor(
+            env.client,
+            pollers=2,
+            poll_interval=0.25,
+            max_poll_interval=0.25,
+            retry=retry,
+            clock=env.clock,
+            sleep=sleep,
+            wall_clock=env.clock,
+        ) as monitor:
+            for inst, dep in deps.items():
+                monitor.add(inst, dep)
+            events = [e async for e in monitor]
+    env.emu.clear_faults()
+    polled = env.emu.stats()["GetEdgeInstanceDeployment"]
+    assert closed_ms, "the monitor ended before the close was due"
+
+    # Every deployment ends once, last, with the outcome the service gives it.
+    assert monitor.outcomes() == {
+        (plain, deps[plain]): "succeeded",
+        (failing, deps[failing]): "failed",
+        (closing, deps[closing]): "failed",
+    }
+    grouped = by_deployment(events)
+    for inst, dep in deps.items():
+        own = grouped[dep]
+        assert [e.kind for e in own].count("final") == 1 and own[-1].kind == "final"
+        # Ground truth: every snapshot move exactly once, in order, with its own time.
+        timeline = env.emu.timeline(dep)
+        check_snapshots_exact(own, timeline)
+        assert own[-1].time is not None
+        assert round(own[-1].time * 1000) == timeline[-1]["timestamp_ms"]
+        assert logs_seen(own) == await logs_told(env, inst, dep)
+    # The failure: the failing snapshot's own ERROR entry, and it ended failed at stage 16.
+    injected = [
+        e for e in grouped[deps[failing]] if e.kind == "log" and "injected failure" in str(e)
+    ]
+    assert len(injected) == 1 and injected[0].log is not None and injected[0].log.stage == 16
+    culprit = [e for e in grouped[deps[failing]] if e.snapshot_id == injected[0].snapshot_id]
+    assert [(e.stage, e.status) for e in culprit if e.kind == "snapshot"][-1] == (16, 3)
+    # The close: the deployment failed at the moment it was closed, and said why.
+    close_end = env.emu.timeline(deps[closing])[-1]
+    assert (close_end["kind"], close_end["status"]) == ("deployment", 3)
+    assert close_end["timestamp_ms"] == closed_ms[0]
+    assert any(e.kind == "log" and e.message == "deployment closed" for e in grouped[deps[closing]])
+    # The 503s: each one a poll_error event, none of them executed, none lost the stream.
+    errors = [e for e in events if e.kind == "poll_error"]
+    faults = env.emu.fault_log
+    assert len(errors) == len(faults) == monitor.stats.poll_errors >= 3
+    assert {(f.kind, f.executed) for f in faults} == {("unavailable", False)}
+    assert {e.error for e in errors} == {"ServiceUnavailable"}
+    # Every poll reached the emulator, and either ran or met its 503.
+    assert polled["requests"] == monitor.stats.polls == polled["executed"] + len(faults)
+
+
+async def test_scarce_polls_under_the_default_limiter_starve_no_deployment() -> None:
+    # Real clocks and the client's default limiter (rate_limit=True, shared by every client
+    # of the process for one quota scope) against the emulator's real 5-QPS quota on
+    # GetEdgeInstanceDeployment.  Eight deployments each wanting a poll every 0.05 s ask
+    # for 160 a second; the quota gives 5, so every deployment is always overdue and the
+    # monitor must share them out.  Rollouts run 3x fast (a stage takes 2/3 s, a rollout
+    # about 3.5 s): polled once per round of eight polls, a deployment sees stages pass
+    # unseen between two polls.
+    n = 8
+    async with (
+        Emulator(quotas=True, stage_seconds=STAGE_SECONDS, speed=3.0, seed=13) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            retry=None,  # a throttled call would be a poll_error: there must be none
+            quota_scope=emu.endpoint,
+        ) as client,
+    ):
+        env = Env(emu, client, FakeClock())
+        drivers = await client.call("QueryEdgeDriver", {"CurrentPage": 1, "PageSize": 1, "Type": 0})
+        driver_id = drivers["Data"]["DriverList"][0]["DriverId"]
+        pairs: list[tuple[str, str]] = []
+
+        async def prepare(i: int) -> None:
+            inst = str((await client.call("CreateEdgeInstance", {"Name": f"s{i}"}))["InstanceId"])
+            await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": f"s{i}gw"})
+            await client.call(
+                "BindDriverToEdgeInstance", {"InstanceId": inst, "DriverId": driver_id}
+            )
+            configs = [{"Format": "KV", "Content": "a=1", "Key": "cfg"}]
+            await client.call(
+                "SetEdgeInstanceDriverConfigs",
+                {"InstanceId": inst, "DriverId": driver_id, "Configs": configs},
+            )
+            pairs.append((inst, await env.deploy(inst)))
+
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as tg:  # the limiter paces the setup too
+                for i in range(n):
+                    tg.start_soon(prepare, i)
+            async with DeploymentMonitor(
+                client, pollers=4, poll_interval=0.05, max_poll_interval=0.05
+            ) as monitor:
+                for pair in pairs:
+                    monitor.add(*pair)
+                events = [e async for e in monitor]
+        polled = emu.stats()["GetEdgeInstanceDeployment"]
+        polls = [
+            rec.params["DeploymentId"]
+            for rec in emu.execution_log
+            if rec.action == "GetEdgeInstanceDeployment"
+        ]
+        # The quota was never exceeded: nothing throttled, every poll ran.
+        assert polled["throttled"] == 0 and polled["executed"] == monitor.stats.polls == len(polls)
+        assert not [e for e in events if e.kind == "poll_error"]
+        grouped = by_deployment(events)
+        for inst, dep in pairs:
+            own = grouped[dep]
+            assert own[-1].kind == "final" and own[-1].outcome == "succeeded"
+            # Far fewer polls than snapshot moves: the Logs give back every move the polls
+            # could not see, and each of a snapshot's entries (one per stage) once.
+            timeline = emu.timeline(dep)
+            moves = [t for t in timeline if t["kind"] == "snapshot"]
+            assert monitor.polls_per_deployment()[(inst, dep)] * 2 < len(moves)
+            check_snapshots_exact(own, timeline)
+            told: dict[str | None, list[int | None]] = defaultdict(list)
+            for e in own:
+                if e.kind == "log" and e.log is not None:
+                    told[e.snapshot_id].append(e.log.stage)
+            snapshots = {t["snapshot_id"] for t in moves}
+            assert len(snapshots) == 2  # the driver and its config
+            assert told == {sid: [0, 8, 16, 24, 32] for sid in snapshots}
+        # Nobody starves.  The monitor serves the deployment that has waited longest, so
+        # polls go round: between two polls of one deployment come about one of every other
+        # (pollers run side by side, so arrivals swap places a little), and at no point has
+        # a deployment still watched had more than two polls more than another.
+        last = {dep: max(i for i, d in enumerate(polls) if d == dep) for _, dep in pairs}
+        for dep in last:
+            mine = [i for i, d in enumerate(polls) if d == dep]
+            assert len(mine) >= 2  # polled while it ran, and once more to see it end
+            assert all(b - a - 1 <= 2 * (n - 1) for a, b in itertools.pairwise(mine)), mine
+        count: Counter[str] = Counter()
+        for i, dep in enumerate(polls):
+            count[dep] += 1
+            watched = [count[d] for d in last if last[d] > i]
+            assert not watched or max(watched) - min(watched) <= 2, (i, count)
+        per = monitor.polls_per_deployment().values()
+        assert max(per) - min(per) <= 2
