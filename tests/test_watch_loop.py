@@ -91,6 +91,20 @@ async def test_a_log_briefly_empty_does_not_tell_its_entries_again() -> None:
     assert [e.stage for _t, s in watcher.state.snapshots() for e in s.log] == [0, 8, 16, 24, 32]
 
 
+async def test_an_answer_about_another_deployment_is_a_poll_error_not_a_crash() -> None:
+    other = answer(1, 16, 1, entries(0, 8, 16))
+    other["Data"]["DeploymentId"] = "d2"
+    client = Scripted(
+        [answer(1, 8, 1, entries(0, 8)), other, answer(2, 32, 2, entries(0, 8, 16, 24, 32))]
+    )
+    events = [e async for e in watch_deployment(client, "i1", "d1", sleep=no_sleep)]
+    errors = [e for e in events if e.kind == "poll_error"]
+    assert len(errors) == 1 and "d2" in str(errors[0]), [str(e) for e in events]
+    assert all(e.deployment_id == "d1" for e in events)
+    assert [e.log.stage for e in events if e.kind == "log" and e.log] == [0, 8, 16, 24, 32]
+    assert events[-1].outcome == "succeeded" and len(client.calls) == 3
+
+
 async def test_stage_going_back_is_reported_and_the_watch_goes_on() -> None:
     client = Scripted(
         [

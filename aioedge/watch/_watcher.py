@@ -257,6 +257,14 @@ class _Tracker:
             # An answer the tree cannot be read from is a bad answer (transient: the next
             # poll may read well), never a crash of the watch.
             raise InvalidResponseError("InvalidResponse", str(exc), action=_ACTION) from exc
+        if current.deployment_id != self.deployment_id:
+            # Another deployment's tree cannot be diffed against ours: a bad answer.
+            raise InvalidResponseError(
+                "InvalidResponse",
+                f"asked for deployment {self.deployment_id}, "
+                f"the answer is about {current.deployment_id}",
+                action=_ACTION,
+            )
         events = diff(self.state, current)
         self.start_batch(events)
         if current.is_final:
