@@ -107,6 +107,32 @@ async def test_fault_rules_over_http_take_the_kind_aliases(raw: Raw, kind: objec
     assert status == 200 and body["rules"][0]["kind"] == "delay"
 
 
+async def test_a_fault_rule_for_an_unknown_action_is_refused_everywhere(raw: Raw) -> None:
+    # A rule that could never strike would let a fault test pass without its fault.
+    for body in ({"spec": "GetEdgeInstanc:503"}, {"rules": [{"kind": "lost", "action": "Nope"}]}):
+        status, answer = await _send(raw, "PUT", "/_emulator/faults", body)
+        assert status == 400 and "unknown Action" in answer["error"], answer
+    assert "did you mean 'GetEdgeInstance'" in answer_for(raw.emu, "GetEdgeInstanc:503")
+    with pytest.raises(ValueError, match="unknown Action 'Nope'"):
+        Emulator(faults="Nope:lost")
+    with pytest.raises(ValueError, match="unknown Action"):
+        Emulator(faults={"GetEdgeInstanc": "503"})
+    assert (await _get(raw, "/_emulator/faults"))["rules"] == []  # nothing half-applied
+    raw.emu.set_faults("*:503:times=1,GetEdgeInstance:lost")  # "*" and real names still work
+    assert [r["action"] for r in (await _get(raw, "/_emulator/faults"))["rules"]] == [
+        "*",
+        "GetEdgeInstance",
+    ]
+
+
+def answer_for(emu: Emulator, spec: str) -> str:
+    try:
+        emu.set_faults(spec)
+    except ValueError as err:
+        return str(err)
+    raise AssertionError(f"{spec!r} was accepted")
+
+
 async def test_devices_failures_and_reset_over_http(raw: Raw) -> None:
     status, device = await _send(
         raw,

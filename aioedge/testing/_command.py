@@ -15,10 +15,8 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .._catalog import get_operation
-from .._errors import ValidationError
 from ._emulator import Emulator
-from ._faults import normalize_faults
+from ._faults import check_fault_actions, normalize_faults
 from ._service import THROTTLE_STYLES
 
 __all__ = ["add_arguments", "build_parser", "main", "serve"]
@@ -85,14 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_fault_actions(faults: Sequence[str]) -> None:
-    """A rule for an Action the emulator does not serve would never strike: a typo, refused
-    (ValueError) with the catalog's "did you mean" hint.  ``*`` matches every Action."""
-    for spec in normalize_faults(list(faults)):
-        if spec.action != "*":
-            try:
-                get_operation(spec.action)
-            except ValidationError as err:
-                raise ValueError(f"--faults: {err}") from None
+    """Refuse a rule for an Action the emulator does not serve before starting it."""
+    try:
+        check_fault_actions(normalize_faults(list(faults)))
+    except ValueError as err:
+        raise ValueError(f"--faults: {err}") from None
 
 
 async def serve(args: argparse.Namespace) -> int:

@@ -28,7 +28,7 @@ from .._credentials import Credentials
 from .._log import get_logger
 from ._backend import Limits
 from ._deploy import STAGES, Failure
-from ._faults import FaultRecord, FaultsInput, normalize_faults
+from ._faults import FaultRecord, FaultsInput, check_fault_actions, normalize_faults
 from ._server import build_app
 from ._service import (
     EmulatorOptions,
@@ -69,7 +69,7 @@ def make_options(options: Mapping[str, Any]) -> EmulatorOptions:
     if "access_keys" in opts:
         opts["access_keys"] = _access_keys(opts["access_keys"])
     if "faults" in opts:
-        opts["faults"] = normalize_faults(opts["faults"])
+        opts["faults"] = check_fault_actions(normalize_faults(opts["faults"]))
     if isinstance(opts.get("limits"), Mapping):
         opts["limits"] = Limits(**opts["limits"])
     try:
@@ -214,7 +214,7 @@ class Emulator:
 
     def set_faults(self, faults: FaultsInput) -> None:
         """Replace the fault rules (same forms as the ``faults=`` option)."""
-        self.service.faults.configure(normalize_faults(faults))
+        self.service.faults.configure(check_fault_actions(normalize_faults(faults)))
 
     def clear_faults(self) -> None:
         self.service.faults.configure(())

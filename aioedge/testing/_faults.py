@@ -27,6 +27,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
 
+from .._catalog import get_operation
+from .._errors import ValidationError
+
 __all__ = [
     "FAULT_KINDS",
     "KIND_ALIASES",
@@ -34,6 +37,7 @@ __all__ = [
     "FaultRecord",
     "FaultSpec",
     "FaultsInput",
+    "check_fault_actions",
     "normalize_faults",
     "parse_faults",
 ]
@@ -184,6 +188,22 @@ def normalize_faults(faults: FaultsInput) -> tuple[FaultSpec, ...]:
                 out.extend(_with_action(v, action) for v in value)
         return tuple(out)
     return tuple(cast(Iterable[FaultSpec], faults))
+
+
+def check_fault_actions(specs: Iterable[FaultSpec]) -> tuple[FaultSpec, ...]:
+    """``specs``, once every rule names an Action the emulator serves (or ``*``).
+
+    A rule for any other name could never strike, so a typo would make a fault test pass
+    without its fault: refused (``ValueError``) with the catalog's "did you mean" hint.
+    """
+    out = tuple(specs)
+    for spec in out:
+        if spec.action != "*":
+            try:
+                get_operation(spec.action)
+            except ValidationError as err:
+                raise ValueError(str(err)) from None
+    return out
 
 
 def _with_action(spec: FaultSpec, action: str) -> FaultSpec:

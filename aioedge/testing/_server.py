@@ -21,7 +21,7 @@ from aiohttp import web
 
 from .._log import get_logger
 from ._deploy import Failure
-from ._faults import FaultSpec, normalize_faults
+from ._faults import FaultSpec, check_fault_actions, normalize_faults
 from ._service import Reply, Service
 
 __all__ = ["build_app"]
@@ -183,6 +183,7 @@ async def _faults_put(request: web.Request) -> web.Response:
             specs = normalize_faults(str(data["spec"]))
         else:
             specs = tuple(FaultSpec(**rule) for rule in data.get("rules", []))
+        specs = check_fault_actions(specs)
     except (ValueError, TypeError) as exc:
         return _problem(400, str(exc))
     service.faults.configure(specs)
