@@ -27,7 +27,7 @@ from ._credentials import Credentials, resolve_credentials
 from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
-from ._protocol import PreparedRequest, Signer, parse_response
+from ._protocol import PreparedRequest, Signer, parse_response, redact_error, secret_forms
 from ._ratelimit import RateLimiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
@@ -138,6 +138,8 @@ class EdgeClient(OperationsMixin):
         self._log = get_logger()
         self._debug = debug_check(self._log)
         creds = self._credentials
+        # What an error must never show: the service may quote the token (its string-to-sign).
+        self._secret_forms = secret_forms(creds.security_token, creds.access_key_secret)
         # Everything about signing that is fixed for this client, computed once.
         self._signer = Signer(
             endpoint=self.endpoint,
@@ -291,6 +293,7 @@ class EdgeClient(OperationsMixin):
                     sent = time.perf_counter()
                     status, headers, body = await self._transport.send(request, timeout=timeout)
         except EdgeError as err:
+            redact_error(err, self._secret_forms)
             if sent and self._debug():
                 self._log.debug(
                     "aioedge.request_failed",
@@ -304,6 +307,7 @@ class EdgeClient(OperationsMixin):
         try:
             data = parse_response(op, status, headers, body)
         except ApiError as err:
+            redact_error(err, self._secret_forms)
             if self._debug():
                 self._log.debug(
                     "aioedge.request_sent",
