@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_growth.py            # 10 .. 10,000, ~1 min
     .venv/bin/python bench/bench_growth.py --quick    # 10 .. 2,000, < 20 s
+    .venv/bin/python bench/bench_growth.py --no-gc    # the same, cyclic GC off while timing
 
 ``client.batch`` of N GetEdgeInstance calls (``rate_limit=False``, concurrency 64) against
 the instant server of ``bench_overhead.py`` (another process).  Each size runs in a fresh
@@ -12,12 +13,17 @@ worker process, which warms up with 200 calls and then measures:
 * peak RSS while running one batch of N, above the warmed-up baseline, and that growth per
   result (``batch`` keeps every result, so memory grows with N by design; what should stay
   flat is the cost per call and per result).
+
+``--no-gc`` calls ``gc.disable()`` in the worker around the timed batches (the memory batch
+and the warm-up run as usual): the difference from a default run is the cyclic garbage
+collector's share of the CPU per call.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 import time
 from typing import Any
@@ -43,7 +49,7 @@ QUICK_SIZES = (10, 100, 2000)
 MIN_CALLS = 4000
 
 
-async def _worker(endpoint: str, n: int, concurrency: int) -> dict[str, Any]:
+async def _worker(endpoint: str, n: int, concurrency: int, no_gc: bool) -> dict[str, Any]:
     import aioedge
 
     calls = [("GetEdgeInstance", {"InstanceId": INSTANCE_ID})] * n
@@ -62,10 +68,15 @@ async def _worker(endpoint: str, n: int, concurrency: int) -> dict[str, Any]:
         del results
         # CPU: enough batches of N for a stable reading.
         repeats = max(1, -(-MIN_CALLS // n))
-        cpu0, wall0 = cpu_seconds(), time.perf_counter()
-        for _ in range(repeats):
-            await client.batch(calls, concurrency=concurrency)
-        cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+        if no_gc:
+            gc.disable()
+        try:
+            cpu0, wall0 = cpu_seconds(), time.perf_counter()
+            for _ in range(repeats):
+                await client.batch(calls, concurrency=concurrency)
+            cpu, wall = cpu_seconds() - cpu0, time.perf_counter() - wall0
+        finally:
+            gc.enable()
     return {
         "n": n,
         "ok": ok,
@@ -84,11 +95,14 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="worker processes per size")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    parser.add_argument(
+        "--no-gc", action="store_true", help="gc.disable() in the worker while timing CPU"
+    )
     parser.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        emit(asyncio.run(_worker(args.endpoint, args.worker, args.concurrency)))
+        emit(asyncio.run(_worker(args.endpoint, args.worker, args.concurrency, args.no_gc)))
         return 0
     sizes = QUICK_SIZES if args.quick else SIZES
     rounds = 1 if args.quick else args.rounds
@@ -98,6 +112,8 @@ def main() -> int:
             for n in sizes:
                 argv = [PYTHON, __file__, "--worker", str(n), "--endpoint", endpoint]
                 argv += ["--concurrency", str(args.concurrency)]
+                if args.no_gc:
+                    argv.append("--no-gc")
                 res = run_worker(argv, cpu=pin_cpus()[0])
                 res["round"] = r
                 runs.append(res)
@@ -144,9 +160,11 @@ def main() -> int:
     )
     per_call = [summary[str(n)]["us_per_call"] for n in sizes]
     spread = max(per_call) / min(per_call)
-    print(f"CPU per call, largest / smallest batch size: {spread:.2f}x (flat is ~1)")
+    gc_note = " (cyclic GC disabled while timing)" if args.no_gc else ""
+    print(f"CPU per call, largest / smallest batch size: {spread:.2f}x (flat is ~1){gc_note}")
     if not args.no_save:
-        path = save("growth", {"quick": args.quick, "machine": machine(), "runs": runs, **summary})
+        data = {"quick": args.quick, "no_gc": args.no_gc, "machine": machine(), "runs": runs}
+        path = save("growth", {**data, **summary})
         print(f"results: bench/results/{path.name}")
     return 0
 
