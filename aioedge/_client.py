@@ -122,8 +122,8 @@ class EdgeClient(OperationsMixin):
             self._limiter = rate_limit
         # Whichever the limiter, it learns this timeout: a slot whose answer never came is held
         # window + the timeout (the request may still arrive), and a lease must outlast it.
-        self._slot_takes_timeout = (
-            _tell_attempt_timeout(self._limiter, self.timeout) if self._limiter else False
+        self._slot_keywords = (
+            _tell_attempt_timeout(self._limiter, self.timeout) if self._limiter else frozenset()
         )
         self._method = method.upper()
         self._clock = clock
@@ -339,17 +339,19 @@ class EdgeClient(OperationsMixin):
     ) -> AbstractAsyncContextManager[None]:
         """The attempt's slot, told the client's timeout; with a retry deadline, the wait for
         it is bounded by the time left less ``min_attempt_timeout``."""
-        slot: AbstractAsyncContextManager[None]
-        if self._slot_takes_timeout:
-            slot_fn: Any = limiter.slot  # the Protocol's slot() has no timeout; this one has
-            slot = slot_fn(self.quota_scope, op.action, op.qps, timeout=self.timeout)
-        else:
-            slot = limiter.slot(self.quota_scope, op.action, op.qps)
+        takes = self._slot_keywords
+        slot_fn: Any = limiter.slot  # the Protocol's slot() has neither keyword; this one may
+        kw: dict[str, float] = {"timeout": self.timeout} if "timeout" in takes else {}
         retry = self.retry
         if retry is None or retry.deadline is None:
-            return slot
-        wait = retry.slot_wait(time.monotonic() - started)
-        return _DeadlineSlot(slot, wait or 0.0, op.action, retry.deadline)
+            return slot_fn(self.quota_scope, op.action, op.qps, **kw)  # type: ignore[no-any-return]
+        wait = retry.slot_wait(time.monotonic() - started) or 0.0
+        if "wait" in takes:
+            # The limiter bounds its own wait: a free slot costs no timer at all.
+            slot = slot_fn(self.quota_scope, op.action, op.qps, wait=wait, **kw)
+            return _DeadlineSlot(slot, None, op.action, retry.deadline)
+        slot = slot_fn(self.quota_scope, op.action, op.qps, **kw)
+        return _DeadlineSlot(slot, wait, op.action, retry.deadline)
 
     def _attempt_timeout(self, op: Operation, started: float) -> float | None:
         """This attempt's timeout when the retry deadline (which bounds the whole call, waits
@@ -527,11 +529,12 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_NONCE_RANDOM.seed)
 
 
-def _tell_attempt_timeout(limiter: RateLimiter, timeout: float) -> bool:
+def _tell_attempt_timeout(limiter: RateLimiter, timeout: float) -> frozenset[str]:
     """Tell ``limiter`` that a client with this per-attempt ``timeout`` uses it (its
-    ``expect_attempt_timeout``, if it has one); return whether its ``slot`` takes the timeout
-    too (a ``timeout`` keyword).  A limiter that cannot serve that timeout (a Redis lease not
-    longer than it) is refused here, before any call."""
+    ``expect_attempt_timeout``, if it has one); return which of the optional keywords
+    ``timeout`` and ``wait`` its ``slot`` declares (by name: a ``**kwargs`` wrapper may pass
+    them to a limiter that has neither).  A limiter that cannot serve that timeout (a Redis
+    lease not longer than it) is refused here, before any call."""
     expect = getattr(limiter, "expect_attempt_timeout", None)
     if expect is not None:
         try:
@@ -543,19 +546,27 @@ def _tell_attempt_timeout(limiter: RateLimiter, timeout: float) -> bool:
                 rule="range",
             ) from exc
     try:
-        params = inspect.signature(limiter.slot).parameters.values()
+        params = inspect.signature(limiter.slot).parameters
     except (TypeError, ValueError):
-        return False
-    return any(p.name == "timeout" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+        return frozenset()
+    return frozenset(name for name in ("timeout", "wait") if name in params)
 
 
 class _DeadlineSlot:
-    """A limiter's slot whose wait gives up after ``wait`` seconds (the retry deadline)."""
+    """A limiter's slot whose wait gives up after ``wait`` seconds (the retry deadline).
+
+    ``wait=None``: the limiter bounds the wait itself (its ``slot(..., wait=)``) and raises
+    ``TimeoutError`` when it runs out; any other limiter is waited for under a cancel scope.
+    """
 
     __slots__ = ("_action", "_deadline", "_slot", "_wait")
 
     def __init__(
-        self, slot: AbstractAsyncContextManager[None], wait: float, action: str, deadline: float
+        self,
+        slot: AbstractAsyncContextManager[None],
+        wait: float | None,
+        action: str,
+        deadline: float,
     ) -> None:
         self._slot = slot
         self._wait = wait
@@ -564,7 +575,13 @@ class _DeadlineSlot:
 
     async def __aenter__(self) -> None:
         entered = False
-        if self._wait > 0:
+        if self._wait is None:
+            try:
+                await self._slot.__aenter__()
+                entered = True
+            except TimeoutError:
+                pass
+        elif self._wait > 0:
             # Cancelling a waiter is safe for the limiters (it gives its turn back).
             with anyio.move_on_after(self._wait):
                 await self._slot.__aenter__()

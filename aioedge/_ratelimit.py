@@ -289,9 +289,13 @@ def _check_timeout(name: str, value: float | None) -> None:
 class RateLimiter(Protocol):
     """What the client needs from a limiter (local, Redis, or the user's own).
 
-    Two hooks are optional: ``expect_attempt_timeout(seconds)``, called once by each client
-    that uses the limiter, with its per-attempt timeout (a ``ValueError`` refuses it), and a
-    ``timeout`` keyword of ``slot``, which the client then passes on every attempt.
+    Three hooks are optional: ``expect_attempt_timeout(seconds)``, called once by each client
+    that uses the limiter, with its per-attempt timeout (a ``ValueError`` refuses it); a
+    ``timeout`` keyword of ``slot``, which the client then passes on every attempt; and a
+    ``wait`` keyword of ``slot``: the longest the attempt may wait for its slot (the retry
+    deadline), after which entering raises ``TimeoutError`` having given the turn back.  A
+    limiter without ``wait`` is waited for under a cancel scope instead, which costs a timer
+    even when a slot is free at once.
     """
 
     def slot(
@@ -373,17 +377,20 @@ _NULL_SLOT = _NullSlot()
 
 
 class _LocalSlot:
-    __slots__ = ("_granted", "_held", "_lane", "_limiter", "_timeout")
+    __slots__ = ("_granted", "_held", "_lane", "_limiter", "_timeout", "_wait")
 
-    def __init__(self, limiter: LocalRateLimiter, lane: _Lane, timeout: float | None) -> None:
+    def __init__(
+        self, limiter: LocalRateLimiter, lane: _Lane, timeout: float | None, wait: float | None
+    ) -> None:
         self._limiter = limiter
         self._lane = lane
         self._timeout = timeout
+        self._wait = wait
         self._held = False
         self._granted = 0.0
 
     async def __aenter__(self) -> None:
-        await self._limiter._acquire(self._lane)
+        await self._limiter._acquire(self._lane, self._wait)
         self._granted = self._limiter._clock()
         self._held = True
 
@@ -488,14 +495,25 @@ class LocalRateLimiter:
 
     # -- RateLimiter
     def slot(
-        self, scope: str, action: str, qps: float, *, timeout: float | None = None
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known."""
+        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known.
+
+        ``wait``: give up (``TimeoutError``, the turn given back) when no slot was granted
+        within that many seconds; ``0`` takes only a slot that is free at once.
+        """
         _check_timeout("timeout", timeout)
+        _check_timeout("wait", wait)
         qps = self.effective_qps(action, qps)
         if math.isinf(qps):
             return _NULL_SLOT
-        return _LocalSlot(self, self._lane(scope, action, qps), timeout)
+        return _LocalSlot(self, self._lane(scope, action, qps), timeout, wait)
 
     def report_throttled(self, scope: str, action: str) -> None:
         lane = self._lanes.get((scope, action))
@@ -532,18 +550,19 @@ class LocalRateLimiter:
         return 0 if lane is None else lane.window.in_flight
 
     # -- the machinery
-    async def _acquire(self, lane: _Lane) -> None:
+    async def _acquire(self, lane: _Lane, wait: float | None = None) -> None:
         with self._lock:
             if not lane.waiters and lane.window.try_acquire(self._clock()):
                 return  # fast path: a free slot and nobody queued before us
             loop = asyncio.get_running_loop()
             me = _Waiter(loop)
             lane.waiters.append(me)
+        give_up = None if wait is None else self._clock() + wait
         try:
             while True:
                 with self._lock:
+                    now = self._clock()
                     if self._head(lane) is me:
-                        now = self._clock()
                         if lane.window.try_acquire(now):
                             lane.waiters.popleft()
                             self._notify_head(lane)  # more slots may be free already
@@ -551,6 +570,10 @@ class LocalRateLimiter:
                         until = lane.window.next_change(now)
                     else:
                         until = None
+                    if give_up is not None:
+                        if now >= give_up:
+                            raise TimeoutError(f"no slot within {wait:g} s")
+                        until = give_up if until is None else min(until, give_up)
                     me.future = loop.create_future()
                 handle = None
                 if until is not None:

@@ -521,6 +521,26 @@ async def test_the_wait_for_a_slot_ends_at_the_deadline(script_server: ScriptSer
     assert limiter.in_flight(client.quota_scope, "DeleteEdgeInstance") == 0
 
 
+async def test_the_local_limiter_bounds_its_own_wait_without_a_cancel_scope(
+    script_server: ScriptServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a retry deadline every attempt's wait for a slot is bounded; the local limiter
+    # takes the bound itself (slot(..., wait=)), so a free slot costs no cancel scope.
+    def no_scope(*_args: object) -> None:
+        raise AssertionError("a cancel scope around the local limiter's slot")
+
+    monkeypatch.setattr(aioedge._client.anyio, "move_on_after", no_scope)
+    limiter = aioedge.LocalRateLimiter()
+    policy = RetryPolicy(deadline=0.5, min_attempt_timeout=0.2)
+    async with make(script_server, rate_limit=limiter, retry=policy) as client:
+        for _ in range(5):
+            await client.call("DeleteEdgeInstance", {"InstanceId": "i"})
+        with pytest.raises(aioedge.DeadlineExceededError, match="waited"):
+            await client.call("DeleteEdgeInstance", {"InstanceId": "i"})
+    assert len(script_server.requests) == 5
+    assert limiter.waiting(client.quota_scope, "DeleteEdgeInstance") == 0
+
+
 class _Recording:
     """A user's limiter with the optional hooks: it records what the client tells it."""
 

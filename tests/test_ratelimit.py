@@ -740,3 +740,49 @@ def test_threads_with_their_own_loops_share_the_quota() -> None:
         t.join(10)
     assert len(sends) == 6
     assert max_in_window(sends) <= 3
+
+
+# --------------------------------------------------------------------------- bounded wait
+
+
+def test_a_bounded_wait_gives_up_on_time_and_keeps_the_queue_in_order() -> None:
+    async def main(loop: VirtualTimeLoop) -> tuple[list[str], float, int]:
+        limiter = limiter_on(loop, margin=0.0)
+        order: list[str] = []
+        async with limiter.slot("AK", "X", 1):  # the one slot: held until t0 + 1 s
+            pass
+        t0 = loop.time()
+
+        async def take(name: str, wait: float | None) -> None:
+            try:
+                async with limiter.slot("AK", "X", 1, wait=wait):
+                    order.append(f"{name}@{loop.time() - t0:g}")
+            except TimeoutError:
+                order.append(f"{name} gave up@{loop.time() - t0:g}")
+
+        await asyncio.gather(take("a", 0.25), take("b", None), take("c", 5.0))
+        return order, loop.time() - t0, limiter.waiting("AK", "X")
+
+    order, _, waiting = run_virtual(main)
+    # a gives up at 0.25 s without blocking b (now head, granted at 1 s); c follows at 2 s.
+    assert order == ["a gave up@0.25", "b@1", "c@2"]
+    assert waiting == 0
+
+
+def test_wait_zero_takes_only_a_slot_free_at_once() -> None:
+    async def main(loop: VirtualTimeLoop) -> list[str]:
+        limiter = limiter_on(loop)
+        seen: list[str] = []
+        async with limiter.slot("AK", "X", 1, wait=0):
+            seen.append("free: granted")
+        t0 = loop.time()
+        with pytest.raises(TimeoutError):
+            async with limiter.slot("AK", "X", 1, wait=0):
+                pass
+        seen.append(f"busy: refused after {loop.time() - t0:g} s")
+        seen.append(f"waiting {limiter.waiting('AK', 'X')}")
+        with pytest.raises(ValueError, match="wait"):
+            limiter.slot("AK", "X", 1, wait=-1)
+        return seen
+
+    assert run_virtual(main) == ["free: granted", "busy: refused after 0 s", "waiting 0"]
