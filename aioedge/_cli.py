@@ -29,6 +29,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._retry import DeadlineExceededError
 
 __all__ = ["main"]
 
@@ -316,7 +317,12 @@ class _FailFast:
         try:
             body: dict[str, Any] = await self._client.call(action, params)
         except TransportError as err:
-            if not self._answered and not err.maybe_executed:
+            # A call given up while it waited for its quota never tried to connect.
+            if (
+                not self._answered
+                and not err.maybe_executed
+                and not isinstance(err, DeadlineExceededError)
+            ):
                 raise _Unreachable(err.message) from err
             raise
         except ApiError:
@@ -375,6 +381,8 @@ def _print_error(err: BaseException, stream: TextIO | None = None, *, hint: str 
         if cut >= 0:
             message = message[:cut].rstrip()
         line = f"error: {err.code}: {message}{rid}"
+    elif isinstance(err, DeadlineExceededError):
+        line = f"error: quota: {err.message}"  # not sent: nothing to do with the network
     elif isinstance(err, TransportError):
         notes = [f"{err.attempts} attempts"] if err.attempts > 1 else []
         if err.maybe_executed and _may_have_changed(err.action):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import pty
@@ -32,8 +33,16 @@ import pytest
 
 from aioedge import Credentials, EdgeClient
 from aioedge._catalog import OPERATIONS
-from aioedge._cli import _exit_code_for, _FailFast, _Unreachable, build_parser, main
+from aioedge._cli import (
+    _exit_code_for,
+    _FailFast,
+    _print_error,
+    _Unreachable,
+    build_parser,
+    main,
+)
 from aioedge._errors import ApiError, TransportError, error_class_for
+from aioedge._retry import DeadlineExceededError
 from aioedge.testing import Emulator
 
 TIMEOUT = 60.0
@@ -744,6 +753,14 @@ async def test_fail_fast_only_until_the_service_has_answered() -> None:
         with pytest.raises(TransportError) as caught:
             await client.call("GetEdgeInstanceDeployment", {})
         assert not isinstance(caught.value, _Unreachable)
+
+    # A call given up while it waited for its rate-limit slot never tried the endpoint.
+    queued = DeadlineExceededError("GetEdgeInstanceDeployment not sent: ...", action="x")
+    with pytest.raises(DeadlineExceededError):
+        await _FailFast(_Scripted(queued)).call("GetEdgeInstanceDeployment", {})
+    err = io.StringIO()
+    _print_error(queued, err)
+    assert err.getvalue() == "error: quota: GetEdgeInstanceDeployment not sent: ...\n"
 
 
 # --------------------------------------------------------------------------- Ctrl-C
