@@ -439,20 +439,24 @@ async def test_deploy_times_out_with_exit_1(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- emulator
 
 
-async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
+async def start_emulator_command(tmp_path: Path, *args: str) -> asyncio.subprocess.Process:
+    """``aioedge emulator --port 0 ARGS`` in a subprocess, its output piped."""
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "aioedge",
         "emulator",
         "--port",
         "0",
-        "--speed",
-        "5",
+        *args,
         env=base_env(tmp_path),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+
+
+async def test_emulator_subcommand_serves_and_prints_credentials(tmp_path: Path) -> None:
+    proc = await start_emulator_command(tmp_path, "--speed", "5")
     assert proc.stdout is not None
     try:
         lines: list[str] = []

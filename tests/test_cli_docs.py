@@ -12,14 +12,13 @@ import argparse
 import asyncio
 import re
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 from aioedge._cli import build_parser
 
-from .test_cli import TIMEOUT, aioedge, base_env
+from .test_cli import TIMEOUT, aioedge, base_env, start_emulator_command
 
 CLI_MD = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
 DOC_ENDPOINT = "http://127.0.0.1:8123"
@@ -50,17 +49,7 @@ async def test_ops_samples_are_the_real_output(tmp_path: Path) -> None:
 
 async def test_the_emulator_banner_is_the_real_one(tmp_path: Path) -> None:
     (block,) = [b for b in code_blocks() if b and b[0].startswith("aioedge emulator listening")]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aioedge",
-        "emulator",
-        "--port",
-        "0",
-        env=base_env(tmp_path),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc = await start_emulator_command(tmp_path)
     assert proc.stdout is not None
     try:
         lines: list[str] = []
