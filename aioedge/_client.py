@@ -122,9 +122,12 @@ class EdgeClient(OperationsMixin):
             self._limiter = rate_limit
         # Whichever the limiter, it learns this timeout: a slot whose answer never came is held
         # window + the timeout (the request may still arrive), and a lease must outlast it.
-        self._slot_keywords = (
+        keywords = (
             _tell_attempt_timeout(self._limiter, self.timeout) if self._limiter else frozenset()
         )
+        # What every attempt passes to slot(), fixed per client (the timeout is, too).
+        self._slot_kw: dict[str, float] = {"timeout": self.timeout} if "timeout" in keywords else {}
+        self._slot_takes_wait = "wait" in keywords
         self._method = method.upper()
         self._clock = clock
         self._nonce = nonce or _random_nonce
@@ -339,14 +342,13 @@ class EdgeClient(OperationsMixin):
     ) -> AbstractAsyncContextManager[None]:
         """The attempt's slot, told the client's timeout; with a retry deadline, the wait for
         it is bounded by the time left less ``min_attempt_timeout``."""
-        takes = self._slot_keywords
         slot_fn: Any = limiter.slot  # the Protocol's slot() has neither keyword; this one may
-        kw: dict[str, float] = {"timeout": self.timeout} if "timeout" in takes else {}
+        kw = self._slot_kw
         retry = self.retry
         if retry is None or retry.deadline is None:
             return slot_fn(self.quota_scope, op.action, op.qps, **kw)  # type: ignore[no-any-return]
         wait = retry.slot_wait(time.monotonic() - started) or 0.0
-        if "wait" in takes:
+        if self._slot_takes_wait:
             # The limiter bounds its own wait: a free slot costs no timer at all.
             slot = slot_fn(self.quota_scope, op.action, op.qps, wait=wait, **kw)
             return _DeadlineSlot(slot, None, op.action, retry.deadline)
