@@ -29,7 +29,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
-from ._retry import DeadlineExceededError
+from ._retry import DeadlineExceededError, RetryPolicy
 
 __all__ = ["main"]
 
@@ -516,8 +516,6 @@ def _call_help(parser: argparse.ArgumentParser, action: str) -> str:
 async def _cmd_call(args: argparse.Namespace) -> int:
     op = get_operation(args.action)
     params = parse_call_params(op, args.params)
-    from ._retry import RetryPolicy
-
     # No overall deadline: --timeout is each attempt's own, and --retries bounds their number.
     retry = RetryPolicy(max_attempts=args.retries + 1, deadline=None)
     async with _client(args, timeout=args.timeout, retry=retry) as client:
