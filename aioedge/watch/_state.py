@@ -96,8 +96,9 @@ def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
             continue
         try:
             entries.append(LogEntry.from_dict(item))
-        except (TypeError, ValueError, OverflowError) as exc:
-            # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too.
+        except (TypeError, ValueError) as exc:
+            # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too
+            # (to_int never lets an OverflowError out).
             bad.append(f"entry {index}: {exc}")
     entries.sort(key=LogEntry.sort_key)
     problem = "; ".join(bad) if bad else None
