@@ -50,6 +50,18 @@ def monitor_for(env: Env, **kw: Any) -> DeploymentMonitor:
     )
 
 
+async def watch_all_real_time(
+    client: EdgeClient, pairs: list[tuple[str, str]]
+) -> tuple[list[DeploymentEvent], DeploymentMonitor]:
+    """Every event of ``pairs`` watched by one monitor on the real clock (4 pollers, 50 ms)."""
+    async with DeploymentMonitor(
+        client, pollers=4, poll_interval=0.05, max_poll_interval=0.05
+    ) as monitor:
+        for pair in pairs:
+            monitor.add(*pair)
+        return [e async for e in monitor], monitor
+
+
 def by_deployment(events: list[DeploymentEvent]) -> dict[str, list[DeploymentEvent]]:
     out: dict[str, list[DeploymentEvent]] = defaultdict(list)
     for e in events:
@@ -164,12 +176,7 @@ async def test_the_shared_quota_is_respected_in_real_time() -> None:
         for i in range(6):
             inst = await env.instance(f"q{i}", gateways=1, drivers=1)
             pairs.append((inst, await env.deploy(inst)))
-        async with DeploymentMonitor(
-            client, pollers=4, poll_interval=0.05, max_poll_interval=0.05
-        ) as monitor:
-            for pair in pairs:
-                monitor.add(*pair)
-            events = [e async for e in monitor]
+        events, monitor = await watch_all_real_time(client, pairs)
         stats = emu.stats()["GetEdgeInstanceDeployment"]
         assert stats["throttled"] == 0 and stats["executed"] == monitor.stats.polls
         assert not [e for e in events if e.kind == "poll_error"]
@@ -390,12 +397,7 @@ async def test_scarce_polls_under_the_default_limiter_starve_no_deployment() -> 
             async with anyio.create_task_group() as tg:  # the limiter paces the setup too
                 for i in range(n):
                     tg.start_soon(prepare, i)
-            async with DeploymentMonitor(
-                client, pollers=4, poll_interval=0.05, max_poll_interval=0.05
-            ) as monitor:
-                for pair in pairs:
-                    monitor.add(*pair)
-                events = [e async for e in monitor]
+            events, monitor = await watch_all_real_time(client, pairs)
         polled = emu.stats()["GetEdgeInstanceDeployment"]
         polls = [
             rec.params["DeploymentId"]
