@@ -589,7 +589,7 @@ async def _cmd_emulator(args: argparse.Namespace) -> int:
 async def _cmd_demo(args: argparse.Namespace) -> int:
     from ._demo import run_demo
 
-    return int(await run_demo(args))
+    return int(await run_demo(args, stream_events))
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {

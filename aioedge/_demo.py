@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TextIO
 
 __all__ = ["run_demo"]
@@ -21,8 +22,12 @@ def _say(out: TextIO, text: str) -> None:
     print(text, file=out, flush=True)
 
 
-async def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    from ._cli import stream_events
+#: How the command line shows an event stream (``_cli.stream_events``): passed in by the
+#: caller, so this module does not import the command line that imports it.
+Show = Callable[[argparse.Namespace, AsyncIterator[Any], TextIO], Awaitable[int]]
+
+
+async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = None) -> int:
     from ._client import EdgeClient
     from .testing import Emulator
 
@@ -106,7 +111,7 @@ async def run_demo(args: argparse.Namespace, out: TextIO | None = None) -> int:
 
             if not quiet:
                 _say(out, "deploying — every subtask and resource snapshot, live:")
-            code = await stream_events(
+            code = await show(
                 args, client.deploy(instance_id, poll_interval=0.2, max_poll_interval=1.0), out
             )
             stats: dict[str, Any] = emu.stats()

@@ -6,7 +6,10 @@ The tree::
     ├── ValidationError            bad input, raised before any network I/O
     ├── CredentialsError           no usable credentials
     ├── TransportError             network failure or timeout (.maybe_executed)
+    │   ├── DeadlineExceededError  not sent: too little time left (aioedge._retry)
+    │   └── RedisUnavailableError  not sent: the shared limiter's Redis failed (aioedge._redis)
     ├── DeploymentError            a watched deployment could not be followed
+    ├── PartialBatchError          some chunks of a split call failed (aioedge._batch)
     └── ApiError                   the service said no (.code, .message, .request_id, ...)
         ├── ThrottledError         Throttling*, iot.common.HighFrequentDeny, HTTP 429
         ├── ServiceUnavailableError  HTTP 5xx / iot.system.*: transient on the service side
@@ -18,7 +21,9 @@ The tree::
         ├── ConflictError          busy / in progress / wrong state (deploySheetAlreadyExist...)
         └── InvalidResponseError   the answer could not be parsed (non-JSON, truncated)
 
-This module is pure: no I/O, no clocks.  An ApiError carries the service's own text, which
+The three subclasses defined elsewhere live next to the code that raises them; all are
+importable from ``aioedge`` (a test checks this drawing and docs/concepts/errors.md list every
+one).  This module is pure: no I/O, no clocks.  An ApiError carries the service's own text, which
 may quote the client's secrets (SignatureDoesNotMatch ends with the service's string-to-sign,
 SecurityToken included): ``EdgeClient`` masks them in every error it raises
 (``aioedge._protocol.redact_error``).

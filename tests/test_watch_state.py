@@ -18,12 +18,10 @@ from aioedge.watch import (
     carry_logs,
     diff,
     events_html,
-    implied_state,
-    parse_log,
-    progress_bar,
-    render_html,
     render_text,
 )
+from aioedge.watch._render import progress_bar, render_html
+from aioedge.watch._state import implied_state, parse_log
 
 SAMPLE: dict[str, Any] = copy.deepcopy(
     dict(get_operation("GetEdgeInstanceDeployment").sample_response)

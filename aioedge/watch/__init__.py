@@ -3,70 +3,35 @@
 Pure core: :mod:`._events` (event values), :mod:`._state` (the tree, ``diff``, ``apply``),
 :mod:`._render` (text and HTML).  I/O shell: :mod:`._watcher` (one deployment),
 :mod:`._monitor` (many), :mod:`._deploy` (create, then watch).
+
+``__all__`` holds what users need; the building blocks behind it (``parse_log``,
+``implied_state``, ``SnapshotState``, ``STATUS_NAMES``, ``progress_bar``, ...) stay importable
+from their private modules for tools that build on them.
 """
 
 from __future__ import annotations
 
-from ._deploy import deploy_and_watch, find_running_deployment, start_deployment
-from ._events import (
-    FINAL_STATUSES,
-    OUTCOMES,
-    STAGE_NAMES,
-    STATUS_NAMES,
-    DeploymentEvent,
-    EventKind,
-    LogEntry,
-    Outcome,
-    stage_name,
-    status_name,
-)
-from ._monitor import DeploymentMonitor, MonitorStats
-from ._render import EventLog, events_html, progress_bar, render_html, render_text
-from ._state import (
-    DeploymentState,
-    SnapshotState,
-    TaskState,
-    apply,
-    carry_logs,
-    diff,
-    final_event,
-    implied_state,
-    parse_log,
-)
-from ._watcher import CHECKPOINT_VERSION, DeploymentWatcher, WatchRetry, watch_deployment
+from ._deploy import deploy_and_watch
+from ._events import DeploymentEvent, LogEntry, status_name
+from ._monitor import DeploymentMonitor
+from ._render import EventLog, events_html, render_text
+from ._state import DeploymentState, apply, carry_logs, diff
+from ._watcher import DeploymentWatcher, WatchRetry, watch_deployment
 
 __all__ = [
-    "CHECKPOINT_VERSION",
-    "FINAL_STATUSES",
-    "OUTCOMES",
-    "STAGE_NAMES",
-    "STATUS_NAMES",
     "DeploymentEvent",
     "DeploymentMonitor",
     "DeploymentState",
     "DeploymentWatcher",
-    "EventKind",
     "EventLog",
     "LogEntry",
-    "MonitorStats",
-    "Outcome",
-    "SnapshotState",
-    "TaskState",
     "WatchRetry",
     "apply",
     "carry_logs",
     "deploy_and_watch",
     "diff",
     "events_html",
-    "final_event",
-    "find_running_deployment",
-    "implied_state",
-    "parse_log",
-    "progress_bar",
-    "render_html",
     "render_text",
-    "stage_name",
-    "start_deployment",
     "status_name",
     "watch_deployment",
 ]

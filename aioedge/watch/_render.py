@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ._events import (
     STAGE_NAMES,
@@ -16,7 +17,9 @@ from ._events import (
     stage_name,
     status_name,
 )
-from ._state import DeploymentState, SnapshotState, TaskState
+
+if TYPE_CHECKING:  # _state imports this module to draw itself: the types only, no loop
+    from ._state import DeploymentState, SnapshotState, TaskState
 
 __all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_text"]
 
