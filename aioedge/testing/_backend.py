@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import random
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from importlib import resources
@@ -34,6 +34,7 @@ from ._deploy import (
     TaskPlan,
     build_schedule,
 )
+from ._fleet import FleetSpec, choose_failing, fleet_failure
 
 __all__ = ["Backend", "BusinessError", "Limits"]
 
@@ -289,8 +290,10 @@ class Backend:
         limits: Limits | None = None,
         region_id: str = "cn-shanghai",
         oss_base: str = "http://127.0.0.1",
+        fleet: FleetSpec | None = None,
     ) -> None:
         self.seed = seed
+        self.fleet = fleet or FleetSpec()
         self.stage_ms = stage_ms
         self.strict_devices = strict_devices
         self.limits = limits or Limits()
@@ -312,7 +315,11 @@ class Backend:
         self.devices_by_name: dict[tuple[str, str], Device] = {}
         self.deployments: dict[str, Deployment] = {}
         self.pending_failure: Failure | None = None
+        # Instances whose every deployment fails (the fleet's share, or chosen by hand).
+        self.instance_failures: dict[str, Failure] = {}
+        self.fleet_ids: tuple[str, ...] = ()
         self._seed_official_drivers()
+        self._populate_fleet()
 
     def _seed_official_drivers(self) -> None:
         # QueryEdgeDriver Type=0 lists official drivers; two published ones to bind.
@@ -338,6 +345,54 @@ class Backend:
                 modified_ms=driver.created_ms,
             )
             self.drivers[driver.driver_id] = driver
+
+    def _populate_fleet(self) -> None:
+        """The fleet of ``_fleet.FleetSpec``: instances with gateways and a bound driver."""
+        spec = self.fleet
+        if not spec.size:
+            return
+        born = 1561543948000
+        modbus = next(d for d in self.drivers.values() if d.name == "ModbusDriver")
+        ids: list[str] = []
+        for index in range(spec.size):
+            inst = Instance(
+                instance_id=self._alnum(20),
+                name=spec.name(index),
+                tags=None,
+                spec=20,
+                biz_enable=True,
+                created_ms=born,
+                modified_ms=born,
+            )
+            for g in range(spec.gateways):
+                gateway = self.add_device(
+                    "a1FleetGateway", f"{inst.name}-gw{g}", node_type="gateway", now_ms=born
+                )
+                gateway.instance_id = inst.instance_id
+                inst.gateways.append(gateway.iot_id)
+            inst.drivers[modbus.driver_id] = BoundDriver(
+                driver_id=modbus.driver_id,
+                version="1.0.0",
+                order_id=None,
+                created_ms=born,
+                modified_ms=born,
+            )
+            self.instances[inst.instance_id] = inst
+            ids.append(inst.instance_id)
+        self.fleet_ids = tuple(ids)
+        for instance_id in choose_failing(ids, spec.fail_rate, self.seed):
+            self.instance_failures[instance_id] = fleet_failure()
+
+    def fail_instances(self, instance_ids: Sequence[str], failure: Failure | None) -> None:
+        """Every later deployment of these instances fails (``None``: succeeds again)."""
+        missing = [i for i in instance_ids if i not in self.instances]
+        if missing:
+            raise KeyError(f"no instance {missing[0]}")
+        for instance_id in instance_ids:
+            if failure is None:
+                self.instance_failures.pop(instance_id, None)
+            else:
+                self.instance_failures[instance_id] = failure
 
     # ----------------------------------------------------------------- ids
 
@@ -1034,6 +1089,9 @@ class Backend:
             failure = None  # stays armed until a deployment has that gateway and resource
         if failure is not None:
             self.pending_failure = None
+        doomed = self.instance_failures.get(inst.instance_id)
+        if failure is None and doomed is not None and doomed.fits(plan):
+            failure = doomed
         dep = Deployment(
             deployment_id=deployment_id,
             instance_id=inst.instance_id,

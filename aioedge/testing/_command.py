@@ -33,6 +33,28 @@ def _port(text: str) -> int:
     return port
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    """A share: ``0.1`` or ``10%``, within 0..1."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a share (0.1 or 10%): {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..1 (0%..100%), got {text!r}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The emulator's options, for this command or a parent CLI's subcommand."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -63,6 +85,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. 'CreateEdgeInstance:lost:times=1' or '*:503=0.05' (repeatable, comma-joinable)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault draws")
+    parser.add_argument(
+        "--fleet",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="start with N edge instances (fleet-0000 ...), each with a gateway and a driver",
+    )
+    parser.add_argument(
+        "--fleet-gateways", type=int, choices=(1, 2), default=1, help="gateways per instance"
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=_rate,
+        default=0.0,
+        metavar="R",
+        help="share of the fleet (0..1, or 10%%) whose deployments fail, drawn with --seed",
+    )
     parser.add_argument(
         "--strict-devices",
         action="store_true",
@@ -103,6 +142,9 @@ async def serve(args: argparse.Namespace) -> int:
         faults=args.faults or None,
         seed=args.seed,
         strict_devices=args.strict_devices,
+        fleet=args.fleet,
+        fleet_gateways=args.fleet_gateways,
+        fail_rate=args.fail_rate,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,11 +154,13 @@ async def serve(args: argparse.Namespace) -> int:
     async with emulator as emu:
         creds = emu.credentials
         if args.json:
-            info = {
+            info: dict[str, object] = {
                 "endpoint": emu.endpoint,
                 "access_key_id": creds.access_key_id,
                 "access_key_secret": creds.access_key_secret,
             }
+            if emu.fleet:
+                info["fleet"] = list(emu.fleet)
             print(json.dumps(info), flush=True)
         else:
             # Lines to paste into another shell: the credentials and the endpoint (read by
@@ -127,6 +171,12 @@ async def serve(args: argparse.Namespace) -> int:
             print(f"  export ALIBABA_CLOUD_IOT_ENDPOINT={emu.endpoint}")
             print("  aioedge call CreateEdgeInstance Name=line_7")
             print(f"inspection: {emu.endpoint}/_emulator/stats")
+            if emu.fleet:
+                failing = len(emu.failing_instances)
+                print(
+                    f"fleet: {len(emu.fleet)} instances ({failing} fail their deployments): "
+                    f"{emu.endpoint}/_emulator/fleet"
+                )
             print("press Ctrl-C to stop", flush=True)
         await stop.wait()
     return 0

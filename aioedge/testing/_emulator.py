@@ -18,7 +18,7 @@ import asyncio
 import concurrent.futures
 import socket
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -86,7 +86,9 @@ class Emulator:
     ``speed=1.0``, ``stage_seconds=2.0``, ``faults=None``, ``seed=0``, ``clock=None``,
     ``quota_clock=None``, ``access_keys=()``, ``credentials=``, ``region_id=None``,
     ``strict_devices=False``, ``timestamp_tolerance=900``, ``limits=Limits()``,
-    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``.
+    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, and a fleet to rehearse
+    rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``, ``fail_rate=0.0`` (the
+    seeded share of the fleet whose deployments fail; see :attr:`fleet`).
     """
 
     def __init__(self, **options: Any) -> None:
@@ -275,6 +277,29 @@ class Emulator:
         )
         self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
 
+    @property
+    def fleet(self) -> tuple[str, ...]:
+        """The fleet's instance ids (``fleet=N``), in order of their names ``fleet-0000`` …."""
+        return self.service.backend.fleet_ids
+
+    @property
+    def failing_instances(self) -> frozenset[str]:
+        """Instances whose every deployment fails (``fail_rate``'s share, or chosen)."""
+        return frozenset(self.service.backend.instance_failures)
+
+    def fail_instances(
+        self,
+        instance_ids: Iterable[str],
+        *,
+        stage: int = 16,
+        message: str = "injected failure",
+        fail: bool = True,
+    ) -> None:
+        """Make every later deployment of these instances fail at ``stage`` (``fail=False``:
+        succeed again).  KeyError for an unknown instance, before anything changes."""
+        failure = Failure(stage=stage, message=message) if fail else None
+        self.service.backend.fail_instances(list(instance_ids), failure)
+
     def reset(self) -> None:
         """Forget resources, records, counters, nonces and quota windows."""
         self.service.reset()
@@ -375,6 +400,10 @@ class EmulatorThread:
 
     def reset(self) -> None:
         self.call(lambda emu: emu.reset())
+
+    @property
+    def fleet(self) -> tuple[str, ...]:
+        return self.call(lambda emu: emu.fleet)
 
     def __repr__(self) -> str:
         return f"EmulatorThread({self.emulator!r})"

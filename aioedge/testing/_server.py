@@ -205,6 +205,17 @@ async def _timeline(request: web.Request) -> web.Response:
         return _problem(404, f"no deployment {deployment_id}")
 
 
+async def _fleet(request: web.Request) -> web.Response:
+    backend = request.app[_SERVICE_KEY].backend
+    failing = set(backend.instance_failures)
+    return _ok(
+        {
+            "instances": list(backend.fleet_ids),
+            "failing": [i for i in backend.fleet_ids if i in failing],
+        }
+    )
+
+
 async def _reset(request: web.Request) -> web.Response:
     request.app[_SERVICE_KEY].reset()
     return _ok({"reset": True})
@@ -273,6 +284,7 @@ def build_app(service: Service) -> web.Application:
     app.router.add_post("/_emulator/faults", _faults_put)
     app.router.add_delete("/_emulator/faults", _faults_delete)
     app.router.add_get("/_emulator/timeline/{deployment_id}", _timeline)
+    app.router.add_get("/_emulator/fleet", _fleet)
     app.router.add_post("/_emulator/reset", _reset)
     app.router.add_post("/_emulator/devices", _devices)
     app.router.add_post("/_emulator/deployment-failures", _deployment_failures)

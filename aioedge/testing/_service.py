@@ -42,6 +42,7 @@ from .._credentials import Credentials
 from .._errors import ValidationError
 from ._backend import Backend, BusinessError, Limits
 from ._faults import FaultPlan, FaultRecord, FaultSpec
+from ._fleet import FleetSpec
 from ._gateway import Gateway
 from ._quota import SlidingWindow
 
@@ -84,8 +85,13 @@ class EmulatorOptions:
     timestamp_tolerance: float = 900.0
     limits: Limits = field(default_factory=Limits)
     max_records: int = 100_000
+    # A fleet to rehearse rollouts on (``_fleet``): instances, gateways each, failing share.
+    fleet: int = 0
+    fleet_gateways: int = 1
+    fail_rate: float = 0.0
 
     def __post_init__(self) -> None:
+        FleetSpec(size=self.fleet, gateways=self.fleet_gateways, fail_rate=self.fail_rate)
         if self.speed <= 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if self.quota_scale <= 0:
@@ -231,6 +237,9 @@ class Service:
             strict_devices=options.strict_devices,
             limits=options.limits,
             region_id=options.region_id or "cn-shanghai",
+            fleet=FleetSpec(
+                size=options.fleet, gateways=options.fleet_gateways, fail_rate=options.fail_rate
+            ),
         )
         self._limits = {a: options.quota_for(op) for a, op in OPERATIONS.items()}
         self._host_id = f"iot.{options.region_id or 'cn-shanghai'}.aliyuncs.com"
