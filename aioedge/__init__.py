@@ -54,6 +54,8 @@ from ._models import (
 from ._ratelimit import AdaptiveConfig, LocalRateLimiter, RateLimiter
 from ._redis import RedisRateLimiter, RedisUnavailableError
 from ._retry import DeadlineExceededError, RetryPolicy
+from ._rollout import RolloutEvent, RolloutResult
+from ._rollout_run import FileRolloutStore, RedisRolloutStore, Rollout, RolloutStore
 from .watch import (
     DeploymentEvent,
     DeploymentMonitor,
@@ -97,6 +99,7 @@ __all__ = [
     "EdgeDriver",
     "EdgeError",
     "EdgeInstance",
+    "FileRolloutStore",
     "Gateway",
     "HistoricDeployment",
     "InstanceDevice",
@@ -113,10 +116,15 @@ __all__ = [
     "PresignedAddress",
     "RateLimiter",
     "RedisRateLimiter",
+    "RedisRolloutStore",
     "RedisUnavailableError",
     "ResourceSnapshot",
     "Result",
     "RetryPolicy",
+    "Rollout",
+    "RolloutEvent",
+    "RolloutResult",
+    "RolloutStore",
     "SERVICE_TZ",
     "ServiceUnavailableError",
     "ThrottledError",

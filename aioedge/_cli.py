@@ -1,6 +1,6 @@
 """The ``aioedge`` console script (also ``python -m aioedge``).
 
-Subcommands: demo, emulator, ops, call, watch, deploy.  ``--endpoint`` (or
+Subcommands: demo, emulator, ops, call, watch, deploy, rollout.  ``--endpoint`` (or
 ``$ALIBABA_CLOUD_IOT_ENDPOINT``), ``--region`` and ``--profile`` go before or after the
 subcommand; credentials come from the library's chain.  Exit codes (like ``kubectl rollout
 status``): 0 success; 1 the deployment failed or timed out, or the service said no; 2 usage
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
             default=5.0,
             help="longest gap between polls in seconds (default 5)",
         )
+    from ._rollout_cli import add_parser as add_rollout_parser
+
+    add_rollout_parser(sub, _add_common, _add_output)
     for command_parser in sub.choices.values():  # main() reports errors with its usage
         command_parser.set_defaults(command_parser=command_parser)
     return parser
@@ -577,6 +580,12 @@ async def _cmd_deploy(args: argparse.Namespace) -> int:
         return await stream_events(args, events)
 
 
+async def _cmd_rollout(args: argparse.Namespace) -> int:
+    from ._rollout_cli import cmd_rollout
+
+    return await cmd_rollout(args, _client)
+
+
 async def _cmd_emulator(args: argparse.Namespace) -> int:
     from .testing._command import serve
 
@@ -597,6 +606,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
     "call": _cmd_call,
     "watch": _cmd_watch,
     "deploy": _cmd_deploy,
+    "rollout": _cmd_rollout,
     "emulator": _cmd_emulator,
     "demo": _cmd_demo,
 }

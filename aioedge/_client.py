@@ -13,7 +13,7 @@ import os
 import random
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,7 @@ from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
 
 if TYPE_CHECKING:
+    from ._rollout_run import Rollout
     from .watch import DeploymentWatcher
 
 __all__ = ["EdgeClient"]
@@ -521,6 +522,42 @@ class EdgeClient(OperationsMixin):
         from .watch import deploy_and_watch
 
         return deploy_and_watch(self, instance_id, type=type, attach=attach, **options)
+
+    def rollout(
+        self,
+        instance_ids: Iterable[str],
+        *,
+        waves: Sequence[int | float] = (1, 0.25, 1.0),
+        max_failures: float | str = 0.2,
+        min_finished: int = 3,
+        type: str = "deploy",
+        store: Any = None,
+        **options: Any,
+    ) -> Rollout:
+        """Deploy a fleet in waves; an async iterator of ``RolloutEvent`` (docs/fleets.md).
+
+        ``waves`` are cumulative counts (int) or shares of the fleet (float in (0, 1]); a wave
+        starts once every deployment of the one before has ended.  Once ``min_finished``
+        deployments have ended and more than ``max_failures`` of them failed, nothing new
+        starts (running ones are watched to their end).  ``store`` (a JSON file path, a
+        ``redis://`` URL or a store object) makes the rollout resumable after a crash.
+        ``options``: ``poll_interval``, ``max_poll_interval``, ``timeout`` (per deployment),
+        ``pollers``.  ``.result`` lists succeeded, failed and skipped instance ids.
+        """
+        from ._rollout_run import Rollout
+
+        # A lone string is refused by the plan (ValidationError), not split into letters.
+        ids = instance_ids if isinstance(instance_ids, str) else list(instance_ids)
+        return Rollout(
+            self,
+            ids,
+            waves=waves,
+            max_failures=max_failures,
+            min_finished=min_finished,
+            type=type,
+            store=store,
+            **options,
+        )
 
 
 # A generator of the library's own: seeding the ``random`` module (tests, simulations) must

@@ -87,7 +87,7 @@ async def test_the_demo_sample_line_is_close_to_a_real_run(tmp_path: Path) -> No
 def synopses() -> dict[str, set[str]]:
     """The long options each command's synopsis in docs/cli.md shows."""
     found: dict[str, set[str]] = {}
-    for command in ("demo", "emulator", "ops", "call", "watch", "deploy"):
+    for command in ("demo", "emulator", "ops", "call", "watch", "deploy", "rollout"):
         title = "aioedge watch and aioedge deploy" if command in ("watch", "deploy") else command
         title = title if title.startswith("aioedge") else f"aioedge {title}"
         block = re.search(r"^```\n(.*?)^```", section(title), re.M | re.S)
