@@ -44,8 +44,8 @@ from ._rollout import (
     WaveSpec,
     parse_share,
 )
-from .watch import DeploymentEvent, DeploymentMonitor, start_deployment
-from .watch._deploy import _as_int
+from .watch import DeploymentEvent, DeploymentMonitor
+from .watch._deploy import _as_int, start_deployment
 from .watch._watcher import Caller
 
 __all__ = [
