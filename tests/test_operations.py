@@ -303,6 +303,9 @@ def test_generated_operations_are_up_to_date() -> None:
     gen = _load_tool("gen_operations")
     committed = (ROOT / "aioedge" / "_operations.py").read_text(encoding="utf-8")
     assert gen.render() == committed, "run: python tools/gen_operations.py"
+    pinned = (ROOT / "aioedge" / "_spec" / "SHA256SUMS").read_text(encoding="utf-8")
+    assert gen.render_checksums() == pinned, "run: python tools/gen_operations.py"
+    assert gen.main(["--check"]) == 0
 
 
 def test_reference_documents_every_checked_json_member() -> None:

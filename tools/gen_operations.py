@@ -1,7 +1,11 @@
 """Generate ``aioedge/_operations.py``: the 34 typed methods, from the catalog.
 
-    python tools/gen_operations.py           # rewrite the file
-    python tools/gen_operations.py --check   # exit 1 if the committed file is stale
+    python tools/gen_operations.py           # rewrite the file (and the spec's checksums)
+    python tools/gen_operations.py --check   # exit 1 if either committed file is stale
+
+The checksums (``aioedge/_spec/SHA256SUMS``) pin the packaged spec the methods were
+generated from: a test recomputes them, so an edit of the spec that was not followed by
+a run of this tool fails the tests even where nothing else would notice.
 
 Everything a method needs comes from ``aioedge._catalog`` (wire names, types, required,
 defaults, enums, QPS, summary) and ``aioedge._models.RESULTS`` (the return model).  The
@@ -11,6 +15,7 @@ output is already in ``ruff format`` style, so the check needs no formatter.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import sys
@@ -26,6 +31,8 @@ from aioedge._catalog import OPERATIONS, Operation, Param, _spec_text  # noqa: E
 from aioedge._models import RESULTS, ResultSpec  # noqa: E402
 
 TARGET = ROOT / "aioedge" / "_operations.py"
+SPEC_DIR = ROOT / "aioedge" / "_spec"
+CHECKSUMS = SPEC_DIR / "SHA256SUMS"
 WIDTH = 100
 
 # Struct-list parameters: what a typed method accepts for each entry.
@@ -309,18 +316,28 @@ def render() -> str:
     return "\n".join(out) + "\n"
 
 
+def render_checksums() -> str:
+    """``sha256sum`` lines for every JSON file of the packaged spec, sorted by name."""
+    lines = [
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}"
+        for path in sorted(SPEC_DIR.glob("*.json"))
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="fail if the file is stale")
+    parser.add_argument("--check", action="store_true", help="fail if a file is stale")
     args = parser.parse_args(argv)
-    text = render()
+    outputs = {TARGET: render(), CHECKSUMS: render_checksums()}
     if args.check:
-        if TARGET.read_text(encoding="utf-8") != text:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run python tools/gen_operations.py")
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    print(f"wrote {TARGET.relative_to(ROOT)} ({len(OPERATIONS)} operations)")
+        stale = [p for p, text in outputs.items() if p.read_text(encoding="utf-8") != text]
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is stale: run python tools/gen_operations.py")
+        return 1 if stale else 0
+    for path, text in outputs.items():
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {TARGET.relative_to(ROOT)} ({len(OPERATIONS)} operations) and {CHECKSUMS.name}")
     return 0
 
 
