@@ -50,15 +50,20 @@ def _params(**wire: Any) -> dict[str, Any]:
     return {name: value for name, value in wire.items() if value is not None}
 
 
+# The models a struct-list entry may be given as (each has ``to_wire()``).
+_ENTRY_MODELS = (DeviceConfig, DeviceConfigInput, DriverConfig, DriverConfigInput)
+
+
 def _entries(items: Iterable[Any] | None) -> Any:
-    """Struct-list entries: models and inputs through ``to_wire()``, mappings as they are.
+    """Struct-list entries: models and inputs through ``to_wire()``, anything else as it is.
 
     Mappings may use wire or snake_case keys (the catalog accepts both); anything that is
-    not a list is passed on for validation to name the parameter and the rule.
+    not a list, and any entry that is neither a mapping nor one of the models, is passed on
+    for validation to name the parameter (``Configs``, ``Configs.2``) and the rule.
     """
-    if items is None or isinstance(items, (str, bytes, Mapping)):
+    if items is None or isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         return items
-    return [item if isinstance(item, Mapping) else item.to_wire() for item in items]
+    return [item.to_wire() if isinstance(item, _ENTRY_MODELS) else item for item in items]
 
 
 def _millis(value: int | datetime | None, name: str) -> Any:

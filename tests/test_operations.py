@@ -288,6 +288,35 @@ async def test_rejected_arguments_send_nothing() -> None:
     assert client.sent == []
 
 
+@pytest.mark.parametrize(
+    ("method", "args", "param"),
+    [
+        ("set_edge_instance_driver_configs", {"configs": 5}, "Configs"),
+        ("set_edge_instance_driver_configs", {"configs": [1]}, "Configs.1"),
+        ("set_edge_instance_driver_configs", {"configs": [None]}, "Configs.1"),
+        ("set_edge_instance_driver_configs", {"configs": object()}, "Configs"),
+        ("batch_set_edge_instance_device_config", {"device_configs": [None]}, "DeviceConfigs.1"),
+        (
+            "batch_set_edge_instance_device_config",
+            {"device_configs": [{"iot_id": "d", "content": "c"}, "x"]},
+            "DeviceConfigs.2",
+        ),
+    ],
+)
+async def test_bad_struct_list_entries_are_validation_errors(
+    method: str, args: dict[str, Any], param: str
+) -> None:
+    """Not a list, or entries that are neither mappings nor models: a ValidationError naming
+    the parameter (these were TypeError and AttributeError inside the typed method)."""
+    client = RecordingClient()
+    base = {"instance_id": "i", "driver_id": "d"} if "driver" in method else {"instance_id": "i"}
+    with pytest.raises(ValidationError) as info:
+        await getattr(client, method)(**base, **args)
+    assert info.value.param == param
+    assert param in str(info.value)
+    assert client.sent == []
+
+
 # ---------------------------------------------------------------------------- generated file
 
 

@@ -73,15 +73,20 @@ def _params(**wire: Any) -> dict[str, Any]:
     return {{name: value for name, value in wire.items() if value is not None}}
 
 
+# The models a struct-list entry may be given as (each has ``to_wire()``).
+_ENTRY_MODELS = ({entry_models})
+
+
 def _entries(items: Iterable[Any] | None) -> Any:
-    """Struct-list entries: models and inputs through ``to_wire()``, mappings as they are.
+    """Struct-list entries: models and inputs through ``to_wire()``, anything else as it is.
 
     Mappings may use wire or snake_case keys (the catalog accepts both); anything that is
-    not a list is passed on for validation to name the parameter and the rule.
+    not a list, and any entry that is neither a mapping nor one of the models, is passed on
+    for validation to name the parameter (``Configs``, ``Configs.2``) and the rule.
     """
-    if items is None or isinstance(items, (str, bytes, Mapping)):
+    if items is None or isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         return items
-    return [item if isinstance(item, Mapping) else item.to_wire() for item in items]
+    return [item.to_wire() if isinstance(item, _ENTRY_MODELS) else item for item in items]
 
 
 def _millis(value: int | datetime | None, name: str) -> Any:
@@ -285,6 +290,13 @@ def render_method(op: Operation) -> list[str]:
     return lines
 
 
+def _entry_models() -> str:
+    names = sorted(
+        {n.strip() for t in _ENTRY_TYPES.values() for n in t.split("|") if "Mapping" not in n}
+    )
+    return ", ".join(names)
+
+
 def _imports(ops: Iterable[Operation]) -> str:
     names: set[str] = set()
     for op in ops:
@@ -305,7 +317,7 @@ def _imports(ops: Iterable[Operation]) -> str:
 
 def render() -> str:
     ops = list(OPERATIONS.values())
-    out = [HEADER.format(imports=_imports(ops)).rstrip("\n")]
+    out = [HEADER.format(imports=_imports(ops), entry_models=_entry_models()).rstrip("\n")]
     group = None
     for op in ops:
         if op.group != group:
