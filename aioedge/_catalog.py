@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import json
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -63,6 +64,41 @@ INT_BOUNDS: Mapping[str, tuple[int, int]] = {
 }
 
 _SNAKE_RE = re.compile(r"(?<!^)(?=[A-Z])")
+
+# How much of a bad value an error message quotes, and how deep a JSON document may nest:
+# the deepest document the service documents is 3 levels (ContainerConfig.portMappings[i]).
+QUOTE_LIMIT = 80
+MAX_JSON_DEPTH = 32
+
+
+def _make_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxstring = r.maxother = r.maxlong = QUOTE_LIMIT
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = 6
+    return r
+
+
+_REPR = _make_repr()
+
+
+def quote(value: Any) -> str:
+    """``repr(value)`` for an error message, at most about ``QUOTE_LIMIT`` characters.
+
+    A longer string is cut with an ellipsis and its length; a container is shown a few items
+    and levels deep (never recursing through a deep one); a huge integer by its digit count.
+    """
+    if isinstance(value, str):
+        if len(value) <= QUOTE_LIMIT:
+            return repr(value)
+        return f"{value[:QUOTE_LIMIT]!r}… ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = _REPR.repr(value)
+    if len(text) > QUOTE_LIMIT:
+        size = f", {len(value)} items" if isinstance(value, (list, tuple, dict, set)) else ""
+        text = f"{text[:QUOTE_LIMIT]}… ({type(value).__name__}{size})"
+    return text
 
 
 def snake_case(name: str) -> str:
@@ -284,28 +320,28 @@ def _check_tags(action: str, params: Mapping[str, Any]) -> None:
         key, sep, value = pair.partition(":")
         if not sep:
             raise ValidationError(
-                f"{action}: Tags must be comma-separated key:value pairs, got {pair!r}",
+                f"{action}: Tags must be comma-separated key:value pairs, got {quote(pair)}",
                 param="Tags",
                 rule="format",
                 action=action,
             )
         if not _TAG_KEY.fullmatch(key):
             raise ValidationError(
-                f"{action}: Tags key {key!r} must be 1-20 letters",
+                f"{action}: Tags key {quote(key)} must be 1-20 letters",
                 param="Tags",
                 rule="pattern",
                 action=action,
             )
         if not _TAG_VALUE.fullmatch(value):
             raise ValidationError(
-                f"{action}: Tags value {value!r} must be 1-20 letters, digits, '_' or '-'",
+                f"{action}: Tags value {quote(value)} must be 1-20 letters, digits, '_' or '-'",
                 param="Tags",
                 rule="pattern",
                 action=action,
             )
         if key in seen:
             raise ValidationError(
-                f"{action}: Tags key {key!r} appears twice; keys must be unique",
+                f"{action}: Tags key {quote(key)} appears twice; keys must be unique",
                 param="Tags",
                 rule="unique",
                 action=action,
@@ -546,27 +582,26 @@ OPERATIONS: Mapping[str, Operation] = _load()
 
 def get_operation(action: str) -> Operation:
     """Look an Action up, with a "did you mean" hint for near misses."""
-    try:
-        return OPERATIONS[action]
-    except KeyError:
-        if not isinstance(action, str):
-            raise ValidationError(
-                f"Action must be a string, got {type(action).__name__}",
-                param="Action",
-                rule="type",
-            ) from None
-        close = difflib.get_close_matches(action, OPERATIONS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+    if not isinstance(action, str):  # (an unhashable one could not even be looked up)
         raise ValidationError(
-            f"unknown Action {action!r}{hint}", param="Action", rule="unknown"
-        ) from None
+            f"Action must be a string, got {type(action).__name__}",
+            param="Action",
+            rule="type",
+        )
+    op = OPERATIONS.get(action)
+    if op is not None:
+        return op
+    close = difflib.get_close_matches(action, OPERATIONS, n=1) if len(action) < 200 else []
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    raise ValidationError(f"unknown Action {quote(action)}{hint}", param="Action", rule="unknown")
 
 
 # --------------------------------------------------------------------------- validation
 
 
 def _fail(op: Operation, param: str, rule: str, text: str) -> ValidationError:
-    return ValidationError(f"{op.action}: {param} {text}", param=param, rule=rule, action=op.action)
+    label = param if len(param) <= QUOTE_LIMIT else quote(param)  # a made-up name, say
+    return ValidationError(f"{op.action}: {label} {text}", param=param, rule=rule, action=op.action)
 
 
 def _check_text(op: Operation, label: str, value: str) -> str:
@@ -579,7 +614,7 @@ def _check_text(op: Operation, label: str, value: str) -> str:
                 op,
                 label,
                 "encoding",
-                f"must be text encodable as UTF-8; {value[exc.start : exc.end]!r} at "
+                f"must be text encodable as UTF-8; {quote(value[exc.start : exc.end])} at "
                 f"position {exc.start} is not (a lone surrogate)",
             ) from None
     return value
@@ -596,15 +631,22 @@ def _coerce_scalar(op: Operation, label: str, type_: str, value: Any) -> str | i
             raise _fail(op, label, "type", "must be an integer, got bool")
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
-            return int(value)
-        raise _fail(op, label, "type", f"must be an integer, got {value!r}")
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", text := value.strip()):
+            sign, digits = ("-", text[1:]) if text[0] == "-" else ("", text)
+            digits = digits.lstrip("0") or "0"
+            if len(digits) > 30:  # far out of range; int() refuses over 4,300 digits anyway
+                low, high = INT_BOUNDS[type_]
+                raise _fail(
+                    op, label, "range", f"must be {low} to {high}, got {len(digits)} digits"
+                )
+            return int(sign + digits)
+        raise _fail(op, label, "type", f"must be an integer, got {quote(value)}")
     if type_ == "Boolean":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
-        raise _fail(op, label, "type", f"must be a boolean (true/false), got {value!r}")
+        raise _fail(op, label, "type", f"must be a boolean (true/false), got {quote(value)}")
     raise AssertionError(f"unknown catalog type {type_}")  # pragma: no cover
 
 
@@ -623,14 +665,17 @@ def _check_range(
     maximum: int | None,
 ) -> None:
     if minimum is not None and v < minimum:
-        raise _fail(op, label, "range", f"must be >= {minimum}, got {v}")
+        raise _fail(op, label, "range", f"must be >= {minimum}, got {quote(v)}")
     if maximum is not None and v > maximum:
-        raise _fail(op, label, "range", f"must be <= {maximum}, got {v}")
+        raise _fail(op, label, "range", f"must be <= {maximum}, got {quote(v)}")
     low, high = INT_BOUNDS[type_]
     if not low <= v <= high:
         bits = 32 if type_ == "Integer" else 64
         raise _fail(
-            op, label, "range", f"must fit a signed {bits}-bit {type_} ({low} to {high}), got {v}"
+            op,
+            label,
+            "range",
+            f"must fit a signed {bits}-bit {type_} ({low} to {high}), got {quote(v)}",
         )
 
 
@@ -655,19 +700,28 @@ def _check_scalar(op: Operation, p: Param, label: str, value: Any) -> str | int 
         if p.max_bytes is not None and len(v.encode("utf-8")) > p.max_bytes:
             raise _fail(op, label, "max_length", f"must be at most {p.max_bytes} bytes (UTF-8)")
         if p.pattern is not None and not p.pattern.fullmatch(v):
-            raise _fail(op, label, "pattern", f"must be {p.pattern_rule}, got {v!r}")
+            raise _fail(op, label, "pattern", f"must be {p.pattern_rule}, got {quote(v)}")
         if p.json_string:
             try:
                 doc = json.loads(v)
             except ValueError:
                 raise _fail(op, label, "format", "must be a JSON string") from None
+            except RecursionError:  # nested deeper than the parser goes
+                doc = None
+                depth = MAX_JSON_DEPTH + 1
+            else:
+                depth = _json_depth(doc)
+            if depth > MAX_JSON_DEPTH:
+                raise _fail(
+                    op, label, "format", f"must not nest deeper than {MAX_JSON_DEPTH} levels"
+                )
             if p.json_fields:
                 _check_json_document(op, p, label, doc)
     elif isinstance(v, int) and not isinstance(v, bool):
         _check_range(op, label, p.type, v, p.minimum, p.maximum)
     if p.values is not None and _wire(v) not in p.values:
         allowed = ", ".join(p.values)
-        raise _fail(op, label, "enum", f"must be one of {allowed}, got {_wire(v)!r}")
+        raise _fail(op, label, "enum", f"must be one of {allowed}, got {quote(_wire(v))}")
     return v
 
 
@@ -683,13 +737,30 @@ def _check_json_document(op: Operation, p: Param, label: str, doc: Any) -> None:
     _check_json_object(op, p.json_fields, label, doc)
 
 
+def _json_depth(doc: Any) -> int:
+    """How deep a parsed JSON document nests (1 for a scalar), counted without recursion;
+    stops counting past ``MAX_JSON_DEPTH``."""
+    deepest = 0
+    stack = [(doc, 1)]
+    while stack:
+        value, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            break
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+    return deepest
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, (int, float)):
-        return f"the number {value!r}"
+        return f"the number {quote(value)}"
     if isinstance(value, str):
         return "a string"
     return "a list" if isinstance(value, list) else "an object"
@@ -715,7 +786,7 @@ def _check_json_value(op: Operation, f: JsonField, path: str, v: Any) -> None:
             raise _fail(op, path, "type", f"must be a JSON string, got {_json_type(v)}")
         _check_length(op, path, v, f.min_length, f.max_length)
         if f.pattern is not None and not f.pattern.fullmatch(v):
-            raise _fail(op, path, "pattern", f"must be {f.pattern_rule}, got {v!r}")
+            raise _fail(op, path, "pattern", f"must be {f.pattern_rule}, got {quote(v)}")
     elif f.type in INT_BOUNDS:
         if isinstance(v, bool) or not isinstance(v, int):
             raise _fail(op, path, "type", f"must be a JSON integer, got {_json_type(v)}")
@@ -737,7 +808,7 @@ def _check_json_value(op: Operation, f: JsonField, path: str, v: Any) -> None:
         raise AssertionError(f"unknown JSON field type {f.type}")
     if f.values is not None and str(v) not in f.values:
         allowed = ", ".join(f.values)
-        raise _fail(op, path, "enum", f"must be one of {allowed}, got {v!r}")
+        raise _fail(op, path, "enum", f"must be one of {allowed}, got {quote(v)}")
 
 
 _FLAT_RE = re.compile(r"^([A-Za-z]+)\.(\d+)(?:\.([A-Za-z]+))?$")
@@ -752,8 +823,8 @@ def _gather_flattened(
     for key, value in params.items():
         if not isinstance(key, str):
             raise ValidationError(
-                f"{op.action}: parameter names must be strings, got {key!r}",
-                param=str(key),
+                f"{op.action}: parameter names must be strings, got {quote(key)}",
+                param=quote(key),
                 rule="type",
                 action=op.action,
             )

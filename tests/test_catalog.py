@@ -150,10 +150,8 @@ def test_packaged_spec_matches_its_committed_checksums() -> None:
     writes these checksums with ``_operations.py``; its staleness test checks both)."""
     lines = (PACKAGED / "SHA256SUMS").read_text(encoding="utf-8").splitlines()
     pinned = dict(reversed(line.split("  ", 1)) for line in lines)
-    assert set(pinned) == {p.name for p in PACKAGED.glob("*.json")} == {
-        "operations.json",
-        "errors.json",
-    }
+    names = {p.name for p in PACKAGED.glob("*.json")}
+    assert set(pinned) == names == {"operations.json", "errors.json"}
     for name, digest in pinned.items():
         assert hashlib.sha256((PACKAGED / name).read_bytes()).hexdigest() == digest, name
 
@@ -587,3 +585,75 @@ def test_empty_iot_instance_id_is_refused_and_none_means_not_given(action: str) 
     assert (info.value.param, info.value.rule) == ("IotInstanceId", "min_length")
     assert "IotInstanceId" in str(info.value)
     assert "IotInstanceId" not in validate_params(op, {**base, "IotInstanceId": None})
+
+
+# ---- bad values are quoted briefly, and deep nesting is refused
+
+
+@pytest.mark.parametrize(
+    ("action", "params", "param"),
+    [
+        ("QueryEdgeInstance", {"CurrentPage": "a" * 1_000_000}, "CurrentPage"),
+        ("QueryEdgeInstance", {"CurrentPage": list(range(10_000))}, "CurrentPage"),
+        ("QueryEdgeInstance", {"PageSize": {"k" * 500: "v" * 500}}, "PageSize"),
+        ("QueryEdgeInstance", {"CurrentPage": 10**5000}, "CurrentPage"),
+        ("QueryEdgeInstance", {"CurrentPage": "9" * 5000}, "CurrentPage"),
+        ("CreateEdgeInstance", {"Name": "n", "Tags": "x" * 100_000}, "Tags"),
+        ("GetEdgeInstance", {"InstanceId": "i", "Bogus" * 10_000: 1}, "Bogus" * 10_000),
+        ("CreateEdgeInstanceDeployment", {"InstanceId": "i", "Type": "x" * 100_000}, "Type"),
+        ("BatchGetEdgeDriver", {"DriverIds": [list(range(10_000))]}, "DriverIds.1"),
+    ],
+)
+def test_error_messages_quote_at_most_a_short_excerpt(
+    action: str, params: dict[str, Any], param: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_params(OPERATIONS[action], params)
+    assert info.value.param == param
+    assert len(str(info.value)) < 300, str(info.value)[:400]
+
+
+def test_a_long_string_is_quoted_with_an_ellipsis_and_its_length() -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_params(OPERATIONS["QueryEdgeInstance"], {"CurrentPage": "a" * 1_000_000})
+    assert "'" + "a" * 80 + "'… (1000000 characters)" in str(info.value)
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("depth", [40, 3_000, 100_000])
+def test_deep_nesting_is_a_validation_error_not_a_recursion_error(depth: int) -> None:
+    op = get_operation("CreateEdgeDriverVersion")
+    base = valid_params(op)
+    doc = "[" * depth + "]" * depth
+    with pytest.raises(ValidationError) as info:
+        validate_params(op, {**base, "ContainerConfig": doc})
+    assert (info.value.param, info.value.rule) == ("ContainerConfig", "format")
+    assert "nest" in str(info.value)
+    with pytest.raises(ValidationError) as info:
+        validate_params(get_operation("QueryEdgeInstance"), {"PageSize": _nested(depth)})
+    assert (info.value.param, info.value.rule) == ("PageSize", "type")
+    assert len(str(info.value)) < 300
+
+
+def test_documents_nested_as_deep_as_the_limit_pass() -> None:
+    from aioedge._catalog import MAX_JSON_DEPTH
+
+    op = get_operation("CreateEdgeDriverVersion")
+    inner: Any = {}
+    for _ in range(MAX_JSON_DEPTH - 2):
+        inner = {"x": inner}
+    doc = json.dumps({"future": inner})
+    assert validate_params(op, {**valid_params(op), "ContainerConfig": doc})["ContainerConfig"]
+
+
+@pytest.mark.parametrize("action", [["GetEdgeInstance"], 5, None, b"GetEdgeInstance"])
+def test_an_action_that_is_not_a_string(action: Any) -> None:
+    with pytest.raises(ValidationError) as info:
+        get_operation(action)
+    assert (info.value.param, info.value.rule) == ("Action", "type")
