@@ -12,8 +12,9 @@ for the quota limiter), with these promises:
   is a ``PartialBatchError`` saying which items were applied, which were not and which may
   have been: nothing the caller sent is lost silently.
 * **Bounded memory:** the input is pulled lazily, at most ``lookahead`` calls (or chunks)
-  ahead of those running; at most ``concurrency`` calls run (by default, Q per Action) and at
-  most ``lookahead`` results wait to be handed out.  A generator of a million calls is fine.
+  ahead of those running; at most ``concurrency`` calls run (by default, Q per Action and
+  never more than ``default_concurrency`` in all: the client's connection pool) and at most
+  ``lookahead`` results wait to be handed out.  A generator of a million calls is fine.
 * **Every quota kept busy:** at most Q calls of an Action run at once (they could only wait
   for one of its Q slots otherwise), and the next call to start is the earliest one, in input
   order, whose Action is under that cap; so a backlog of a slow Action never starves a fast
@@ -80,6 +81,9 @@ CallFn = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
 ProgressFn = Callable[[int, "int | None", "BatchResult"], object]
 
 DEFAULT_CONCURRENCY = 16
+# The default bound on calls in flight when per-Action caps apply: EdgeClient's default
+# connection pool (``max_connections``); the client passes its own.
+DEFAULT_POOL = 64
 
 
 # --------------------------------------------------------------------------- results
@@ -525,6 +529,7 @@ async def iter_batch(
     on_progress: ProgressFn | None = None,
     per_action: PerAction | None = quota_cap,
     lookahead: int = DEFAULT_LOOKAHEAD,
+    default_concurrency: int = DEFAULT_POOL,
 ) -> AsyncGenerator[tuple[int, BatchResult], None]:
     """Yield ``(index, result)`` for every call, as the calls complete.
 
@@ -533,16 +538,19 @@ async def iter_batch(
     At most ``per_action(op)`` calls of one Action run at once (default: its quota; None: no
     per-Action cap, e.g. without client-side rate limiting) and at most ``concurrency`` in
     all.  A running call may be waiting for its quota slot, so a ``concurrency`` below the sum
-    of the quotas of a mixed batch leaves quota unused; the default (None) lets the per-Action
-    caps alone bound it (``DEFAULT_CONCURRENCY`` when there are no per-Action caps either).
+    of the quotas of a mixed batch leaves quota unused; the default (None) is
+    ``default_concurrency`` (the client passes its connection-pool size: more calls in flight
+    would only wait for a socket, their timeouts running), ``DEFAULT_CONCURRENCY`` when there
+    are no per-Action caps.  The bound is always finite, so an Action without a cap (a
+    limiter override of ``math.inf``) cannot start a whole input at once.
     Up to ``lookahead`` calls (or chunks) are read ahead of those running, so that every
     Action of a mixed input keeps its quota busy.  Leave the loop early with
     ``contextlib.aclosing`` to cancel the rest at once.
     """
     if concurrency is None:
-        concurrency = DEFAULT_CONCURRENCY if per_action is None else sys.maxsize
-    if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        concurrency = DEFAULT_CONCURRENCY if per_action is None else default_concurrency
+    if concurrency < 1 or default_concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {min(concurrency, default_concurrency)}")
     if lookahead < 1:
         raise ValueError(f"lookahead must be >= 1, got {lookahead}")
     total = len(calls) if isinstance(calls, Sized) else None
@@ -642,6 +650,7 @@ async def run_batch(
     on_progress: ProgressFn | None = None,
     per_action: PerAction | None = quota_cap,
     lookahead: int = DEFAULT_LOOKAHEAD,
+    default_concurrency: int = DEFAULT_POOL,
 ) -> BatchResults:
     """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``).
 
@@ -655,6 +664,7 @@ async def run_batch(
         on_progress=on_progress,
         per_action=per_action,
         lookahead=lookahead,
+        default_concurrency=default_concurrency,
     )
     async with aclosing(batch) as results:
         async for index, result in results:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 
-from ._batch import BatchResult, BatchResults, iter_batch, quota_cap, run_batch
+from ._batch import DEFAULT_POOL, BatchResult, BatchResults, iter_batch, quota_cap, run_batch
 from ._catalog import Operation, get_operation, validate_params
 from ._credentials import Credentials, resolve_credentials
 from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
@@ -444,6 +444,11 @@ class EdgeClient(OperationsMixin):
 
         return cap
 
+    def _default_concurrency(self) -> int:
+        """A batch's default bound on calls in flight: the connection pool's size (more would
+        only wait for a socket, their timeouts running), or DEFAULT_POOL without a limit."""
+        return self._transport.pool_size or DEFAULT_POOL
+
     async def batch(
         self,
         calls: Iterable[tuple[str, Mapping[str, Any]]],
@@ -455,9 +460,10 @@ class EdgeClient(OperationsMixin):
 
         Each result has ``.ok``, ``.value`` and ``.error``; one failure does not cancel
         the others.  Lists over an operation's per-call limit are split and merged back.
-        ``concurrency`` caps calls in flight overall (default: only the per-Action caps,
-        at most Q calls of an Action at once); ``on_progress(done, total, result)`` is
-        called after each call (see ``aioedge.progress_printer``).
+        ``concurrency`` caps calls in flight overall (default: the connection pool's size,
+        ``max_connections``; and at most Q calls of an Action at once, its quota, whatever
+        ``concurrency``); ``on_progress(done, total, result)`` is called after each call
+        (see ``aioedge.progress_printer``).
         """
         return await run_batch(
             self.call,
@@ -465,6 +471,7 @@ class EdgeClient(OperationsMixin):
             concurrency=concurrency,
             on_progress=on_progress,
             per_action=self._per_action(),
+            default_concurrency=self._default_concurrency(),
         )
 
     def batch_iter(
@@ -481,6 +488,7 @@ class EdgeClient(OperationsMixin):
             concurrency=concurrency,
             on_progress=on_progress,
             per_action=self._per_action(),
+            default_concurrency=self._default_concurrency(),
         )
 
     def watch_deployment(

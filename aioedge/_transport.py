@@ -110,6 +110,16 @@ class Transport:
     def session(self) -> aiohttp.ClientSession | None:
         return self._session
 
+    @property
+    def pool_size(self) -> int | None:
+        """How many requests can be on the wire at once: the connection pool's limit (a
+        caller's session: its connector's), or None when it has none (aiohttp's 0)."""
+        limit = self._max_connections
+        if not self._owned and self._session is not None:
+            connector = self._session.connector
+            limit = connector.limit if connector is not None else 0
+        return limit if limit > 0 else None
+
     def _open(self) -> aiohttp.ClientSession:
         ssl_ctx: ssl.SSLContext | bool = True
         if self._ca_bundle:

@@ -245,3 +245,41 @@ async def test_a_failing_chunk_reports_its_items() -> None:
             d["IotId"] async for d in c.paginate("QueryEdgeInstanceDevice", {"InstanceId": iid})
         }
         assert bound == set(err.succeeded)  # exactly what the error says was applied
+
+
+async def test_an_uncapped_action_is_bounded_by_the_connection_pool() -> None:
+    """A limiter override of math.inf leaves an Action without a per-Action cap; the batch's
+    default bound is then the client's connection pool, counted on the server side. Before,
+    the whole input started at once and the calls queued for a socket with their timeouts
+    running (here: most of them would time out)."""
+    limiter = LocalRateLimiter(overrides={"GetEdgeInstance": math.inf})
+    async with Emulator(quotas=False) as emu:
+        async with _client(emu, retry=None) as setup:
+            iid = (await setup.create_edge_instance(name="pool_1")).instance_id
+        emu.set_faults([FaultSpec(kind="delay", action="GetEdgeInstance", delay=0.25)])
+        before = emu.peak_in_flight
+        async with _client(
+            emu, rate_limit=limiter, retry=None, max_connections=8, timeout=2.0
+        ) as c:
+            results = await c.batch([("GetEdgeInstance", {"InstanceId": iid})] * 80)
+        assert results.all_ok, results.summary()  # type: ignore[attr-defined]
+        assert emu.stats()["GetEdgeInstance"]["executed"] == 80
+        assert 2 <= emu.peak_in_flight <= 8, (before, emu.peak_in_flight)
+
+
+async def test_the_default_bound_without_a_pool_limit_is_finite() -> None:
+    """A caller's session without a connection limit: the default bound is DEFAULT_POOL."""
+    import aiohttp
+
+    from aioedge._batch import DEFAULT_POOL
+
+    limiter = LocalRateLimiter(overrides={"GetEdgeInstance": math.inf})
+    async with Emulator(quotas=False) as emu:
+        async with _client(emu, retry=None) as setup:
+            iid = (await setup.create_edge_instance(name="pool_2")).instance_id
+        emu.set_faults([FaultSpec(kind="delay", action="GetEdgeInstance", delay=0.5)])
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            c = _client(emu, rate_limit=limiter, retry=None, session=session, timeout=5.0)
+            results = await c.batch([("GetEdgeInstance", {"InstanceId": iid})] * 100)
+        assert results.all_ok, results.summary()  # type: ignore[attr-defined]
+        assert DEFAULT_POOL // 2 <= emu.peak_in_flight <= DEFAULT_POOL

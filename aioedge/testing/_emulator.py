@@ -189,6 +189,11 @@ class Emulator:
         return [Execution(e.action, e.params, e.nonce) for e in self.service.executions]
 
     @property
+    def peak_in_flight(self) -> int:
+        """The most API requests the emulator was handling at once (since start or reset)."""
+        return self.service.peak_in_flight
+
+    @property
     def execution_log(self) -> list[ExecutionRecord]:
         """:attr:`executions` with request id, AccessKeyId, time and answer code."""
         return list(self.service.executions)

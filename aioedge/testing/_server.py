@@ -71,6 +71,15 @@ async def _read_params(request: web.Request) -> dict[str, str]:
 
 async def _api(request: web.Request) -> web.StreamResponse:
     service = request.app[_SERVICE_KEY]
+    service.in_flight += 1
+    service.peak_in_flight = max(service.peak_in_flight, service.in_flight)
+    try:
+        return await _handle_api(request, service)
+    finally:
+        service.in_flight -= 1
+
+
+async def _handle_api(request: web.Request, service: Service) -> web.StreamResponse:
     params = await _read_params(request)
     action = params.get("Action", "")
     service.count(action, "requests")

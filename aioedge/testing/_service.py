@@ -259,6 +259,9 @@ class Service:
         self._throttle_rng = random.Random(self.options.seed)
         self._throttles = 0
         self.oss: dict[str, bytes] = {}
+        # API requests being handled right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.peak_in_flight = 0
 
     # ----------------------------------------------------------------- records
 
