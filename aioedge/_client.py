@@ -144,6 +144,7 @@ class EdgeClient(OperationsMixin):
         creds = self._credentials
         # What an error must never show: the service may quote the token (its string-to-sign).
         self._secret_forms = secret_forms(creds.security_token, creds.access_key_secret)
+        self._secret_bytes = tuple(form.encode() for form in self._secret_forms)
         # Everything about signing that is fixed for this client, computed once.
         self._signer = Signer(
             endpoint=self.endpoint,
@@ -287,7 +288,9 @@ class EdgeClient(OperationsMixin):
                 timeout = self._attempt_timeout(op, started)
                 request = self._sign(op, wire)
                 sent = time.perf_counter()
-                status, headers, body = await self._transport.send(request, timeout=timeout)
+                status, headers, body = self._masked(
+                    await self._transport.send(request, timeout=timeout)
+                )
             else:
                 async with self._slot(limiter, op, started):
                     # The time left is checked after the wait (DeadlineExceededError: the slot
@@ -295,7 +298,9 @@ class EdgeClient(OperationsMixin):
                     timeout = self._attempt_timeout(op, started)
                     request = self._sign(op, wire)
                     sent = time.perf_counter()
-                    status, headers, body = await self._transport.send(request, timeout=timeout)
+                    status, headers, body = self._masked(
+                        await self._transport.send(request, timeout=timeout)
+                    )
         except EdgeError as err:
             redact_error(err, self._secret_forms)
             if sent and self._debug():
@@ -337,6 +342,19 @@ class EdgeClient(OperationsMixin):
                 latency_ms=round(latency * 1000, 2),
             )
         return data
+
+    def _masked(
+        self, answer: tuple[int, Mapping[str, str], bytes]
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """The answer with the client's secrets masked, before any frame keeps it in a local
+        (error trackers record frame locals): the service quotes the SecurityToken in the
+        string-to-sign of SignatureDoesNotMatch."""
+        body = answer[2]
+        if not any(form in body for form in self._secret_bytes):
+            return answer
+        for form in self._secret_bytes:
+            body = body.replace(form, b"***")
+        return answer[0], answer[1], body
 
     def _slot(
         self, limiter: RateLimiter, op: Operation, started: float

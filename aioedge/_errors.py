@@ -96,7 +96,8 @@ class TransportError(EdgeError):
     """A network failure or timeout.
 
     ``maybe_executed`` is True when the request may have reached the service, so a
-    mutating call must not be repeated blindly.
+    mutating call must not be repeated blindly.  ``cause``: the network error behind it, as
+    text (it is not chained: its frames hold the signed request).
     """
 
     def __init__(
@@ -106,12 +107,16 @@ class TransportError(EdgeError):
         action: str | None = None,
         maybe_executed: bool = True,
         attempts: int = 1,
+        cause: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.action = action
         self.maybe_executed = maybe_executed
         self.attempts = attempts
+        # The network error behind it, summarised (type and text): the exception itself is
+        # not chained, as its frames hold the signed request.
+        self.cause = cause
 
 
 class DeploymentError(EdgeError):

@@ -1,6 +1,7 @@
 """The aiohttp seam: send a PreparedRequest, return (status, headers, body).
 
-Network errors become TransportError here and nowhere else (``raise ... from exc``).
+Network errors become TransportError here and nowhere else, unchained (their frames hold
+the signed request) with the cause summarised in ``TransportError.cause``.
 ``maybe_executed`` is False only when the request provably never reached the service
 (the connection could not be opened); everything after that is ambiguous. A body cut off
 after its status line arrived is an InvalidResponseError carrying the status and what came.
@@ -184,54 +185,79 @@ class Transport:
                 **extra,
                 "timeout": aiohttp.ClientTimeout(total=timeout, connect=self._timeout.connect),
             }
+        # Our error is raised outside the except blocks, with no __cause__ or __context__:
+        # aiohttp's frames hold the request (the SecurityToken in a POST body, the Signature
+        # in a GET URL) in their locals, which error trackers record. What the cause was is
+        # summarised in the message and in ``cause``.
+        failure: TransportError
         try:
-            async with session.request(
-                request.method,
-                request.url,
-                data=request.body or None,
-                headers=dict(request.headers),
-                **extra,
-            ) as resp:
-                # Read chunk by chunk (as resp.read() does) so that a body cut off on the
-                # wire still leaves its status and the bytes that did arrive for the error.
-                # It raises InvalidResponseError, as an unreadable answer does in _protocol.
-                content = resp.content
-                chunks: list[bytes] = []
-                try:
-                    while chunk := await content.readany():
-                        chunks.append(chunk)
-                except aiohttp.ClientPayloadError as exc:
-                    raise incomplete_response(
-                        request.action,
-                        resp.status,
-                        resp.headers,
-                        b"".join(chunks),
-                        resp.content_length,
-                    ) from exc
-                return resp.status, resp.headers, b"".join(chunks)
+            status, headers, body, complete, expected = await self._exchange(
+                session, request, extra
+            )
         except aiohttp.ClientConnectorError as exc:
             # Could not connect at all: the service never saw the request.
-            raise TransportError(
+            failure = TransportError(
                 f"cannot connect to {urlsplit(request.url).netloc}: {_safe(exc.os_error or exc)}",
                 action=request.action,
                 maybe_executed=False,
-            ) from exc
+                cause=_summary(exc),
+            )
         except aiohttp.ConnectionTimeoutError as exc:
-            raise TransportError(
+            failure = TransportError(
                 f"timed out connecting to {urlsplit(request.url).netloc}",
                 action=request.action,
                 maybe_executed=False,
-            ) from exc
+                cause=_summary(exc),
+            )
         except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            raise TransportError(
+            failure = TransportError(
                 f"{request.action} timed out waiting for the answer",
                 action=request.action,
                 maybe_executed=True,
-            ) from exc
+                cause=_summary(exc),
+            )
         except aiohttp.ClientError as exc:
-            raise TransportError(
+            failure = TransportError(
                 f"{request.action}: connection failed after sending "
                 f"({type(exc).__name__}: {_safe(exc)})",
                 action=request.action,
                 maybe_executed=True,
-            ) from exc
+                cause=_summary(exc),
+            )
+        else:
+            if complete:
+                return status, headers, body
+            # Cut off on the wire: an unreadable answer, as in _protocol.
+            cut = incomplete_response(request.action, status, headers, body, expected)
+            body = b""  # what arrived may quote a secret; the error holds a masked snippet
+            raise cut
+        raise failure
+
+    async def _exchange(
+        self, session: aiohttp.ClientSession, request: PreparedRequest, extra: Mapping[str, Any]
+    ) -> tuple[int, Mapping[str, str], bytes, bool, int | None]:
+        """Send and read the answer: (status, headers, body, whether it is complete, the
+        Content-Length).  aiohttp's errors propagate."""
+        async with session.request(
+            request.method,
+            request.url,
+            data=request.body or None,
+            headers=dict(request.headers),
+            **extra,
+        ) as resp:
+            # Read chunk by chunk (as resp.read() does) so that a body cut off on the wire
+            # still leaves its status and the bytes that did arrive for the error.
+            content = resp.content
+            chunks: list[bytes] = []
+            try:
+                while chunk := await content.readany():
+                    chunks.append(chunk)
+            except aiohttp.ClientPayloadError:
+                return resp.status, resp.headers, b"".join(chunks), False, resp.content_length
+            return resp.status, resp.headers, b"".join(chunks), True, resp.content_length
+
+
+def _summary(exc: BaseException) -> str:
+    """What an aiohttp error was, without the request it was about."""
+    text = _safe(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
