@@ -71,8 +71,19 @@ QUOTE_LIMIT = 80
 MAX_JSON_DEPTH = 32
 
 
+def _int_text(value: int) -> str:
+    if value.bit_length() <= 200:
+        return repr(value)
+    return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+
+
+class _Repr(reprlib.Repr):
+    def repr_int(self, x: int, level: int) -> str:
+        return _int_text(x)  # repr() refuses integers of over 4,300 digits
+
+
 def _make_repr() -> reprlib.Repr:
-    r = reprlib.Repr()
+    r = _Repr()
     r.maxlevel = 3
     r.maxstring = r.maxother = r.maxlong = QUOTE_LIMIT
     r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = 6
@@ -92,8 +103,8 @@ def quote(value: Any) -> str:
         if len(value) <= QUOTE_LIMIT:
             return repr(value)
         return f"{value[:QUOTE_LIMIT]!r}… ({len(value)} characters)"
-    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
-        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _int_text(value)
     text = _REPR.repr(value)
     if len(text) > QUOTE_LIMIT:
         size = f", {len(value)} items" if isinstance(value, (list, tuple, dict, set)) else ""
