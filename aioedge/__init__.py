@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._batch import BatchResult, BatchResults, PartialBatchError, progress_printer
 from ._client import EdgeClient
+from ._coordinator import RedisCoordinator
 from ._credentials import Credentials
 from ._errors import (
     AlreadyExistsError,
@@ -115,6 +116,7 @@ __all__ = [
     "PartialBatchError",
     "PresignedAddress",
     "RateLimiter",
+    "RedisCoordinator",
     "RedisRateLimiter",
     "RedisRolloutStore",
     "RedisUnavailableError",

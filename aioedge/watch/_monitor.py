@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from anyio.abc import TaskGroup
@@ -26,6 +26,9 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._errors import ApiError, DeploymentError, NotFoundError
 from .._log import get_logger
+
+if TYPE_CHECKING:
+    from .._coordinator import RedisCoordinator
 from ._events import DeploymentEvent, Outcome
 from ._state import DeploymentState
 from ._watcher import (
@@ -102,6 +105,7 @@ class DeploymentMonitor:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         wall_clock: Callable[[], float] | None = None,
+        coordinator: RedisCoordinator | None = None,
     ) -> None:
         _check_intervals(poll_interval, max_poll_interval, backoff)
         _check_timeout(timeout)
@@ -133,6 +137,10 @@ class DeploymentMonitor:
         self._poll_errors = 0
         self._events = 0
         self._tg: TaskGroup | None = None
+        # Shared with other processes (docs/fleets.md): a lease per deployment, see _claim.
+        self._coordinator = coordinator
+        self._given: dict[tuple[str, str], Mapping[str, Any]] = {}
+        self._error: BaseException | None = None
         # Events travel with their tracker: one counts as delivered when the reader takes it.
         self._receive: MemoryObjectReceiveStream[_Sent] | None = None
 
@@ -158,6 +166,8 @@ class DeploymentMonitor:
         _check_timeout(timeout)
         tracker = _Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
         self._trackers[key] = tracker
+        if checkpoint is not None and self._coordinator is not None:
+            self._given[key] = checkpoint
         now = self._clock()
         entry = _Entry(
             due=now,
@@ -221,6 +231,8 @@ class DeploymentMonitor:
     async def __aenter__(self) -> DeploymentMonitor:
         if self._tg is not None:
             raise RuntimeError("a DeploymentMonitor can be entered only once")
+        if self._coordinator is not None:
+            await self._coordinator.open()  # RedisUnavailableError now, not a hang later
         send, receive = anyio.create_memory_object_stream[_Sent](self._buffer_size)
         work_send, work_receive = anyio.create_memory_object_stream[_Entry](0)
         self._receive = receive
@@ -231,6 +243,8 @@ class DeploymentMonitor:
             self._tg.start_soon(self._poller, work_receive.clone(), send.clone())
         work_receive.close()
         send.close()
+        if self._coordinator is not None:
+            self._tg.start_soon(self._guard, self._coordinator.keep_leases)
         return self
 
     async def __aexit__(
@@ -247,6 +261,9 @@ class DeploymentMonitor:
         finally:
             if self._receive is not None:
                 self._receive.close()
+            if self._coordinator is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._coordinator.close()
 
     def __aiter__(self) -> DeploymentMonitor:
         return self
@@ -254,13 +271,65 @@ class DeploymentMonitor:
     async def __anext__(self) -> DeploymentEvent:
         if self._receive is None:
             raise RuntimeError("use 'async with DeploymentMonitor(...) as monitor:' first")
+        while True:
+            try:
+                tracker, event = await self._receive.receive()
+            except (anyio.EndOfStream, anyio.ClosedResourceError):
+                if self._error is not None:
+                    raise self._error from None
+                raise StopAsyncIteration from None
+            if self._coordinator is None:
+                tracker.delivered()
+            elif not await self._commit(tracker, event):
+                continue  # another process holds this deployment now and reports it
+            self._events += 1
+            return event
+
+    # -- sharing with other processes (a coordinator) ----------------------------------------
+
+    async def _guard(self, work: Callable[[], Awaitable[Any]]) -> None:
+        """Run coordinator work; its failure ends the stream with that error, not a hang."""
         try:
-            tracker, event = await self._receive.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            raise StopAsyncIteration from None
+            await work()
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        self._error = exc
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()  # the pollers close their streams: the reader sees it
+
+    async def _claim(self, entry: _Entry) -> float | bool | None:
+        """Before a poll: True to poll; a delay to look again; None when it ended elsewhere."""
+        assert self._coordinator is not None
+        key = (entry.tracker.instance_id, entry.tracker.deployment_id)
+        claim = await self._coordinator.claim(key)
+        if claim.state == "busy":
+            return claim.retry_in
+        if claim.state == "done":
+            entry.tracker.final_emitted = True  # reported by the process that polled it
+            entry.tracker.outcome = claim.outcome
+            return None
+        if claim.acquired:
+            # Newly ours: continue from the checkpoint of the events handed out so far, by
+            # whichever process that was (none yet: the one given to add()).
+            checkpoint = claim.checkpoint or self._given.get(key)
+            tracker = _Tracker(*key, checkpoint=checkpoint, **self._options)
+            self._trackers[key] = entry.tracker = tracker
+        return True
+
+    async def _commit(self, tracker: _Tracker, event: DeploymentEvent) -> bool:
+        """Hand ``event`` out only once the checkpoint that includes it is recorded under
+        this process's lease; False (drop it) when the lease was lost: the process that
+        holds it now resumes from the last recorded checkpoint and reports it."""
+        assert self._coordinator is not None
+        key = (tracker.instance_id, tracker.deployment_id)
+        if self._trackers.get(key) is not tracker:
+            return False  # polled under a lease since lost and taken again: stale
         tracker.delivered()
-        self._events += 1
-        return event
+        return await self._coordinator.commit(
+            key, tracker.checkpoint(), final=event.kind == "final", outcome=event.outcome
+        )
 
     # -- the machinery -----------------------------------------------------------------------
 
@@ -330,6 +399,18 @@ class DeploymentMonitor:
 
     async def _poll(self, entry: _Entry, events: MemoryObjectSendStream[_Sent]) -> float | None:
         """Poll one deployment, send its events; the delay until its next poll, None if done."""
+        if self._coordinator is not None:
+            try:
+                go = await self._claim(entry)
+            except Exception as exc:
+                self._fail(exc)
+                return None
+            if go is None:
+                key = (entry.tracker.instance_id, entry.tracker.deployment_id)
+                self._outcomes[key] = entry.tracker.outcome or "error"
+                return None
+            if go is not True:
+                return float(go)
         tracker = entry.tracker
         remaining = None if entry.deadline is None else entry.deadline - self._clock()
         batch: list[DeploymentEvent] = []
