@@ -579,7 +579,7 @@ def test_render_text_draws_a_tree_with_progress_bars() -> None:
     assert lines[1].startswith("├─ task t1") and lines[-2].startswith("└─ task t2")
     assert progress_bar(32, 12) in lines[2] and "complete" in lines[2]
     assert progress_bar(8, 12) in lines[3] and "assembling" in lines[3]
-    assert "failed" in lines[4]
+    assert "✘ root cause" in lines[4]  # the only failure: the root cause
     ascii_art = render_text(state(body), width=100, ascii=True)
     assert "[##" in ascii_art and "█" not in ascii_art and "└" not in ascii_art
     narrow = render_text(state(body), width=50)
@@ -593,8 +593,10 @@ def test_printing_a_state_draws_its_tree(capsys: pytest.CaptureFixture[str]) -> 
     shown = capsys.readouterr().out
     assert shown == s.render() + "\n" == render_text(s, width=80) + "\n"
     rows = shown.splitlines()
-    assert len(rows) == 3 and rows[0].startswith("✔ deployment " + DEP_ID)
-    assert rows[1].startswith("└─ task " + TASK_ID) and "complete" in rows[2]
+    # Ids are cut to 8 characters on a terminal (to_dict and JSON have them whole).
+    assert len(rows) == 3 and rows[0].startswith("✔ deployment " + DEP_ID[:8] + ":")
+    assert rows[1].startswith("└─ task " + TASK_ID[:8] + " ") and "complete" in rows[2]
+    assert DEP_ID in render_text(s, full_ids=True)
     assert f"{s}" == str(s) and "DeploymentState(" not in str(s)
     assert repr(s).startswith("DeploymentState(deployment_id=")  # repr is still the fields
     assert str(DeploymentState(deployment_id="d")).startswith("? deployment d: -")

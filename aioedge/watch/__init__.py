@@ -1,7 +1,7 @@
 """Follow Link IoT Edge deployments: events, state trees, watchers and a monitor.
 
 Pure core: :mod:`._events` (event values), :mod:`._state` (the tree, ``diff``, ``apply``),
-:mod:`._render` (text and HTML).  I/O shell: :mod:`._watcher` (one deployment),
+:mod:`._render` (text and HTML), :mod:`._cause` (a failure's root cause).  I/O shell: :mod:`._watcher` (one deployment),
 :mod:`._monitor` (many), :mod:`._deploy` (create, then watch).
 
 ``__all__`` holds what users need; the building blocks behind it (``parse_log``,
@@ -11,8 +11,9 @@ from their private modules for tools that build on them.
 
 from __future__ import annotations
 
+from ._cause import FailureCause
 from ._deploy import deploy_and_watch
-from ._events import DeploymentEvent, LogEntry, status_name
+from ._events import DeploymentEvent, LogEntry, WatchOutcome, status_name
 from ._monitor import DeploymentMonitor
 from ._render import EventLog, events_html, render_text
 from ._state import DeploymentState, apply, carry_logs, diff
@@ -24,7 +25,9 @@ __all__ = [
     "DeploymentState",
     "DeploymentWatcher",
     "EventLog",
+    "FailureCause",
     "LogEntry",
+    "WatchOutcome",
     "WatchRetry",
     "apply",
     "carry_logs",

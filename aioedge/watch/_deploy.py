@@ -9,7 +9,12 @@ from .._errors import ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
 from ._watcher import Caller, DeploymentWatcher
 
-__all__ = ["deploy_and_watch", "find_running_deployment", "start_deployment"]
+__all__ = [
+    "deploy_and_watch",
+    "find_running_deployment",
+    "latest_deployment",
+    "start_deployment",
+]
 
 _ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
 _RUNNING_STATUSES = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processed
@@ -46,6 +51,41 @@ async def find_running_deployment(client: Caller, instance_id: str) -> str | Non
         if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
             break
     return min(found)[2] if found else None
+
+
+async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool] | None:
+    """``(deployment_id, running)``: the instance's running deployment (the newest if
+    several), else its latest one by creation time; ``None`` when it has none.
+
+    What ``aioedge watch INSTANCE`` follows, as ``kubectl rollout status`` needs only a name.
+    """
+    running: list[tuple[int, int, str]] = []
+    ended: list[tuple[int, int, str]] = []
+    for page in range(1, _MAX_PAGES + 1):
+        body = await client.call(
+            "QueryEdgeInstanceHistoricDeployment",
+            {"InstanceId": instance_id, "CurrentPage": page, "PageSize": _PAGE_SIZE},
+        )
+        data = body.get("Data")
+        items = data.get("DeploymentList") if isinstance(data, Mapping) else None
+        if not isinstance(items, list):
+            items = []
+        for position, item in enumerate(items):
+            if not isinstance(item, Mapping) or not item.get("DeploymentId"):
+                continue
+            created = _as_int(item.get("GmtCreateTimestamp", item.get("GmtCreateTimeStamp")))
+            # Newest first; ties (no timestamps) keep the listing's own order.
+            key = (-(created or 0), (page - 1) * _PAGE_SIZE + position, str(item["DeploymentId"]))
+            status = _as_int(item.get("Status"))
+            (running if status in _RUNNING_STATUSES else ended).append(key)
+        total = _as_int(data.get("Total")) if isinstance(data, Mapping) else None
+        if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
+            break
+    if running:
+        return min(running)[2], True
+    if ended:
+        return min(ended)[2], False
+    return None
 
 
 def _as_int(value: Any) -> int | None:

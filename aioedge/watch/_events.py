@@ -13,7 +13,10 @@ Kinds:
 - ``"warning"``: something odd in an answer (a malformed ``Log``, or one that lost entries it
   listed before); the stream goes on.
 - ``"poll_error"``: a transient error while polling; the watcher retries after ``retry_in``.
-- ``"final"``: the last event of a stream, ``outcome`` is one of :data:`OUTCOMES`.
+- ``"final"``: the last event of a stream, ``outcome`` is one of :data:`OUTCOMES` and
+  ``reason`` one of :data:`REASONS`.  A failed deployment's ``final`` names its root cause
+  (see ``_cause.py``): ``failed_snapshot``, the resource fields, ``stage`` and the full
+  ``message`` of the first snapshot that failed on its own.
 """
 
 from __future__ import annotations
@@ -29,10 +32,12 @@ from typing import Any, Literal
 __all__ = [
     "FINAL_STATUSES",
     "OUTCOMES",
+    "REASONS",
     "STAGE_NAMES",
     "STATUS_NAMES",
     "TRANSITION_KINDS",
     "DeploymentEvent",
+    "WatchOutcome",
     "EventKind",
     "LogEntry",
     "Outcome",
@@ -41,15 +46,42 @@ __all__ = [
 ]
 
 EventKind = Literal["deployment", "task", "snapshot", "log", "warning", "poll_error", "final"]
-Outcome = Literal["succeeded", "failed", "timed_out", "not_found", "error"]
+Outcome = Literal["succeeded", "failed", "timed_out", "not_found", "error", "interrupted"]
 
 #: Kinds that move an object of the tree (the ones ``apply`` replays).
 TRANSITION_KINDS: frozenset[str] = frozenset({"deployment", "task", "snapshot"})
 
 #: ``"succeeded"``/``"failed"`` come from the service (Status 2/3); ``"timed_out"`` from the
 #: watcher's own deadline; ``"not_found"``/``"error"`` only from a monitor, which reports a
-#: deployment it cannot follow instead of raising for the whole stream.
-OUTCOMES: tuple[str, ...] = ("succeeded", "failed", "timed_out", "not_found", "error")
+#: deployment it cannot follow instead of raising for the whole stream, or from the CLI,
+#: which ends every JSON stream with a ``final`` record; ``"interrupted"`` from the CLI on
+#: Ctrl-C (the deployment itself goes on).
+OUTCOMES: tuple[str, ...] = (
+    "succeeded",
+    "failed",
+    "timed_out",
+    "not_found",
+    "error",
+    "interrupted",
+)
+
+#: Why a stream ended (``final`` events' ``reason``), finer than the outcome:
+#: ``completed`` (succeeded); ``snapshot_failed`` / ``task_failed`` (the root cause is a
+#: snapshot / a subtask without one) / ``failed`` (nothing in the tree says why);
+#: ``timeout``; ``not_found`` (the deployment or instance does not exist); ``unreachable``
+#: (the endpoint could not be reached); ``error`` (any other error, ``error`` holds its
+#: code); ``interrupted`` (Ctrl-C).
+REASONS: tuple[str, ...] = (
+    "completed",
+    "snapshot_failed",
+    "task_failed",
+    "failed",
+    "timeout",
+    "not_found",
+    "unreachable",
+    "error",
+    "interrupted",
+)
 
 # ERRATA, Deployments: Stage 0/8/16/24/32; Status 0..3 (0 means "not started" for both
 # subtasks and snapshots, whatever wording the text uses).
@@ -218,6 +250,8 @@ class DeploymentEvent:
     error: str | None = None
     attempt: int | None = None
     retry_in: float | None = None
+    reason: str | None = None
+    failed_snapshot: str | None = None
 
     @property
     def is_transition(self) -> bool:
@@ -281,9 +315,26 @@ class DeploymentEvent:
                 f"{_one_line(self.message or '')}{retry}"
             )
         # final
-        detail = f" ({_one_line(self.message)})" if self.message else ""
         outcome = (self.outcome or "finished").replace("_", " ")
+        if self.reason in ("snapshot_failed", "task_failed"):
+            # The root cause, whole: which resource, where, and its full message.
+            return f"deployment {dep} {outcome}: {self.culprit()}: {_one_line(self.message or '')}"
+        detail = f" ({_one_line(self.message)})" if self.message else ""
         return f"deployment {dep} {outcome}{detail}"
+
+    def culprit(self) -> str:
+        """A failed ``final``'s root cause as people name it: ``sensor_03 (device_config) at
+        dispatching on gateway G``; ``""`` for any other event."""
+        if self.reason == "snapshot_failed":
+            name = printable(self.resource_name or self.resource_id or self.failed_snapshot or "?")
+            kind = printable(self.resource_type or "")
+            what = f"{name} ({kind})" if kind and kind != name else name
+        elif self.reason == "task_failed":
+            what = f"subtask {printable(self.task_id or '?')}"
+        else:
+            return ""
+        gw = f" on gateway {printable(self.gateway_id)}" if self.gateway_id else ""
+        return f"{what} at {stage_name(self.stage)}{gw}"
 
     def _resource(self) -> str:
         name = printable(self.resource_name or self.resource_id or "")
@@ -307,6 +358,45 @@ class DeploymentEvent:
         if self.backwards:
             text += " (stage went backwards)"
         return text
+
+
+class WatchOutcome(str):
+    """How a watch ended, equal to its outcome string (``"failed"``), that also says why.
+
+    ``watcher.outcome == "failed"`` holds as before; ``watcher.outcome.message`` is the full
+    message of the root cause, ``.failed_snapshot`` its snapshot, ``.reason`` one of
+    :data:`REASONS` and ``.final`` the whole ``final`` event.
+    """
+
+    final: DeploymentEvent
+
+    def __new__(cls, final: DeploymentEvent) -> WatchOutcome:
+        self = super().__new__(cls, final.outcome or "error")
+        self.final = final
+        return self
+
+    @property
+    def reason(self) -> str | None:
+        return self.final.reason
+
+    @property
+    def message(self) -> str | None:
+        return self.final.message
+
+    @property
+    def failed_snapshot(self) -> str | None:
+        return self.final.failed_snapshot
+
+    @property
+    def culprit(self) -> str:
+        """The failing resource and where (``""`` unless a failure names one)."""
+        return self.final.culprit()
+
+    def __repr__(self) -> str:
+        return (
+            f"WatchOutcome({str(self)!r}, reason={self.reason!r}, "
+            f"failed_snapshot={self.failed_snapshot!r}, message={self.message!r})"
+        )
 
 
 def _move(before: int | None, after: int | None, name: Any) -> str:

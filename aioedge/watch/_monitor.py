@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anyio
 from anyio.abc import TaskGroup
@@ -29,7 +29,7 @@ from .._log import get_logger
 
 if TYPE_CHECKING:
     from .._coordinator import RedisCoordinator
-from ._events import DeploymentEvent, Outcome
+from ._events import DeploymentEvent, Outcome, WatchOutcome
 from ._state import DeploymentState
 from ._watcher import (
     _ACTION,
@@ -308,7 +308,7 @@ class DeploymentMonitor:
             return claim.retry_in
         if claim.state == "done":
             entry.tracker.final_emitted = True  # reported by the process that polled it
-            entry.tracker.outcome = claim.outcome
+            entry.tracker.outcome = _reported(entry.tracker, claim.outcome)
             return None
         if claim.acquired:
             # Newly ours: continue from the checkpoint of the events handed out so far, by
@@ -461,7 +461,6 @@ class DeploymentMonitor:
             error=_error_code(cause),
         )
         tracker.final_emitted = True
-        tracker.outcome = outcome
         state = tracker.state
         event = DeploymentEvent(
             kind="final",
@@ -470,9 +469,24 @@ class DeploymentMonitor:
             status=None if state is None else state.status,
             previous_status=None if state is None else state.status,
             outcome=outcome,
+            reason="not_found" if outcome == "not_found" else "error",
             error=_error_code(cause),
             message=str(exc) if not isinstance(cause, ApiError) else _error_text(cause),
             time=self._wall(),
         )
+        tracker.outcome = WatchOutcome(event)
         tracker.start_batch([event])
         return event
+
+
+def _reported(tracker: _Tracker, outcome: str | None) -> WatchOutcome | None:
+    """The outcome another process reported (only the word travels through the coordinator)."""
+    if not outcome:
+        return None
+    final = DeploymentEvent(
+        kind="final",
+        deployment_id=tracker.deployment_id,
+        instance_id=tracker.instance_id,
+        outcome=cast(Outcome, outcome),
+    )
+    return WatchOutcome(final)

@@ -6,9 +6,11 @@ Pure string building; the CLI's live display redraws ``render_text`` after each 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+import textwrap
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import (
     STAGE_NAMES,
     DeploymentEvent,
@@ -26,6 +28,44 @@ __all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_tex
 _LAST_STAGE = max(STAGE_NAMES)  # 32: complete
 _MARK = {0: "·", 1: "…", 2: "✔", 3: "✘"}
 _ASCII_MARK = {0: ".", 1: "~", 2: "+", 3: "x"}
+_STOPPED_MARK, _ASCII_STOPPED_MARK = "⊘", "/"
+
+#: The longest a row's label (tree branches and resource name) gets: wider terminals give
+#: the room to the note on the right, not to blank padding.
+NAME_WIDTH = 40
+#: How many characters of an id a terminal row shows (the JSON output has them whole).
+SHORT_ID = 8
+
+# ANSI SGR sequences for the roles a cell can have (see :func:`paint`).
+_SGR = {
+    "ok": "32",
+    "fail": "31",
+    "cause": "1;31",
+    "stopped": "2",
+    "run": "36",
+    "dim": "2",
+    "bold": "1",
+    "warn": "33",
+}
+
+
+def paint(text: str, role: str | None, colour: bool) -> str:
+    """``text`` in the colour of ``role`` (ANSI), or as it is when ``colour`` is false."""
+    if not colour or not role or not text:
+        return text
+    return f"\x1b[{_SGR[role]}m{text}\x1b[0m"
+
+
+def short_id(ident: str | None, *, full: bool = False) -> str:
+    """An id as a terminal row shows it: its first :data:`SHORT_ID` characters."""
+    if ident is None:
+        return "?"
+    text = printable(ident)
+    return text if full or len(text) <= SHORT_ID + 2 else text[:SHORT_ID]
+
+
+def _status_role(status: int | None) -> str | None:
+    return {1: "run", 2: "ok", 3: "fail"}.get(status if status is not None else -1)
 
 
 def _fraction(stage: int | None) -> float:
@@ -42,12 +82,22 @@ def progress_bar(stage: int | None, width: int = 10, *, ascii: bool = False) -> 
     return "[" + full * filled + empty * (inner - filled) + "]"
 
 
-def _clip(text: str, width: int) -> str:
+def _clip(text: str, width: int, *, ascii: bool = False) -> str:
     if width <= 0:
         return ""
     if len(text) <= width:
         return text.ljust(width)
-    return text[: max(0, width - 1)] + "…"
+    return text[: max(0, width - 1)] + ("~" if ascii else "…")
+
+
+def _clip_middle(text: str, width: int, ascii: bool) -> str:
+    """``text`` in ``width`` characters, cut in the middle: names that share a long prefix
+    (``hall_2_temperature_sensor_01``, ``..._02``) still differ where they end."""
+    if len(text) <= width or width < 8:
+        return text
+    gap = "~" if ascii else "…"
+    tail = (width - 1) // 2
+    return text[: width - 1 - tail] + gap + text[len(text) - tail :]
 
 
 def _mark(status: int | None, ascii: bool) -> str:
@@ -55,58 +105,133 @@ def _mark(status: int | None, ascii: bool) -> str:
     return table.get(status if status is not None else -1, "?")
 
 
-def _resource_label(snap: SnapshotState) -> str:
+def _label_parts(snap: SnapshotState) -> tuple[str, str]:
+    """A snapshot's name, and what follows it: its type and whether it deletes."""
     name = snap.resource_name or snap.resource_id or snap.snapshot_id
+    suffix = ""
     if snap.resource_type and snap.resource_type != name:
-        name = f"{name} ({snap.resource_type})"
+        suffix = f" ({snap.resource_type})"
     if snap.operate_type == 1:  # ERRATA: OperateType 1 deletes the resource
-        name = f"{name} [delete]"
-    return name
+        suffix += " [delete]"
+    return name, suffix
 
 
-def _summary(state: DeploymentState) -> str:
+def _resource_label(snap: SnapshotState) -> str:
+    name, suffix = _label_parts(snap)
+    return name + suffix
+
+
+def _fitted_label(snap: SnapshotState, width: int, ascii: bool) -> str:
+    """The label in ``width``: the name cut in its middle before its type goes."""
+    name, suffix = (printable(part) for part in _label_parts(snap))
+    if len(name) + len(suffix) <= width:
+        return name + suffix
+    if width - len(suffix) >= 12:
+        return _clip_middle(name, width - len(suffix), ascii) + suffix
+    return _clip_middle(name + suffix, width, ascii)
+
+
+def _summary(state: DeploymentState, roles: Mapping[tuple[str, str], FailureRole]) -> str:
     snaps = [s for _t, s in state.snapshots()]
     done = sum(1 for s in snaps if s.status == 2)
-    failed = sum(1 for s in snaps if s.status == 3)
+    stopped = sum(1 for r in roles.values() if r == "stopped")
+    failed = sum(1 for s in snaps if s.status == 3) - stopped
     tasks = len(state.tasks)
     text = f"{tasks} task{'s' if tasks != 1 else ''}, {done}/{len(snaps)} snapshots done"
-    return text + (f", {failed} failed" if failed else "")
+    text += f", {failed} failed" if failed else ""
+    return text + (f", {stopped} stopped" if stopped else "")
 
 
-def render_text(state: DeploymentState, width: int = 80, *, ascii: bool = False) -> str:
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` cut into pieces of at most ``width`` characters, at spaces where it can."""
+    width = max(8, width)
+    out: list[str] = []
+    for piece in textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False):
+        out.append(piece)
+    return out or [""]
+
+
+def render_text(
+    state: DeploymentState,
+    width: int = 80,
+    *,
+    ascii: bool = False,
+    colour: bool = False,
+    full_ids: bool = False,
+) -> str:
     """A tree of the deployment, its subtasks and snapshots, one line each, ``width`` wide.
 
-    Each snapshot line ends with a stage progress bar, the stage and the status.  Control
-    characters in ids and names from the service are escaped, so a row stays one line.
+    Each snapshot line ends with a stage progress bar, the stage and the status.  On
+    failure the root cause (:func:`~aioedge.watch.failure_cause`) is marked and its whole
+    message follows on the next lines; snapshots that failed only because their subtask
+    did show as *stopped*.  Ids are shortened to :data:`SHORT_ID` characters unless
+    ``full_ids``; the label column is at most :data:`NAME_WIDTH` wide.  Control characters
+    in ids and names from the service are escaped, so a row stays one line.  ``colour``
+    adds ANSI colours (the width counts only visible characters).
     """
     width = max(48, width)
     branch, last, pipe, space = (
         ("|- ", "`- ", "|  ", "   ") if ascii else ("├─ ", "└─ ", "│  ", "   ")
     )
+    roles = failure_roles(state)
+    cause = failure_cause(state)
+
+    def ident(value: str | None) -> str:
+        return short_id(value, full=full_ids)
+
     lines = []
-    kind = f" {printable(state.type)}" if state.type else ""
+    # The usual type goes unsaid: a reset (which deletes resources) does not.
+    kind = f" ({printable(state.type)})" if state.type and state.type != "deploy" else ""
     head = (
-        f"{_mark(state.status, ascii)} deployment {printable(state.deployment_id)}{kind}: "
-        f"{status_name(state.status)} ({_summary(state)})"
+        f"{_mark(state.status, ascii)} deployment {ident(state.deployment_id)}{kind}: "
+        f"{status_name(state.status)} ({_summary(state, roles)})"
     )
-    lines.append(_clip(head, width).rstrip())
+    lines.append(
+        paint(_clip(head, width, ascii=ascii).rstrip(), _status_role(state.status), colour)
+    )
     # Columns right of the label: bar, stage name, status; narrow terminals lose the bar.
     bar_width = 12 if width >= 72 else 0
     right = (bar_width + 1 if bar_width else 0) + _STAGE_COL + 1 + _STATUS_COL
+    label_width = min(NAME_WIDTH, width - right - 1)
+    room = width - (label_width + 1 + right)  # what is left for a note on the right
     for ti, task in enumerate(state.tasks):
         t_last = ti == len(state.tasks) - 1
         prefix = last if t_last else branch
-        gw = f" gateway {printable(task.gateway_id)}" if task.gateway_id else ""
-        label = f"{prefix}task {printable(task.task_id)}{gw}"
-        lines.append(_row(label, "", bar_width, task.stage, task.status, width - right - 1, ascii))
+        gw = f" gateway {ident(task.gateway_id)}" if task.gateway_id else ""
+        label = f"{prefix}task {ident(task.task_id)}{gw}"
+        lines.append(
+            _row(label, "", bar_width, task.stage, task.status, label_width, ascii, colour)
+        )
         child = space if t_last else pipe
         for si, snap in enumerate(task.snapshots):
-            s_prefix = child + (last if si == len(task.snapshots) - 1 else branch)
+            s_last = si == len(task.snapshots) - 1
+            s_prefix = child + (last if s_last else branch)
             bar = progress_bar(snap.stage, bar_width, ascii=ascii) if bar_width else ""
-            label = s_prefix + printable(_resource_label(snap))
+            label = s_prefix + _fitted_label(snap, label_width - len(s_prefix), ascii)
+            role = roles.get((task.task_id, snap.snapshot_id))
             lines.append(
-                _row(label, bar, bar_width, snap.stage, snap.status, width - right - 1, ascii)
+                _row(
+                    label,
+                    bar,
+                    bar_width,
+                    snap.stage,
+                    snap.status,
+                    label_width,
+                    ascii,
+                    colour,
+                    role=role,
+                    room=room,
+                )
             )
+            if role == "cause" and cause is not None and cause.logged:
+                # The root cause's whole message, wrapped under its row: never cut.
+                indent = child + (space if s_last else pipe) + ("-> " if ascii else "↳ ")
+                text = printable(" ".join(cause.message.split()))
+                if cause.code not in (None, "", "0"):
+                    text = f"code={printable(cause.code or '')}: {text}"
+                more = child + (space if s_last else pipe) + "  "
+                for n, piece in enumerate(_wrap(text, width - len(indent))):
+                    lines.append((indent if n == 0 else more) + paint(piece, "cause", colour))
     return "\n".join(lines)
 
 
@@ -122,27 +247,56 @@ def _row(
     status: int | None,
     label_width: int,
     ascii: bool,
+    colour: bool,
+    *,
+    role: FailureRole | None = None,
+    room: int = 0,
 ) -> str:
-    cells = [_clip(label, label_width)]
+    cells = [_clip(label, label_width, ascii=ascii)]
     if bar_width:
         cells.append(bar.ljust(bar_width))
     cells.append(_clip(stage_name(stage), _STAGE_COL))
-    cells.append(f"{_mark(status, ascii)} {status_name(status)}")
+    note = ""
+    style: str | None
+    if role == "stopped":
+        mark = _ASCII_STOPPED_MARK if ascii else _STOPPED_MARK
+        text, style, note = f"{mark} stopped", "stopped", "(its subtask failed)"
+    elif role == "cause":
+        text, style = f"{_mark(status, ascii)} root cause", "cause"
+    else:
+        text, style = f"{_mark(status, ascii)} {status_name(status)}", _status_role(status)
+    if note and room >= len(note) + 1:
+        cells.append(paint(text.ljust(_STATUS_COL), style, colour))
+        cells.append(paint(note, style, colour))
+    else:
+        cells.append(paint(text, style, colour))
     return " ".join(cells).rstrip()
 
 
 def render_html(state: DeploymentState) -> str:
-    """An HTML table (one row per snapshot, grouped by subtask) for notebooks."""
+    """An HTML table (one row per snapshot, grouped by subtask) for notebooks.
+
+    On failure the root cause's row is highlighted with its whole message under it, and
+    snapshots that failed only because their subtask did say so.
+    """
     e = html.escape
+    roles = failure_roles(state)
+    cause = failure_cause(state)
     rows: list[str] = []
     for task in state.tasks:
         rows.append(_task_row(task))
-        rows.extend(_snapshot_rows(task.snapshots))
+        rows.extend(_snapshot_rows(task, roles, cause))
     caption = (
         f"deployment <code>{e(state.deployment_id)}</code>"
         f"{' (' + e(state.type) + ')' if state.type else ''}: "
-        f"<b>{e(status_name(state.status))}</b> &middot; {e(_summary(state))}"
+        f"<b>{e(status_name(state.status))}</b> &middot; {e(_summary(state, roles))}"
     )
+    if cause is not None:
+        caption += (
+            "<br><span class='aioedge-cause' style='color:#c62828'>root cause: "
+            f"<b>{e(cause.resource)}</b> at {e(stage_name(cause.stage))}: "
+            f"{e(cause.message)}</span>"
+        )
     head = "".join(
         f"<th style='text-align:left'>{h}</th>"
         for h in ("subtask / resource", "type", "stage", "progress", "status")
@@ -157,9 +311,14 @@ def render_html(state: DeploymentState) -> str:
 _COLOURS = {2: "#2e7d32", 3: "#c62828", 1: "#1565c0"}
 
 
-def _status_cell(status: int | None) -> str:
+def _status_cell(status: int | None, role: FailureRole | None = None) -> str:
+    if role == "stopped":
+        return "<td style='color:#9e9e9e'>stopped (its subtask failed)</td>"
     colour = _COLOURS.get(status if status is not None else -1, "#616161")
-    return f"<td style='color:{colour}'>{html.escape(status_name(status))}</td>"
+    text = html.escape(status_name(status))
+    if role == "cause":
+        text = f"<b>{text} &#9664; root cause</b>"
+    return f"<td style='color:{colour}'>{text}</td>"
 
 
 def _task_row(task: TaskState) -> str:
@@ -171,20 +330,36 @@ def _task_row(task: TaskState) -> str:
     )
 
 
-def _snapshot_rows(snaps: Iterable[SnapshotState]) -> list[str]:
+def _snapshot_rows(
+    task: TaskState,
+    roles: Mapping[tuple[str, str], FailureRole],
+    cause: FailureCause | None,
+) -> list[str]:
     e = html.escape
     out = []
-    for snap in snaps:
+    for snap in task.snapshots:
+        role = roles.get((task.task_id, snap.snapshot_id))
         value = round(_fraction(snap.stage) * _LAST_STAGE)
+        style = {
+            "cause": " class='aioedge-root-cause' style='background:#ffebee'",
+            "stopped": " class='aioedge-stopped' style='color:#9e9e9e'",
+        }.get(role or "", "")
         out.append(
-            "<tr>"
+            f"<tr{style}>"
             f"<td style='padding-left:2em'>{e(_resource_label(snap))}"
             f"<br><small><code>{e(snap.snapshot_id)}</code></small></td>"
             f"<td>{e(snap.resource_type or '')}</td>"
             f"<td>{e(stage_name(snap.stage))}</td>"
             f"<td><progress max='{_LAST_STAGE}' value='{value}'></progress></td>"
-            f"{_status_cell(snap.status)}</tr>"
+            f"{_status_cell(snap.status, role)}</tr>"
         )
+        if role == "cause" and cause is not None and cause.snapshot_id == snap.snapshot_id:
+            code = f"code={e(cause.code)}: " if cause.code not in (None, "", "0") else ""
+            out.append(
+                "<tr class='aioedge-root-cause' style='background:#ffebee'>"
+                "<td colspan='5' style='padding-left:3em;color:#c62828;white-space:pre-wrap'>"
+                f"&#8627; {code}{e(cause.message)}</td></tr>"
+            )
     return out
 
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from ._cause import FailureCause, failure_cause
 from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, to_int
 
 __all__ = [
@@ -351,6 +352,11 @@ class DeploymentState:
             return "failed"
         return None
 
+    @property
+    def failure(self) -> FailureCause | None:
+        """The root cause once something failed (:func:`aioedge.watch.failure_cause`)."""
+        return failure_cause(self)
+
     def task(self, task_id: str) -> TaskState | None:
         for task in self.tasks:
             if task.task_id == task_id:
@@ -537,8 +543,15 @@ def _merge_key(observed_at: float | None) -> Callable[[DeploymentEvent], tuple[f
 
 
 def final_event(state: DeploymentState, *, instance_id: str | None = None) -> DeploymentEvent:
-    """The ``final`` event for a deployment in Status 2 or 3."""
+    """The ``final`` event for a deployment in Status 2 or 3.
+
+    A failed one names its root cause (:func:`failure_cause`): ``reason``
+    ``"snapshot_failed"`` with ``failed_snapshot``, the resource, ``stage`` and the full
+    ``message`` of the first snapshot that failed on its own (``"task_failed"`` for a
+    subtask without a failed snapshot, ``"failed"`` when the tree says nothing).
+    """
     ctx = _Ctx(state.deployment_id, state.instance_id or instance_id, state.observed_at)
+    cause = failure_cause(state) if state.status == 3 else None
     return DeploymentEvent(
         kind="final",
         deployment_id=state.deployment_id,
@@ -547,7 +560,32 @@ def final_event(state: DeploymentState, *, instance_id: str | None = None) -> De
         previous_status=state.status,
         outcome=state.outcome,
         time=_when(state.completed_ms or state.modified_ms, ctx),
+        reason=_reason(state, cause),
+        **({} if cause is None else _cause_fields(cause)),
     )
+
+
+def _reason(state: DeploymentState, cause: FailureCause | None) -> str | None:
+    if state.status == 2:
+        return "completed"
+    if state.status != 3:
+        return None
+    if cause is None:
+        return "failed"
+    return "task_failed" if cause.snapshot_id is None else "snapshot_failed"
+
+
+def _cause_fields(cause: FailureCause) -> dict[str, Any]:
+    return {
+        "task_id": cause.task_id,
+        "gateway_id": cause.gateway_id,
+        "failed_snapshot": cause.snapshot_id,
+        "resource_id": cause.resource_id,
+        "resource_name": cause.resource_name,
+        "resource_type": cause.resource_type,
+        "stage": cause.stage,
+        "message": cause.message,
+    }
 
 
 def _removed(

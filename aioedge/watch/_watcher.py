@@ -27,7 +27,7 @@ from .._errors import (
     ValidationError,
 )
 from .._log import get_logger
-from ._events import TRANSITION_KINDS, DeploymentEvent
+from ._events import TRANSITION_KINDS, DeploymentEvent, WatchOutcome
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
 
 __all__ = [
@@ -170,7 +170,7 @@ class _Tracker:
         self.polls = 0
         self.state: DeploymentState | None = None
         self.final_emitted = False
-        self.outcome: str | None = None
+        self.outcome: WatchOutcome | None = None
         # What the answers produced, oldest first, and how much of it reached the caller.  A
         # watcher hands out one batch before it polls again; a monitor may poll again while
         # the reader has not yet taken the last batch out of the stream.
@@ -201,7 +201,9 @@ class _Tracker:
         # watch (older versions marked that final too) has a running state and resumes.
         ended = bool(cp.get("final_emitted", False)) and bool(self.state and self.state.is_final)
         self.final_emitted = ended
-        self.outcome = self.state.outcome if ended and self.state is not None else None
+        self.outcome = (
+            WatchOutcome(final_event(self.state)) if ended and self.state is not None else None
+        )
         self._batches = deque([_Batch(self.state, [], ended)])
 
     def checkpoint(self) -> dict[str, Any]:
@@ -272,7 +274,8 @@ class _Tracker:
                 # Resumed from a checkpoint taken between the last transition and "final".
                 events.append(final_event(current))
             self.final_emitted = True
-            self.outcome = current.outcome
+            last = next((e for e in reversed(events) if e.kind == "final"), None)
+            self.outcome = WatchOutcome(last if last is not None else final_event(current))
         self.state = carry_logs(self.state, current)
         self.errors = 0
         if any(e.kind in TRANSITION_KINDS or e.kind == "log" for e in events):
@@ -323,7 +326,6 @@ class _Tracker:
 
     def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
         self.final_emitted = True
-        self.outcome = "timed_out"
         state = self.state
         event = DeploymentEvent(
             kind="final",
@@ -332,9 +334,11 @@ class _Tracker:
             status=None if state is None else state.status,
             previous_status=None if state is None else state.status,
             outcome="timed_out",
+            reason="timeout",
             message=f"no final status after {timeout:g}s" if timeout is not None else None,
             time=observed_at,
         )
+        self.outcome = WatchOutcome(event)
         self.start_batch([event])
         return event
 
@@ -433,8 +437,12 @@ class DeploymentWatcher:
         return None if self._tracker is None else self._tracker.state
 
     @property
-    def outcome(self) -> str | None:
-        """``"succeeded"``, ``"failed"``, ``"timed_out"`` once finished, else ``None``."""
+    def outcome(self) -> WatchOutcome | None:
+        """``"succeeded"``, ``"failed"``, ``"timed_out"`` once finished, else ``None``.
+
+        A :class:`WatchOutcome`: a string that also carries ``reason``, ``message`` (the
+        root cause's full message on failure), ``failed_snapshot`` and the ``final`` event.
+        """
         return None if self._tracker is None else self._tracker.outcome
 
     @property
