@@ -12,10 +12,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import os
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
@@ -25,7 +27,9 @@ from ._errors import (
     ApiError,
     AuthError,
     CredentialsError,
+    DeploymentError,
     EdgeError,
+    NotFoundError,
     TransportError,
     ValidationError,
 )
@@ -236,7 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         _add_output(p)
         p.add_argument("instance", metavar="INSTANCE")
         if name == "watch":
-            p.add_argument("deployment", metavar="DEPLOYMENT")
+            p.add_argument(
+                "deployment",
+                metavar="DEPLOYMENT",
+                nargs="?",
+                help="the deployment id (default: the instance's running deployment, "
+                "else its latest one, whose outcome is reported)",
+            )
         else:
             p.add_argument(
                 "--type",
@@ -250,7 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
                 help="if a deployment is already running, watch it instead of failing",
             )
         p.add_argument(
-            "--timeout", type=_positive(float), default=None, help="give up after this many seconds"
+            "--timeout",
+            type=_positive(float),
+            default=None,
+            help="stop watching after this many seconds (the deployment goes on)",
+        )
+        p.add_argument(
+            "--max-poll-errors",
+            type=_count,
+            default=None,
+            metavar="N",
+            help="give up after N consecutive failed polls (default: keep retrying)",
         )
         p.add_argument(
             "--poll-interval",
@@ -531,53 +551,218 @@ async def _cmd_call(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def stream_events(args: argparse.Namespace, events: Any, out: TextIO | None = None) -> int:
-    """Print a watch/deploy stream; return the exit code from the final outcome."""
-    from ._live import LiveDisplay
+def _ascii_safe_streams() -> None:
+    """On a stream that cannot encode every character (``PYTHONIOENCODING=ascii``), print
+    ``?`` for the odd one left (a name from the service) instead of failing with a traceback.
+    """
+    from ._live import can_draw
+
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and not can_draw(stream):
+            with contextlib.suppress(ValueError, OSError):
+                reconfigure(errors="replace")
+
+
+def _follow_hint(args: argparse.Namespace, lead: str = "") -> str:
+    """How to follow the deployment again: ``aioedge watch INSTANCE`` (with the options
+    that reached this service), for after Ctrl-C or ``--timeout``."""
+    instance = getattr(args, "instance", None)
+    if args.command not in ("watch", "deploy") or not instance:
+        return ""
+    words = ["aioedge", "watch", instance]
+    for option in _COMMON:
+        value = getattr(args, option, None)
+        if value:
+            words += [f"--{option}", value]
+    return f"{lead}the deployment goes on in the service; follow it again with: {' '.join(words)}"
+
+
+def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> Any:
+    """The ``final`` record of a watch that ended on an error: outcome, reason, code, text."""
+    from .watch import DeploymentEvent
+
+    cause = err.__cause__ if isinstance(err, DeploymentError) and err.__cause__ else err
+    if isinstance(err, _Unreachable) or (
+        isinstance(err, DeploymentError) and isinstance(cause, TransportError)
+    ):
+        outcome, reason = "error", "unreachable"
+    elif isinstance(cause, NotFoundError) or isinstance(err, _NoDeployment):
+        outcome, reason = "not_found", "not_found"
+    else:
+        outcome, reason = "error", "error"
+    stream = io.StringIO()
+    _print_error(err, stream)
+    message = stream.getvalue().strip().removeprefix("error: ")
+    state = getattr(events, "state", None)
+    return DeploymentEvent(
+        kind="final",
+        deployment_id=getattr(events, "deployment_id", None) or "",
+        instance_id=getattr(args, "instance", None),
+        status=None if state is None else state.status,
+        outcome=outcome,  # type: ignore[arg-type]
+        reason=reason,
+        error=cause.code if isinstance(cause, ApiError) else type(cause).__name__,
+        message=message,
+        time=time.time(),
+    )
+
+
+def _interrupted_final(args: argparse.Namespace, events: Any) -> Any:
+    from .watch import DeploymentEvent
+
+    state = getattr(events, "state", None)
+    return DeploymentEvent(
+        kind="final",
+        deployment_id=getattr(events, "deployment_id", None) or "",
+        instance_id=getattr(args, "instance", None),
+        status=None if state is None else state.status,
+        outcome="interrupted",
+        reason="interrupted",
+        message=_follow_hint(args) or None,
+        time=time.time(),
+    )
+
+
+async def _tick(display: Any) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        display.tick()
+
+
+async def stream_events(
+    args: argparse.Namespace,
+    events: Any,
+    out: TextIO | None = None,
+    *,
+    polls: Callable[[], tuple[int, float | None]] | None = None,
+) -> int:
+    """Print a watch/deploy stream; return the exit code from the final outcome.
+
+    ``--output json``: one event per line, and always a ``final`` record last: the
+    deployment's own, a timeout, or (then re-raised) an error or Ctrl-C.  Text: a live tree
+    on a terminal (colour unless ``NO_COLOR``, ASCII when the encoding needs it), plain
+    lines when piped; either way the last line is the outcome, and after a timeout a hint
+    says how to follow the deployment again.
+    """
+    from ._live import LiveDisplay, can_draw, to_ascii, use_colour
 
     out = out or sys.stdout
-    live = args.output == "text" and out.isatty()
-    display = LiveDisplay(out) if live else None
-    outcome: str | None = None
-    async for event in events:
-        if args.output == "json":
-            print(json.dumps(event.to_dict(), ensure_ascii=False), file=out, flush=True)
-        elif display is not None:
-            display.update(event)
-        else:
-            print(str(event), file=out, flush=True)
-        outcome = getattr(event, "outcome", None) or outcome
-    if display is not None:
-        display.close()
+    as_json = args.output == "json"
+    ascii = not can_draw(out)
+    colour = use_colour(out)
+    live = not as_json and out.isatty()
+    display = LiveDisplay(out, colour=colour, ascii=ascii, polls=polls) if live else None
+    ticker = asyncio.ensure_future(_tick(display)) if display is not None else None
+
+    def emit(text: str) -> None:
+        print(to_ascii(text) if ascii else text, file=out, flush=True)
+
+    final: Any = None
+    try:
+        async for event in events:
+            if as_json:
+                print(json.dumps(event.to_dict(), ensure_ascii=ascii), file=out, flush=True)
+            elif display is not None:
+                display.update(event)
+            else:
+                emit(str(event))
+            if event.kind == "final":
+                final = event
+    except EdgeError as err:
+        if as_json:
+            record = _error_final(args, events, err).to_dict()
+            print(json.dumps(record, ensure_ascii=ascii), file=out, flush=True)
+        raise
+    except asyncio.CancelledError:  # Ctrl-C: main() says "interrupted" and how to follow
+        if as_json:
+            record = _interrupted_final(args, events).to_dict()
+            print(json.dumps(record, ensure_ascii=ascii), file=out, flush=True)
+        raise
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+        if display is not None:
+            display.close()
+    outcome = getattr(final, "outcome", None)
+    if final is not None and display is not None:
+        # The last line says how it ended and, on failure, which resource and why: whole.
+        role = {"succeeded": "ok", "failed": "cause"}.get(outcome or "", "warn")
+        from .watch._render import paint
+
+        emit(paint(str(final), role, colour))
+    if outcome == "timed_out":
+        hint = _follow_hint(args)
+        if hint:
+            print(to_ascii(hint) if ascii else hint, file=sys.stderr if as_json else out)
     return EXIT_OK if outcome == "succeeded" else EXIT_FAILED
 
 
-async def _cmd_watch(args: argparse.Namespace) -> int:
-    from .watch import watch_deployment
+class _NoDeployment(EdgeError):
+    """The instance has no deployment to watch."""
 
+
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A line before the events, in text mode only (JSON output stays events)."""
+    if args.output == "text":
+        from ._live import can_draw, to_ascii
+
+        print(text if can_draw(sys.stdout) else to_ascii(text), flush=True)
+
+
+async def _cmd_watch(args: argparse.Namespace) -> int:
+    from ._live import Polls
+    from .watch import DeploymentWatcher, WatchRetry
+    from .watch._deploy import latest_deployment
+
+    retry = WatchRetry(max_errors=args.max_poll_errors)
     async with _client(args) as client:
-        events = watch_deployment(
-            _FailFast(client),
+        polls = Polls(_FailFast(client))
+
+        async def resolve() -> tuple[str, bool]:
+            found = await latest_deployment(polls, args.instance)
+            if found is None:
+                raise _NoDeployment(
+                    f"instance {args.instance} has no deployment yet "
+                    f"(start one with: aioedge deploy {args.instance})"
+                )
+            deployment_id, running = found
+            if running:
+                _say(args, f"following the running deployment {deployment_id}")
+            else:
+                _say(args, f"no deployment is running; the latest one is {deployment_id}:")
+            return deployment_id, running
+
+        events = DeploymentWatcher(
+            polls,
             args.instance,
             args.deployment,
+            resolve=None if args.deployment else resolve,
             poll_interval=args.poll_interval,
             max_poll_interval=args.max_poll_interval,
             timeout=args.timeout,
+            retry=retry,
         )
-        return await stream_events(args, events)
+        return await stream_events(args, events, polls=polls.info)
 
 
 async def _cmd_deploy(args: argparse.Namespace) -> int:
+    from ._live import Polls
+    from .watch import WatchRetry, deploy_and_watch
+
     async with _client(args) as client:
-        events = client.deploy(
+        polls = Polls(client)
+        events = deploy_and_watch(
+            polls,
             args.instance,
             type=args.type,
             attach=args.attach,
             poll_interval=args.poll_interval,
             max_poll_interval=args.max_poll_interval,
             timeout=args.timeout,
+            retry=WatchRetry(max_errors=args.max_poll_errors),
         )
-        return await stream_events(args, events)
+        return await stream_events(args, events, polls=polls.info)
 
 
 async def _cmd_rollout(args: argparse.Namespace) -> int:
@@ -614,7 +799,13 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], Any]] = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if not words:  # `aioedge` alone: what it can do, not a usage error
+        _ascii_safe_streams()
+        parser.print_help()
+        return EXIT_OK
+    _ascii_safe_streams()
+    args, extra = parser.parse_known_args(words)
     for name in _COMMON:  # given neither before nor after the subcommand
         if not hasattr(args, name):
             setattr(args, name, None)
@@ -648,7 +839,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return result
         return int(asyncio.run(result))
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted" + _follow_hint(args, "; "), file=sys.stderr)
         return 130
     except (EdgeError, _UsageError) as err:
         _print_error(err, hint=_hint(args, err))

@@ -13,23 +13,38 @@ import json
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
+
+if TYPE_CHECKING:
+    from ._live import PollInfo
 
 __all__ = ["run_demo"]
 
 
 def _say(out: TextIO, text: str) -> None:
-    print(text, file=out, flush=True)
+    from ._live import can_draw, to_ascii
+
+    print(text if can_draw(out) else to_ascii(text), file=out, flush=True)
 
 
 #: How the command line shows an event stream (``_cli.stream_events``): passed in by the
 #: caller, so this module does not import the command line that imports it.
-Show = Callable[[argparse.Namespace, AsyncIterator[Any], TextIO], Awaitable[int]]
+class Show(Protocol):
+    def __call__(
+        self,
+        args: argparse.Namespace,
+        events: AsyncIterator[Any],
+        out: TextIO,
+        *,
+        polls: Callable[[], PollInfo] | None = None,
+    ) -> Awaitable[int]: ...
 
 
 async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = None) -> int:
     from ._client import EdgeClient
+    from ._live import Polls
     from .testing import Emulator
+    from .watch import deploy_and_watch
 
     out = out or sys.stdout
     quiet = args.output == "json"
@@ -111,8 +126,12 @@ async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = No
 
             if not quiet:
                 _say(out, "deploying — every subtask and resource snapshot, live:")
+            polls = Polls(client)  # the live view's "last poll N s ago"
             code = await show(
-                args, client.deploy(instance_id, poll_interval=0.2, max_poll_interval=1.0), out
+                args,
+                deploy_and_watch(polls, instance_id, poll_interval=0.2, max_poll_interval=1.0),
+                out,
+                polls=polls.info,
             )
             stats: dict[str, Any] = emu.stats()
         throttled = sum(v.get("throttled", 0) for v in stats.values())

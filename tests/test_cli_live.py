@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from aioedge._live import LiveDisplay, compose
-from aioedge.watch import DeploymentState, diff, render_text
+from aioedge._live import LiveDisplay, compose, fit, to_ascii
+from aioedge.watch import DeploymentEvent, DeploymentState, diff, render_text
 
 from .test_cli import TIMEOUT, base_env
 
@@ -66,14 +66,14 @@ def test_a_tall_tree_folds_idle_snapshots_per_task() -> None:
     lines = compose(state, ["log 1", "log 2", "log 3", "log 4"], width=120, height=16)
     assert len(lines) <= 15
     text = "\n".join(lines)
-    assert lines[0].startswith("… deployment " + DEP)  # the header still counts everything
+    assert lines[0].startswith("… deployment " + DEP[:8])  # the header still counts everything
     assert "(2 tasks, 12/30 snapshots done, 1 failed)" in lines[0]
     assert "│  ├─ … 12 succeeded, 5 not started" in lines
     assert "   └─ … 10 not started" in lines
     # What is moving or went wrong stays in view, each on its own line.
     for n in (12, 13, 14):
         assert f"sensor_{n} (device_config)" in text, n
-    assert "✘ failed" in text
+    assert "✘ root cause" in text  # the only failure
     assert "sensor_00" not in text and "sensor_100" not in text
     # The latest messages stay (up to a third of the rows).
     assert lines[-4:] == ["log 1", "log 2", "log 3", "log 4"]
@@ -120,7 +120,7 @@ def test_live_display_redraws_within_the_height() -> None:
     for drawing in re.split(r"\x1b\[\d+F", text):
         assert drawing.count("\x1b[2K") <= 9
     final = re.split(r"\x1b\[\d+F", text)[-1]
-    assert f"deployment {DEP}: succeeded (2 tasks, 16/16 snapshots done)" in final
+    assert f"deployment {DEP[:8]}: succeeded (2 tasks, 16/16 snapshots done)" in final
     assert "… 8 succeeded" in final
 
 
@@ -173,6 +173,66 @@ async def test_demo_under_a_short_terminal_stays_in_place(tmp_path: Path) -> Non
     drawings = re.split(r"\x1b\[\d+F", text)[1:]
     assert all(d.count("\x1b[2K") <= rows - 1 for d in drawings)
     final = drawings[-1]
-    assert re.search(r"deployment [0-9a-f]{32}: succeeded", final)
+    final = re.sub(r"\x1b\[[0-9;]*m", "", final)  # colour: it is a terminal
+    assert re.search(r"deployment [0-9a-f]{8}: succeeded", final)
     assert re.search(r"… \d+ succeeded", final)  # folded: 15 sensors do not fit in 16 rows
     assert re.search(r"rollout succeeded: \d+ API calls, 0 throttled", final)
+
+
+def test_a_failing_poll_is_shown_whole_with_its_retry_delay() -> None:
+    now = [100.0]
+    out = io.StringIO()
+    display = LiveDisplay(
+        out,
+        width=60,
+        height=30,
+        min_interval=0,
+        clock=lambda: now[0],
+        polls=lambda: (3 + int(now[0] > 106), 101.0 if now[0] <= 106 else 107.0),
+    )
+    for event in diff(None, fleet([[1, 0]])):
+        display.update(event)
+    message = (
+        "The request has failed due to a temporary failure of the server; the gateway "
+        "answered 503 after 10 s (upstream connect error or disconnect/reset before headers)"
+    )
+    now[0] = 105.0
+    display.update(
+        DeploymentEvent(
+            kind="poll_error",
+            deployment_id=DEP,
+            error="ServiceUnavailable",
+            message=message,
+            attempt=2,
+            retry_in=4.0,
+            time=0.0,
+        )
+    )
+    drawing = re.split(r"\x1b\[\d+F", out.getvalue())[-1].replace("\x1b[2K", "").splitlines()
+    assert all(len(line) <= 59 for line in drawing)
+    assert "elapsed 5s · last poll 4.0s ago · 3 polls" in drawing
+    # Wrapped over several rows, never cut: the error, all of it, and when the next try comes.
+    text = " ".join(drawing[drawing.index("elapsed 5s · last poll 4.0s ago · 3 polls") + 1 :])
+    assert f"poll error #2 on deployment {DEP}: ServiceUnavailable: {message}" in text
+    assert text.endswith("retrying in 4.0s")
+    # It stays until a later poll is answered.
+    now[0] = 106.0
+    display.tick()
+    assert "poll error #2" in re.split(r"\x1b\[\d+F", out.getvalue())[-1]
+    now[0] = 108.0
+    display.tick()
+    # (the drawing shrank: its old rows blanked, the cursor back up after them)
+    last = [p for p in re.split(r"\x1b\[\d+F", out.getvalue()) if p.strip()][-1]
+    assert "poll error" not in last and "last poll 1.0s ago · 4 polls" in last
+
+
+def test_colour_codes_do_not_count_towards_the_width_and_ascii_replaces_glyphs() -> None:
+    red = "\x1b[31m" + "x" * 30 + "\x1b[0m"
+    assert fit(red, 10) == "\x1b[31m" + "x" * 10 + "\x1b[0m"
+    assert fit("plain text", 5) == "plain"
+    state = fleet([[2, 3, 1]])
+    lines = compose(state, [], width=80, height=20, colour=True)
+    assert any("\x1b[" in line for line in lines)
+    assert all(len(re.sub(r"\x1b\[[0-9;]*m", "", line)) <= 79 for line in lines)
+    assert to_ascii(render_text(state)).isascii()
+    assert to_ascii("a → b … ✔") == "a -> b ... +"

@@ -1,8 +1,9 @@
 """Follow Link IoT Edge deployments: events, state trees, watchers and a monitor.
 
 Pure core: :mod:`._events` (event values), :mod:`._state` (the tree, ``diff``, ``apply``),
-:mod:`._render` (text and HTML), :mod:`._cause` (a failure's root cause).  I/O shell: :mod:`._watcher` (one deployment),
-:mod:`._monitor` (many), :mod:`._deploy` (create, then watch).
+:mod:`._render` (text and HTML), :mod:`._cause` (a failure's root cause).  I/O shell:
+:mod:`._watcher` (one deployment), :mod:`._monitor` (many), :mod:`._deploy` (create, then
+watch).
 
 ``__all__`` holds what users need; the building blocks behind it (``parse_log``,
 ``implied_state``, ``SnapshotState``, ``STATUS_NAMES``, ``progress_bar``, ...) stay importable
