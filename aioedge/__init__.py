@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ._batch import BatchResult, BatchResults, PartialBatchError, progress_printer
+from ._chain import default_credentials_provider
 from ._client import EdgeClient
 from ._coordinator import RedisCoordinator
-from ._credentials import Credentials
+from ._credentials import Credentials, CredentialsProvider
 from ._errors import (
     AlreadyExistsError,
     ApiError,
@@ -52,6 +53,12 @@ from ._models import (
     Result,
     parse_result,
 )
+from ._providers import (
+    EcsRamRoleProvider,
+    OIDCRoleArnProvider,
+    RamRoleArnProvider,
+    URICredentialsProvider,
+)
 from ._ratelimit import AdaptiveConfig, LocalRateLimiter, RateLimiter
 from ._redis import RedisRateLimiter, RedisUnavailableError
 from ._retry import DeadlineExceededError, RetryPolicy
@@ -81,6 +88,7 @@ __all__ = [
     "CreatedInstance",
     "Credentials",
     "CredentialsError",
+    "CredentialsProvider",
     "DeadlineExceededError",
     "Deployment",
     "DeploymentError",
@@ -96,6 +104,7 @@ __all__ = [
     "DriverConfig",
     "DriverConfigInput",
     "DriverVersion",
+    "EcsRamRoleProvider",
     "EdgeClient",
     "EdgeDriver",
     "EdgeError",
@@ -112,9 +121,11 @@ __all__ = [
     "ListResult",
     "LocalRateLimiter",
     "NotFoundError",
+    "OIDCRoleArnProvider",
     "Page",
     "PartialBatchError",
     "PresignedAddress",
+    "RamRoleArnProvider",
     "RateLimiter",
     "RedisCoordinator",
     "RedisRateLimiter",
@@ -131,9 +142,11 @@ __all__ = [
     "ServiceUnavailableError",
     "ThrottledError",
     "TransportError",
+    "URICredentialsProvider",
     "ValidationError",
     "WatchRetry",
     "__version__",
+    "default_credentials_provider",
     "parse_result",
     "progress_printer",
 ]

@@ -23,8 +23,17 @@ import anyio
 
 from ._batch import DEFAULT_POOL, BatchResult, BatchResults, iter_batch, quota_cap, run_batch
 from ._catalog import Operation, get_operation, validate_params
-from ._credentials import Credentials, resolve_credentials
-from ._errors import ApiError, EdgeError, ThrottledError, TransportError, ValidationError
+from ._chain import resolve_credentials
+from ._credentials import Credentials, CredentialsProvider, format_expiration
+from ._errors import (
+    ApiError,
+    AuthError,
+    CredentialsError,
+    EdgeError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+)
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
 from ._protocol import PreparedRequest, Signer, parse_response, redact_error, secret_forms
@@ -41,6 +50,7 @@ __all__ = ["EdgeClient"]
 _REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _DEFAULT_REGION = "cn-shanghai"
 _SKEW_CODES = frozenset({"InvalidTimeStamp.Expired"})
+_EXPIRED_TOKEN = "InvalidSecurityToken.Expired"
 
 
 class _Default:
@@ -61,7 +71,7 @@ class EdgeClient(OperationsMixin):
 
     def __init__(
         self,
-        credentials: Credentials | None = None,
+        credentials: Credentials | CredentialsProvider | None = None,
         region_id: str | None = None,
         endpoint: str | None = None,
         rate_limit: bool | RateLimiter = True,
@@ -79,7 +89,15 @@ class EdgeClient(OperationsMixin):
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] | None = None,
     ) -> None:
-        self._credentials = resolve_credentials(credentials, profile=profile)
+        found = resolve_credentials(credentials, profile=profile)
+        # A fixed key is signed with as it is; a provider is asked before every attempt.
+        fixed = getattr(found, "credentials", None)  # the chain's StaticCredentialsProvider
+        if not isinstance(found, Credentials) and isinstance(fixed, Credentials):
+            found = fixed
+        self._fixed: Credentials | None = found if isinstance(found, Credentials) else None
+        self._provider: CredentialsProvider | None = (
+            None if isinstance(found, Credentials) else found
+        )
         region = region_id or os.environ.get("ALIBABA_CLOUD_REGION_ID") or _DEFAULT_REGION
         if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
             raise ValidationError(
@@ -113,7 +131,11 @@ class EdgeClient(OperationsMixin):
                 rule="type",
             )
         self.iot_instance_id = iot_instance_id
-        self.quota_scope = quota_scope or self._credentials.access_key_id
+        self.quota_scope = quota_scope or (
+            self._fixed.access_key_id
+            if self._fixed is not None
+            else str(getattr(self._provider, "scope", None) or type(self._provider).__name__)
+        )
         self._limiter: RateLimiter | None
         if rate_limit is True:
             self._limiter = default_limiter()
@@ -141,11 +163,26 @@ class EdgeClient(OperationsMixin):
         )
         self._log = get_logger()
         self._debug = debug_check(self._log)
-        creds = self._credentials
+        self._secret_forms: tuple[str, ...] = ()
+        self._secret_bytes: tuple[bytes, ...] = ()
+        self._signed_with: Credentials | None = None
+        if self._fixed is not None:
+            self._use_key(self._fixed)
+
+    def _use_key(self, creds: Credentials) -> None:
+        """Build the signers for ``creds``: once for a fixed key, once per refresh for a
+        provider's (no await in here, so every attempt sees one consistent key)."""
+        previous = self._signed_with
+        self._signed_with = creds
         # What an error must never show: the service may quote the token (its string-to-sign).
-        self._secret_forms = secret_forms(creds.security_token, creds.access_key_secret)
+        # The previous key's too: an attempt signed with it may still be answered.
+        self._secret_forms = secret_forms(
+            creds.security_token,
+            creds.access_key_secret,
+            *((previous.security_token, previous.access_key_secret) if previous else ()),
+        )
         self._secret_bytes = tuple(form.encode() for form in self._secret_forms)
-        # Everything about signing that is fixed for this client, computed once.
+        # Everything about signing that is fixed for this key, computed once.
         self._signer = Signer(
             endpoint=self.endpoint,
             access_key_id=creds.access_key_id,
@@ -172,14 +209,20 @@ class EdgeClient(OperationsMixin):
     # ------------------------------------------------------------------ lifecycle
 
     def __repr__(self) -> str:
-        return (
-            f"EdgeClient(endpoint={self.endpoint!r}, region_id={self.region_id!r}, "
-            f"access_key_id={self._credentials.access_key_id!r})"
+        who = (
+            f"access_key_id={self._fixed.access_key_id!r}"
+            if self._fixed is not None
+            else f"credentials={type(self._provider).__name__}"
         )
+        return f"EdgeClient(endpoint={self.endpoint!r}, region_id={self.region_id!r}, {who})"
 
     @property
-    def credentials(self) -> Credentials:
-        return self._credentials
+    def credentials(self) -> Credentials | CredentialsProvider:
+        """The fixed key, or the provider asked before every attempt."""
+        if self._fixed is not None:
+            return self._fixed
+        assert self._provider is not None
+        return self._provider
 
     @property
     def limiter(self) -> RateLimiter | None:
@@ -232,13 +275,29 @@ class EdgeClient(OperationsMixin):
 
     async def _send(self, op: Operation, wire: Mapping[str, str]) -> dict[str, Any]:
         started = time.monotonic()
+        fixed = self._fixed
+        if fixed is not None and fixed.expiration is not None:
+            self._check_fixed_expiry(op, fixed.expiration)
         attempt = 0
         skew_fixed = False
+        renewed = False
+        used: list[Credentials] = []  # the key each attempt signed with (a provider's)
         while True:
             attempt += 1
             try:
-                return await self._attempt(op, wire, attempt, started)
+                return await self._attempt(op, wire, attempt, started, used)
             except EdgeError as err:
+                if (
+                    isinstance(err, ApiError)
+                    and err.code == _EXPIRED_TOKEN
+                    and self._provider is not None
+                    and not renewed
+                ):
+                    # Refused before execution: refresh the key and send once more, a
+                    # mutating Action too (it did not run).
+                    renewed = True
+                    await self._renew_key(used[-1] if used else None, op.action)
+                    continue
                 if (
                     isinstance(err, ApiError)
                     and err.code in _SKEW_CODES
@@ -278,14 +337,46 @@ class EdgeClient(OperationsMixin):
                 )
                 await anyio.sleep(delay)
 
+    def _check_fixed_expiry(self, op: Operation, expiration: float) -> None:
+        """A fixed key whose token has expired: AuthError at once, nothing sent."""
+        if self._clock() + self._clock_offset >= expiration:
+            raise AuthError(
+                _EXPIRED_TOKEN,
+                f"the SecurityToken of the fixed credentials expired at "
+                f"{format_expiration(expiration)}; pass a provider (e.g. "
+                "aioedge.RamRoleArnProvider) to have it refreshed",
+                action=op.action,
+            )
+
+    async def _renew_key(self, stale: Credentials | None, action: str) -> None:
+        """The service said the key is expired: a new one from the provider (one refresh
+        for every call that was refused with the same key)."""
+        provider = self._provider
+        self._log.info(
+            "aioedge.credentials_expired",
+            action=action,
+            access_key_id=stale.access_key_id if stale else None,
+        )
+        refresh = getattr(provider, "refresh", None)
+        if refresh is not None:
+            await refresh(stale=stale)
+
     async def _attempt(
-        self, op: Operation, wire: Mapping[str, str], attempt: int, started: float
+        self,
+        op: Operation,
+        wire: Mapping[str, str],
+        attempt: int,
+        started: float,
+        used: list[Credentials] | None = None,
     ) -> dict[str, Any]:
         limiter = self._limiter
+        provider = self._provider
         sent = 0.0
         try:
             if limiter is None:
                 timeout = self._attempt_timeout(op, started)
+                if provider is not None:
+                    await self._current_key(provider, used)
                 request = self._sign(op, wire)
                 sent = time.perf_counter()
                 status, headers, body = self._masked(
@@ -296,6 +387,8 @@ class EdgeClient(OperationsMixin):
                     # The time left is checked after the wait (DeadlineExceededError: the slot
                     # goes back unused), and the request signed then: a fresh Timestamp.
                     timeout = self._attempt_timeout(op, started)
+                    if provider is not None:  # the provider's key of this moment
+                        await self._current_key(provider, used)
                     request = self._sign(op, wire)
                     sent = time.perf_counter()
                     status, headers, body = self._masked(
@@ -355,6 +448,20 @@ class EdgeClient(OperationsMixin):
         for form in self._secret_bytes:
             body = body.replace(form, b"***")
         return answer[0], answer[1], body
+
+    async def _current_key(
+        self, provider: CredentialsProvider, used: list[Credentials] | None
+    ) -> None:
+        creds = await provider.get_credentials()
+        if creds is not self._signed_with:
+            if not isinstance(creds, Credentials):
+                raise CredentialsError(
+                    f"{type(provider).__name__}.get_credentials() must return "
+                    f"aioedge.Credentials, got {type(creds).__name__}"
+                )
+            self._use_key(creds)
+        if used is not None:
+            used.append(creds)
 
     def _slot(
         self, limiter: RateLimiter, op: Operation, started: float

@@ -85,11 +85,28 @@ class ValidationError(EdgeError, ValueError):
 
 
 class CredentialsError(EdgeError):
-    """No usable credentials were found; ``tried`` lists the sources consulted."""
+    """No usable credentials: none found (``tried`` lists the sources consulted), a source
+    configured wrongly, or a key that could not be refreshed.
 
-    def __init__(self, message: str, *, tried: tuple[str, ...] = ()) -> None:
+    ``source`` names where the key was to come from (``"STS AssumeRoleWithOIDC"``, a file
+    and profile, ...); ``code`` and ``request_id`` are the identity service's answer when
+    it gave one.  Never holds a secret.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        tried: tuple[str, ...] = (),
+        source: str | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.tried = tried
+        self.source = source
+        self.code = code
+        self.request_id = request_id
 
 
 class TransportError(EdgeError):

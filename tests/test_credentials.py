@@ -7,8 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from aioedge import Credentials, CredentialsError
-from aioedge._credentials import resolve_credentials
+from aioedge import Credentials, CredentialsError, RamRoleArnProvider
+from aioedge._chain import ChainProvider, resolve_credentials
+
+# No ECS metadata service to try (the chain's network sources would be next).
+NO_NET = {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
 
 
 def test_explicit_wins(tmp_path: Path) -> None:
@@ -72,9 +75,11 @@ def test_cli_config_current_and_named_profiles(tmp_path: Path) -> None:
     sts = resolve_credentials(env={"ALIBABA_CLOUD_PROFILE": "sts"}, home=tmp_path)
     assert (sts.access_key_id, sts.security_token) == ("AKs", "TOKs")
     assert resolve_credentials(profile="sts", env={}, home=tmp_path).access_key_id == "AKs"
-    with pytest.raises(CredentialsError, match="RamRoleArn") as info:
+    with pytest.raises(CredentialsError, match="mode RamRoleArn needs ram_role_arn") as info:
         resolve_credentials(profile="ram", env={}, home=tmp_path)
-    assert len(info.value.tried) == 2  # config.json and credentials.ini, not the env
+    # A role profile configured wrongly stops the chain: nothing else is tried.
+    assert info.value.tried == (str(tmp_path / ".aliyun" / "config.json"),)
+    assert "[ram]" in str(info.value) and "\n" not in str(info.value)
     with pytest.raises(CredentialsError, match="'nope' not found") as info:
         resolve_credentials(profile="nope", env={}, home=tmp_path)
     assert len(info.value.tried) == 2
@@ -106,10 +111,16 @@ def test_credentials_ini(tmp_path: Path) -> None:
 
 def test_nothing_found_lists_what_was_tried(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError) as info:
-        resolve_credentials(env={}, home=tmp_path)
+        resolve_credentials(env=NO_NET, home=tmp_path)
     msg = str(info.value)
     assert "environment" in msg and "config.json" in msg and "credentials.ini" in msg
-    assert len(info.value.tried) == 3
+    assert "ECS metadata (disabled" in msg and "ALIBABA_CLOUD_CREDENTIALS_URI" in msg
+    assert len(info.value.tried) == 6
+    # With the metadata service allowed, the chain ends in its network sources, tried at
+    # the first call (tests/test_credentials_chain.py).
+    chain = resolve_credentials(env={}, home=tmp_path)
+    assert isinstance(chain, ChainProvider)
+    assert [type(p).__name__ for p in chain.providers] == ["EcsRamRoleProvider"]
 
 
 def _write_ini(home: Path, text: str) -> None:
@@ -137,14 +148,14 @@ def test_profile_missing_from_cli_file_falls_through_to_ini(tmp_path: Path, how:
     assert c.source.endswith("credentials.ini [foo]")
 
 
-def test_named_profile_in_unsupported_mode_falls_through_to_ini(tmp_path: Path) -> None:
+def test_named_role_profile_missing_its_role_is_an_error_not_the_ini(tmp_path: Path) -> None:
     _write_cli(tmp_path)
     _write_ini(tmp_path, INI)
-    c = resolve_credentials(profile="ram", env={}, home=tmp_path)
-    assert (c.access_key_id, c.security_token) == ("AKram", "TOKram")
+    with pytest.raises(CredentialsError, match="needs ram_role_arn"):
+        resolve_credentials(profile="ram", env={}, home=tmp_path)
 
 
-def test_current_profile_in_unsupported_mode_falls_through_to_ini(tmp_path: Path) -> None:
+def test_current_ram_role_profile_is_a_provider(tmp_path: Path) -> None:
     (tmp_path / ".aliyun").mkdir()
     (tmp_path / ".aliyun" / "config.json").write_text(
         json.dumps(
@@ -162,16 +173,15 @@ def test_current_profile_in_unsupported_mode_falls_through_to_ini(tmp_path: Path
             }
         )
     )
-    with pytest.raises(CredentialsError) as info:
-        resolve_credentials(env={}, home=tmp_path)
-    tried = info.value.tried
-    assert len(tried) == 3
-    assert "config.json" in tried[1] and "RamRoleArn" in tried[1]
-    assert "credentials.ini" in tried[2] and "no such file" in tried[2]
-    assert "SKr-secret" not in str(info.value)
-    _write_ini(tmp_path, INI)
-    c = resolve_credentials(env={}, home=tmp_path)
-    assert c.access_key_id == "AKdef"  # the current profile was not named: [default] is fine
+    found = resolve_credentials(env={}, home=tmp_path)
+    assert isinstance(found, RamRoleArnProvider)
+    assert found.role_arn == "acs:ram::1:role/x"
+    assert found.sts_endpoint == "https://sts.aliyuncs.com"
+    source = found.source_credentials
+    assert isinstance(source, Credentials) and source.access_key_id == "AKr"
+    assert "SKr-secret" not in repr(found)
+    _write_ini(tmp_path, INI)  # the CLI file comes first
+    assert isinstance(resolve_credentials(env={}, home=tmp_path), RamRoleArnProvider)
 
 
 @pytest.mark.parametrize("with_cli_file", [False, True])
@@ -196,7 +206,7 @@ def test_unreadable_file_error_lists_what_was_tried(tmp_path: Path) -> None:
     (tmp_path / ".aliyun" / "config.json").write_text("{not json")
     with pytest.raises(CredentialsError, match="cannot read") as info:
         resolve_credentials(env={}, home=tmp_path)
-    assert len(info.value.tried) == 2 and "config.json" in info.value.tried[1]
+    assert len(info.value.tried) == 3 and "config.json" in info.value.tried[-1]
 
 
 def test_secrets_never_in_repr() -> None:
@@ -234,10 +244,10 @@ def test_sts_profile_without_a_token_is_not_usable(tmp_path: Path, token: str | 
         profile["sts_token"] = token
     _write_cli_profiles(tmp_path, "sts", profile)
     with pytest.raises(CredentialsError) as info:
-        resolve_credentials(env={}, home=tmp_path)
+        resolve_credentials(env=NO_NET, home=tmp_path)
     tried = info.value.tried
-    assert len(tried) == 3
-    assert "config.json" in tried[1] and "'sts'" in tried[1] and "sts_token" in tried[1]
+    assert len(tried) == 6
+    assert "config.json" in tried[2] and "'sts'" in tried[2] and "sts_token" in tried[2]
     assert "SKs-secret" not in str(info.value)
     # The current profile was not named: the ini file's [default] is next in the chain.
     _write_ini(tmp_path, INI)
@@ -253,6 +263,6 @@ def test_sts_profile_without_a_token_is_not_usable(tmp_path: Path, token: str | 
 def test_sts_ini_section_without_a_token_is_not_usable(tmp_path: Path) -> None:
     _write_ini(tmp_path, "[default]\ntype = sts\naccess_key_id = AK\naccess_key_secret = SK\n")
     with pytest.raises(CredentialsError) as info:
-        resolve_credentials(env={}, home=tmp_path)
-    assert "credentials.ini" in info.value.tried[-1]
-    assert "security_token" in info.value.tried[-1]
+        resolve_credentials(env=NO_NET, home=tmp_path)
+    assert "credentials.ini" in info.value.tried[3]
+    assert "security_token" in info.value.tried[3]

@@ -29,6 +29,7 @@ from .._log import get_logger
 from ._backend import Limits
 from ._deploy import STAGES, Failure
 from ._faults import FaultRecord, FaultsInput, check_fault_actions, normalize_faults
+from ._identity import Identity, add_identity_routes
 from ._server import build_app
 from ._service import (
     EmulatorOptions,
@@ -89,11 +90,40 @@ class Emulator:
     ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, and a fleet to rehearse
     rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``, ``fail_rate=0.0`` (the
     seeded share of the fleet whose deployments fail; see :attr:`fleet`).
+
+    The identity side (``aioedge.testing._identity``): ``token_lifetime`` (seconds of the
+    emulator's clock an STS, metadata or URI key lives), ``imds_v1`` / ``imds_v2`` (which
+    metadata protocols are spoken), ``ecs_role_name`` (the instance's RAM role).
     """
 
-    def __init__(self, **options: Any) -> None:
-        self.options = make_options(options)
+    def __init__(
+        self,
+        *,
+        token_lifetime: float = 3600.0,
+        imds_v1: bool = True,
+        imds_v2: bool = True,
+        ecs_role_name: str = "EcsRamRole",
+        **options: Any,
+    ) -> None:
+        self.options = make_options(
+            {
+                **options,
+                "token_lifetime": token_lifetime,
+                "imds_v1": imds_v1,
+                "imds_v2": imds_v2,
+                "ecs_role_name": ecs_role_name,
+            }
+        )
         self.service = Service(self.options)
+        self.identity = Identity(
+            self.service.gateway,
+            clock=self.service.clock,
+            token_lifetime=self.options.token_lifetime,
+            imds_v1=self.options.imds_v1,
+            imds_v2=self.options.imds_v2,
+            ecs_role_name=self.options.ecs_role_name,
+            seed=self.options.seed,
+        )
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 
@@ -109,8 +139,10 @@ class Emulator:
         except OSError:
             sock.close()
             raise
+        app = build_app(self.service)
+        add_identity_routes(app, self.identity)
         runner = web.AppRunner(
-            build_app(self.service),
+            app,
             access_log=None,
             handle_signals=False,
             shutdown_timeout=0.5,
@@ -167,6 +199,22 @@ class Emulator:
     def credentials(self) -> Credentials:
         """The key pair the emulator knows, for ``EdgeClient(credentials=...)``."""
         return self.options.credentials
+
+    @property
+    def sts_endpoint(self) -> str:
+        """The emulated STS, for ``sts_endpoint=`` / ``ALIBABA_CLOUD_STS_ENDPOINT``."""
+        return f"{self.endpoint}/sts"
+
+    @property
+    def metadata_endpoint(self) -> str:
+        """The emulated ECS metadata service, for ``EcsRamRoleProvider(endpoint=...)``."""
+        return self.endpoint
+
+    @property
+    def credentials_uri(self) -> str:
+        """A credentials URI, for ``URICredentialsProvider`` /
+        ``ALIBABA_CLOUD_CREDENTIALS_URI``."""
+        return f"{self.endpoint}/identity/credentials"
 
     @property
     def clock(self) -> Callable[[], float]:

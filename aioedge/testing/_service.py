@@ -89,6 +89,10 @@ class EmulatorOptions:
     fleet: int = 0
     fleet_gateways: int = 1
     fail_rate: float = 0.0
+    token_lifetime: float = 3600.0
+    imds_v1: bool = True
+    imds_v2: bool = True
+    ecs_role_name: str = "EcsRamRole"
 
     def __post_init__(self) -> None:
         FleetSpec(size=self.fleet, gateways=self.fleet_gateways, fail_rate=self.fail_rate)
@@ -96,6 +100,8 @@ class EmulatorOptions:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         if self.quota_scale <= 0:
             raise ValueError(f"quota_scale must be > 0, got {self.quota_scale}")
+        if not self.token_lifetime > 0:
+            raise ValueError(f"token_lifetime must be > 0 seconds, got {self.token_lifetime}")
         if self.throttle_style not in THROTTLE_STYLES:
             raise ValueError(
                 f"throttle_style must be one of {', '.join(THROTTLE_STYLES)}, "

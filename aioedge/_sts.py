@@ -1,0 +1,371 @@
+"""The pure part of keys that refresh: STS requests, credential answers, the refresh schedule.
+
+Nothing here does I/O or reads a clock: time, nonces and answers are arguments.
+``aioedge._providers`` is the thin shell that sends these requests and keeps the keys.
+
+* STS is RPC, Version 2015-04-01.  ``AssumeRole`` is signed v1 (HMAC-SHA1) exactly as the
+  Link IoT Edge calls are (``aioedge._signing``), with the source key;
+  ``AssumeRoleWithOIDC`` is unsigned (the OIDC token is the proof).
+* An STS answer carries ``Credentials`` {AccessKeyId, AccessKeySecret, SecurityToken,
+  Expiration}; the ECS metadata service and a credentials URI answer the same four fields
+  at the top level (with ``Code: Success``).  ``Expiration`` is ``YYYY-MM-DDTHH:MM:SSZ``.
+* A key is refreshed once less than ``min(15 minutes, half its lifetime)`` is left
+  (:func:`refresh_at`); a refresh that fails is tried again after :func:`retry_delay`.
+
+Every error names its source in one line, and never quotes a secret: an answer that
+quotes one (a string-to-sign with the SecurityToken, an echoed OIDC token) is masked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from ._credentials import Credentials
+from ._errors import CredentialsError, ValidationError
+from ._protocol import encode_form, secret_forms
+from ._signing import format_timestamp, sign
+from ._transport import check_endpoint
+
+__all__ = [
+    "DEFAULT_STS_HOST",
+    "STS_VERSION",
+    "StsRequest",
+    "assume_role_request",
+    "assume_role_with_oidc_request",
+    "env_true",
+    "one_line",
+    "parse_credentials_answer",
+    "parse_expiration",
+    "parse_sts_answer",
+    "refresh_at",
+    "retry_delay",
+    "scrub",
+    "sts_endpoint",
+]
+
+STS_VERSION = "2015-04-01"
+DEFAULT_STS_HOST = "sts.aliyuncs.com"
+#: A key is refreshed once less than this much (or half its lifetime) is left.
+REFRESH_MARGIN = 15 * 60.0
+_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+_EXPIRATION = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+_MESSAGE_MAX = 300
+
+
+def env_true(value: str | None) -> bool:
+    """``true`` (any case) means yes, as the official SDKs read their switches."""
+    return (value or "").strip().lower() == "true"
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line, cut to a readable length."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= _MESSAGE_MAX else flat[: _MESSAGE_MAX - 1] + "…"
+
+
+def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
+    """``text`` with every form of every secret (raw, encoded once and twice) masked."""
+    for form in secret_forms(*secrets):
+        text = text.replace(form, "***")
+    return text
+
+
+# --------------------------------------------------------------------------- endpoint
+
+
+def sts_endpoint(
+    explicit: str | None,
+    env: Mapping[str, str],
+    *,
+    region: str | None = None,
+    vpc: bool | None = None,
+) -> str:
+    """The STS URL: ``explicit`` (a provider's ``sts_endpoint=``), else
+    ``ALIBABA_CLOUD_STS_ENDPOINT``, else ``sts[-vpc].<region>.aliyuncs.com`` for
+    ``region`` / ``ALIBABA_CLOUD_STS_REGION`` (``-vpc`` with ``vpc`` /
+    ``ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true``), else ``sts.aliyuncs.com``.
+
+    An endpoint is a host (``sts.cn-hangzhou.aliyuncs.com``, https) or a full URL;
+    ``http://`` only for a loopback host (an emulator).
+    """
+    if explicit is not None:
+        return _endpoint_url(explicit, "sts_endpoint")
+    value = env.get("ALIBABA_CLOUD_STS_ENDPOINT")
+    if value:
+        return _endpoint_url(value, "ALIBABA_CLOUD_STS_ENDPOINT")
+    name = "sts_region" if region else "ALIBABA_CLOUD_STS_REGION"
+    region = region or env.get("ALIBABA_CLOUD_STS_REGION") or None
+    if vpc is None:
+        vpc = env_true(env.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED"))
+    if region is None:
+        if vpc:
+            raise ValidationError(
+                "ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED=true needs a region for the VPC endpoint "
+                "of STS: set ALIBABA_CLOUD_STS_REGION (e.g. cn-hangzhou)",
+                param="ALIBABA_CLOUD_STS_REGION",
+                rule="dependency",
+            )
+        return f"https://{DEFAULT_STS_HOST}"
+    if not _REGION.fullmatch(region):
+        raise ValidationError(
+            f"{name} must look like 'cn-hangzhou', got {region!r}", param=name, rule="format"
+        )
+    return f"https://sts{'-vpc' if vpc else ''}.{region}.aliyuncs.com"
+
+
+def _endpoint_url(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"{name} must be a host or a URL, got {value!r}", param=name, rule="format"
+        )
+    value = value.strip()
+    if "://" not in value:
+        if not _HOST.fullmatch(value):
+            raise ValidationError(
+                f"{name} must be a host such as sts.cn-hangzhou.aliyuncs.com or a full URL, "
+                f"got {value!r}",
+                param=name,
+                rule="format",
+            )
+        value = f"https://{value}"
+    try:
+        return check_endpoint(value)
+    except ValidationError as exc:
+        raise ValidationError(
+            exc.message.replace("endpoint", name, 1), param=name, rule=exc.rule
+        ) from None
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StsRequest:
+    """One STS call ready to POST.  Its repr shows neither the body nor the headers."""
+
+    action: str
+    url: str
+    body: bytes = field(repr=False)
+    headers: Mapping[str, str] = field(repr=False)
+
+
+_FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
+
+
+def _optional(params: dict[str, str], **values: str | int | None) -> dict[str, str]:
+    for name, value in values.items():
+        if value is not None and value != "":
+            params[name] = str(value)
+    return params
+
+
+def assume_role_request(
+    endpoint: str,
+    *,
+    source: Credentials,
+    role_arn: str,
+    role_session_name: str,
+    duration_seconds: int,
+    policy: str | None,
+    external_id: str | None,
+    timestamp: float,
+    nonce: str,
+) -> StsRequest:
+    """``AssumeRole`` signed v1 with ``source`` (its SecurityToken too, when it has one)."""
+    params = {
+        "Action": "AssumeRole",
+        "Format": "JSON",
+        "Version": STS_VERSION,
+        "AccessKeyId": source.access_key_id,
+        "SignatureMethod": "HMAC-SHA1",
+        "SignatureVersion": "1.0",
+        "SignatureNonce": nonce,
+        "Timestamp": format_timestamp(timestamp),
+        "RoleArn": role_arn,
+        "RoleSessionName": role_session_name,
+        "DurationSeconds": str(duration_seconds),
+    }
+    _optional(params, SecurityToken=source.security_token, Policy=policy, ExternalId=external_id)
+    params["Signature"] = sign("POST", params, source.access_key_secret)
+    return StsRequest(
+        action="AssumeRole", url=endpoint + "/", body=encode_form(params), headers=_FORM
+    )
+
+
+def assume_role_with_oidc_request(
+    endpoint: str,
+    *,
+    role_arn: str,
+    oidc_provider_arn: str,
+    oidc_token: str,
+    role_session_name: str,
+    duration_seconds: int,
+    policy: str | None,
+    timestamp: float,
+    nonce: str,
+) -> StsRequest:
+    """``AssumeRoleWithOIDC``: unsigned; the OIDC token proves who asks."""
+    params = {
+        "Action": "AssumeRoleWithOIDC",
+        "Format": "JSON",
+        "Version": STS_VERSION,
+        "SignatureNonce": nonce,
+        "Timestamp": format_timestamp(timestamp),
+        "RoleArn": role_arn,
+        "OIDCProviderArn": oidc_provider_arn,
+        "OIDCToken": oidc_token,
+        "RoleSessionName": role_session_name,
+        "DurationSeconds": str(duration_seconds),
+    }
+    _optional(params, Policy=policy)
+    return StsRequest(
+        action="AssumeRoleWithOIDC", url=endpoint + "/", body=encode_form(params), headers=_FORM
+    )
+
+
+# --------------------------------------------------------------------------- answers
+
+
+def parse_expiration(value: Any, *, source: str) -> float:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (UTC) as UNIX seconds; CredentialsError for anything else."""
+    match = _EXPIRATION.fullmatch(value) if isinstance(value, str) else None
+    if match is not None:
+        try:
+            year, month, day, hour, minute, second = (int(g) for g in match.groups())
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+        except ValueError:
+            match = None
+        else:
+            return moment.timestamp()
+    shown = one_line(repr(value))[:60]
+    raise CredentialsError(
+        f"{source}: malformed Expiration {shown} (expected YYYY-MM-DDTHH:MM:SSZ)",
+        source=source,
+    )
+
+
+def _document(
+    data: Mapping[str, Any], *, source: str, request_id: str | None, origin: str
+) -> Credentials:
+    missing = [
+        name
+        for name in ("AccessKeyId", "AccessKeySecret", "SecurityToken", "Expiration")
+        if not isinstance(data.get(name), str) or not data.get(name)
+    ]
+    if missing:
+        rid = f" (RequestId {request_id})" if request_id else ""
+        raise CredentialsError(
+            f"{source}: {origin} has no {', '.join(missing)}{rid}",
+            source=source,
+            request_id=request_id,
+        )
+    expiration = parse_expiration(data["Expiration"], source=source)
+    return Credentials(
+        data["AccessKeyId"],
+        data["AccessKeySecret"],
+        security_token=data["SecurityToken"],
+        expiration=expiration,
+        source=source,
+    )
+
+
+def _load(body: bytes) -> Any:
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+def _refusal(
+    data: Any,
+    status: int,
+    body: bytes,
+    *,
+    source: str,
+    secrets: tuple[str | None, ...],
+    request_id: str | None,
+) -> CredentialsError:
+    """The error for an answer that says no (or cannot be read), masked and on one line."""
+    if isinstance(data, dict):
+        code = str(data.get("Code") or f"HTTP{status}")
+        message = str(data.get("Message") or data.get("message") or "")
+        request_id = str(data.get("RequestId") or request_id or "") or None
+    else:
+        code = f"HTTP{status}"
+        message = f"unreadable answer: {body[:120].decode('utf-8', 'replace')!r}"
+    message = one_line(scrub(message, secrets))
+    rid = f" (RequestId {request_id})" if request_id else ""
+    text = f"{source}: {code}{': ' + message if message else ''}{rid}"
+    return CredentialsError(text, source=source, code=code, request_id=request_id)
+
+
+def parse_sts_answer(
+    status: int,
+    body: bytes,
+    *,
+    source: str,
+    secrets: tuple[str | None, ...] = (),
+    request_id: str | None = None,
+) -> Credentials:
+    """The key in an STS answer, or CredentialsError naming ``source``, the code and the
+    RequestId (``secrets``: what the request carried, masked wherever the answer quotes it)."""
+    data = _load(body)
+    if status != 200 or not isinstance(data, dict) or data.get("Code"):
+        raise _refusal(data, status, body, source=source, secrets=secrets, request_id=request_id)
+    request_id = str(data.get("RequestId") or request_id or "") or None
+    creds = data.get("Credentials")
+    if not isinstance(creds, dict):
+        rid = f" (RequestId {request_id})" if request_id else ""
+        raise CredentialsError(
+            f"{source}: the answer has no Credentials{rid}", source=source, request_id=request_id
+        )
+    return _document(creds, source=source, request_id=request_id, origin="Credentials")
+
+
+def parse_credentials_answer(
+    status: int,
+    body: bytes,
+    *,
+    source: str,
+    secrets: tuple[str | None, ...] = (),
+    request_id: str | None = None,
+) -> Credentials:
+    """The key in an ECS metadata or credentials-URI answer: ``Code: Success`` and the
+    four fields at the top level."""
+    data = _load(body)
+    if status != 200 or not isinstance(data, dict) or data.get("Code", "Success") != "Success":
+        raise _refusal(data, status, body, source=source, secrets=secrets, request_id=request_id)
+    return _document(data, source=source, request_id=request_id, origin="the answer")
+
+
+# --------------------------------------------------------------------------- schedule
+
+
+def refresh_at(fetched_at: float, expiration: float) -> float:
+    """When a key fetched at ``fetched_at`` that expires at ``expiration`` is refreshed:
+    once less than ``min(15 minutes, half its lifetime)`` is left.
+
+    ``expiration - min(M, L/2)`` with ``L = expiration - fetched_at``: a one-hour key is
+    refreshed after 45 minutes, a 20-minute key after 10, a 2-second one after 1.
+    """
+    lifetime = expiration - fetched_at
+    return expiration - min(REFRESH_MARGIN, lifetime / 2)
+
+
+def retry_delay(failures: int, *, now: float, expiration: float | None) -> float:
+    """How long after the ``failures``-th failed refresh in a row to try again.
+
+    Doubling from 1 s up to 60 s; while the old key is valid, also at most a third of
+    its time left (so a few more attempts fit before it expires), and after expiry at
+    most 10 s (callers are failing meanwhile).
+    """
+    delay = min(2.0 ** max(failures - 1, 0), 60.0)
+    if expiration is None or now >= expiration:
+        return min(delay, 10.0)
+    return max(min(delay, (expiration - now) / 3), 0.01)

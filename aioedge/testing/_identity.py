@@ -1,0 +1,384 @@
+"""The identity side of the emulator: STS, the ECS metadata service, a credentials URI.
+
+Keys it issues expire after ``token_lifetime`` seconds of the emulator's clock (or the
+``DurationSeconds`` asked for, if shorter) and are known to the emulated API gateway
+meanwhile; once expired, the gateway refuses them with ``InvalidSecurityToken.Expired``
+(HTTP 400), before anything runs.
+
+* ``POST {endpoint}/sts`` — STS (Version 2015-04-01): ``AssumeRole`` (signed v1 with a
+  key the emulator knows, checked like an API request: signature, timestamp, nonce,
+  SecurityToken) and ``AssumeRoleWithOIDC`` (unsigned; any non-empty OIDCToken);
+* ``PUT {endpoint}/latest/api/token`` — an IMDSv2 session token (header
+  ``X-aliyun-ecs-metadata-token-ttl-seconds``), then ``GET
+  {endpoint}/latest/meta-data/ram/security-credentials/[ROLE]`` with it in
+  ``X-aliyun-ecs-metadata-token`` (``imds_v1=False``: refused without it;
+  ``imds_v2=False``: no token endpoint, as on an older image);
+* ``GET {endpoint}/identity/credentials`` — a credentials URI.
+
+``set_fault(kind)`` breaks them on purpose: ``"unavailable"`` (HTTP 503),
+``"no_credentials"`` (an answer without its key), ``"bad_expiration"``, ``"echo_secrets"``
+(a refusal whose message quotes every secret the request carried, as a real
+SignatureDoesNotMatch quotes the string-to-sign).  ``records`` lists what was asked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from .._credentials import Credentials, format_expiration
+from .._signing import sign, string_to_sign
+from ._gateway import Gateway, parse_timestamp
+
+__all__ = ["IDENTITY_FAULTS", "Identity", "IdentityRecord", "add_identity_routes"]
+
+STS_VERSION = "2015-04-01"
+IDENTITY_FAULTS = ("unavailable", "no_credentials", "bad_expiration", "echo_secrets")
+_ROLE_ARN = re.compile(r"acs:ram::[0-9]+:role/[A-Za-z0-9._@-]+")
+_TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
+_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentityRecord:
+    """One request to the identity side: what was asked (``kind``: ``AssumeRole``,
+    ``AssumeRoleWithOIDC``, ``metadata-token``, ``metadata``, ``uri``), its outcome
+    (``issued`` or the error code), the key issued, the OIDC token presented."""
+
+    kind: str
+    outcome: str
+    time: float
+    access_key_id: str | None = None
+    role: str | None = None
+    imds_token: bool = False
+    oidc_token: str | None = field(default=None, repr=False)
+
+
+class Identity:
+    """Issues keys and answers the identity endpoints; shares the API gateway's key table."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        clock: Callable[[], float],
+        token_lifetime: float,
+        imds_v1: bool = True,
+        imds_v2: bool = True,
+        ecs_role_name: str = "EcsRamRole",
+        seed: int = 0,
+    ) -> None:
+        self.gateway = gateway
+        self.clock = clock
+        self.token_lifetime = token_lifetime
+        self.imds_v1 = imds_v1
+        self.imds_v2 = imds_v2
+        self.ecs_role_name = ecs_role_name
+        self.fault: str | None = None
+        self.records: list[IdentityRecord] = []
+        self.issued: Counter[str] = Counter()
+        self._rng = random.Random(seed)
+        self._serial = itertools.count(1)
+        self._imds_tokens: dict[str, float] = {}
+        self._issued_keys: list[str] = []
+
+    # ----------------------------------------------------------------- steering
+
+    def set_fault(self, kind: str | None) -> None:
+        """Break the identity endpoints (``IDENTITY_FAULTS``) or, with None, mend them."""
+        if kind is not None and kind not in IDENTITY_FAULTS:
+            raise ValueError(f"fault must be one of {', '.join(IDENTITY_FAULTS)} or None")
+        self.fault = kind
+
+    def expire_keys(self) -> int:
+        """Make every key issued so far expire now (the gateway refuses it from now on)."""
+        now = self.clock()
+        n = 0
+        for key_id in self._issued_keys:
+            creds = self.gateway.keys.get(key_id)
+            if creds is not None and (creds.expiration is None or creds.expiration > now):
+                self.gateway.keys[key_id] = dataclasses.replace(creds, expiration=now)
+                n += 1
+        return n
+
+    @property
+    def expired_refusals(self) -> int:
+        """API requests the gateway refused with InvalidSecurityToken.Expired."""
+        return self.gateway.expired_refusals
+
+    # ----------------------------------------------------------------- keys
+
+    def _hex(self, n: int) -> str:
+        return "".join(self._rng.choice("0123456789abcdef") for _ in range(n))
+
+    def issue(self, kind: str, duration: float | None = None) -> Credentials:
+        now = self.clock()
+        lifetime = self.token_lifetime if duration is None else min(duration, self.token_lifetime)
+        serial = next(self._serial)
+        creds = Credentials(
+            f"STS.Emu{serial:06d}{self._hex(8)}",
+            self._hex(32),
+            security_token=f"CAIS{self._hex(48)}",
+            expiration=now + lifetime,
+            source=f"emulator {kind}",
+        )
+        self._forget_old(now)
+        self.gateway.keys[creds.access_key_id] = creds
+        self._issued_keys.append(creds.access_key_id)
+        self.issued[kind] += 1
+        return creds
+
+    def _forget_old(self, now: float) -> None:
+        """Drop keys that expired long ago (a long run issues thousands)."""
+        keep: list[str] = []
+        for key_id in self._issued_keys:
+            creds = self.gateway.keys.get(key_id)
+            if creds is None:
+                continue
+            if creds.expiration is not None and creds.expiration < now - 3600:
+                del self.gateway.keys[key_id]
+            else:
+                keep.append(key_id)
+        self._issued_keys = keep
+
+    def _document(self, creds: Credentials) -> dict[str, Any]:
+        expiration = format_expiration(creds.expiration or self.clock())
+        if self.fault == "bad_expiration":
+            expiration = "in an hour or so"
+        return {
+            "AccessKeyId": creds.access_key_id,
+            "AccessKeySecret": creds.access_key_secret,
+            "SecurityToken": creds.security_token,
+            "Expiration": expiration,
+        }
+
+    def _record(self, kind: str, outcome: str, **extra: Any) -> None:
+        self.records.append(IdentityRecord(kind=kind, outcome=outcome, time=self.clock(), **extra))
+
+    # ----------------------------------------------------------------- STS
+
+    def _request_id(self) -> str:
+        h = self._hex(32).upper()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def sts(self, method: str, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """One STS request: (HTTP status, body)."""
+        rid = self._request_id()
+        action = params.get("Action", "")
+
+        def error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
+            self._record(action or "STS", code, oidc_token=params.get("OIDCToken"))
+            body = {"RequestId": rid, "HostId": "sts.aliyuncs.com", "Code": code}
+            return status, {**body, "Message": message}
+
+        if self.fault == "unavailable":
+            return error(
+                503,
+                "ServiceUnavailable",
+                "The request has failed due to a temporary failure of the server.",
+            )
+        if params.get("Version") != STS_VERSION:
+            return error(400, "InvalidVersion", "Specified parameter Version is not valid.")
+        if action not in ("AssumeRole", "AssumeRoleWithOIDC"):
+            return error(404, "InvalidAction.NotFound", "Specified api is not found.")
+        if self.fault == "echo_secrets":
+            quoted = " ".join(
+                params.get(name, "") for name in ("OIDCToken", "SecurityToken", "Signature")
+            )
+            return error(
+                400,
+                "SignatureDoesNotMatch",
+                f"Specified signature is not matched with our calculation. "
+                f"server string to sign is:{string_to_sign(method, params)} got:{quoted}",
+            )
+        for name in (
+            "RoleArn",
+            *(("OIDCProviderArn", "OIDCToken") if action != "AssumeRole" else ()),
+        ):
+            if not params.get(name):
+                return error(400, f"Missing{name}", f"{name} is mandatory for this action.")
+        role = params["RoleArn"]
+        if not _ROLE_ARN.fullmatch(role):
+            return error(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrong.")
+        try:
+            duration = int(params.get("DurationSeconds", "3600"))
+        except ValueError:
+            duration = -1
+        if not 900 <= duration <= 43200:
+            return error(
+                400,
+                "InvalidParameter.DurationSeconds",
+                "The DurationSeconds must be between 900 and 43200.",
+            )
+        if action == "AssumeRole":
+            refusal = self._check_signed(method, params)
+            if refusal is not None:
+                return error(*refusal)
+        creds = self.issue(action, duration)
+        session = params.get("RoleSessionName") or "session"
+        self._record(
+            action,
+            "issued",
+            access_key_id=creds.access_key_id,
+            role=role,
+            oidc_token=params.get("OIDCToken"),
+        )
+        body: dict[str, Any] = {
+            "RequestId": rid,
+            "AssumedRoleUser": {
+                "Arn": f"{role.replace(':role/', ':assumed-role/')}/{session}",
+                "AssumedRoleId": f"3{self._hex(17)}:{session}",
+            },
+        }
+        if action == "AssumeRoleWithOIDC":
+            body["OIDCTokenInfo"] = {"Subject": "system:serviceaccount:default:app"}
+        if self.fault != "no_credentials":
+            body["Credentials"] = self._document(creds)
+        return 200, body
+
+    def _check_signed(self, method: str, params: Mapping[str, str]) -> tuple[int, str, str] | None:
+        for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
+            if not params.get(name):
+                return 400, f"Missing{name}", f"{name} is mandatory for this action."
+        now = self.clock()
+        sent = parse_timestamp(params["Timestamp"])
+        if sent is None:
+            return 400, "InvalidTimeStamp.Format", "Specified time stamp is not well formatted."
+        if abs(now - sent) > self.gateway.tolerance:
+            return 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
+        creds = self.gateway.keys.get(params["AccessKeyId"])
+        if creds is None:
+            return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
+        if creds.security_token is not None and params.get("SecurityToken") != creds.security_token:
+            return (
+                400,
+                "InvalidSecurityToken.MismatchWithAccessKey",
+                "Specified SecurityToken mismatch with the AccessKey.",
+            )
+        if creds.expiration is not None and now >= creds.expiration:
+            return 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
+        if params["Signature"] != sign(method, params, creds.access_key_secret):
+            return (
+                400,
+                "SignatureDoesNotMatch",
+                "Specified signature is not matched with our calculation.",
+            )
+        if not self.gateway.nonces.use(params["AccessKeyId"], params["SignatureNonce"], now):
+            return 400, "SignatureNonceUsed", "Specified signature nonce was used already."
+        return None
+
+    # ----------------------------------------------------------------- ECS metadata
+
+    def metadata_token(self, ttl: str | None) -> tuple[int, str]:
+        if not self.imds_v2:
+            self._record("metadata-token", "HTTP404")
+            return 404, "Not Found"
+        if self.fault == "unavailable":
+            self._record("metadata-token", "HTTP503")
+            return 503, "Service Unavailable"
+        try:
+            seconds = int(ttl or "")
+        except ValueError:
+            seconds = 0
+        if not 1 <= seconds <= 21600:
+            self._record("metadata-token", "HTTP400")
+            return 400, f"{_TTL_HEADER} must be 1 to 21600"
+        token = self._hex(40)
+        self._imds_tokens[token] = self.clock() + seconds
+        self._record("metadata-token", "issued")
+        return 200, token
+
+    def _imds_allowed(self, token: str | None) -> int | None:
+        """None when the request may read metadata, else the HTTP status refusing it."""
+        if token is None:
+            return None if self.imds_v1 else 403
+        expires = self._imds_tokens.get(token)
+        if expires is None or self.clock() >= expires:
+            return 401
+        return None
+
+    def metadata(self, role: str, token: str | None) -> tuple[int, Any]:
+        """``role`` "" lists the role; else that role's key (JSON)."""
+        refused = self._imds_allowed(token)
+        if refused is None and self.fault == "unavailable":
+            refused = 503
+        if refused is not None:
+            self._record(
+                "metadata", f"HTTP{refused}", role=role or None, imds_token=token is not None
+            )
+            return refused, "Forbidden"
+        if not role:
+            self._record("metadata", "listed", imds_token=token is not None)
+            return 200, self.ecs_role_name
+        if role != self.ecs_role_name:
+            self._record("metadata", "HTTP404", role=role, imds_token=token is not None)
+            return 404, "Not Found"
+        return 200, self._key_answer("metadata", role=role, imds_token=token is not None)
+
+    def uri(self) -> tuple[int, Any]:
+        if self.fault == "unavailable":
+            self._record("uri", "HTTP503")
+            return 503, {"Code": "ServiceUnavailable", "Message": "try again later"}
+        return 200, self._key_answer("uri")
+
+    def _key_answer(self, kind: str, **extra: Any) -> dict[str, Any]:
+        creds = self.issue(kind)
+        self._record(kind, "issued", access_key_id=creds.access_key_id, **extra)
+        now = format_expiration(self.clock())
+        if self.fault == "no_credentials":
+            return {"Code": "Success", "LastUpdated": now}
+        return {"Code": "Success", "LastUpdated": now, **self._document(creds)}
+
+
+# --------------------------------------------------------------------------- routes
+
+_IDENTITY_KEY = web.AppKey("identity", Identity)
+
+
+async def _sts(request: web.Request) -> web.Response:
+    identity = request.app[_IDENTITY_KEY]
+    params = dict(request.query)
+    if request.method == "POST" and request.body_exists:
+        form = await request.post()
+        params.update({k: v for k, v in form.items() if isinstance(v, str)})
+    status, body = identity.sts(request.method, params)
+    headers = {"x-acs-request-id": str(body.get("RequestId", ""))}
+    return web.json_response(body, status=status, headers=headers)
+
+
+async def _metadata_token(request: web.Request) -> web.Response:
+    status, text = request.app[_IDENTITY_KEY].metadata_token(request.headers.get(_TTL_HEADER))
+    return web.Response(text=text, status=status)
+
+
+async def _metadata(request: web.Request) -> web.Response:
+    role = request.match_info.get("role", "")
+    status, body = request.app[_IDENTITY_KEY].metadata(role, request.headers.get(_TOKEN_HEADER))
+    if isinstance(body, dict):
+        return web.json_response(body, status=status)
+    return web.Response(text=str(body), status=status)
+
+
+async def _uri(request: web.Request) -> web.Response:
+    status, body = request.app[_IDENTITY_KEY].uri()
+    return web.json_response(body, status=status)
+
+
+def add_identity_routes(app: web.Application, identity: Identity) -> None:
+    """Serve ``identity`` from ``app`` (before it starts)."""
+    app[_IDENTITY_KEY] = identity
+    app.router.add_route("POST", "/sts", _sts)
+    app.router.add_route("GET", "/sts", _sts)
+    app.router.add_route("POST", "/sts/", _sts)
+    app.router.add_put("/latest/api/token", _metadata_token)
+    app.router.add_get("/latest/meta-data/ram/security-credentials/", _metadata)
+    app.router.add_get("/latest/meta-data/ram/security-credentials/{role}", _metadata)
+    app.router.add_get("/identity/credentials", _uri)
