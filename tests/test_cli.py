@@ -70,6 +70,7 @@ def base_env(home: Path, creds: Credentials | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "ALIYUN_"))}
     env["HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
+    env["ALIBABA_CLOUD_ECS_METADATA_DISABLED"] = "true"  # no real metadata service here
     if creds is not None:
         env["ALIBABA_CLOUD_ACCESS_KEY_ID"] = creds.access_key_id
         env["ALIBABA_CLOUD_ACCESS_KEY_SECRET"] = creds.access_key_secret
@@ -307,6 +308,7 @@ def test_usage_and_credential_errors_exit_2(
     for name in list(os.environ):
         if name.startswith(("ALIBABA_", "ALIYUN_")):
             monkeypatch.delenv(name)
+    monkeypatch.setenv("ALIBABA_CLOUD_ECS_METADATA_DISABLED", "true")
     monkeypatch.setenv("HOME", str(tmp_path))
     if "credentials" not in message:  # fake keys: each case fails before they are used
         monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIfake")

@@ -55,6 +55,17 @@ def _rate(text: str) -> float:
     return value
 
 
+def _lifetime(text: str) -> float:
+    """An argparse ``type`` for ``--token-lifetime``: a positive number of seconds."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return seconds
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The emulator's options, for this command or a parent CLI's subcommand."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
@@ -108,6 +119,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="unknown devices are iot.device.NotExistedDevice instead of being created",
     )
     parser.add_argument(
+        "--token-lifetime",
+        type=_lifetime,
+        default=3600.0,
+        metavar="SECONDS",
+        help="how long the keys of its STS, ECS metadata and credentials URI live",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print endpoint and credentials as one JSON line"
     )
 
@@ -145,6 +163,7 @@ async def serve(args: argparse.Namespace) -> int:
         fleet=args.fleet,
         fleet_gateways=args.fleet_gateways,
         fail_rate=args.fail_rate,
+        token_lifetime=args.token_lifetime,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -158,6 +177,9 @@ async def serve(args: argparse.Namespace) -> int:
                 "endpoint": emu.endpoint,
                 "access_key_id": creds.access_key_id,
                 "access_key_secret": creds.access_key_secret,
+                "sts_endpoint": emu.sts_endpoint,
+                "metadata_endpoint": emu.metadata_endpoint,
+                "credentials_uri": emu.credentials_uri,
             }
             if emu.fleet:
                 info["fleet"] = list(emu.fleet)
@@ -177,6 +199,10 @@ async def serve(args: argparse.Namespace) -> int:
                     f"fleet: {len(emu.fleet)} instances ({failing} fail their deployments): "
                     f"{emu.endpoint}/_emulator/fleet"
                 )
+            print(
+                f"identity: ALIBABA_CLOUD_STS_ENDPOINT={emu.sts_endpoint}, ECS metadata "
+                f"{emu.metadata_endpoint}, ALIBABA_CLOUD_CREDENTIALS_URI={emu.credentials_uri}"
+            )
             print("press Ctrl-C to stop", flush=True)
         await stop.wait()
     return 0
