@@ -399,3 +399,85 @@ async def test_cli_profile_with_chainable_role_modes(tmp_path: Path) -> None:
         lines = err.decode().splitlines()
         assert len(lines) == 1 and "[main]: unknown mode 'Magic'" in lines[0]
         assert emu.stats()["QueryEdgeInstance"]["requests"] == 1
+
+
+async def test_the_emulator_command_serves_the_identity_side(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ALIBABA_", "ALIYUN_"))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        "emulator",
+        "--port",
+        "0",
+        "--json",
+        "--token-lifetime",
+        "30",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+        assert info["sts_endpoint"] == info["endpoint"] + "/sts"
+        token = tmp_path / "token"
+        token.write_text("t")
+        provider = OIDCRoleArnProvider(
+            ROLE, OIDC_PROVIDER, token, sts_endpoint=info["sts_endpoint"]
+        )
+        before = time.time()
+        key = await provider.get_credentials()
+        assert key.expiration is not None and 25 <= key.expiration - before <= 31
+        uri_key = await URICredentialsProvider(info["credentials_uri"]).get_credentials()
+        ecs_key = await EcsRamRoleProvider(endpoint=info["metadata_endpoint"]).get_credentials()
+        assert len({key.access_key_id, uri_key.access_key_id, ecs_key.access_key_id}) == 3
+        async with EdgeClient(credentials=provider, endpoint=info["endpoint"]) as client:
+            assert (await client.call(*QUERY))["Success"] is True
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+def test_provider_signatures_hold() -> None:
+    import inspect
+
+    def shape(obj: Any) -> list[tuple[str, str, Any]]:
+        return [
+            (p.name, p.kind.name, p.default)
+            for p in inspect.signature(obj).parameters.values()
+            if p.name not in ("sts_region", "enable_vpc", "env", "clock")
+        ]
+
+    empty = inspect.Parameter.empty
+    pos, kw = "POSITIONAL_OR_KEYWORD", "KEYWORD_ONLY"
+    assert shape(OIDCRoleArnProvider) == [
+        ("role_arn", pos, None),
+        ("oidc_provider_arn", pos, None),
+        ("oidc_token_file", pos, None),
+        ("role_session_name", kw, None),
+        ("duration_seconds", kw, 3600),
+        ("policy", kw, None),
+        ("sts_endpoint", kw, None),
+    ]
+    assert shape(EcsRamRoleProvider) == [
+        ("role_name", pos, None),
+        ("endpoint", kw, "http://100.100.100.200"),
+        ("disable_imds_v1", kw, False),
+    ]
+    assert shape(RamRoleArnProvider) == [
+        ("role_arn", pos, empty),
+        ("source", kw, empty),
+        ("role_session_name", kw, None),
+        ("duration_seconds", kw, 3600),
+        ("policy", kw, None),
+        ("external_id", kw, None),
+        ("sts_endpoint", kw, None),
+    ]
+    assert shape(URICredentialsProvider) == [("uri", pos, None)]
+    assert shape(default_credentials_provider)[0] == ("profile", pos, None)
+    import aioedge
+
+    assert isinstance(OIDCRoleArnProvider, type)
+    assert aioedge.CredentialsProvider is not None
+    assert isinstance(StaticCredentialsProvider(Credentials("a", "b")), aioedge.CredentialsProvider)
