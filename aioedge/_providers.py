@@ -216,9 +216,16 @@ class RefreshingProvider:
     async def _refresh_locked(
         self, current: Credentials | None, now: float, valid: bool
     ) -> Credentials:
+        failure: CredentialsError | None = None
         try:
             fresh = await self._fetch()
-        except CredentialsError as err:
+        except CredentialsError as exc:
+            # A copy raised from here, unchained: the frames below (the OIDC token, the
+            # signed request, the answer) never reach an error tracker's frame locals.
+            failure = self._copy(exc)
+        if failure is not None:
+            err = failure
+            del failure
             self._failures += 1
             self.failures += 1
             expiration = current.expiration if (valid and current is not None) else None
@@ -238,7 +245,7 @@ class RefreshingProvider:
                 )
                 return current
             self._last_error = err
-            raise
+            raise err
         done = self._clock()
         if fresh.expiration is not None:
             if fresh.expiration <= done:
@@ -271,7 +278,7 @@ class RefreshingProvider:
     @staticmethod
     def _copy(err: CredentialsError) -> CredentialsError:
         return CredentialsError(
-            str(err), source=err.source, code=err.code, request_id=err.request_id
+            str(err), tried=err.tried, source=err.source, code=err.code, request_id=err.request_id
         )
 
     def __repr__(self) -> str:

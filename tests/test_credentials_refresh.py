@@ -12,6 +12,7 @@ import asyncio
 import logging
 import math
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from aioedge import (
     RamRoleArnProvider,
     URICredentialsProvider,
 )
+from aioedge._protocol import secret_forms
 from aioedge._providers import RefreshingProvider
 from aioedge.testing import Emulator, FakeClock
 
@@ -536,6 +538,15 @@ async def test_secrets_never_reach_errors_logs_or_reprs(
             with pytest.raises(CredentialsError) as info:
                 await client.call(*QUERY)
             texts.append(str(info.value))
+            # What an error tracker records: every frame's locals, chained errors included.
+            # (The library's frames: this test's own frame holds the token, of course.)
+            rendered = traceback.TracebackException(
+                type(info.value), info.value, info.value.__traceback__, capture_locals=True
+            )
+            frames = [f for f in rendered.stack if "/aioedge/" in f.filename]
+            assert any(f.name == "_refresh_locked" for f in frames)
+            texts.extend(repr(f.locals) for f in frames)
+            assert rendered.__cause__ is None and rendered.__context__ is None
         for p in (provider,):
             with pytest.raises(CredentialsError) as info2:
                 await p.refresh()
@@ -551,9 +562,10 @@ async def test_secrets_never_reach_errors_logs_or_reprs(
         *(k.security_token for k in emu.service.gateway.keys.values() if k.security_token),
     ]
     assert "credentials_refresh_failed" in caplog.text
+    forms = [f for s in secrets for f in secret_forms(s)]
     for text in texts:
-        for secret in secrets:
-            assert secret is not None and secret not in text
+        for secret in forms:
+            assert secret not in text
 
 
 # --------------------------------------------------------------------------- the client
