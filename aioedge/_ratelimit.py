@@ -394,6 +394,13 @@ class _LocalSlot:
         self._granted = self._limiter._clock()
         self._held = True
 
+    def give_back(self) -> None:
+        """Return the slot at once, no hold: nothing was sent with it (a limiter that wraps
+        this one could not get its own slot)."""
+        if self._held:
+            self._held = False
+            self._limiter._abandon(self._lane)
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

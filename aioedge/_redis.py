@@ -32,6 +32,15 @@ Needs Redis >= 5: the scripts read ``TIME`` and then write (effects replication)
 When Redis cannot be reached: ``on_unavailable="fail"`` raises ``RedisUnavailableError`` (a
 ``TransportError`` with ``maybe_executed=False``: nothing was sent); ``"local"`` logs a warning
 and falls back to an in-process ``LocalRateLimiter`` until Redis answers again.
+
+Every slot also takes a slot of that in-process limiter first, whichever side grants it: the
+local lane thus carries every slot this process holds, granted by Redis or by the fallback,
+across each switch.  Redis forgets its slots when it restarts (or is flushed), and the
+fallback never saw those Redis granted; without the local lane either switch could let one
+process send 2Q in a second.  With it, one process alone is never throttled, whatever Redis
+does.  A hand-back or a release that Redis could not take (it was down, or stalled: the
+acquire that timed out may still be granted when Redis wakes up) is sent again once Redis
+answers again, so those slots do not stay held until their lease ends.
 """
 
 from __future__ import annotations
@@ -62,6 +71,7 @@ from ._ratelimit import (
     AdaptiveConfig,
     LocalRateLimiter,
     _check_timeout,
+    _LocalSlot,
     answer_lost,
     never_sent,
 )
@@ -72,6 +82,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisRateLimiter", "RedisUnavailableError"]
 
 OnUnavailable = Literal["fail", "local"]
+
+# Releases kept to send again once Redis answers (see RedisRateLimiter._remember).
+_MAX_UNRETURNED = 1024
 
 
 class RedisUnavailableError(TransportError):
@@ -244,8 +257,8 @@ class _LoopState:
 class _RedisSlot:
     __slots__ = (
         "_action",
-        "_delegate",
         "_limiter",
+        "_local",
         "_qps",
         "_scope",
         "_state",
@@ -268,25 +281,28 @@ class _RedisSlot:
         self._timeout = timeout
         self._token: str | None = None
         self._state: _LoopState | None = None
-        self._delegate: contextlib.AbstractAsyncContextManager[None] | None = None
+        self._local: _LocalSlot | None = None
 
     async def __aenter__(self) -> None:
         lim = self._limiter
-        if lim._use_local():
-            await self._enter_local()
-            return
+        # This process's own slot first (see the module docstring): it is the whole slot
+        # while Redis is away, and it carries the slots held on either side across a switch.
+        local = lim._fallback.slot(self._scope, self._action, self._qps, timeout=self._timeout)
+        assert isinstance(local, _LocalSlot)  # qps is finite here, as in the fallback
+        await local.__aenter__()
         try:
-            self._state = lim._state()
-            self._token = await lim._acquire(self._state, self._scope, self._action, self._qps)
-        except lim._redis_errors as exc:
-            lim._unavailable(exc, self._action)  # raises in "fail" mode
-            await self._enter_local()
-
-    async def _enter_local(self) -> None:
-        self._delegate = self._limiter._fallback.slot(
-            self._scope, self._action, self._qps, timeout=self._timeout
-        )
-        await self._delegate.__aenter__()
+            if not lim._use_local():
+                self._state = lim._state()
+                try:
+                    self._token = await lim._acquire(
+                        self._state, self._scope, self._action, self._qps
+                    )
+                except lim._redis_errors as exc:
+                    lim._unavailable(exc, self._action)  # raises in "fail" mode
+        except BaseException:
+            local.give_back()  # nothing was sent with it
+            raise
+        self._local = local
 
     async def __aexit__(
         self,
@@ -294,28 +310,31 @@ class _RedisSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._delegate is not None:
-            await self._delegate.__aexit__(exc_type, exc, tb)
-        elif self._token is not None and self._state is not None:
-            token, self._token = self._token, None
-            lim = self._limiter
-            # Any exit counts as "maybe arrived" (the client validates before it enters) but
-            # one that sent nothing (no hold); one without an answer as "may still arrive":
-            # the lost hold.
-            mode: Literal["0", "1", "2"] = (
-                "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
-            )
-            hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
-            with anyio.CancelScope(shield=True):
-                await lim._release(
-                    self._state,
-                    self._scope,
-                    self._action,
-                    self._qps,
-                    token,
-                    mode=mode,
-                    lost_hold=hold,
+        local, self._local = self._local, None
+        try:
+            if self._token is not None and self._state is not None:
+                token, self._token = self._token, None
+                lim = self._limiter
+                # Any exit counts as "maybe arrived" (the client validates before it enters)
+                # but one that sent nothing (no hold); one without an answer as "may still
+                # arrive": the lost hold.
+                mode: Literal["0", "1", "2"] = (
+                    "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
                 )
+                hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
+                with anyio.CancelScope(shield=True):
+                    await lim._release(
+                        self._state,
+                        self._scope,
+                        self._action,
+                        self._qps,
+                        token,
+                        mode=mode,
+                        lost_hold=hold,
+                    )
+        finally:
+            if local is not None:
+                await local.__aexit__(exc_type, exc, tb)  # the same rules, in this process
 
 
 class RedisRateLimiter:
@@ -403,6 +422,10 @@ class RedisRateLimiter:
         self._pid = os.getpid()
         # The QPS each lane was last used with: report_throttled() is told only the names.
         self._qps_seen: dict[tuple[str, str], float] = {}
+        # Releases and hand-backs Redis could not take, to send again once it answers: the
+        # time they were due (monotonic), lane, qps, token, mode and lost hold.
+        self._unreturned: list[tuple[float, str, str, float, str, Literal["0", "1", "2"], float]]
+        self._unreturned = []
 
     def __repr__(self) -> str:
         return (
@@ -550,7 +573,9 @@ class RedisRateLimiter:
     def _args(self, qps: float) -> tuple[str, str]:
         return repr(float(qps)), str(max(1, math.floor(qps)))
 
-    async def _acquire(self, state: _LoopState, scope: str, action: str, qps: float) -> str:
+    async def _acquire(self, state: _LoopState, scope: str, action: str, qps: float) -> str | None:
+        """A Redis slot's token; None when Redis became unavailable ("local") while this
+        waiter queued behind the one that found out."""
         self._qps_seen[(scope, action)] = qps
         keys = self.keys(scope, action)
         queue = self._queue(state, scope, action)
@@ -561,6 +586,10 @@ class RedisRateLimiter:
         token = f"{base}:1"  # the script names the one slot it grants "<base>:1"
         async with queue.lock:  # FIFO among this process's waiters; only the head asks Redis
             while True:
+                if self._use_local():
+                    # Redis went away while we queued (the head's acquire failed): the
+                    # local slot this waiter holds is the slot, as for the head.
+                    return None
                 queue.changed.clear()
                 call = asyncio.ensure_future(state.scripts["acquire"](keys=list(keys), args=args))
                 try:
@@ -574,8 +603,10 @@ class RedisRateLimiter:
                 except self._redis_errors:
                     # Redis may have run the script and granted the slot, its reply lost (a
                     # timeout, a connection cut after sending): hand it back, best effort.
-                    self._hand_back(state, scope, action, qps, token)
+                    self._hand_back(state, scope, action, qps, token, again=True)
                     raise
+                if self._unreturned:
+                    self._return_unreturned(state)  # Redis answers again
                 if int(granted) >= 1:
                     return token
                 wait = float(raw)
@@ -601,16 +632,60 @@ class RedisRateLimiter:
         self._hand_back(state, scope, action, qps, token)
 
     def _hand_back(
-        self, state: _LoopState, scope: str, action: str, qps: float, token: str
+        self,
+        state: _LoopState,
+        scope: str,
+        action: str,
+        qps: float,
+        token: str,
+        *,
+        again: bool = False,
     ) -> None:
         """Give back, in the background, a slot granted to nobody (mode ``0``: no hold).  A
-        token Redis never granted is simply not found; if Redis cannot be reached, the lease
-        frees the slot."""
+        token Redis never granted is simply not found; if Redis cannot be reached, it is
+        sent again once Redis answers (or the lease frees the slot).  ``again``: send it
+        once more then anyway: an acquire whose reply timed out because Redis stalled runs
+        when Redis wakes up, possibly after this hand-back."""
         task = asyncio.get_running_loop().create_task(
             self._release(state, scope, action, qps, token, mode="0", quiet=True)
         )
         state.background.add(task)
         task.add_done_callback(state.background.discard)
+        if again:
+            self._remember(scope, action, qps, token, "0", 0.0)
+
+    def _remember(
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        token: str,
+        mode: Literal["0", "1", "2"],
+        lost_hold: float,
+    ) -> None:
+        """Keep a release to send again once Redis answers: those whose lease has ended
+        are dropped (Redis has let them go), and at most ``_MAX_UNRETURNED`` are kept (a
+        long outage in "fail" mode adds one per attempt; the leases free the rest)."""
+        now = time.monotonic()
+        pending = [e for e in self._unreturned if now - e[0] < self._lease]
+        pending.append((now, scope, action, qps, token, mode, lost_hold))
+        self._unreturned = pending[-_MAX_UNRETURNED:]
+
+    def _return_unreturned(self, state: _LoopState) -> None:
+        """Send again, in the background, what Redis could not take before (those whose
+        lease has ended since are gone from Redis anyway)."""
+        pending, self._unreturned = self._unreturned, []
+        now = time.monotonic()
+        for due, scope, action, qps, token, mode, lost_hold in pending:
+            if now - due >= self._lease:
+                continue
+            task = asyncio.get_running_loop().create_task(
+                self._release(
+                    state, scope, action, qps, token, mode=mode, lost_hold=lost_hold, quiet=True
+                )
+            )
+            state.background.add(task)
+            task.add_done_callback(state.background.discard)
 
     async def _release(
         self,
@@ -631,8 +706,10 @@ class RedisRateLimiter:
         try:
             await state.scripts["release"](keys=list(self.keys(scope, action)), args=args)
         except self._redis_errors as exc:
-            # The slot's lease will free it; the request itself is done, so do not raise.
-            # (quiet: a hand-back after a failed acquire, whose failure was reported already.)
+            # Sent again once Redis answers (or the slot's lease frees it); the request itself
+            # is done, so do not raise.  (quiet: a hand-back after a failed acquire, whose
+            # failure was reported already.)
+            self._remember(scope, action, qps, token, mode, lost_hold)
             log = get_logger()
             (log.debug if quiet else log.warning)(
                 "aioedge.redis_release_failed",
