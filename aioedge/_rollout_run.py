@@ -316,6 +316,9 @@ class Rollout:
         """Stop: start nothing more, stop watching (the store keeps what is known)."""
         self._over = True
         await self._stop()
+        await self._close_store()
+
+    async def _close_store(self) -> None:
         if isinstance(self._store, RedisRolloutStore):
             await self._store.aclose()
 
@@ -373,6 +376,7 @@ class Rollout:
         self._over = True
         self._book.final_reported = True
         await self._save()
+        await self._close_store()
         result = self._book.result()
         get_logger().info(
             "aioedge.rollout_finished",

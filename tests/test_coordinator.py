@@ -292,3 +292,44 @@ async def test_three_processes_one_killed_report_every_final_once(
         assert polls <= 1.2 * solo_polls, (polls, solo_polls)
         baseline = [e for e in one.outputs[0] if e.get("kind") == "final"]
         assert len(baseline) == 30
+
+
+async def test_a_rollout_resumes_from_a_redis_store(redis_url: str, prefix: str) -> None:
+    from aioedge import RedisRolloutStore
+
+    async with (
+        Emulator(fleet=4, speed=20) as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        fast = {"poll_interval": 0.05, "max_poll_interval": 0.3}
+        outcomes: list[str] = []
+        first = client.rollout(
+            emu.fleet,
+            waves=(1, 1.0),
+            store=RedisRolloutStore(redis_url, name="r", prefix=prefix),
+            **fast,
+        )
+        with anyio.fail_after(TIMEOUT):
+            async with first:
+                async for event in first:
+                    if event.outcome is not None and event.instance_id:
+                        outcomes.append(event.instance_id)
+                        break
+            second = client.rollout(
+                emu.fleet,
+                waves=(1, 1.0),
+                store=RedisRolloutStore(redis_url, name="r", prefix=prefix),
+                **fast,
+            )
+            async with second:
+                async for event in second:
+                    if event.outcome is not None and event.instance_id:
+                        outcomes.append(event.instance_id)
+        assert second.result.ok
+        assert Counter(outcomes) == Counter(emu.fleet)
+        creates = Counter(
+            e.params["InstanceId"]
+            for e in emu.execution_log
+            if e.action == "CreateEdgeInstanceDeployment"
+        )
+        assert creates == Counter(emu.fleet)
