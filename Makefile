@@ -44,7 +44,7 @@ check: test lint typecheck
 # Quick smoke runs of every benchmark (full runs: see bench/README.md).
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
-	for b in overhead quota redis watch growth; do \
+	for b in overhead quota redis watch growth rollout; do \
 		$(BIN)/python bench/bench_$$b.py --quick --no-save || exit 1; \
 	done
 

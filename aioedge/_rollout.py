@@ -204,13 +204,19 @@ class RolloutPlan:
 def minimum_duration(plan: RolloutPlan, *, create_qps: float = 5.0, poll_qps: float = 5.0) -> float:
     """Seconds the quotas alone impose on ``plan``, the deployments' own time left out.
 
-    Each wave creates its instances (CreateEdgeInstanceDeployment, ``create_qps``) and polls
-    each of them at least once (GetEdgeInstanceDeployment, ``poll_qps``); the two quotas run
-    side by side, and a wave waits for the one before it.  So the minimum is
-    ``sum over waves of max(n / create_qps, n / poll_qps)``, plus, per wave, the time its
-    slowest deployment takes (which no quota decides).
+    Each wave creates its ``n`` instances (CreateEdgeInstanceDeployment, ``create_qps``)
+    and polls each at least once (GetEdgeInstanceDeployment, ``poll_qps``); a quota admits
+    ``Q`` calls in any 1-second window, so ``n`` calls take at least ``ceil(n / Q) - 1``
+    seconds from the first to the last (``Q`` at 0 s, ``Q`` at 1 s, ...).  The two quotas
+    run side by side and a wave waits for the one before it, so the minimum is the sum over
+    waves of the slower of the two, plus, per wave, the time its slowest deployment takes
+    (which no quota decides).
     """
-    return sum(max(n / create_qps, n / poll_qps) for n in plan.sizes())
+    return float(sum(max(_span(n, create_qps), _span(n, poll_qps)) for n in plan.sizes()))
+
+
+def _span(calls: int, qps: float) -> float:
+    return max(0, math.ceil(calls / qps - 1e-9) - 1)
 
 
 # --------------------------------------------------------------------------- values out

@@ -76,9 +76,11 @@ def test_shares_and_plan_inputs_are_checked() -> None:
 def test_minimum_duration_is_the_quota_arithmetic() -> None:
     plan = RolloutPlan.build([f"i{n}" for n in range(200)], (1, 0.1, 1.0))
     assert plan.sizes() == (1, 19, 180)
-    assert minimum_duration(plan) == pytest.approx(40.0)  # 200 creates and polls at 5/s
-    assert minimum_duration(plan, create_qps=10, poll_qps=5) == pytest.approx(40.0)
-    assert minimum_duration(plan, create_qps=2, poll_qps=5) == pytest.approx(100.0)
+    # 1 at once; 19 at 5/s: 0..3 s; 180 at 5/s: 0..35 s (5 calls in any 1-s window).
+    assert minimum_duration(plan) == pytest.approx(0 + 3 + 35)
+    assert minimum_duration(plan, create_qps=10, poll_qps=5) == pytest.approx(38.0)
+    assert minimum_duration(plan, create_qps=2, poll_qps=5) == pytest.approx(0 + 9 + 89)
+    assert minimum_duration(RolloutPlan.build(["a"] * 1, (1,))) == 0.0
 
 
 def test_a_record_of_another_rollout_is_refused() -> None:

@@ -28,7 +28,7 @@ async def test_dry_run_prints_the_plan_and_the_quota_minimum(tmp_path: Path) -> 
     assert r.code == 0, r.err
     assert "200 instances in 3 waves" in r.out
     assert "wave 1:     1 new" in r.out and "wave 3:   180 new" in r.out
-    assert "quota-implied minimum: 40.0 s" in r.out
+    assert "quota-implied minimum: 38.0 s" in r.out
 
 
 @pytest.mark.parametrize(
