@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import pytest
@@ -333,3 +334,63 @@ async def test_a_rollout_resumes_from_a_redis_store(redis_url: str, prefix: str)
             if e.action == "CreateEdgeInstanceDeployment"
         )
         assert creates == Counter(emu.fleet)
+
+
+async def test_redis_lost_while_watching_ends_the_stream_with_an_error(
+    redis_url: str, prefix: str
+) -> None:
+    """Redis goes away mid-watch (a TCP proxy in front of it is shut): a clear error."""
+    target = urlsplit(redis_url)
+    links: list[asyncio.StreamWriter] = []
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(target.hostname, target.port)
+        links.extend([writer, up_writer])
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    proxy_url = f"redis://127.0.0.1:{port}{target.path or '/0'}"
+    async with (
+        Emulator(fleet=2, speed=0.5) as emu,  # deployments of ~20 s: still running at the cut
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        pairs = await _deployments(emu, client, 2)
+        coordinator = RedisCoordinator(
+            proxy_url, prefix=prefix, lease=0.6, connect_timeout=0.5, socket_timeout=0.5
+        )
+        monitor = DeploymentMonitor(
+            client, coordinator=coordinator, poll_interval=0.05, max_poll_interval=0.2
+        )
+        seen = 0
+        with anyio.fail_after(TIMEOUT), pytest.raises(RedisUnavailableError, match="Redis"):
+            async with monitor:
+                for pair in pairs:
+                    monitor.add(*pair)
+                async for _event in monitor:
+                    seen += 1
+                    if seen == 1:  # Redis vanishes: the proxy and its connections close
+                        proxy.close()
+                        for link in links:
+                            link.close()
+        assert seen >= 1
+
+
+async def test_an_error_in_a_monitors_body_surfaces_as_itself() -> None:
+    async with (
+        Emulator() as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        with pytest.raises(KeyError, match="mine"):
+            async with DeploymentMonitor(client):
+                raise KeyError("mine")  # not an ExceptionGroup around it

@@ -257,6 +257,11 @@ class DeploymentMonitor:
         self._tg.cancel_scope.cancel()
         self._ended = True
         try:
+            if isinstance(exc, Exception):
+                # An error of the body (or of the stream, such as a coordinator's Redis
+                # failing) surfaces as itself, not wrapped in the task group's ExceptionGroup.
+                await self._tg.__aexit__(None, None, None)
+                return None
             return await self._tg.__aexit__(exc_type, exc, tb)
         finally:
             if self._receive is not None:
