@@ -18,6 +18,7 @@ are *skipped*.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -157,6 +158,10 @@ class RolloutPlan:
 
     instance_ids: tuple[str, ...]
     waves: tuple[int, ...]
+    _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {i: n for n, i in enumerate(self.instance_ids)})
 
     @classmethod
     def build(cls, instance_ids: Sequence[str], waves: Sequence[WaveSpec]) -> RolloutPlan:
@@ -194,8 +199,11 @@ class RolloutPlan:
         return self.instance_ids[start : self.waves[wave]]
 
     def wave_of(self, instance_id: str) -> int:
-        index = self.instance_ids.index(instance_id)
-        return next(w for w, end in enumerate(self.waves) if index < end)
+        """The 0-based wave of ``instance_id`` (ValueError if it is not in the plan)."""
+        index = self._index.get(instance_id)
+        if index is None:
+            raise ValueError(f"{instance_id!r} is not in this rollout")
+        return bisect.bisect_right(self.waves, index)
 
     def sizes(self) -> tuple[int, ...]:
         return tuple(len(self.members(w)) for w in range(len(self.waves)))

@@ -286,3 +286,12 @@ async def test_an_intent_without_an_id_is_reconciled_with_the_history(tmp_path: 
         assert rollout.result.ok
         assert rollout.result.deployments[a] == lost["DeploymentId"]
         assert Counter(i for i, _ in creates(emu)) == Counter([a, b, c])
+
+
+def test_each_instance_belongs_to_one_wave() -> None:
+    plan = RolloutPlan.build([f"i{n}" for n in range(10)], (1, 0.5, 1.0))
+    assert plan.waves == (1, 5, 10)
+    assert [plan.wave_of(f"i{n}") for n in range(10)] == [0, 1, 1, 1, 1, 2, 2, 2, 2, 2]
+    assert [len(plan.members(w)) for w in range(3)] == [1, 4, 5]
+    with pytest.raises(ValueError, match="not in this rollout"):
+        plan.wave_of("other")
