@@ -126,6 +126,7 @@ async def _drive(client: EdgeClient, iid: str, stop: asyncio.Event, workers: int
     await asyncio.gather(*(worker() for _ in range(workers)))
 
 
+@pytest.mark.slow  # Redis keeps real time: a kill, a restart and a stall take ~9 s
 async def test_redis_killed_restarted_and_stalled_never_doubles_the_quota(
     server: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
