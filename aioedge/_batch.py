@@ -691,11 +691,17 @@ def progress_printer(
 ) -> ProgressFn:
     """An ``on_progress`` hook that keeps one status line up to date on a terminal.
 
-    Writes nothing when ``stream`` (default ``sys.stderr``) is not a TTY, unless ``force``.
+    Writes nothing when ``stream`` (default ``sys.stderr``) is not a TTY, unless ``force``;
+    in a Jupyter notebook (no ``stream`` given) it draws an HTML progress bar in the cell.
     Redraws at most every ``min_interval`` seconds, and always for the last result.
     """
     out = stream if stream is not None else sys.stderr
     if not force and not (hasattr(out, "isatty") and out.isatty()):
+        if stream is None:
+            from ._notebook import in_notebook, notebook_progress
+
+            if in_notebook():  # Jupyter: a progress bar in the cell, not on stderr
+                return notebook_progress(label, min_interval=min_interval)
         return lambda done, total, result: None
     state = {"failed": 0, "last": float("-inf")}
 

@@ -36,8 +36,9 @@ the typed methods of ``_operations`` call the per-kind parsers directly for prec
 
 from __future__ import annotations
 
+import html
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
@@ -284,6 +285,69 @@ class Model:
             if f.repr and value is not None and value != ():
                 shown.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(shown)})"
+
+    def _shown(self) -> list[tuple[str, Any]]:
+        """The fields a display shows: those set, as in ``repr``."""
+        return [
+            (f.name, getattr(self, f.name))
+            for f in fields(self)
+            if f.repr and getattr(self, f.name) is not None and getattr(self, f.name) != ()
+        ]
+
+    def _repr_html_(self) -> str:
+        """A notebook shows a model as a table of its set fields."""
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(name)}</th>"
+            f"<td>{_html_value(value)}</td></tr>"
+            for name, value in self._shown()
+        )
+        return (
+            f"<table class='aioedge-model'><caption style='text-align:left'>"
+            f"<b>{html.escape(type(self).__name__)}</b></caption><tbody>{rows}</tbody></table>"
+        )
+
+
+#: How many items a notebook table of a page or list shows.
+HTML_ROWS = 50
+
+
+def _html_value(value: Any, width: int = 120) -> str:
+    if isinstance(value, Model):
+        text = repr(value)
+    elif isinstance(value, tuple) and value and isinstance(value[0], Model):
+        text = f"{len(value)} × {type(value[0]).__name__}"
+    elif isinstance(value, datetime):
+        text = value.isoformat(sep=" ")
+    else:
+        text = str(value)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return html.escape(text)
+
+
+def _items_html(items: Sequence[Model], caption: str) -> str:
+    """A table of models, one row each, a column per field any of them has set."""
+    shown = items[:HTML_ROWS]
+    columns: list[str] = []
+    for item in shown:
+        for name, _value in item._shown():
+            if name not in columns:
+                columns.append(name)
+    head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{_html_value(getattr(item, c, None) or '', 60)}</td>" for c in columns)
+        + "</tr>"
+        for item in shown
+    )
+    if len(items) > len(shown):
+        body += (
+            f"<tr><td colspan='{max(1, len(columns))}'>… {len(items) - len(shown)} more</td></tr>"
+        )
+    return (
+        f"<table class='aioedge-items'><caption style='text-align:left'>{html.escape(caption)}"
+        f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -698,6 +762,10 @@ class ListResult(Result, Generic[_T]):
     def __len__(self) -> int:
         return len(self.items)
 
+    def _repr_html_(self) -> str:
+        kind = type(self.items[0]).__name__ if self.items else "item"
+        return _items_html(self.items, f"{len(self.items)} × {kind}")
+
     @overload
     def __getitem__(self, index: int) -> _T: ...
     @overload
@@ -724,6 +792,15 @@ class Page(Result, Generic[_T]):
 
     def __len__(self) -> int:
         return len(self.items)
+
+    def _repr_html_(self) -> str:
+        kind = type(self.items[0]).__name__ if self.items else "item"
+        page, size = self.current_page or 1, self.page_size or len(self.items)
+        first = (page - 1) * size + 1
+        span = f"{first}–{first + len(self.items) - 1}" if self.items else "none"
+        total = f" of {self.total}" if self.total is not None else ""
+        more = "; client.paginate() reads every page" if self.has_more else ""
+        return _items_html(self.items, f"page {page}: {kind} {span}{total}{more}")
 
     @overload
     def __getitem__(self, index: int) -> _T: ...

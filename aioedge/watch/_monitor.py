@@ -226,6 +226,14 @@ class DeploymentMonitor:
     def polls_per_deployment(self) -> dict[tuple[str, str], int]:
         return {key: t.polls for key, t in self._trackers.items()}
 
+    async def display(self, *, min_interval: float = 0.5) -> dict[tuple[str, str], str]:
+        """In Jupyter: read the stream to its end showing one table, redrawn in place (a row
+        per deployment: status, snapshots done, root cause); returns :meth:`outcomes`.
+        Use inside ``async with``, after :meth:`add`."""
+        from ._notebook import display_monitor
+
+        return await display_monitor(self, min_interval=min_interval)
+
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def __aenter__(self) -> DeploymentMonitor:

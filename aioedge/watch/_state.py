@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ._cause import FailureCause, failure_cause
-from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, to_int
+from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, status_name, to_int
 
 __all__ = [
     "DeploymentState",
@@ -418,11 +418,25 @@ class DeploymentState:
         return render_text(self, width=width)
 
     def __str__(self) -> str:
-        """The terminal tree, 80 columns wide: ``print(watcher.state)`` draws it.
-
-        ``repr()`` stays the dataclass's own, field by field.
-        """
+        """The terminal tree, 80 columns wide: ``print(watcher.state)`` draws it."""
         return self.render()
+
+    def __repr__(self) -> str:
+        """One line: id, status, counts and the root cause (the tree is ``str()``; every
+        field is in :meth:`to_dict`)."""
+        snaps = [s for _t, s in self.snapshots()]
+        done = sum(1 for s in snaps if s.status == 2)
+        failed = sum(1 for s in snaps if s.status == 3)
+        text = (
+            f"<DeploymentState {self.deployment_id} {status_name(self.status)}: "
+            f"{len(self.tasks)} tasks, {done}/{len(snaps)} snapshots done"
+        )
+        if failed:
+            text += f", {failed} failed"
+        cause = self.failure
+        if cause is not None:
+            text += f"; root cause {cause.describe()[:200]}"
+        return text + ">"
 
 
 def _list(value: Any) -> list[Mapping[str, Any]]:

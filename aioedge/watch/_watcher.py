@@ -461,6 +461,21 @@ class DeploymentWatcher:
             raise RuntimeError("no deployment yet: iterate the watcher first")
         return self._tracker.checkpoint()
 
+    async def display(
+        self,
+        *,
+        events: int = 8,
+        min_interval: float = 0.25,
+        into: list[DeploymentEvent] | None = None,
+    ) -> WatchOutcome | None:
+        """In Jupyter: follow the deployment to its end in one output area, redrawn in place
+        (the outcome with its root cause, the tree, the latest ``events``); returns
+        :attr:`outcome`.  ``await watcher.display()`` replaces the usual update loop;
+        ``into`` (a list, such as an :class:`~aioedge.watch.EventLog`) collects the events."""
+        from ._notebook import display_watch
+
+        return await display_watch(self, events=events, min_interval=min_interval, into=into)
+
     # -- iteration ---------------------------------------------------------------------------
 
     def __aiter__(self) -> DeploymentWatcher:
