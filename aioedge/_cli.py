@@ -366,8 +366,10 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
         if param is not None and param.is_struct_list:
             try:
                 parsed = json.loads(value)
-            except ValueError:
-                raise _UsageError(f"{key} takes a JSON list of objects") from None
+            except json.JSONDecodeError as exc:
+                raise _UsageError(
+                    f"{key} takes a JSON list of objects: {_json_problem(exc)}"
+                ) from None
             out[key] = parsed
         elif param is not None and param.repeated:
             out.setdefault(key, []).extend(v for v in value.split(",") if v)
@@ -376,6 +378,29 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
         else:
             out[key] = value
     return out
+
+
+def _json_problem(exc: json.JSONDecodeError) -> str:
+    """Where JSON went wrong: the parser's words, line and column, and the text around it."""
+    where = f"column {exc.colno}" if exc.lineno == 1 else f"line {exc.lineno} column {exc.colno}"
+    text = exc.doc
+    start, end = max(0, exc.pos - 12), min(len(text), exc.pos + 12)
+    near = ("…" if start else "") + text[start:end] + ("…" if end < len(text) else "")
+    return f"{exc.msg} at {where} (char {exc.pos}), near {near!r}"
+
+
+#: The library's hints that name what only Python code has, and what the command says instead.
+_LIBRARY_HINTS = (
+    ("(or pass allow_http=True)", "(plain http only to a loopback host, such as the emulator)"),
+    ("(client.batch splits larger lists)", "(split the list over several calls)"),
+)
+
+
+def cli_text(message: str) -> str:
+    """``message`` with the library's Python-only hints replaced by what the command can do."""
+    for library, command in _LIBRARY_HINTS:
+        message = message.replace(library, command)
+    return message
 
 
 #: Where a SignatureDoesNotMatch message starts quoting the service's whole string to sign:
@@ -415,7 +440,7 @@ def _print_error(err: BaseException, stream: TextIO | None = None, *, hint: str 
     elif isinstance(err, _Unreachable):
         line = f"error: network: {err} (is the endpoint right?)"
     else:
-        line = f"error: {err}"
+        line = f"error: {cli_text(str(err))}"
     print(line + hint, file=stream)
 
 

@@ -2,7 +2,8 @@
 
 Every example takes the options the ``aioedge`` command takes::
 
-    --endpoint URL    the API (default https://iot.{region}.aliyuncs.com)
+    --endpoint URL    the API (default $ALIBABA_CLOUD_IOT_ENDPOINT, the variable the
+                      emulator tells you to export, else https://iot.{region}.aliyuncs.com)
     --region ID       default $ALIBABA_CLOUD_REGION_ID, else cn-shanghai
     --profile NAME    a credentials profile
 
@@ -18,7 +19,9 @@ a version, gateways, sub-devices — so that it has something to show on an empt
     python examples/inventory.py --endpoint http://127.0.0.1:8123 --seed-demo
 
 Seeding invents device ids (the emulator registers unknown devices on first use), so it
-refuses any endpoint but a local one: it never creates resources in a real account.
+refuses any endpoint but a local one: it never creates resources in a real account.  It is
+idempotent: run again on the same emulator, it finds the instance it made (by name) and
+reuses it instead of failing with ``InstanceNameExist``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Coroutine
@@ -46,12 +50,18 @@ __all__ = [
 ]
 
 _LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+#: What ``aioedge emulator`` tells users to export; the ``aioedge`` command reads it too.
+ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
 
 
 def add_connection_args(parser: argparse.ArgumentParser, *, seed_help: str | None = None) -> None:
     """``--endpoint``, ``--region``, ``--profile`` (and ``--seed-demo`` when ``seed_help``)."""
     group = parser.add_argument_group("connection")
-    group.add_argument("--endpoint", help="API URL (default https://iot.{region}.aliyuncs.com)")
+    group.add_argument(
+        "--endpoint",
+        default=os.environ.get(ENDPOINT_ENV) or None,
+        help=f"API URL (default ${ENDPOINT_ENV}, else https://iot.{{region}}.aliyuncs.com)",
+    )
     group.add_argument("--region", help="region id (default $ALIBABA_CLOUD_REGION_ID)")
     group.add_argument("--profile", help="credentials profile (aliyun CLI or credentials.ini)")
     if seed_help is not None:
@@ -104,6 +114,7 @@ class Fleet:
     driver_version: str
     gateway_ids: tuple[str, ...]
     device_ids: tuple[str, ...]
+    created: bool = True  # False: an earlier run made it, and it was found again
 
 
 def fake_iot_ids(count: int, prefix: str = "dev") -> list[str]:
@@ -134,6 +145,9 @@ async def seed_fleet(
     ``devices`` sub-devices (bound with the driver and a config unless ``bind_devices`` is
     false: then their IotIds are only invented)."""
     _require_local(client)
+    found = await _seeded(client, name)
+    if found is not None:
+        return found
     inst = await client.create_edge_instance(name=name, spec=20, tags="seeded:demo")
     drv = await client.create_edge_driver(
         driver_name=f"{name}_drv"[:20], driver_protocol="modbus", runtime="python3"
@@ -167,4 +181,28 @@ async def seed_fleet(
         driver_version="1.0.0",
         gateway_ids=tuple(gateway_ids),
         device_ids=tuple(device_ids),
+    )
+
+
+async def _seeded(client: aioedge.EdgeClient, name: str) -> Fleet | None:
+    """The fleet an earlier ``seed_fleet(name)`` made, read back from the service, or None."""
+    page = await client.query_edge_instance(name=name, page_size=30)
+    inst = next((i for i in page if i.name == name and i.instance_id), None)
+    if inst is None or inst.instance_id is None:
+        return None
+    instance_id = inst.instance_id
+    drivers = await client.query_edge_instance_driver(instance_id=instance_id, page_size=30)
+    gateways = await client.query_edge_instance_gateway(instance_id=instance_id)
+    devices = [
+        item.get("IotId") or item.get("IoId") or item.get("deviceId")
+        async for item in client.paginate("QueryEdgeInstanceDevice", {"InstanceId": instance_id})
+    ]
+    driver = next(iter(drivers), None)
+    return Fleet(
+        instance_id=instance_id,
+        driver_id=(driver.driver_id if driver else None) or "",
+        driver_version=(driver.driver_version if driver else None) or "1.0.0",
+        gateway_ids=tuple(g.iot_id for g in gateways if g.iot_id),
+        device_ids=tuple(str(d) for d in devices if d),
+        created=False,
     )

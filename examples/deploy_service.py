@@ -25,7 +25,11 @@ devices)::
     aioedge emulator --port 8123 --speed 2 &
     export ALIBABA_CLOUD_ACCESS_KEY_ID=LTAI5tEmulatorAccessKeyId
     export ALIBABA_CLOUD_ACCESS_KEY_SECRET=emulator-access-key-secret
-    python examples/deploy_service.py --endpoint http://127.0.0.1:8123 --seed-demo --rounds 2
+    python examples/deploy_service.py --endpoint http://127.0.0.1:8123 --seed-demo --rounds 2 \\
+        --interval 5
+
+Between two rounds it logs ``deploy.next_round`` with the wait (``--interval``, 60 s by
+default), so a quiet minute is not mistaken for a hang.
 
 Against your account: ``python examples/deploy_service.py --instance ID [--instance ID …]``
 (this really deploys them).
@@ -100,6 +104,8 @@ class DeployService:
             )
             if self.rounds is not None and round_no >= self.rounds:
                 return 0 if ok else 1
+            # Say so before waiting: a quiet minute looks like a hang.
+            self.log.info("deploy.next_round", next_round=round_no + 1, in_seconds=self.interval)
             await asyncio.sleep(self.interval)
 
     async def deploy_one(self, instance_id: str) -> str:

@@ -37,7 +37,7 @@ SPECS = {10: "Lite", 20: "Standard", 30: "Pro"}
 async def seed(client: aioedge.EdgeClient) -> None:
     for n, deploy in ((1, True), (2, True), (3, False)):
         fleet = await seed_fleet(client, f"inventory_{n}", gateways=1, devices=2)
-        if deploy:
+        if deploy and fleet.created:  # seeded before: its deployment is there already
             await client.create_edge_instance_deployment(
                 instance_id=fleet.instance_id, type="deploy"
             )

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from aioedge import EdgeClient
+from aioedge._cli import main
 from aioedge.testing import Emulator
 
 from .test_cli import TIMEOUT, aioedge, base_env, gateway
@@ -398,3 +399,52 @@ async def test_aioedge_alone_prints_its_help(tmp_path: Path) -> None:
     result = await aioedge(env=base_env(tmp_path))
     assert result.code == 0 and result.err == ""
     assert result.out.startswith("usage: aioedge") and "deploy" in result.out
+
+
+@pytest.mark.parametrize(
+    ("argv", "says", "not_says"),
+    [
+        (
+            ["call", "GetEdgeInstance", "InstanceId=x", "--endpoint", "http://example.com"],
+            "endpoint 'http://example.com' uses plain http to a non-local host; "
+            "use https (plain http only to a loopback host, such as the emulator)",
+            "allow_http",
+        ),
+        (
+            [
+                "call",
+                "BatchBindDeviceToEdgeInstanceWithDriver",
+                "InstanceId=i",
+                "DriverId=d",
+                "IotIds=" + ",".join(f"dev{n}" for n in range(21)),
+            ],
+            "BatchBindDeviceToEdgeInstanceWithDriver: IotIds has 21 items; "
+            "at most 20 per call (split the list over several calls)",
+            "client.batch",
+        ),
+        (
+            [
+                "call",
+                "BatchSetEdgeInstanceDeviceConfig",
+                "InstanceId=i",
+                'DeviceConfigs=[{"IotId": "d1", "Content": x}]',
+            ],
+            "DeviceConfigs takes a JSON list of objects: Expecting value at column 29 (char 28), "
+            "near '… \"Content\": x}]'",
+            "Traceback",
+        ),
+    ],
+)
+def test_messages_point_at_what_the_command_can_do(
+    argv: list[str],
+    says: str,
+    not_says: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAIfake")
+    monkeypatch.setenv("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "fake-secret")
+    assert main(argv) == 2  # refused before anything is sent
+    err = capsys.readouterr().err
+    assert err == f"error: {says}\n"
+    assert not_says not in err

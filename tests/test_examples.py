@@ -132,7 +132,8 @@ async def test_inventory_table_then_json_over_two_pages(
     assert run.code == 0, run.err
     listed = json.loads(run.out)
     assert len(listed) == 31
-    assert emu.stats()["QueryEdgeInstance"]["succeeded"] == 1 + 2  # two runs: 1 page, 2 pages
+    # Two listings (1 page, then 2), and seeding looked for each of its 3 instances first.
+    assert emu.stats()["QueryEdgeInstance"]["succeeded"] == 3 + 1 + 2
     by_name = {row["name"]: row for row in listed}
     for name in ("inventory_1", "inventory_2"):
         row = by_name[name]
@@ -143,6 +144,40 @@ async def test_inventory_table_then_json_over_two_pages(
         assert row["deployment_type"] == "deploy" and row["error"] is None
     assert by_name["inventory_3"]["deployment_id"] is None
     assert all(by_name[f"extra_{n:02d}"]["deployment_id"] is None for n in range(28))
+
+
+async def test_seeding_twice_reuses_what_the_first_run_made_and_the_endpoint_comes_from_the_env(
+    emu: Emulator, client: EdgeClient, tmp_path: Path
+) -> None:
+    env = {**example_env(emu, tmp_path), "ALIBABA_CLOUD_IOT_ENDPOINT": emu.endpoint}
+    runs = []
+    for script in ("inventory.py", "inventory.py", "bulk_bind_devices.py", "bulk_bind_devices.py"):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(EXAMPLES / script),  # no --endpoint: the variable the emulator prints
+            "--seed-demo",
+            *(["--devices", "3"] if script.startswith("bulk") else []),
+            env=env,
+            cwd=str(tmp_path),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        runs.append(Run(proc.returncode or 0, out.decode(), err.decode()))
+    for run in runs:
+        no_traceback(run)
+        assert run.code == 0, run.err
+        assert "InstanceNameExist" not in run.err
+    assert runs[0].out.splitlines()[-1] == runs[1].out.splitlines()[-1] == "3 instance(s)"
+    names = [i.name for i in await client.query_edge_instance(page_size=30)]
+    assert sorted(names) == ["bulk_bind_demo", "inventory_1", "inventory_2", "inventory_3"]
+    # The second inventory run did not deploy again: one deployment each.
+    for name in ("inventory_1", "inventory_2"):
+        [inst] = [i for i in await client.query_edge_instance(name=name)]
+        history = await client.query_edge_instance_historic_deployment(
+            instance_id=inst.instance_id or "", page_size=30
+        )
+        assert len(list(history)) == 1
 
 
 # --------------------------------------------------------------------------- bulk binding
@@ -248,6 +283,9 @@ async def test_deploy_service_logs_json_and_finishes_rounds(emu: Emulator, tmp_p
     names = [entry["event"] for entry in logs]
     assert names[0] == "service.started" and names[-1] == "service.stopped"
     assert logs[-1]["exit_code"] == 0
+    # Between the rounds it says it waits, and for how long: no silent minute.
+    [waiting] = [e for e in logs if e["event"] == "deploy.next_round"]
+    assert waiting["next_round"] == 2 and waiting["in_seconds"] == 0.1
     assert all("timestamp" in e and "level" in e for e in logs)
     # aioedge's own events arrive through the application's structlog configuration.
     created = [e for e in logs if e["event"] == "aioedge.deployment_created"]
