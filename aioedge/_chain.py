@@ -34,7 +34,6 @@ Secrets never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
-import asyncio
 import configparser
 import json
 import os
@@ -52,6 +51,7 @@ from ._providers import (
     RamRoleArnProvider,
     StaticCredentialsProvider,
     URICredentialsProvider,
+    _LoopLock,
 )
 from ._sts import env_true
 
@@ -310,7 +310,7 @@ class ChainProvider:
         self.providers = providers
         self.tried = tried
         self.chosen: Any = None
-        self._lock = asyncio.Lock()
+        self._locks = _LoopLock()
 
     @property
     def scope(self) -> str:
@@ -320,7 +320,7 @@ class ChainProvider:
         chosen = self.chosen
         if chosen is not None:
             return await chosen.get_credentials()  # type: ignore[no-any-return]
-        async with self._lock:
+        async with self._locks.get():
             if self.chosen is not None:
                 return await self.chosen.get_credentials()  # type: ignore[no-any-return]
             failures: list[str] = []

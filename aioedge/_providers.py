@@ -124,6 +124,26 @@ def _check_duration(value: Any) -> int:
     return value
 
 
+class _LoopLock:
+    """An ``asyncio.Lock`` per event loop: a provider kept at module level may serve one
+    ``asyncio.run()`` after another (an asyncio lock belongs to the loop it first waited
+    in).  Consulted only when a key is due, never on the cached path."""
+
+    __slots__ = ("_lock", "_loop")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = asyncio.Lock()
+
+    def get(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            if self._loop is not None:
+                self._lock = asyncio.Lock()
+            self._loop = loop
+        return self._lock
+
+
 class StaticCredentialsProvider:
     """A fixed key behind the provider interface (what the chain returns for AK modes)."""
 
@@ -159,7 +179,7 @@ class RefreshingProvider:
         self._retry_at = -math.inf
         self._failures = 0
         self._last_error: CredentialsError | None = None
-        self._lock = asyncio.Lock()
+        self._locks = _LoopLock()
         self._log = get_logger()
         self.refreshes = 0
         self.failures = 0
@@ -185,10 +205,11 @@ class RefreshingProvider:
     async def _due(self) -> Credentials:
         current = self._current
         now = self._clock()
-        if self._valid(current, now) and (self._lock.locked() or now < self._retry_at):
+        lock = self._locks.get()
+        if self._valid(current, now) and (lock.locked() or now < self._retry_at):
             assert current is not None
             return current  # someone is refreshing, or we wait out a backoff: old key
-        async with self._lock:
+        async with lock:
             now = self._clock()
             current = self._current
             if current is not None and now < self._refresh_at:
@@ -205,7 +226,7 @@ class RefreshingProvider:
     async def refresh(self, *, stale: Credentials | None = None) -> Credentials:
         """A new key now.  With ``stale``, only if the current key is still that one (a
         caller holding an older key gets the one fetched since, with no new request)."""
-        async with self._lock:
+        async with self._locks.get():
             current = self._current
             if stale is not None and current is not None and current != stale:
                 return current

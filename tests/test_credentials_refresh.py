@@ -609,3 +609,19 @@ async def test_a_provider_of_the_users_own() -> None:
         ] * 4
         with pytest.raises(CredentialsError, match=r"must be aioedge\.Credentials"):
             EdgeClient(credentials=object())  # type: ignore[arg-type]
+
+
+def test_one_provider_serves_one_event_loop_after_another() -> None:
+    """A provider kept at module level outlives an ``asyncio.run()``: the next loop's
+    callers still share one refresh (each loop gets its own lock)."""
+    with Emulator.start_in_thread(quotas=False) as emu:
+        provider = URICredentialsProvider(emu.endpoint + "/identity/credentials")
+
+        async def contend() -> set[str]:
+            keys = await asyncio.gather(*(provider.refresh() for _ in range(5)))
+            return {k.access_key_id for k in keys}
+
+        first = asyncio.run(contend())
+        second = asyncio.run(contend())
+    assert len(first) == 5 and len(second) == 5 and not first & second
+    assert provider.refreshes == 10
