@@ -168,6 +168,9 @@ class ApiError(EdgeError):
         self.recommend = recommend
         self.attempts = attempts
         self.server_time: float | None = None  # the service's Date header, for clock skew
+        # Seconds from the service's x-acs-retry-after (throttled or 503 answers only): the
+        # least the next attempt waits, and the least this Action's slot is held.
+        self.retry_after: float | None = None
         super().__init__(self._render())
 
     def _render(self) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "parse_response",
     "redact",
     "redact_error",
+    "retry_after",
     "secret_forms",
 ]
 
@@ -367,6 +368,26 @@ def server_time(headers: Mapping[str, str]) -> float | None:
         return None
 
 
+#: The longest ``x-acs-retry-after`` taken at its word: a larger (or garbled) value is capped
+#: here, so one odd header cannot park a client for hours.
+MAX_RETRY_AFTER = 300.0
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """The service's ``x-acs-retry-after`` hint in seconds (the header counts milliseconds,
+    as the official Tea stack reads it); None when absent or not a number >= 0."""
+    raw = headers.get("x-acs-retry-after") or headers.get("X-Acs-Retry-After")
+    if not raw:
+        return None
+    try:
+        ms = float(raw)
+    except ValueError:
+        return None
+    if not ms >= 0 or math.isinf(ms):  # NaN, negative, inf
+        return None
+    return min(ms / 1000.0, MAX_RETRY_AFTER)
+
+
 _SUCCESS_CODES = (None, "Success", "success")
 
 
@@ -468,4 +489,7 @@ def incomplete_response(
 
 def _attach_time(err: ApiError, headers: Mapping[str, str]) -> ApiError:
     err.server_time = server_time(headers)
+    # The hint counts only where the request certainly did not run: throttled, or a 503.
+    if isinstance(err, ThrottledError) or err.http_status == 503:
+        err.retry_after = retry_after(headers)
     return err

@@ -59,6 +59,7 @@ __all__ = [
     "SlotWindow",
     "answer_lost",
     "default_limiter",
+    "hinted_hold",
     "never_sent",
     "reset_default_limiter",
 ]
@@ -280,6 +281,14 @@ def never_sent(exc: BaseException | None) -> bool:
     return isinstance(exc, DeadlineExceededError)
 
 
+def hinted_hold(exc: BaseException | None) -> float:
+    """The least hold the service asked for: the ``retry_after`` (``x-acs-retry-after``) of a
+    throttled or 503 answer that exited the slot, else 0.  The service said when it will take
+    this Action again; a slot freed sooner would only earn another refusal."""
+    hint = getattr(exc, "retry_after", None) if isinstance(exc, EdgeError) else None
+    return float(hint) if hint else 0.0
+
+
 def _check_timeout(name: str, value: float | None) -> None:
     if value is not None and not (value >= 0 and math.isfinite(value)):
         raise ValueError(f"{name} must be a finite number of seconds >= 0, got {value!r}")
@@ -416,8 +425,10 @@ class _LocalSlot:
             if never_sent(exc):
                 lim._abandon(self._lane)
                 return
-            lost = lim._lost_hold(self._granted, self._timeout) if answer_lost(exc) else 0.0
-            lim._release(self._lane, at_least=lost)
+            if answer_lost(exc):
+                lim._release(self._lane, at_least=lim._lost_hold(self._granted, self._timeout))
+            else:
+                lim._release(self._lane, at_least=hinted_hold(exc))
 
 
 class LocalRateLimiter:

@@ -73,6 +73,7 @@ from ._ratelimit import (
     _check_timeout,
     _LocalSlot,
     answer_lost,
+    hinted_hold,
     never_sent,
 )
 
@@ -178,7 +179,7 @@ return {0, tostring(wait)}
 )
 
 # KEYS: inflight, held, rate.
-# ARGV: token, qps, max_slots, window, scale, min_rate, mode, lost_hold, lease.
+# ARGV: token, qps, max_slots, window, scale, min_rate, mode, least hold, lease.
 # mode '0': never sent (no hold); '1': answered (the window); '2': no answer (the lost hold:
 # at least lost_hold, and window + the time since the grant, read from the lease's expiry).
 _LUA_RELEASE = (
@@ -191,8 +192,9 @@ if ARGV[7] == '0' then return tostring(now) end
 local qps, max_slots, window = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local rate = rate_at(KEYS[3], now, qps, tonumber(ARGV[5]), tonumber(ARGV[6]))
 local hold = window * math.max(1, capacity(rate, max_slots) / rate)
+-- mode '1': ARGV[8] is the service's retry-after hint (0 without one); '2': the lost hold.
+hold = math.max(hold, tonumber(ARGV[8]))
 if ARGV[7] == '2' then
-  hold = math.max(hold, tonumber(ARGV[8]))
   if expiry then
     local granted = tonumber(expiry) - tonumber(ARGV[9])
     hold = math.max(hold, window + now - granted)
@@ -321,7 +323,10 @@ class _RedisSlot:
                 mode: Literal["0", "1", "2"] = (
                     "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
                 )
-                hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
+                if mode == "2":
+                    hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
+                else:
+                    hold = hinted_hold(exc)  # the service's retry-after, else 0
                 with anyio.CancelScope(shield=True):
                     await lim._release(
                         self._state,

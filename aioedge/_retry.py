@@ -196,16 +196,22 @@ class RetryPolicy:
         attempt: int,
         read_only: bool,
         elapsed: float,
+        retry_after: float | None = None,
         rng: random.Random | None = None,
     ) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and raise ``error``.
 
         ``attempt`` is the number of the attempt that just failed (1 for the first);
-        ``elapsed`` the seconds since the first attempt started.
+        ``elapsed`` the seconds since the first attempt started; ``retry_after`` the
+        service's hint (``x-acs-retry-after``, in seconds), the floor of the delay: the
+        backoff may exceed it, never undercut it (nor is it capped by ``max_delay``; the
+        deadline still applies).
         """
         if attempt >= self.max_attempts or not is_retryable(error, read_only=read_only):
             return None
         delay = self.backoff(attempt, throttled=isinstance(error, ThrottledError), rng=rng)
+        if retry_after is not None and retry_after > delay:
+            delay = retry_after
         if _testing:
             delay = 0.0
         if self.deadline is not None and not self.can_send(elapsed + delay):

@@ -638,3 +638,19 @@ async def test_four_client_processes_on_one_emulator_are_never_throttled(
         assert stats["executed"] == 4 * per_process
         arrivals = [r.arrival for r in emu.requests if r.action == "GetEdgeInstance"]
         assert max_in_window(arrivals) <= 10  # the real quota, shared by four processes
+
+
+async def test_a_retry_after_hint_holds_the_shared_slot_at_least_that_long(
+    make: Callable[..., RedisRateLimiter],
+) -> None:
+    limiter = make()
+    hinted = ThrottledError("Throttling.User", "flow control", http_status=400)
+    hinted.retry_after = 1.6  # longer than the 1 s window
+    with pytest.raises(ThrottledError):
+        async with limiter.slot("k", "GetEdgeInstance", 1):
+            raise hinted
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    async with limiter.slot("k", "GetEdgeInstance", 1):
+        waited = loop.time() - t0
+    assert waited >= 1.5

@@ -32,5 +32,12 @@ class SlidingWindow:
         times.append(now)
         return True
 
+    def free_in(self, key: str, action: str, now: float) -> float:
+        """Seconds from ``now`` until a request of ``action`` would be accepted again."""
+        times = self._accepted.get((key, action))
+        if not times:
+            return 0.0
+        return max(times[0] + self.window - now, 0.0)
+
     def clear(self) -> None:
         self._accepted.clear()

@@ -33,11 +33,19 @@ def _dumps(body: Any) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _response(service: Service, status: int, body: bytes, request_id: str | None) -> web.Response:
+def _response(
+    service: Service,
+    status: int,
+    body: bytes,
+    request_id: str | None,
+    retry_after_ms: int | None = None,
+) -> web.Response:
     # The service's own clock: a client corrects its clock skew from this header.
     headers = {"Date": formatdate(service.clock(), usegmt=True)}
     if request_id:
         headers["x-acs-request-id"] = request_id
+    if retry_after_ms is not None:
+        headers["x-acs-retry-after"] = str(retry_after_ms)
     return web.Response(
         body=body,
         status=status,
@@ -123,7 +131,9 @@ async def _handle_api(request: web.Request, service: Service) -> web.StreamRespo
 
 
 def _answer(service: Service, reply: Reply) -> web.Response:
-    return _response(service, reply.status, _dumps(reply.body), reply.request_id)
+    return _response(
+        service, reply.status, _dumps(reply.body), reply.request_id, reply.retry_after_ms
+    )
 
 
 # --------------------------------------------------------------------------- inspection

@@ -29,12 +29,13 @@ of throttling, ``iot.common.HighFrequentDeny``, is answered the same way.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
 from .._catalog import COMMON_PARAMS, OPERATIONS, Operation, validate_params
@@ -93,6 +94,8 @@ class EmulatorOptions:
     imds_v1: bool = True
     imds_v2: bool = True
     ecs_role_name: str = "EcsRamRole"
+    # Send x-acs-retry-after (ms until the quota window frees a place) with throttled answers.
+    retry_after_hint: bool = True
 
     def __post_init__(self) -> None:
         FleetSpec(size=self.fleet, gateways=self.fleet_gateways, fail_rate=self.fail_rate)
@@ -171,6 +174,8 @@ class Reply:
     body: dict[str, Any]
     request_id: str
     executed: bool
+    # x-acs-retry-after (milliseconds), sent with a throttled answer.
+    retry_after_ms: int | None = None
 
 
 _COUNTERS = (
@@ -395,7 +400,12 @@ class Service:
         ):
             self.count(action, "throttled")
             self._record(action, key_id, arrival, "throttled", nonce, rid)
-            return self._throttle(op, rid)
+            reply = self._throttle(op, rid)
+            if self.options.retry_after_hint:
+                free_in = self.window.free_in(key_id, action, arrival)
+                # At least 1 ms: the header says "later", never "now".
+                reply = replace(reply, retry_after_ms=max(1, math.ceil(free_in * 1000)))
+            return reply
         if invalid is not None:
             self.count(action, "invalid")
             self._record(action, key_id, arrival, "invalid", nonce, rid)
