@@ -34,6 +34,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._hooks import CallObserver, HookSet
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
 from ._protocol import PreparedRequest, Signer, parse_response, redact_error, secret_forms
@@ -88,6 +89,7 @@ class EdgeClient(OperationsMixin):
         method: str = "POST",
         clock: Callable[[], float] = time.time,
         nonce: Callable[[], str] | None = None,
+        hooks: Iterable[object] | None = None,
     ) -> None:
         found = resolve_credentials(credentials, profile=profile)
         # A fixed key is signed with as it is; a provider is asked before every attempt.
@@ -152,6 +154,8 @@ class EdgeClient(OperationsMixin):
         self._slot_kw: dict[str, float] = {"timeout": self.timeout} if "timeout" in keywords else {}
         self._slot_takes_wait = "wait" in keywords
         self._method = method.upper()
+        # None without hooks: the hot path then checks this one attribute (see _hooks.py).
+        self._hooks = HookSet.of(hooks)
         self._clock = clock
         self._nonce = nonce or _random_nonce
         self._clock_offset = 0.0  # corrected from the service's Date on InvalidTimeStamp
@@ -229,6 +233,11 @@ class EdgeClient(OperationsMixin):
         return self._limiter
 
     @property
+    def hooks(self) -> tuple[object, ...]:
+        """The hook objects given as ``hooks=`` (see ``aioedge._hooks``)."""
+        return () if self._hooks is None else self._hooks.hooks
+
+    @property
     def session(self) -> aiohttp.ClientSession | None:
         """The aiohttp session (None until the first call or ``async with``)."""
         return self._transport.session
@@ -282,10 +291,20 @@ class EdgeClient(OperationsMixin):
         skew_fixed = False
         renewed = False
         used: list[Credentials] = []  # the key each attempt signed with (a provider's)
+        obs = (
+            None
+            if self._hooks is None
+            else self._hooks.call(
+                action=op.action, region_id=self.region_id, read_only=op.read_only, started=started
+            )
+        )
         while True:
             attempt += 1
             try:
-                return await self._attempt(op, wire, attempt, started, used)
+                data = await self._attempt(op, wire, attempt, started, used, obs)
+                if obs is not None:
+                    await obs.succeeded(attempt, data)
+                return data
             except EdgeError as err:
                 if (
                     isinstance(err, ApiError)
@@ -296,6 +315,8 @@ class EdgeClient(OperationsMixin):
                     # Refused before execution: refresh the key and send once more, a
                     # mutating Action too (it did not run).
                     renewed = True
+                    if obs is not None:
+                        await obs.failed(attempt, err, 0.0, "expired_token")
                     await self._renew_key(used[-1] if used else None, op.action)
                     continue
                 if (
@@ -312,6 +333,8 @@ class EdgeClient(OperationsMixin):
                         action=op.action,
                         offset_s=round(self._clock_offset, 3),
                     )
+                    if obs is not None:
+                        await obs.failed(attempt, err, 0.0, "clock_skew")
                     continue
                 delay = (
                     self.retry.decide(
@@ -319,10 +342,13 @@ class EdgeClient(OperationsMixin):
                         attempt=attempt,
                         read_only=op.read_only,
                         elapsed=time.monotonic() - started,
+                        retry_after=getattr(err, "retry_after", None),
                     )
                     if self.retry is not None
                     else None
                 )
+                if obs is not None:
+                    await obs.failed(attempt, err, delay)
                 if delay is None:
                     if isinstance(err, (ApiError, TransportError)):
                         err.attempts = attempt
@@ -335,7 +361,18 @@ class EdgeClient(OperationsMixin):
                     error=type(err).__name__,
                     code=getattr(err, "code", None),
                 )
-                await anyio.sleep(delay)
+                if obs is None:
+                    await anyio.sleep(delay)
+                    continue
+                try:
+                    await anyio.sleep(delay)
+                except BaseException as exc:
+                    obs.ended(attempt, exc)
+                    raise
+            except BaseException as exc:
+                if obs is not None:
+                    obs.ended(attempt, exc)
+                raise
 
     def _check_fixed_expiry(self, op: Operation, expiration: float) -> None:
         """A fixed key whose token has expired: AuthError at once, nothing sent."""
@@ -368,6 +405,7 @@ class EdgeClient(OperationsMixin):
         attempt: int,
         started: float,
         used: list[Credentials] | None = None,
+        obs: CallObserver | None = None,
     ) -> dict[str, Any]:
         limiter = self._limiter
         provider = self._provider
@@ -378,23 +416,30 @@ class EdgeClient(OperationsMixin):
                 if provider is not None:
                     await self._current_key(provider, used)
                 request = self._sign(op, wire)
+                if obs is not None:
+                    await obs.request(attempt)
                 sent = time.perf_counter()
                 status, headers, body = self._masked(
                     await self._transport.send(request, timeout=timeout)
                 )
             else:
-                async with self._slot(limiter, op, started):
+                slot = self._slot(limiter, op, started)
+                async with slot if obs is None else obs.slot(slot, attempt):
                     # The time left is checked after the wait (DeadlineExceededError: the slot
                     # goes back unused), and the request signed then: a fresh Timestamp.
                     timeout = self._attempt_timeout(op, started)
                     if provider is not None:  # the provider's key of this moment
                         await self._current_key(provider, used)
                     request = self._sign(op, wire)
+                    if obs is not None:
+                        await obs.request(attempt)
                     sent = time.perf_counter()
                     status, headers, body = self._masked(
                         await self._transport.send(request, timeout=timeout)
                     )
         except EdgeError as err:
+            if obs is not None:
+                obs.lost(time.perf_counter() - sent if sent else None)
             redact_error(err, self._secret_forms)
             if sent and self._debug():
                 self._log.debug(
@@ -406,6 +451,8 @@ class EdgeClient(OperationsMixin):
                 )
             raise
         latency = time.perf_counter() - sent
+        if obs is not None:
+            obs.answered(status, latency)
         try:
             data = parse_response(op, status, headers, body)
         except ApiError as err:

@@ -1,0 +1,391 @@
+"""Hooks: what a service sees of each call, for traces, metrics and its own bookkeeping.
+
+``EdgeClient(hooks=[...])`` takes objects with any of these optional methods (plain or
+``async``; called on the event loop, in the task that makes the call, so they see its
+context variables: a trace's current span, for one)::
+
+    on_request(info)     an attempt is about to be sent (its slot granted, signed)
+    on_response(info)    an attempt ended: an answer, an error, or no answer at all;
+                         ``info.final`` says the call ends with it (no retry follows)
+    on_retry(info)       a retry is scheduled after ``info.delay`` seconds (``info.reason``)
+    on_throttled(info)   the service throttled the attempt (``info.retry_after``: its hint)
+    on_slot_wait(info)   the attempt waited ``info.wait`` seconds for its quota slot
+    on_poll(info)        a deployment watch polled (a :class:`PollInfo`: the raw answer)
+    on_watch(info)       a deployment watch started, and (``info.outcome`` set) ended
+
+Every call that passed validation ends with exactly one ``on_response`` whose ``final`` is
+true (``outcome`` ``"ok"``, ``"error"`` or ``"cancelled"``).  ``info`` is a frozen
+:class:`CallInfo`: the Action, the attempt, the ids, the timings and the error (already
+masked), never a secret, a signature or the query string.  A hook that raises is logged
+(``aioedge.hook_failed``) and ignored.  A client without hooks builds none of this: the
+hot path checks one attribute.
+
+A watch's hooks may also have ``poll_scope(info)``: a context manager entered around each
+poll's call, so a tracer can make the watch's span the parent of the poll's call span.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import itertools
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol
+
+from ._errors import (
+    ApiError,
+    EdgeError,
+    InvalidResponseError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+)
+from ._log import get_logger
+
+__all__ = [
+    "CALL_HOOKS",
+    "CallInfo",
+    "CallObserver",
+    "HookSet",
+    "PollInfo",
+    "WatchInfo",
+    "next_watch_id",
+    "retry_reason",
+]
+
+#: The per-call hook methods, in the order of a call's life.
+CALL_HOOKS = ("on_slot_wait", "on_request", "on_response", "on_throttled", "on_retry")
+_ALL_HOOKS = (*CALL_HOOKS, "on_poll", "on_watch")
+_call_ids = itertools.count(1)
+_watch_ids = itertools.count(1)
+
+
+def next_watch_id() -> int:
+    return next(_watch_ids)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallInfo:
+    """One moment of one logical call (all its attempts share ``call_id``).
+
+    ``started`` is the ``time.monotonic()`` of the call's start and ``elapsed`` the seconds
+    since; ``latency`` is this attempt's time from sending to its answer (None: nothing was
+    sent or no answer came); ``wait`` the seconds waited for the quota slot
+    (``on_slot_wait``); ``delay`` the backoff before the next attempt (``on_retry``);
+    ``retry_after`` the service's ``x-acs-retry-after`` hint in seconds.  ``error`` is the
+    attempt's error with secrets masked; ``code`` its service code (or the error's class).
+    """
+
+    action: str
+    call_id: int
+    attempt: int
+    region_id: str
+    read_only: bool
+    started: float
+    elapsed: float
+    request_id: str | None = None
+    http_status: int | None = None
+    latency: float | None = None
+    wait: float | None = None
+    delay: float | None = None
+    retry_after: float | None = None
+    reason: str | None = None
+    error: EdgeError | None = None
+    final: bool = False
+    outcome: str | None = None
+
+    @property
+    def code(self) -> str | None:
+        """The service's error code, the error's class name for other errors, else None."""
+        err = self.error
+        if err is None:
+            return None
+        return err.code if isinstance(err, ApiError) else type(err).__name__
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchInfo:
+    """A deployment watch: started (``outcome`` None) or ended (its final outcome)."""
+
+    watch_id: int
+    instance_id: str
+    deployment_id: str
+    started: float
+    elapsed: float
+    polls: int = 0
+    outcome: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PollInfo:
+    """One poll of a deployment watch.
+
+    ``body`` is the service's raw answer (the parsed JSON) or None when the poll failed with
+    ``error``; ``events`` the events it produced (``kind`` values, in order); ``changed``
+    whether a stage or status moved.  ``since_change``: seconds since the last change.
+    """
+
+    watch_id: int
+    instance_id: str
+    deployment_id: str
+    poll: int
+    elapsed: float
+    body: Mapping[str, Any] | None
+    error: BaseException | None
+    events: tuple[str, ...]
+    changed: bool
+    since_change: float
+
+
+def retry_reason(error: EdgeError) -> str:
+    """A short label for why ``error`` is retried (a metric label: few values)."""
+    if isinstance(error, ThrottledError):
+        return "throttled"
+    if isinstance(error, ServiceUnavailableError):
+        return "unavailable"
+    if isinstance(error, InvalidResponseError):
+        return "invalid_response"
+    if isinstance(error, TransportError):
+        return "transport"
+    return "error"
+
+
+class _PollScope(Protocol):
+    def __call__(self, info: WatchInfo) -> contextlib.AbstractContextManager[Any]: ...
+
+
+class HookSet:
+    """The hooks of one client, sorted by method once; ``of()`` is None without any."""
+
+    __slots__ = ("_methods", "_poll_scopes", "hooks")
+
+    def __init__(self, hooks: Iterable[object]) -> None:
+        self.hooks = tuple(hooks)
+        self._methods: dict[str, tuple[Any, ...]] = {
+            name: tuple(getattr(h, name) for h in self.hooks if callable(getattr(h, name, None)))
+            for name in _ALL_HOOKS
+        }
+        self._poll_scopes: tuple[_PollScope, ...] = tuple(
+            h.poll_scope  # type: ignore[attr-defined]
+            for h in self.hooks
+            if callable(getattr(h, "poll_scope", None))
+        )
+
+    @classmethod
+    def of(cls, hooks: Iterable[object] | None) -> HookSet | None:
+        if hooks is None:
+            return None
+        if isinstance(hooks, (str, bytes)) or not isinstance(hooks, Iterable):
+            from ._errors import ValidationError
+
+            raise ValidationError(
+                f"hooks must be a list of hook objects, got {type(hooks).__name__}",
+                param="hooks",
+                rule="type",
+            )
+        found = cls(hooks)
+        if not any(found._methods.values()) and not found._poll_scopes:
+            return None
+        return found
+
+    def wants(self, name: str) -> bool:
+        return bool(self._methods[name])
+
+    async def emit(self, name: str, info: object) -> None:
+        for method in self._methods[name]:
+            try:
+                result = method(info)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception as exc:  # a broken hook must not break the call
+                get_logger().warning(
+                    "aioedge.hook_failed",
+                    hook=f"{type(getattr(method, '__self__', method)).__name__}.{name}",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    def emit_now(self, name: str, info: object) -> None:
+        """Like :meth:`emit` without awaiting (for a task that is being cancelled or closed):
+        a coroutine a hook returns is closed, not run."""
+        for method in self._methods[name]:
+            try:
+                result = method(info)
+                if inspect.iscoroutine(result):
+                    result.close()
+            except Exception as exc:
+                get_logger().warning(
+                    "aioedge.hook_failed",
+                    hook=f"{type(getattr(method, '__self__', method)).__name__}.{name}",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+
+    def call(self, *, action: str, region_id: str, read_only: bool, started: float) -> CallObserver:
+        return CallObserver(self, action, region_id, read_only, started)
+
+    @contextlib.contextmanager
+    def poll_scope(self, info: WatchInfo) -> Iterator[None]:
+        """Every hook's ``poll_scope(info)`` entered around one poll (a failing one skipped)."""
+        with contextlib.ExitStack() as stack:
+            for scope in self._poll_scopes:
+                try:
+                    stack.enter_context(scope(info))
+                except Exception as exc:
+                    get_logger().warning(
+                        "aioedge.hook_failed",
+                        hook="poll_scope",
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
+            yield
+
+
+class CallObserver:
+    """One logical call's view for the hooks: what the client tells it, turned into infos."""
+
+    __slots__ = (
+        "_action",
+        "_hooks",
+        "_latency",
+        "_read_only",
+        "_region",
+        "_started",
+        "_status",
+        "call_id",
+    )
+
+    def __init__(
+        self, hooks: HookSet, action: str, region_id: str, read_only: bool, started: float
+    ) -> None:
+        self._hooks = hooks
+        self._action = action
+        self._region = region_id
+        self._read_only = read_only
+        self._started = started
+        self.call_id = next(_call_ids)
+        self._status: int | None = None
+        self._latency: float | None = None
+
+    def _info(self, attempt: int, **fields: Any) -> CallInfo:
+        now = time.monotonic()
+        return CallInfo(
+            action=self._action,
+            call_id=self.call_id,
+            attempt=attempt,
+            region_id=self._region,
+            read_only=self._read_only,
+            started=self._started,
+            elapsed=now - self._started,
+            **fields,
+        )
+
+    # -- what the client tells it
+    def slot(
+        self, slot: contextlib.AbstractAsyncContextManager[None], attempt: int
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        if not self._hooks.wants("on_slot_wait"):
+            return slot
+        return _TimedSlot(slot, self, attempt)
+
+    async def request(self, attempt: int) -> None:
+        self._status = self._latency = None
+        if self._hooks.wants("on_request"):
+            await self._hooks.emit("on_request", self._info(attempt))
+
+    def answered(self, status: int, latency: float) -> None:
+        self._status, self._latency = status, latency
+
+    def lost(self, latency: float | None) -> None:
+        self._status, self._latency = None, latency
+
+    async def succeeded(self, attempt: int, body: Mapping[str, Any]) -> None:
+        request_id = body.get("RequestId")
+        await self._hooks.emit(
+            "on_response",
+            self._info(
+                attempt,
+                request_id=request_id if isinstance(request_id, str) else None,
+                http_status=self._status,
+                latency=self._latency,
+                final=True,
+                outcome="ok",
+            ),
+        )
+
+    async def failed(
+        self, attempt: int, error: EdgeError, delay: float | None, reason: str | None = None
+    ) -> None:
+        """The attempt failed with ``error``; ``delay`` None: the call gives up with it."""
+        api = error if isinstance(error, ApiError) else None
+        hint = api.retry_after if api is not None else None
+        common: dict[str, Any] = {
+            "request_id": api.request_id if api is not None else None,
+            "http_status": api.http_status if api is not None else self._status,
+            "latency": self._latency,
+            "retry_after": hint,
+            "error": error,
+        }
+        hooks = self._hooks
+        await hooks.emit(
+            "on_response",
+            self._info(
+                attempt, final=delay is None, outcome="error" if delay is None else None, **common
+            ),
+        )
+        if isinstance(error, ThrottledError) and hooks.wants("on_throttled"):
+            await hooks.emit("on_throttled", self._info(attempt, **common))
+        if delay is not None and hooks.wants("on_retry"):
+            await hooks.emit(
+                "on_retry",
+                self._info(attempt, delay=delay, reason=reason or retry_reason(error), **common),
+            )
+
+    def ended(self, attempt: int, exc: BaseException) -> None:
+        """The call was cancelled (or failed with an error not of this library): end it
+        without awaiting anything (a cancelled task may not)."""
+        cancelled = not isinstance(exc, Exception)
+        info = self._info(
+            attempt,
+            latency=self._latency,
+            final=True,
+            outcome="cancelled" if cancelled else "error",
+        )
+        self._hooks.emit_now("on_response", info)
+
+
+class _TimedSlot:
+    """A slot whose wait is measured and told to ``on_slot_wait``."""
+
+    __slots__ = ("_attempt", "_observer", "_slot")
+
+    def __init__(
+        self,
+        slot: contextlib.AbstractAsyncContextManager[None],
+        observer: CallObserver,
+        attempt: int,
+    ) -> None:
+        self._slot = slot
+        self._observer = observer
+        self._attempt = attempt
+
+    async def __aenter__(self) -> None:
+        t0 = time.monotonic()
+        await self._slot.__aenter__()
+        obs = self._observer
+        try:
+            await obs._hooks.emit(
+                "on_slot_wait", obs._info(self._attempt, wait=time.monotonic() - t0)
+            )
+        except BaseException as exc:  # cancelled in an async hook: give the slot back
+            await self._slot.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._slot.__aexit__(exc_type, exc, tb)
