@@ -273,6 +273,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="give up after N consecutive failed polls (default: keep retrying)",
         )
         p.add_argument(
+            "--progress-timeout",
+            type=_positive(float),
+            default=None,
+            metavar="SECONDS",
+            help="end as stalled (exit 1) when no stage or status changed for this long",
+        )
+        p.add_argument(
             "--poll-interval",
             type=float,
             default=0.5,
@@ -667,8 +674,8 @@ async def stream_events(
     ``--output json``: one event per line, and always a ``final`` record last: the
     deployment's own, a timeout, or (then re-raised) an error or Ctrl-C.  Text: a live tree
     on a terminal (colour unless ``NO_COLOR``, ASCII when the encoding needs it), plain
-    lines when piped; either way the last line is the outcome, and after a timeout a hint
-    says how to follow the deployment again.
+    lines when piped; either way the last line is the outcome, and after a timeout or a
+    stall a hint says how to follow the deployment again.
     """
     from ._live import LiveDisplay, can_draw, to_ascii, use_colour
 
@@ -716,7 +723,7 @@ async def stream_events(
         from .watch._render import paint
 
         emit(paint(str(final), role, colour))
-    if outcome == "timed_out":
+    if outcome in ("timed_out", "stalled"):
         hint = _follow_hint(args)
         if hint:
             print(to_ascii(hint) if ascii else hint, file=sys.stderr if as_json else out)
@@ -767,6 +774,7 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             max_poll_interval=args.max_poll_interval,
             timeout=args.timeout,
             retry=retry,
+            progress_timeout=args.progress_timeout,
         )
         return await stream_events(args, events, polls=polls.info)
 
@@ -786,6 +794,7 @@ async def _cmd_deploy(args: argparse.Namespace) -> int:
             max_poll_interval=args.max_poll_interval,
             timeout=args.timeout,
             retry=WatchRetry(max_errors=args.max_poll_errors),
+            progress_timeout=args.progress_timeout,
         )
         return await stream_events(args, events, polls=polls.info)
 

@@ -90,7 +90,7 @@ class Plan:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Failure:
-    """Make one snapshot fail when it reaches ``stage``.
+    """Make one snapshot fail (or, with ``stall=True``, hang) when it reaches ``stage``.
 
     ``gateway_id`` (a gateway's IotId) picks the subtask, ``resource_id`` the snapshot in
     it; either left None means the first one that fits.
@@ -100,6 +100,9 @@ class Failure:
     resource_id: str | None = None
     gateway_id: str | None = None
     message: str = "injected failure"
+    #: Hang instead of failing: the snapshot reaches ``stage`` (status 1, its log entry) and
+    #: never moves again, so neither its subtask nor the deployment ever ends (a stall).
+    stall: bool = False
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
@@ -278,6 +281,10 @@ def build_schedule(
             steps: list[tuple[int, int, int, dict[str, Any] | None]] = []
             for k, stage in enumerate(STAGES):
                 t = s0 + k * d
+                if fails and failure is not None and stage == failure.stage and failure.stall:
+                    log = _log_entry(lane.resource, stage, t) if lane is not None else None
+                    steps.append((t, stage, RUNNING, log))
+                    break  # and nothing more: the subtask and the deployment hang
                 if fails and failure is not None and stage == failure.stage:
                     log = (
                         _log_entry(

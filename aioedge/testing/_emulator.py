@@ -87,7 +87,7 @@ class Emulator:
     ``speed=1.0``, ``stage_seconds=2.0``, ``faults=None``, ``seed=0``, ``clock=None``,
     ``quota_clock=None``, ``access_keys=()``, ``credentials=``, ``region_id=None``,
     ``strict_devices=False``, ``timestamp_tolerance=900``, ``limits=Limits()``,
-    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, and a fleet to rehearse
+    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, ``retry_after_hint=True``, and a fleet to rehearse
     rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``, ``fail_rate=0.0`` (the
     seeded share of the fleet whose deployments fail; see :attr:`fleet`).
 
@@ -352,6 +352,24 @@ class Emulator:
         succeed again).  KeyError for an unknown instance, before anything changes."""
         failure = Failure(stage=stage, message=message) if fail else None
         self.service.backend.fail_instances(list(instance_ids), failure)
+
+    def stall_deployment_at(
+        self,
+        resource_id: str | None = None,
+        stage: int = 16,
+        *,
+        gateway_id: str | None = None,
+        deployment_id: str | None = None,
+    ) -> None:
+        """Make a snapshot hang at ``stage``: it reaches it (status 1) and never moves again,
+        so its subtask and the deployment stay running for ever (until closed).
+
+        Picks the snapshot, and arms or re-plans, as :meth:`fail_deployment_at` does.
+        """
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, got {stage}")
+        failure = Failure(stage=stage, resource_id=resource_id, gateway_id=gateway_id, stall=True)
+        self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
 
     def reset(self) -> None:
         """Forget resources, records, counters, nonces and quota windows."""

@@ -46,13 +46,16 @@ __all__ = [
 ]
 
 EventKind = Literal["deployment", "task", "snapshot", "log", "warning", "poll_error", "final"]
-Outcome = Literal["succeeded", "failed", "timed_out", "not_found", "error", "interrupted"]
+Outcome = Literal[
+    "succeeded", "failed", "timed_out", "stalled", "not_found", "error", "interrupted"
+]
 
 #: Kinds that move an object of the tree (the ones ``apply`` replays).
 TRANSITION_KINDS: frozenset[str] = frozenset({"deployment", "task", "snapshot"})
 
 #: ``"succeeded"``/``"failed"`` come from the service (Status 2/3); ``"timed_out"`` from the
-#: watcher's own deadline; ``"not_found"``/``"error"`` only from a monitor, which reports a
+#: watcher's own deadline; ``"stalled"`` from its ``progress_timeout`` (no stage or status
+#: moved for that long); ``"not_found"``/``"error"`` only from a monitor, which reports a
 #: deployment it cannot follow instead of raising for the whole stream, or from the CLI,
 #: which ends every JSON stream with a ``final`` record; ``"interrupted"`` from the CLI on
 #: Ctrl-C (the deployment itself goes on).
@@ -60,6 +63,7 @@ OUTCOMES: tuple[str, ...] = (
     "succeeded",
     "failed",
     "timed_out",
+    "stalled",
     "not_found",
     "error",
     "interrupted",
@@ -68,7 +72,7 @@ OUTCOMES: tuple[str, ...] = (
 #: Why a stream ended (``final`` events' ``reason``), finer than the outcome:
 #: ``completed`` (succeeded); ``snapshot_failed`` / ``task_failed`` (the root cause is a
 #: snapshot / a subtask without one) / ``failed`` (nothing in the tree says why);
-#: ``timeout``; ``not_found`` (the deployment or instance does not exist); ``unreachable``
+#: ``timeout``; ``stalled`` (``progress_timeout``: no stage or status change); ``not_found`` (the deployment or instance does not exist); ``unreachable``
 #: (the endpoint could not be reached); ``error`` (any other error, ``error`` holds its
 #: code); ``interrupted`` (Ctrl-C).
 REASONS: tuple[str, ...] = (
@@ -77,6 +81,7 @@ REASONS: tuple[str, ...] = (
     "task_failed",
     "failed",
     "timeout",
+    "stalled",
     "not_found",
     "unreachable",
     "error",

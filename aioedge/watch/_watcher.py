@@ -7,6 +7,8 @@ the loop that calls, sleeps and yields.  The monitor (``_monitor.py``) reuses ``
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -26,6 +28,7 @@ from .._errors import (
     TransportError,
     ValidationError,
 )
+from .._hooks import HookSet, PollInfo, WatchInfo, next_watch_id
 from .._log import get_logger
 from ._events import TRANSITION_KINDS, DeploymentEvent, WatchOutcome
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
@@ -102,11 +105,42 @@ def _check_intervals(poll_interval: float, max_poll_interval: float, backoff: fl
         )
 
 
-def _check_timeout(timeout: float | None) -> None:
+def _check_timeout(timeout: float | None, name: str = "timeout") -> None:
     if timeout is not None and not timeout > 0:
         raise ValidationError(
-            f"timeout must be > 0 or None, got {timeout!r}", param="timeout", rule="range"
+            f"{name} must be > 0 or None, got {timeout!r}", param=name, rule="range"
         )
+
+
+def describe_change(event: DeploymentEvent) -> str:
+    """A short name of the change ``event`` made: ``task T1 stage 8 → 16``."""
+    if event.kind == "deployment":
+        what = "deployment"
+    elif event.kind == "task":
+        what = f"task {event.task_id}"
+    else:
+        what = f"snapshot {event.snapshot_id}"
+        if event.resource_name or event.resource_id:
+            what += f" ({event.resource_name or event.resource_id})"
+    moves = []
+    if event.stage_changed and event.stage is not None:
+        moves.append(f"stage {event.previous_stage} → {event.stage}")
+    if event.status_changed and event.status is not None:
+        moves.append(f"status {event.previous_status} → {event.status}")
+    return f"{what} {', '.join(moves) or 'appeared'}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """The last stage or status change a watch saw: what (text), when (monotonic ``at``,
+    and the event's epoch ``time``)."""
+
+    what: str
+    at: float
+    time: float | None
+
+    def stalled(self, now: float, progress_timeout: float) -> bool:
+        return now - self.at >= progress_timeout
 
 
 def _error_code(exc: BaseException) -> str:
@@ -342,6 +376,37 @@ class _Tracker:
         self.start_batch([event])
         return event
 
+    def stalled(
+        self, progress_timeout: float, last: Progress, observed_at: float
+    ) -> DeploymentEvent:
+        """The final event of a watch that saw no stage or status change for too long."""
+        self.final_emitted = True
+        state = self.state
+        when = (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
+            if last.time is not None
+            else "?"
+        )
+        ago = max(0.0, observed_at - last.time) if last.time is not None else None
+        message = (
+            f"no stage or status change for {progress_timeout:g}s; last change: {last.what} "
+            f"at {when}" + (f" ({ago:.0f}s ago)" if ago is not None else "")
+        )
+        event = DeploymentEvent(
+            kind="final",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            status=None if state is None else state.status,
+            previous_status=None if state is None else state.status,
+            outcome="stalled",
+            reason="stalled",
+            message=message,
+            time=observed_at,
+        )
+        self.outcome = WatchOutcome(event)
+        self.start_batch([event])
+        return event
+
     def params(self) -> dict[str, str]:
         return {"InstanceId": self.instance_id, "DeploymentId": self.deployment_id}
 
@@ -376,9 +441,18 @@ class DeploymentWatcher:
         wall_clock: Callable[[], float] | None = None,
         retry: WatchRetry | None = WatchRetry(),
         resolve: Resolver | None = None,
+        progress_timeout: float | None = None,
+        on_poll: Callable[[PollInfo], Any] | None = None,
     ) -> None:
         _check_intervals(poll_interval, max_poll_interval, backoff)
         _check_timeout(timeout)
+        _check_timeout(progress_timeout, "progress_timeout")
+        if on_poll is not None and not callable(on_poll):
+            raise ValidationError(
+                f"on_poll must be callable, got {type(on_poll).__name__}",
+                param="on_poll",
+                rule="type",
+            )
         if deployment_id is None and resolve is None:
             raise ValidationError(
                 "deployment_id is required", param="deployment_id", rule="required"
@@ -394,6 +468,10 @@ class DeploymentWatcher:
         }
         self._checkpoint = checkpoint
         self._timeout = timeout
+        self._progress_timeout = progress_timeout
+        # The client's hooks and this watch's own on_poll, sorted once.
+        extra = [] if on_poll is None else [_OnPoll(on_poll)]
+        self._hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
         self._clock = clock or time.monotonic
         self._sleep = sleep or anyio.sleep
         self._wall = wall_clock or time.time
@@ -438,7 +516,8 @@ class DeploymentWatcher:
 
     @property
     def outcome(self) -> WatchOutcome | None:
-        """``"succeeded"``, ``"failed"``, ``"timed_out"`` once finished, else ``None``.
+        """``"succeeded"``, ``"failed"``, ``"timed_out"``, ``"stalled"`` once finished, else
+        ``None``.
 
         A :class:`WatchOutcome`: a string that also carries ``reason``, ``message`` (the
         root cause's full message on failure), ``failed_snapshot`` and the ``final`` event.
@@ -509,7 +588,50 @@ class DeploymentWatcher:
                 self._instance_id, self._deployment_id, checkpoint=self._checkpoint, **self._options
             )
         tracker = self._tracker
-        deadline = None if self._timeout is None else self._clock() + self._timeout
+        hooks = self._hooks
+        started = self._clock()
+        watch = WatchInfo(
+            watch_id=next_watch_id(),
+            instance_id=tracker.instance_id,
+            deployment_id=tracker.deployment_id,
+            started=started,
+            elapsed=0.0,
+        )
+        if hooks is not None:
+            await hooks.emit("on_watch", watch)
+        try:
+            async with contextlib.aclosing(self._loop(tracker, watch, started)) as events:
+                async for event in events:
+                    yield event
+        except BaseException as exc:
+            if hooks is not None:
+                outcome = "cancelled" if not isinstance(exc, Exception) else "error"
+                self._watch_ended(watch, outcome, f"{type(exc).__name__}: {exc}")
+            raise
+        if hooks is not None:
+            self._watch_ended(watch, tracker.outcome or "error", None)
+
+    def _watch_ended(self, watch: WatchInfo, outcome: str, message: str | None) -> None:
+        assert self._hooks is not None
+        self._hooks.emit_now(
+            "on_watch",
+            dataclasses.replace(
+                watch,
+                elapsed=self._clock() - watch.started,
+                polls=self.polls,
+                outcome=outcome,
+                message=message,
+            ),
+        )
+
+    async def _loop(
+        self, tracker: _Tracker, watch: WatchInfo, started: float
+    ) -> AsyncGenerator[DeploymentEvent, None]:
+        hooks = self._hooks
+        progress_timeout = self._progress_timeout
+        last = Progress(what="none since the watch started", at=started, time=self._wall())
+        stalled = False
+        deadline = None if self._timeout is None else started + self._timeout
         log = get_logger()  # looked up per watch: the application may configure it late
         log.debug(
             "aioedge.watch_started",
@@ -524,16 +646,24 @@ class DeploymentWatcher:
             body: dict[str, Any] | None = None
             events: list[DeploymentEvent] = []
             wait = 0.0
+            failure: BaseException | None = None
             try:
                 # The deadline also bounds a poll stuck on the rate limiter or the network.
                 # This timer runs on the event loop's clock, which need not be ``clock``: so
                 # a poll it cut short means "timed out", whatever ``clock`` says.
                 with anyio.move_on_after(remaining) as poll_scope:
                     tracker.polls += 1
-                    body = await self._client.call(_ACTION, tracker.params())
+                    if hooks is None:
+                        body = await self._client.call(_ACTION, tracker.params())
+                    else:
+                        with hooks.poll_scope(watch):
+                            body = await self._client.call(_ACTION, tracker.params())
                 if body is not None:
                     events = tracker.on_answer(body, self._wall())
             except Exception as exc:  # on_error re-raises what is not transient
+                failure = exc
+                if hooks is not None:
+                    await self._polled(watch, tracker, None, exc, [], last)
                 event, wait = tracker.on_error(exc, self._wall())
                 log.info(
                     "aioedge.watch_poll_failed",
@@ -543,6 +673,12 @@ class DeploymentWatcher:
                     retry_in=wait,
                 )
                 events = [event]
+            now = self._clock()
+            moved = [e for e in events if e.kind in TRANSITION_KINDS]
+            if moved:
+                last = Progress(what=describe_change(moved[-1]), at=now, time=moved[-1].time)
+            if hooks is not None and failure is None and body is not None:
+                await self._polled(watch, tracker, body, None, events, last)
             for event in events:
                 tracker.delivered()
                 yield event
@@ -558,6 +694,13 @@ class DeploymentWatcher:
                 break  # timed out during the poll
             if body is not None:
                 wait = tracker.interval
+            if progress_timeout is not None:
+                now = self._clock()
+                if last.stalled(now, progress_timeout):
+                    stalled = True
+                    break
+                # Poll once more right at the stall deadline: a change then still counts.
+                wait = min(wait, max(0.0, last.at + progress_timeout - now))
             if deadline is not None:
                 left = deadline - self._clock()
                 if wait >= left:
@@ -567,15 +710,55 @@ class DeploymentWatcher:
                     await self._sleep(max(0.0, left))
                     break
             await self._sleep(wait)
-        event = tracker.timed_out(self._timeout, self._wall())
+        if stalled:
+            assert progress_timeout is not None
+            event = tracker.stalled(progress_timeout, last, self._wall())
+        else:
+            event = tracker.timed_out(self._timeout, self._wall())
         tracker.delivered()
         yield event
         log.info(
             "aioedge.watch_finished",
             deployment_id=tracker.deployment_id,
-            outcome="timed_out",
+            outcome=tracker.outcome,
             polls=tracker.polls,
         )
+
+    async def _polled(
+        self,
+        watch: WatchInfo,
+        tracker: _Tracker,
+        body: Mapping[str, Any] | None,
+        error: BaseException | None,
+        events: list[DeploymentEvent],
+        last: Progress,
+    ) -> None:
+        assert self._hooks is not None
+        now = self._clock()
+        await self._hooks.emit(
+            "on_poll",
+            PollInfo(
+                watch_id=watch.watch_id,
+                instance_id=tracker.instance_id,
+                deployment_id=tracker.deployment_id,
+                poll=tracker.polls,
+                elapsed=now - watch.started,
+                body=body,
+                error=error,
+                events=tuple(e.kind for e in events),
+                changed=any(e.kind in TRANSITION_KINDS for e in events),
+                since_change=now - last.at,
+            ),
+        )
+
+
+class _OnPoll:
+    """A watch's own ``on_poll=`` callback, as a hook object."""
+
+    __slots__ = ("on_poll",)
+
+    def __init__(self, on_poll: Callable[[PollInfo], Any]) -> None:
+        self.on_poll = on_poll
 
 
 def watch_deployment(
@@ -592,6 +775,8 @@ def watch_deployment(
     sleep: Callable[[float], Awaitable[Any]] | None = None,
     wall_clock: Callable[[], float] | None = None,
     retry: WatchRetry | None = WatchRetry(),
+    progress_timeout: float | None = None,
+    on_poll: Callable[[PollInfo], Any] | None = None,
 ) -> DeploymentWatcher:
     """Watch one deployment: an async iterator of events that ends after the final one.
 
@@ -602,6 +787,11 @@ def watch_deployment(
     ``retry`` (``None``: raise them).  ``checkpoint`` is a dict from
     :meth:`DeploymentWatcher.checkpoint`; ``clock`` (monotonic seconds), ``sleep`` and
     ``wall_clock`` (epoch seconds, for event times) can be injected for tests.
+
+    ``progress_timeout``: end with ``outcome="stalled"`` (its message names the last stage or
+    status change and when) once no stage or status changed for that many seconds, apart
+    from the overall ``timeout``.  ``on_poll(info)`` is called after every poll with a
+    :class:`~aioedge._hooks.PollInfo`: the raw answer (``info.body``) or the error.
     """
     return DeploymentWatcher(
         client,
@@ -616,4 +806,6 @@ def watch_deployment(
         sleep=sleep,
         wall_clock=wall_clock,
         retry=retry,
+        progress_timeout=progress_timeout,
+        on_poll=on_poll,
     )

@@ -1,0 +1,160 @@
+"""Stall detection (``progress_timeout=``) and the per-poll callback, against the emulator.
+
+As in test_watch_emulator.py, the emulator and the watcher share one FakeClock that the
+watcher's sleeps move: a stalled rollout of simulated minutes takes no real waiting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from aioedge import EdgeClient, ValidationError
+from aioedge._hooks import PollInfo
+from aioedge.testing import Emulator, FakeClock
+from aioedge.watch import DeploymentEvent
+from aioedge.watch._watcher import describe_change
+
+from .test_cli import aioedge, base_env, instance_with_gateway
+from .test_watch_emulator import Env
+
+STAGE = 2.0
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    clock = FakeClock()
+    async with (
+        Emulator(clock=clock, quotas=False, stage_seconds=STAGE, seed=3) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+        ) as client,
+    ):
+        yield Env(emu, client, clock)
+
+
+async def _collect(watcher: Any) -> list[DeploymentEvent]:
+    return [event async for event in watcher]
+
+
+@pytest.mark.parametrize("progress_timeout", [5.0, 12.0])
+async def test_a_stalled_deployment_ends_stalled_within_the_timeout_and_one_poll(
+    env: Env, progress_timeout: float
+) -> None:
+    inst = await env.instance("stalls", gateways=1, drivers=1)
+    env.emu.stall_deployment_at(stage=16)
+    dep = await env.deploy(inst)
+    poll = 0.5
+    watcher = env.watch(
+        inst,
+        dep,
+        poll_interval=poll,
+        max_poll_interval=poll * 4,
+        progress_timeout=progress_timeout,
+        timeout=600,
+    )
+    events = await _collect(watcher)
+    final = events[-1]
+    assert final.kind == "final" and final.outcome == "stalled"
+    assert watcher.outcome == "stalled"
+    moved = [e for e in events if e.is_transition]
+    last = moved[-1]
+    # The snapshot that hangs reached stage 16 and stays processing; its sibling finished.
+    hung = [e for e in moved if e.kind == "snapshot" and e.stage == 16 and e.status == 1]
+    assert hung and watcher.state is not None and watcher.state.status == 1
+    # Ended no sooner than progress_timeout after the last change, and within one poll after.
+    assert last.time is not None and final.time is not None
+    since = final.time - last.time
+    assert progress_timeout <= since <= progress_timeout + poll * 4 + 0.001
+    assert final.message is not None
+    assert f"no stage or status change for {progress_timeout:g}s" in final.message
+    assert f"last change: {describe_change(last)} at " in final.message
+    assert re.search(r" at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ \(\d+s ago\)$", final.message)
+    # The rollout itself still runs: only the watch gave up on it.
+    assert [t for t in env.emu.timeline(dep) if t["kind"] == "deployment"][-1]["status"] == 1
+
+
+async def test_a_moving_deployment_is_not_stalled_and_timeout_stays_apart(env: Env) -> None:
+    inst = await env.instance("moves", gateways=1, drivers=1)
+    dep = await env.deploy(inst)
+    # A stage every 2 s: a progress_timeout of 5 s never fires.
+    events = await _collect(
+        env.watch(inst, dep, progress_timeout=5.0, poll_interval=0.5, max_poll_interval=1.0)
+    )
+    assert events[-1].outcome == "succeeded"
+    # The overall timeout is its own outcome, even with a progress_timeout set.
+    inst2 = await env.instance("slow", gateways=1, drivers=1)
+    dep2 = await env.deploy(inst2)
+    events = await _collect(env.watch(inst2, dep2, progress_timeout=50.0, timeout=3.0))
+    assert events[-1].outcome == "timed_out"
+
+
+async def test_on_poll_gets_every_raw_answer(env: Env) -> None:
+    inst = await env.instance("polled", gateways=1, drivers=1)
+    dep = await env.deploy(inst)
+    polls: list[PollInfo] = []
+    watcher = env.watch(inst, dep, on_poll=polls.append, poll_interval=0.5, max_poll_interval=1.0)
+    events = await _collect(watcher)
+    assert len(polls) == watcher.polls > 1
+    assert [p.poll for p in polls] == list(range(1, watcher.polls + 1))
+    for p in polls:
+        assert p.error is None and p.body is not None
+        assert p.body["Data"]["DeploymentId"] == dep  # the service's own JSON
+        assert p.deployment_id == dep and p.instance_id == inst
+    assert polls[0].changed and polls[0].events[0] == "deployment"
+    assert sum(len(p.events) for p in polls) == len(events)
+    assert polls[-1].body is not None and polls[-1].body["Data"]["Status"] == 2
+
+
+async def test_on_poll_and_progress_timeout_are_checked(env: Env) -> None:
+    with pytest.raises(ValidationError) as exc:
+        env.watch("i", "d", progress_timeout=0)
+    assert exc.value.param == "progress_timeout"
+    with pytest.raises(ValidationError) as exc:
+        env.watch("i", "d", on_poll="print")
+    assert exc.value.param == "on_poll"
+
+
+async def test_cli_deploy_of_a_stalled_deployment_exits_1_naming_the_last_change(
+    tmp_path: Path,
+) -> None:
+    async with (
+        Emulator(speed=20) as emu,  # a stage every 0.1 s
+        EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, quota_scope=emu.endpoint
+        ) as client,
+    ):
+        instance_id, driver = await instance_with_gateway(client, "cli_stall")
+        emu.stall_deployment_at(driver, stage=8)
+        with anyio.fail_after(60):
+            result = await aioedge(
+                "deploy",
+                instance_id,
+                "--endpoint",
+                emu.endpoint,
+                "--progress-timeout",
+                "1",
+                "--poll-interval",
+                "0.1",
+                "--max-poll-interval",
+                "0.2",
+                "-o",
+                "json",
+                env=base_env(tmp_path, emu.credentials),
+            )
+        assert result.code == 1, result.err
+        final = json.loads(result.out.splitlines()[-1])
+        assert final["outcome"] == "stalled"
+        assert "last change" in final["message"] and "stage 0 → 8" in final["message"]
+        timeline = emu.timeline(final["deployment_id"])
+        assert [t for t in timeline if t["kind"] == "deployment"][-1]["status"] == 1
