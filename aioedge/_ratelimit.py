@@ -54,6 +54,7 @@ from ._retry import DeadlineExceededError
 __all__ = [
     "AdaptiveConfig",
     "CubicRate",
+    "LaneState",
     "LocalRateLimiter",
     "RateLimiter",
     "SlotWindow",
@@ -326,6 +327,19 @@ class RateLimiter(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaneState:
+    """One (scope, Action) of a limiter at one moment: its quota, its adaptive rate (below
+    the quota while it recovers from throttling), requests in flight and tasks waiting."""
+
+    scope: str
+    action: str
+    qps: float
+    rate: float
+    in_flight: int
+    waiting: int
+
+
 # --------------------------------------------------------------------------- asyncio shell
 
 
@@ -550,7 +564,23 @@ class LocalRateLimiter:
     def report_success(self, scope: str, action: str) -> None:
         return None
 
-    # -- inspection (tests, docs, notebooks)
+    # -- inspection (tests, docs, notebooks, metrics)
+    def lanes(self) -> list[LaneState]:
+        """Every (scope, Action) this limiter has served, as it stands now (for gauges)."""
+        with self._lock:
+            now = self._clock()
+            return [
+                LaneState(
+                    scope=scope,
+                    action=action,
+                    qps=lane.window.qps,
+                    rate=lane.window.rate(now),
+                    in_flight=lane.window.in_flight,
+                    waiting=len(lane.waiters),
+                )
+                for (scope, action), lane in list(self._lanes.items())
+            ]
+
     def rate(self, scope: str, action: str) -> float | None:
         """The current effective rate of a lane, or None if it was never used."""
         lane = self._lanes.get((scope, action))

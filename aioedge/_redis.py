@@ -69,6 +69,7 @@ from ._ratelimit import (
     DEFAULT_MARGIN,
     WINDOW,
     AdaptiveConfig,
+    LaneState,
     LocalRateLimiter,
     _check_timeout,
     _LocalSlot,
@@ -548,6 +549,15 @@ class RedisRateLimiter:
             }
             state = self._states[loop] = _LoopState(client=client, scripts=scripts)
         return state
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis is unreachable and this process counts on its own (``"local"``)."""
+        return self._use_local()
+
+    def lanes(self) -> list[LaneState]:
+        """What this process's fallback limiter counts (the shared state lives in Redis)."""
+        return self._fallback.lanes()
 
     def _use_local(self) -> bool:
         return self.on_unavailable == "local" and time.monotonic() < self._down_until

@@ -599,9 +599,12 @@ class DeploymentWatcher:
         )
         if hooks is not None:
             await hooks.emit("on_watch", watch)
+        message: str | None = None
         try:
             async with contextlib.aclosing(self._loop(tracker, watch, started)) as events:
                 async for event in events:
+                    if event.kind == "final":
+                        message = event.message
                     yield event
         except BaseException as exc:
             if hooks is not None:
@@ -609,7 +612,7 @@ class DeploymentWatcher:
                 self._watch_ended(watch, outcome, f"{type(exc).__name__}: {exc}")
             raise
         if hooks is not None:
-            self._watch_ended(watch, tracker.outcome or "error", None)
+            self._watch_ended(watch, tracker.outcome or "error", message)
 
     def _watch_ended(self, watch: WatchInfo, outcome: str, message: str | None) -> None:
         assert self._hooks is not None

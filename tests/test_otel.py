@@ -1,0 +1,262 @@
+"""OpenTelemetryHooks with the real OpenTelemetry SDK (in-memory exporter and metric reader)
+against the emulator: a batch with throttles and retries, a failing call, a watch."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+# CI installs the extra (test/dev): there a missing package fails instead of skipping.
+if os.environ.get("CI"):
+    importlib.import_module("opentelemetry.sdk")
+else:
+    pytest.importorskip("opentelemetry.sdk", reason="pip install 'aioedge[otel]'")
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from aioedge import Credentials, EdgeClient, NotFoundError, RetryPolicy
+from aioedge._retry import set_testing
+from aioedge.otel import OpenTelemetryHooks
+from aioedge.testing import Emulator, FakeClock
+
+from .test_client_emulator import SteppingClock
+
+SECRET = "otel-secret-value-00000000"
+KEY = Credentials("LTAIotel", SECRET)
+ZERO = RetryPolicy(
+    max_attempts=8, base_delay=0.0, max_delay=0.0, throttle_base_delay=0.0, throttle_min_delay=0.0
+)
+
+
+class Otel:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        self.tracer_provider = TracerProvider()
+        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+        self.hooks = OpenTelemetryHooks(
+            tracer_provider=self.tracer_provider, meter_provider=self.meter_provider
+        )
+        self.tracer = self.tracer_provider.get_tracer("test")
+
+    def spans(self, name: str | None = None) -> list[ReadableSpan]:
+        return [s for s in self.exporter.get_finished_spans() if name in (None, s.name)]
+
+    def points(self, metric: str) -> list[Any]:
+        data = self.reader.get_metrics_data()
+        found = []
+        for rm in data.resource_metrics if data else ():
+            for sm in rm.scope_metrics:
+                for m in sm.metrics:
+                    if m.name == metric:
+                        found.extend(m.data.data_points)
+        return found
+
+
+@pytest.fixture
+def otel() -> Iterator[Otel]:
+    o = Otel()
+    yield o
+    o.tracer_provider.shutdown()
+    o.meter_provider.shutdown()
+
+
+def assert_no_secrets(otel: Otel) -> None:
+    """Nothing secret, no signature and no query string in any attribute or event."""
+    dump = []
+    for span in otel.spans():
+        dump.append(json.dumps(dict(span.attributes or {}), default=str))
+        for event in span.events:
+            dump.append(json.dumps(dict(event.attributes or {}), default=str))
+        dump.append(str(span.status.description))
+    data = otel.reader.get_metrics_data()
+    dump.append(data.to_json() if data else "")
+    text = "\n".join(dump)
+    assert SECRET not in text
+    for word in ("Signature", "SecurityToken", "AccessKeyId", "LTAIotel", "?", "&"):
+        assert word not in text, word
+
+
+async def test_a_batch_with_throttles_and_retries_and_a_failing_call(otel: Otel) -> None:
+    stepping = SteppingClock(0.25)  # 1 QPS below: 3 of every 4 arrivals of an Action throttled
+    async with Emulator(quota_scale=0.1, quota_clock=stepping, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY,
+            endpoint=emu.endpoint,
+            region_id="cn-hangzhou",
+            rate_limit=False,
+            retry=ZERO,
+            hooks=[otel.hooks],
+        )
+        with set_testing(True):  # the emulator's retry-after hints are not waited for
+            async with client:
+                created = await client.call("CreateEdgeInstance", {"Name": "traced"})
+                calls = [("GetEdgeInstance", {"InstanceId": created["InstanceId"]})] * 4
+                with otel.tracer.start_as_current_span("parent") as parent:
+                    results = await client.batch(calls, concurrency=2)
+                    with pytest.raises(NotFoundError) as missing:
+                        await client.call("GetEdgeInstance", {"InstanceId": "F3APnothing"})
+    assert all(r.ok for r in results)
+    gets = [r for r in emu.requests if r.action == "GetEdgeInstance"]
+    throttled = sum(r.outcome == "throttled" for r in gets)
+    assert throttled >= 3  # 5 calls at 1 QPS
+
+    spans = otel.spans("Iot.GetEdgeInstance")
+    assert len(spans) == 5
+    parent_id = parent.get_span_context().span_id
+    assert all(s.parent is not None and s.parent.span_id == parent_id for s in spans)
+    assert all(s.kind is SpanKind.CLIENT for s in spans)
+    for span in spans:
+        attrs = dict(span.attributes or {})
+        assert attrs["rpc.system"] == "alibaba_cloud"
+        assert attrs["rpc.service"] == "Iot"
+        assert attrs["rpc.method"] == "GetEdgeInstance"
+        assert attrs["cloud.region"] == "cn-hangzhou"
+        attempts = [e for e in span.events if e.name == "attempt"]
+        assert attrs["http.request.resend_count"] == len(attempts) - 1
+        assert [e.attributes["attempt"] for e in attempts] == list(range(1, len(attempts) + 1))
+        retries = [e for e in span.events if e.name == "retry"]
+        assert len(retries) == len(attempts) - 1
+        assert [e.attributes["aioedge.retry.reason"] for e in retries] == ["throttled"] * len(
+            retries
+        )
+        assert (
+            attrs["alibaba_cloud.request_id"] == attempts[-1].attributes["alibaba_cloud.request_id"]
+        )
+    # Every request the emulator saw is an attempt event, every throttle a throttled event.
+    assert sum(len([e for e in s.events if e.name == "attempt"]) for s in spans) == len(gets)
+    assert sum(len([e for e in s.events if e.name == "throttled"]) for s in spans) == throttled
+    ok = [s for s in spans if s.status.status_code is not StatusCode.ERROR]
+    assert len(ok) == 4
+    (failed,) = [s for s in spans if s.status.status_code is StatusCode.ERROR]
+    code = missing.value.code
+    assert failed.attributes["error.type"] == code
+    assert failed.attributes["alibaba_cloud.error_code"] == code
+    assert failed.attributes["alibaba_cloud.request_id"] == missing.value.request_id
+    assert failed.status.description == code
+
+    # Metrics: one duration point set per method, counters that match the emulator's records.
+    durations = otel.points("rpc.client.call.duration")
+    get_points = [p for p in durations if p.attributes["rpc.method"] == "GetEdgeInstance"]
+    assert sum(p.count for p in get_points) == 5
+    assert {p.attributes.get("error.type") for p in get_points} == {None, code}
+    retries_total = sum(p.value for p in otel.points("aioedge.client.retries"))
+    throttles_total = sum(p.value for p in otel.points("aioedge.client.throttles"))
+    assert retries_total == throttles_total == throttled
+    assert_no_secrets(otel)
+
+
+async def test_quota_slot_waits_are_recorded(otel: Otel) -> None:
+    async with Emulator(access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY, endpoint=emu.endpoint, hooks=[otel.hooks], quota_scope="otel-wait"
+        )
+        async with client:
+            await client.call("QueryEdgeInstance", {"CurrentPage": 1, "PageSize": 10})
+    (span,) = otel.spans("Iot.QueryEdgeInstance")
+    assert [e.name for e in span.events] == ["slot_wait", "attempt"]
+    (point,) = otel.points("aioedge.client.quota_slot.wait")
+    assert point.count == 1 and point.attributes == {"rpc.method": "QueryEdgeInstance"}
+
+
+async def test_a_watch_is_one_span_with_a_call_span_per_poll(otel: Otel) -> None:
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            inst = (await client.call("CreateEdgeInstance", {"Name": "watched"}))["InstanceId"]
+            await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
+            dep = (
+                await client.call(
+                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+                )
+            )["DeploymentId"]
+            with otel.tracer.start_as_current_span("deploy") as root:
+                watcher = client.watch_deployment(
+                    inst,
+                    dep,
+                    poll_interval=0.5,
+                    max_poll_interval=1.0,
+                    clock=clock,
+                    sleep=sleep,
+                    wall_clock=clock,
+                )
+                events = [e async for e in watcher]
+    assert events[-1].outcome == "succeeded"
+    (watch,) = otel.spans("aioedge.watch_deployment")
+    assert watch.parent is not None and watch.parent.span_id == root.get_span_context().span_id
+    assert watch.attributes["aioedge.deployment_id"] == dep
+    assert watch.attributes["aioedge.watch.outcome"] == "succeeded"
+    assert watch.attributes["aioedge.watch.polls"] == watcher.polls
+    assert watch.status.status_code is not StatusCode.ERROR
+    polls = otel.spans("Iot.GetEdgeInstanceDeployment")
+    assert len(polls) == watcher.polls > 1
+    wid = watch.get_span_context().span_id
+    assert all(p.parent is not None and p.parent.span_id == wid for p in polls)
+    poll_events = [e for e in watch.events if e.name == "poll"]
+    assert len(poll_events) == watcher.polls
+    assert sum(len(e.attributes["aioedge.events"]) for e in poll_events) == len(events)
+    # The calls made outside the watch are not its children.
+    (create,) = otel.spans("Iot.CreateEdgeInstanceDeployment")
+    assert create.parent is None
+    assert_no_secrets(otel)
+
+
+async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0) as emu:
+        emu.stall_deployment_at(stage=8)
+        client = EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            inst = (await client.call("CreateEdgeInstance", {"Name": "stuck"}))["InstanceId"]
+            await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
+            dep = (
+                await client.call(
+                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+                )
+            )["DeploymentId"]
+            watcher = client.watch_deployment(
+                inst, dep, progress_timeout=3, clock=clock, sleep=sleep, wall_clock=clock
+            )
+            events = [e async for e in watcher]
+    assert events[-1].outcome == "stalled"
+    (watch,) = otel.spans("aioedge.watch_deployment")
+    assert watch.status.status_code is StatusCode.ERROR
+    assert watch.attributes["aioedge.watch.outcome"] == "stalled"
+    assert "last change" in (watch.status.description or "")
