@@ -24,6 +24,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._hooks import CallInfo, PollInfo, WatchInfo
 from ._models import (
     SERVICE_TZ,
     ActionResult,
@@ -82,6 +83,7 @@ __all__ = [
     "AuthError",
     "BatchResult",
     "BatchResults",
+    "CallInfo",
     "ConflictError",
     "CreatedDeployment",
     "CreatedDriver",
@@ -124,6 +126,7 @@ __all__ = [
     "OIDCRoleArnProvider",
     "Page",
     "PartialBatchError",
+    "PollInfo",
     "PresignedAddress",
     "RamRoleArnProvider",
     "RateLimiter",
@@ -144,6 +147,7 @@ __all__ = [
     "TransportError",
     "URICredentialsProvider",
     "ValidationError",
+    "WatchInfo",
     "WatchRetry",
     "__version__",
     "default_credentials_provider",
