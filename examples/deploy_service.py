@@ -11,6 +11,11 @@ Shows how aioedge fits a service rather than a script:
   joins the one already running (a restarted service picks up where it left off), and
   streams its events until the rollout ends; every instance is watched concurrently and all
   the watchers share one client, one session and the quotas.
+* **Metrics.**  ``--metrics-port PORT`` serves Prometheus metrics at ``/metrics`` (from
+  ``aioedge.prometheus.PrometheusHooks``: calls, durations, retries, throttles, quota waits
+  and the limiter's state; ``pip install 'aioedge[prometheus]'``), on the service's own
+  event loop; ``--progress-timeout`` ends a watch whose deployment stopped moving as
+  ``stalled``.
 * **Graceful shutdown.**  SIGINT or SIGTERM cancels the watchers cleanly (no task leaks, the
   session closes), logs the deployments still in flight — they go on in the cloud — and
   exits 0.
@@ -48,6 +53,7 @@ from typing import Any
 
 import structlog
 from _setup import add_connection_args, make_client, run, seed_fleet
+from aiohttp import web
 
 import aioedge
 from aioedge.watch import DeploymentEvent
@@ -80,12 +86,14 @@ class DeployService:
         interval: float,
         rounds: int | None,
         timeout: float | None,
+        progress_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.instances = list(instances)
         self.interval = interval
         self.rounds = rounds
         self.timeout = timeout
+        self.progress_timeout = progress_timeout
         self.in_flight: dict[str, str | None] = {}  # instance → deployment being watched
         self.log = structlog.get_logger("deploy_service")
 
@@ -118,6 +126,7 @@ class DeployService:
             poll_interval=0.2,
             max_poll_interval=2.0,
             timeout=self.timeout,
+            progress_timeout=self.progress_timeout,
         )
         outcome = "error"
         try:
@@ -145,6 +154,26 @@ class DeployService:
         return outcome
 
 
+async def serve_metrics(registry: Any, port: int) -> tuple[web.AppRunner, int]:
+    """``GET /metrics`` on 127.0.0.1:``port`` (0: a free one) in the running event loop."""
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+    async def metrics(request: web.Request) -> web.Response:
+        body = generate_latest(registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/metrics", metrics)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    server = site._server
+    sockets = getattr(server, "sockets", None) or ()
+    bound = sockets[0].getsockname()[1] if sockets else port
+    return runner, int(bound)
+
+
 def _fields(event: DeploymentEvent) -> dict[str, Any]:
     """The event's fields without the empty ones (``kind`` renamed: ``event`` is taken)."""
     out = {k: v for k, v in event.to_dict().items() if v is not None and v is not False}
@@ -159,6 +188,18 @@ async def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=60.0, help="seconds between rounds")
     parser.add_argument("--rounds", type=int, default=None, help="stop after this many rounds")
     parser.add_argument("--timeout", type=float, default=None, help="per deployment, in seconds")
+    parser.add_argument(
+        "--progress-timeout",
+        type=float,
+        default=None,
+        help="end a watch as stalled when no stage or status changed for this many seconds",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics at http://127.0.0.1:PORT/metrics (0: a free port)",
+    )
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning"))
     args = parser.parse_args(argv)
 
@@ -177,14 +218,31 @@ async def main(argv: Sequence[str] | None = None) -> int:
 
         loop.add_signal_handler(sig, on_signal)
 
-    async with make_client(args) as client:
+    hooks: list[Any] = []
+    metrics_runner: web.AppRunner | None = None
+    if args.metrics_port is not None:
+        from prometheus_client import CollectorRegistry
+
+        from aioedge.prometheus import PrometheusHooks
+
+        registry = CollectorRegistry()
+        hooks.append(PrometheusHooks(registry=registry))
+        metrics_runner, port = await serve_metrics(registry, args.metrics_port)
+        log.info("service.metrics", url=f"http://127.0.0.1:{port}/metrics")
+
+    async with make_client(args, hooks=hooks) as client:
         if args.seed_demo:
             fleet = await seed_fleet(client, "service_demo", gateways=2, devices=4)
             args.instance.append(fleet.instance_id)
         if not args.instance:
             parser.error("give at least one --instance (or --seed-demo)")
         service = DeployService(
-            client, args.instance, interval=args.interval, rounds=args.rounds, timeout=args.timeout
+            client,
+            args.instance,
+            interval=args.interval,
+            rounds=args.rounds,
+            timeout=args.timeout,
+            progress_timeout=args.progress_timeout,
         )
         log.info("service.started", instances=args.instance, endpoint=client.endpoint)
         work = asyncio.create_task(service.run())
@@ -207,6 +265,8 @@ async def main(argv: Sequence[str] | None = None) -> int:
             with contextlib.suppress(asyncio.CancelledError):
                 await work
             code = 0
+    if metrics_runner is not None:
+        await metrics_runner.cleanup()
     log.info("service.stopped", exit_code=code)
     return code
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from aioedge import EdgeClient
@@ -328,6 +329,42 @@ async def test_deploy_service_stops_gracefully_on_sigterm(tmp_path: Path) -> Non
         assert not any(e["event"] == "deploy.finished" for e in logs)
         # The rollout goes on in the cloud: stopping the watcher did not stop it.
         assert emu.timeline(created["deployment_id"])[-1]["status"] in (0, 1)
+
+
+async def test_deploy_service_serves_prometheus_metrics(tmp_path: Path) -> None:
+    async with Emulator(speed=50) as emu:
+        proc = await start("deploy_service.py", emu, tmp_path, "--seed-demo", "--metrics-port", "0")
+        assert proc.stdout is not None
+        seen: list[dict[str, Any]] = []
+        try:
+            while not any(e["event"] == "deploy.finished" for e in seen):
+                line = await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)
+                assert line, "the service ended before a deployment finished"
+                seen.append(json.loads(line))
+            url = next(e["url"] for e in seen if e["event"] == "service.metrics")
+            async with aiohttp.ClientSession() as session, session.get(url) as resp:
+                assert resp.status == 200
+                text = await resp.text()
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), TIMEOUT)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        assert proc.returncode == 0, err.decode()
+    samples = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    ok = 'aioedge_calls_total{action="GetEdgeInstanceDeployment",outcome="ok"}'
+    assert samples[ok] >= 2  # the watch polled until the rollout ended
+    assert samples['aioedge_calls_total{action="CreateEdgeInstanceDeployment",outcome="ok"}'] == 1
+    assert 'aioedge_call_duration_seconds_count{action="GetEdgeInstanceDeployment"}' in samples
+    assert 'aioedge_quota_wait_seconds_count{action="GetEdgeInstanceDeployment"}' in samples
+    assert 'aioedge_limiter_rate{action="GetEdgeInstanceDeployment"}' in samples
+    assert samples["aioedge_limiter_redis_fallback"] == 0
+    assert emu.credentials.access_key_secret not in text
 
 
 # --------------------------------------------------------------------------- shared quota
