@@ -15,6 +15,8 @@ Variants:
 * ``aioedge-typed``: the same through ``client.get_edge_instance(...)`` (plus the model);
 * ``aioedge-provider``: ``aioedge`` signing with a refreshing credentials provider's cached
   key (the cost of asking the provider before every attempt: an STS, ECS or RRSA key);
+* ``aioedge-hook``: ``aioedge`` with one hook whose five call methods do nothing
+  (``EdgeClient(hooks=[...])``): what the hook plumbing costs when one is given;
 * ``official-async``: ``alibabacloud-iot20180120`` ``get_edge_instance_async`` with
   ``signature_algorithm="v2"`` (its RPC path: HMAC-SHA1, signature v1 like ours);
 * ``official-core``: ``aliyun-python-sdk-core`` + ``aliyun-python-sdk-iot``,
@@ -62,13 +64,20 @@ VARIANTS = (
     "aioedge",
     "aioedge-typed",
     "aioedge-provider",
+    "aioedge-hook",
     "official-async",
     "official-core",
 )
 # Calls per measurement: the slow official clients get fewer (the cost is per call).
 # Calls per block at concurrency 64 (about half a second each); at concurrency 1 every call
 # is a round trip of its own, so half as many.  The official clients cost ~4x: fewer calls.
-CALLS = {"floor": 3000, "aioedge": 3000, "aioedge-typed": 3000, "aioedge-provider": 3000}
+CALLS = {
+    "floor": 3000,
+    "aioedge": 3000,
+    "aioedge-typed": 3000,
+    "aioedge-provider": 3000,
+    "aioedge-hook": 3000,
+}
 SLOW_CALLS = 600
 
 CallFn = Callable[[], Awaitable[Any]]
@@ -120,13 +129,26 @@ async def _cached_provider() -> Any:
     return provider
 
 
-async def _aioedge(endpoint: str, *, typed: bool = False, provider: bool = False) -> CallFn:
+class _NoopHook:
+    """One hook with every per-call method, doing nothing: the plumbing's own cost."""
+
+    def on_slot_wait(self, info: Any) -> None: ...
+    def on_request(self, info: Any) -> None: ...
+    def on_response(self, info: Any) -> None: ...
+    def on_throttled(self, info: Any) -> None: ...
+    def on_retry(self, info: Any) -> None: ...
+
+
+async def _aioedge(
+    endpoint: str, *, typed: bool = False, provider: bool = False, hook: bool = False
+) -> CallFn:
     import aioedge
 
     client = aioedge.EdgeClient(
         credentials=await _cached_provider() if provider else aioedge.Credentials(AKID, SECRET),
         endpoint=endpoint,
         rate_limit=False,
+        hooks=[_NoopHook()] if hook else None,
     )
     _CLOSERS.append(client.aclose)
     params = {"InstanceId": INSTANCE_ID}
@@ -241,6 +263,8 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             calls[v] = await _aioedge(endpoint, typed=True)
         elif v == "aioedge-provider":
             calls[v] = await _aioedge(endpoint, provider=True)
+        elif v == "aioedge-hook":
+            calls[v] = await _aioedge(endpoint, hook=True)
         elif v == "official-async":
             calls[v] = await _official_async(endpoint)
         elif v == "official-core":
@@ -455,6 +479,7 @@ def summarize(
     pairs = [("aioedge", "floor"), ("aioedge", "official-async"), ("aioedge", "official-core")]
     pairs += [("aioedge-typed", "floor"), ("official-async", "floor"), ("official-core", "floor")]
     pairs += [("aioedge-provider", "floor"), ("aioedge-provider", "aioedge")]
+    pairs += [("aioedge-hook", "floor"), ("aioedge-hook", "aioedge")]
     ratios: dict[str, dict[int, float]] = {}
     for a, b in pairs:
         if a not in variants or b not in variants:
