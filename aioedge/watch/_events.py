@@ -72,7 +72,8 @@ OUTCOMES: tuple[str, ...] = (
 #: Why a stream ended (``final`` events' ``reason``), finer than the outcome:
 #: ``completed`` (succeeded); ``snapshot_failed`` / ``task_failed`` (the root cause is a
 #: snapshot / a subtask without one) / ``failed`` (nothing in the tree says why);
-#: ``timeout``; ``stalled`` (``progress_timeout``: no stage or status change); ``not_found`` (the deployment or instance does not exist); ``unreachable``
+#: ``timeout``; ``stalled`` (``progress_timeout``: no stage or status change);
+#: ``not_found`` (the deployment or instance does not exist); ``unreachable``
 #: (the endpoint could not be reached); ``error`` (any other error, ``error`` holds its
 #: code); ``interrupted`` (Ctrl-C).
 REASONS: tuple[str, ...] = (
