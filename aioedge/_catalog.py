@@ -874,7 +874,10 @@ def _unknown(op: Operation, key: str) -> ValidationError:
         hint = f"; did you mean {wire!r}?"
     else:
         hint = f"; known parameters: {', '.join(op.param_names)}"
-    return _fail(op, key, "unknown", f"is not a parameter of {op.action}{hint}")
+    # A blank name would leave the message (and .param) naming nothing: quote it.
+    return _fail(
+        op, key if key.strip() else repr(key), "unknown", f"is not a parameter of {op.action}{hint}"
+    )
 
 
 def _as_items(op: Operation, p: Param, value: Any) -> list[Any]:

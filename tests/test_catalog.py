@@ -657,3 +657,12 @@ def test_an_action_that_is_not_a_string(action: Any) -> None:
     with pytest.raises(ValidationError) as info:
         get_operation(action)
     assert (info.value.param, info.value.rule) == ("Action", "type")
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t"])
+def test_a_blank_parameter_name_is_named_quoted(blank: str) -> None:
+    op = get_operation("BatchBindDeviceToEdgeInstanceWithDriver")
+    with pytest.raises(ValidationError) as exc:
+        validate_params(op, {blank: "[]"})
+    assert exc.value.param == repr(blank) and exc.value.rule == "unknown"
+    assert repr(blank) in str(exc.value)
