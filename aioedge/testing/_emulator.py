@@ -87,9 +87,10 @@ class Emulator:
     ``speed=1.0``, ``stage_seconds=2.0``, ``faults=None``, ``seed=0``, ``clock=None``,
     ``quota_clock=None``, ``access_keys=()``, ``credentials=``, ``region_id=None``,
     ``strict_devices=False``, ``timestamp_tolerance=900``, ``limits=Limits()``,
-    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, ``retry_after_hint=True``, and a fleet to rehearse
-    rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``, ``fail_rate=0.0`` (the
-    seeded share of the fleet whose deployments fail; see :attr:`fleet`).
+    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, ``retry_after_hint=True``,
+    and a fleet to rehearse rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``,
+    ``fail_rate=0.0`` (the seeded share of the fleet whose deployments fail; see
+    :attr:`fleet`).
 
     The identity side (``aioedge.testing._identity``): ``token_lifetime`` (seconds of the
     emulator's clock an STS, metadata or URI key lives), ``imds_v1`` / ``imds_v2`` (which
