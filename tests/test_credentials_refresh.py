@@ -316,6 +316,13 @@ async def test_expired_answer_refreshes_and_resends_once_mutations_included(
             assert all(r["Success"] for r in results)
             assert provider.refreshes == 3
             assert emu.identity.expired_refusals == 13
+            # reset() forgets the identity side's records; the keys it issued stay valid.
+            emu.identity.set_fault("unavailable")
+            emu.reset()
+            assert emu.identity.records == [] and emu.identity.expired_refusals == 0
+            assert emu.identity.fault is None and not emu.identity.issued
+            assert (await client.call(*QUERY))["Success"] is True
+            assert provider.refreshes == 3
 
 
 async def test_an_expired_answer_is_resent_only_once() -> None:

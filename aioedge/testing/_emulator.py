@@ -373,8 +373,10 @@ class Emulator:
         self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
 
     def reset(self) -> None:
-        """Forget resources, records, counters, nonces and quota windows."""
+        """Forget resources, records, counters, nonces and quota windows (and the identity
+        side's records, counters and fault; the keys it issued stay valid)."""
         self.service.reset()
+        self.identity.reset()
 
     def __repr__(self) -> str:
         where = self.endpoint if self._port is not None else "not started"

@@ -92,6 +92,13 @@ class Identity:
 
     # ----------------------------------------------------------------- steering
 
+    def reset(self) -> None:
+        """Forget records, counters and the fault (issued keys stay valid until they expire)."""
+        self.fault = None
+        self.records.clear()
+        self.issued.clear()
+        self.gateway.expired_refusals = 0
+
     def set_fault(self, kind: str | None) -> None:
         """Break the identity endpoints (``IDENTITY_FAULTS``) or, with None, mend them."""
         if kind is not None and kind not in IDENTITY_FAULTS:
