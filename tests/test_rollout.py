@@ -295,3 +295,55 @@ def test_each_instance_belongs_to_one_wave() -> None:
     assert [len(plan.members(w)) for w in range(3)] == [1, 4, 5]
     with pytest.raises(ValueError, match="not in this rollout"):
         plan.wave_of("other")
+
+
+async def test_a_plain_async_for_runs_a_reset_rollout_to_its_end() -> None:
+    async with (
+        Emulator(fleet=3, speed=50) as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        rollout = client.rollout(emu.fleet, waves=(1.0,), type="reset", **FAST)
+        kinds = []
+        with anyio.fail_after(TIMEOUT):
+            async for event in rollout:  # no `async with`: it closes itself at the end
+                kinds.append(event.kind)
+        assert kinds[0] == "wave" and kinds[-1] == "final"
+        assert rollout.result.ok
+        assert {e.params["Type"] for e in emu.executions if e.action.startswith("Create")} == {
+            "reset"
+        }
+        with pytest.raises(StopAsyncIteration):
+            await rollout.__anext__()
+
+
+def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
+    import io
+
+    from aioedge._rollout import RolloutEvent, RolloutResult
+    from aioedge._rollout_cli import _line, _Progress
+    from aioedge.watch import DeploymentEvent
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    progress = _Progress(stream, 3)
+    progress.waves = 2
+    final = DeploymentEvent(kind="final", deployment_id="d1", outcome="failed", error="x.y")
+    events = [
+        RolloutEvent(kind="wave", time=0, wave=1, instance_ids=("a",)),
+        RolloutEvent(kind="deployment", time=0, instance_id="a", deployment_id="d1", event=final),
+    ]
+    for event in events:
+        progress.note(event)
+        progress.show()
+    assert stream.getvalue().endswith("wave 1/2 · 1/3 done · 0 ok · 1 failed")
+    assert _line(events[1]) == "FAILED a deployment d1 failed (x.y)"
+    done = RolloutEvent(kind="final", time=0, result=RolloutResult(failed=("a",), skipped=("b",)))
+    assert _line(done) == "done: 0 succeeded, 1 failed, 1 skipped"
+    piped = io.StringIO()
+    quiet = _Progress(piped, 3)
+    quiet.note(events[1])
+    quiet.show()
+    assert piped.getvalue() == ""  # nothing but the lines when piped
