@@ -160,6 +160,7 @@ class Watchers:
         self.tmp_path, self.emu, self.redis_url, self.prefix = tmp_path, emu, redis_url, prefix
         self.procs: list[asyncio.subprocess.Process] = []
         self.outputs: list[list[dict[str, Any]]] = []
+        self.victim: int | None = None
 
     async def start(self, processes: int, *, coordinated: bool) -> None:
         config = {
@@ -202,8 +203,8 @@ class Watchers:
             assert json.loads(line) == {"ready": True}, line
 
     async def watch(self, pairs: list[tuple[str, str]], *, kill_one: bool) -> int:
-        """Hand out the pairs; SIGKILL the first process once it has handed out some
-        events; the polls (and throttled polls) the emulator received."""
+        """Hand out the pairs; SIGKILL the first process to hand out 20 events (``victim``);
+        the polls (and throttled polls) the emulator received."""
         for proc in self.procs:
             assert proc.stdin is not None
             proc.stdin.write((json.dumps(pairs) + "\n").encode())
@@ -214,20 +215,21 @@ class Watchers:
             assert stream is not None
             async for raw in stream:
                 self.outputs[n].append(json.loads(raw))
-                # Midway: some of its deployments under way.
-                moved = len(self.outputs[n])
-                if kill_one and n == 0 and moved >= 20 and self.procs[0].returncode is None:
-                    self.procs[0].send_signal(signal.SIGKILL)
+                # Midway: the busiest process, with some of its deployments under way.
+                if kill_one and self.victim is None and len(self.outputs[n]) >= 20:
+                    self.victim = n
+                    self.procs[n].send_signal(signal.SIGKILL)
 
         async with anyio.create_task_group() as tg:
             for n in range(len(self.procs)):
                 tg.start_soon(read, n)
-        for proc in self.procs:
+        for n, proc in enumerate(self.procs):
             _, err = await proc.communicate()
-            if proc is not self.procs[0] or not kill_one:
+            if n == self.victim:
+                assert proc.returncode == -signal.SIGKILL
+            else:
                 assert proc.returncode == 0, err.decode()
-        if kill_one:
-            assert self.procs[0].returncode == -signal.SIGKILL
+        assert (self.victim is not None) == kill_one
         polls = self.emu.stats()["GetEdgeInstanceDeployment"]
         return polls["executed"] + polls["throttled"]
 
@@ -286,7 +288,8 @@ async def test_three_processes_one_killed_report_every_final_once(
             for e in out:
                 if "kind" in e:
                     by_process[e["deployment_id"]].add(n)
-        taken_over = [d for d, procs in by_process.items() if 0 in procs and len(procs) > 1]
+        victim = three.victim
+        taken_over = [d for d, procs in by_process.items() if victim in procs and len(procs) > 1]
         assert taken_over, "the killed process held nothing that needed taking over"
         # The budget: about one process's polls, none throttled.
         assert shared.stats()["GetEdgeInstanceDeployment"]["throttled"] == 0
