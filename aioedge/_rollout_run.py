@@ -178,6 +178,11 @@ def open_store(store: Any, plan: RolloutPlan, *, type: str) -> RolloutStore | No
         digest = hashlib.sha256(identity).hexdigest()[:16]
         return RedisRolloutStore(store, name=digest)
     if isinstance(store, str | os.PathLike):
+        folder = Path(store).parent
+        if not folder.is_dir():
+            raise ValidationError(
+                f"store: the folder {str(folder)!r} does not exist", param="store", rule="path"
+            )
         return FileRolloutStore(store)
     if isinstance(store, RolloutStore):
         return store

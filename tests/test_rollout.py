@@ -110,6 +110,9 @@ def test_bad_arguments_fail_before_any_io() -> None:
     with pytest.raises(ValidationError) as info:
         Rollout(client, ["a"], store=42)
     assert info.value.param == "store"
+    with pytest.raises(ValidationError, match="does not exist") as info:
+        Rollout(client, ["a"], store="/nonexistent/folder/rollout.json")
+    assert info.value.param == "store"
 
 
 # --------------------------------------------------------------------------- emulator
