@@ -397,3 +397,55 @@ async def test_an_error_in_a_monitors_body_surfaces_as_itself() -> None:
         with pytest.raises(KeyError, match="mine"):
             async with DeploymentMonitor(client):
                 raise KeyError("mine")  # not an ExceptionGroup around it
+
+
+class _Stalled(RedisCoordinator):
+    """A holder whose renewals stopped (a frozen process, say): its leases run out."""
+
+    async def keep_leases(self) -> None:
+        await anyio.sleep_forever()
+
+
+async def test_a_holder_that_lost_its_lease_drops_its_events_and_the_new_one_reports_them(
+    redis_url: str, prefix: str
+) -> None:
+    async with (
+        Emulator(fleet=3, speed=5) as emu,  # deployments of ~2 s
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        pairs = await _deployments(emu, client, 3)
+        fast = {"poll_interval": 0.05, "max_poll_interval": 0.1}
+        stalled = DeploymentMonitor(
+            client, coordinator=_Stalled(redis_url, prefix=prefix, lease=0.4), **fast
+        )
+        healthy = DeploymentMonitor(
+            client, coordinator=RedisCoordinator(redis_url, prefix=prefix, lease=0.4), **fast
+        )
+        seen: dict[str, list[dict[str, Any]]] = {"stalled": [], "healthy": []}
+        started = anyio.Event()
+
+        async def watch(name: str, monitor: DeploymentMonitor) -> None:
+            if name == "healthy":
+                await started.wait()  # the stalled one holds every lease first
+            async with monitor:
+                for pair in pairs:
+                    monitor.add(*pair)
+                async for event in monitor:
+                    seen[name].append(event.to_dict())
+                    started.set()
+
+        with anyio.fail_after(TIMEOUT):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch, "stalled", stalled)
+                tg.start_soon(watch, "healthy", healthy)
+        everything = seen["stalled"] + seen["healthy"]
+        finals = Counter(e["deployment_id"] for e in everything if e["kind"] == "final")
+        assert finals == Counter(dep for _, dep in pairs)
+        assert max(_transitions(everything).values()) == 1
+        # Deployments moved mid-way while the stalled holder was still alive and polling
+        # them: what it saw after its lease ran out was refused at commit and dropped, and
+        # the healthy one reported it, from the last committed checkpoint, once.
+        shared = {e["deployment_id"] for e in seen["stalled"]} & {
+            e["deployment_id"] for e in seen["healthy"]
+        }
+        assert shared, "no deployment changed hands"
