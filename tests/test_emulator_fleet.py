@@ -100,3 +100,15 @@ def test_the_command_takes_fleet_options() -> None:
         with pytest.raises(SystemExit):
             build_parser().parse_args(bad)
     assert json.dumps(vars(args))  # plain values
+
+
+def test_the_fleet_options_are_explicit_typed_keywords() -> None:
+    import inspect
+
+    params = inspect.signature(Emulator).parameters
+    assert params["fleet"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert (params["fleet"].default, params["fleet_gateways"].default) == (0, 1)
+    assert params["fail_rate"].default == 0.0
+    assert params["fail_rate"].annotation in (float, "float")
+    emu = Emulator(fleet=3, fail_rate=0.5)
+    assert (emu.options.fleet, emu.options.fail_rate) == (3, 0.5)

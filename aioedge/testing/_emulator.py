@@ -87,10 +87,12 @@ class Emulator:
     ``speed=1.0``, ``stage_seconds=2.0``, ``faults=None``, ``seed=0``, ``clock=None``,
     ``quota_clock=None``, ``access_keys=()``, ``credentials=``, ``region_id=None``,
     ``strict_devices=False``, ``timestamp_tolerance=900``, ``limits=Limits()``,
-    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, ``retry_after_hint=True``,
-    and a fleet to rehearse rollouts on: ``fleet=0`` (instances), ``fleet_gateways=1``,
-    ``fail_rate=0.0`` (the seeded share of the fleet whose deployments fail; see
-    :attr:`fleet`).
+    ``host="127.0.0.1"``, ``port=0``, ``max_records=100_000``, ``retry_after_hint=True``.
+
+    A fleet to rehearse rollouts on (``aioedge.testing._fleet``): ``fleet`` (instances,
+    ``fleet-0000`` …, each with ``fleet_gateways`` gateways and a bound driver) and
+    ``fail_rate`` (the seeded share of the fleet whose every deployment fails; see
+    :attr:`fleet` and :meth:`fail_instances`).
 
     The identity side (``aioedge.testing._identity``): ``token_lifetime`` (seconds of the
     emulator's clock an STS, metadata or URI key lives), ``imds_v1`` / ``imds_v2`` (which
@@ -104,6 +106,9 @@ class Emulator:
         imds_v1: bool = True,
         imds_v2: bool = True,
         ecs_role_name: str = "EcsRamRole",
+        fleet: int = 0,
+        fleet_gateways: int = 1,
+        fail_rate: float = 0.0,
         **options: Any,
     ) -> None:
         self.options = make_options(
@@ -113,6 +118,9 @@ class Emulator:
                 "imds_v1": imds_v1,
                 "imds_v2": imds_v2,
                 "ecs_role_name": ecs_role_name,
+                "fleet": fleet,
+                "fleet_gateways": fleet_gateways,
+                "fail_rate": fail_rate,
             }
         )
         self.service = Service(self.options)
