@@ -195,18 +195,26 @@ class HookSet:
     def wants(self, name: str) -> bool:
         return bool(self._methods[name])
 
-    async def emit(self, name: str, info: object) -> None:
+    def dispatch(self, name: str, info: object) -> list[tuple[Any, Any]] | None:
+        """Call every ``name`` hook with ``info``; return what async ones left to await
+        (None, the common case: plain hooks cost no coroutine at all)."""
+        pending: list[tuple[Any, Any]] | None = None
         for method in self._methods[name]:
             try:
                 result = method(info)
-                if inspect.isawaitable(result):
-                    await result
             except Exception as exc:  # a broken hook must not break the call
-                get_logger().warning(
-                    "aioedge.hook_failed",
-                    hook=f"{type(getattr(method, '__self__', method)).__name__}.{name}",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+                _hook_failed(method, name, exc)
+                continue
+            if result is not None and inspect.isawaitable(result):
+                if pending is None:
+                    pending = []
+                pending.append((method, result))
+        return pending
+
+    async def emit(self, name: str, info: object) -> None:
+        pending = self.dispatch(name, info)
+        if pending is not None:
+            await _drain(name, pending)
 
     def emit_now(self, name: str, info: object) -> None:
         """Like :meth:`emit` without awaiting (for a task that is being cancelled or closed):
@@ -217,11 +225,7 @@ class HookSet:
                 if inspect.iscoroutine(result):
                     result.close()
             except Exception as exc:
-                get_logger().warning(
-                    "aioedge.hook_failed",
-                    hook=f"{type(getattr(method, '__self__', method)).__name__}.{name}",
-                    error=f"{type(exc).__name__}: {exc}",
-                )
+                _hook_failed(method, name, exc)
 
     def call(self, *, action: str, region_id: str, read_only: bool, started: float) -> CallObserver:
         return CallObserver(self, action, region_id, read_only, started)
@@ -240,6 +244,22 @@ class HookSet:
                         error=f"{type(exc).__name__}: {exc}",
                     )
             yield
+
+
+def _hook_failed(method: Any, name: str, exc: BaseException) -> None:
+    get_logger().warning(
+        "aioedge.hook_failed",
+        hook=f"{type(getattr(method, '__self__', method)).__name__}.{name}",
+        error=f"{type(exc).__name__}: {exc}",
+    )
+
+
+async def _drain(name: str, pending: list[tuple[Any, Any]]) -> None:
+    for method, awaitable in pending:
+        try:
+            await awaitable
+        except Exception as exc:
+            _hook_failed(method, name, exc)
 
 
 class CallObserver:
@@ -291,8 +311,11 @@ class CallObserver:
 
     async def request(self, attempt: int) -> None:
         self._status = self._latency = None
-        if self._hooks.wants("on_request"):
-            await self._hooks.emit("on_request", self._info(attempt))
+        hooks = self._hooks
+        if hooks.wants("on_request"):
+            pending = hooks.dispatch("on_request", self._info(attempt))
+            if pending is not None:
+                await _drain("on_request", pending)
 
     def answered(self, status: int, latency: float) -> None:
         self._status, self._latency = status, latency
@@ -301,8 +324,11 @@ class CallObserver:
         self._status, self._latency = None, latency
 
     async def succeeded(self, attempt: int, body: Mapping[str, Any]) -> None:
+        hooks = self._hooks
+        if not hooks.wants("on_response"):
+            return
         request_id = body.get("RequestId")
-        await self._hooks.emit(
+        pending = hooks.dispatch(
             "on_response",
             self._info(
                 attempt,
@@ -313,6 +339,8 @@ class CallObserver:
                 outcome="ok",
             ),
         )
+        if pending is not None:
+            await _drain("on_response", pending)
 
     async def failed(
         self, attempt: int, error: EdgeError, delay: float | None, reason: str | None = None
