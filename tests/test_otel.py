@@ -260,3 +260,24 @@ async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:
     assert watch.status.status_code is StatusCode.ERROR
     assert watch.attributes["aioedge.watch.outcome"] == "stalled"
     assert "last change" in (watch.status.description or "")
+
+
+async def test_paginate_spans_are_children_of_the_callers_span(otel: Otel) -> None:
+    async with Emulator(quotas=False, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY, endpoint=emu.endpoint, rate_limit=False, hooks=[otel.hooks]
+        )
+        async with client:
+            for i in range(5):
+                await client.call("CreateEdgeInstance", {"Name": f"paged{i}"})
+            with otel.tracer.start_as_current_span("listing") as parent:
+                items = [
+                    item async for item in client.paginate("QueryEdgeInstance", {"PageSize": 2})
+                ]
+    assert len(items) == 5
+    pages = otel.spans("Iot.QueryEdgeInstance")
+    assert len(pages) == 3  # 2 + 2 + 1
+    pid = parent.get_span_context().span_id
+    assert all(p.parent is not None and p.parent.span_id == pid for p in pages)
+    creates = otel.spans("Iot.CreateEdgeInstance")
+    assert len(creates) == 5 and all(c.parent is None for c in creates)
