@@ -281,3 +281,21 @@ async def test_a_real_time_rollout_at_speed_100(
         await asyncio.sleep(0.01)
     assert data["Status"] == 2
     assert edge_emulator.timeline(dep)[-1]["status"] == 2
+
+
+async def test_a_stall_over_http_leaves_the_deployment_running(raw: Raw) -> None:
+    status, _ = await _send(
+        raw, "POST", "/_emulator/deployment-failures", {"stage": 8, "stall": True}
+    )
+    assert status == 201
+    iid = (await raw.ok("CreateEdgeInstance", {"Name": "hangs"}))["InstanceId"]
+    await raw.ok("BindGatewayToEdgeInstance", {"InstanceId": iid, "IotId": "gwhang"})
+    dep = (await raw.ok("CreateEdgeInstanceDeployment", {"InstanceId": iid, "Type": "deploy"}))[
+        "DeploymentId"
+    ]
+    assert isinstance(raw.emu.clock, FakeClock)
+    raw.emu.clock.advance(600)
+    timeline = await _get(raw, f"/_emulator/timeline/{dep}")
+    deployment = [t for t in timeline if t["kind"] == "deployment"]
+    assert deployment[-1]["status"] == 1  # still running, ten minutes on
+    assert max(t["stage"] or 0 for t in timeline if t["kind"] == "task") == 8

@@ -266,6 +266,7 @@ async def _deployment_failures(request: web.Request) -> web.Response:
             resource_id=data.get("resource_id"),
             gateway_id=data.get("gateway_id"),
             message=str(data.get("message", "injected failure")),
+            stall=data.get("stall", False) is True,
         )
         service.backend.fail_deployment(failure, data.get("deployment_id"), service.now_ms())
     except KeyError as exc:
