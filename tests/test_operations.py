@@ -364,7 +364,7 @@ def test_reference_pages_are_up_to_date() -> None:
         assert (folder / name).read_text(encoding="utf-8") == text, f"{name}: run tools/gen_docs.py"
     # One page per group, every operation on its group's page and in the index.
     groups = {op.group for op in OPS}
-    assert {f"{g}.md" for g in groups} | {"index.md", "models.md"} == set(pages)
+    assert {f"{g}.md" for g in groups} | {"index.md", "models.md", "api.md"} == set(pages)
     for op in OPS:
         page = pages[f"{op.group}.md"]
         assert f"## {op.action}\n" in page

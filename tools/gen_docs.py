@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gen_api import render_api  # noqa: E402
 from gen_operations import _RAW, signature_params  # noqa: E402
 
 from aioedge._catalog import OPERATIONS, JsonField, Operation, Param  # noqa: E402
@@ -429,6 +430,10 @@ def render_index(groups: dict[str, list[Operation]]) -> str:
     for group, ops in groups.items():
         lines.append(f"- [{_title(ops[0])}]({group}.md): {len(ops)} operations")
     lines.append("- [Models](models.md): every result model, its attributes and helpers")
+    lines.append(
+        "- [Python API](api.md): the client's helpers, batch results, watchers, monitors, "
+        "events, progress and errors"
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -494,6 +499,7 @@ def render_all() -> dict[str, str]:
     pages = {f"{group}.md": render_group(group, ops) for group, ops in groups.items()}
     pages["models.md"] = render_models()
     pages["index.md"] = render_index(groups)
+    pages["api.md"] = render_api()  # tools/gen_api.py: the helpers, from their docstrings
     return pages
 
 
