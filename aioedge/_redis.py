@@ -41,6 +41,34 @@ process send 2Q in a second.  With it, one process alone is never throttled, wha
 does.  A hand-back or a release that Redis could not take (it was down, or stalled: the
 acquire that timed out may still be granted when Redis wakes up) is sent again once Redis
 answers again, so those slots do not stay held until their lease ends.
+
+**When Redis loses its state** (``FLUSHALL``, a restart without persistence, a failover to an
+empty replica) the slots it granted are in no sorted set any more, yet their holders, in any
+number of processes, still count on them: without more, the next arrivals would be granted Q
+slots afresh, and the service would see up to Q per limiter in one second.  So each lane has a
+fourth key, ``aioedge:{AK:GetEdgeInstance}:since``: the first moment Redis may grant its
+slots.  It never expires.  An acquire that finds it missing cannot tell a lane never used
+from one whose state was lost: it sets it to ``now + window`` and grants nothing; every
+acquire before that moment, from any process, is told to wait.
+
+Proof (``SlotWindow``'s, on Redis' clock): take the arrivals inside any window ``[t, t + 1)``
+and let τ be the latest of their grant times (τ < t + 1).  Each of those requests held its slot
+at τ (granted by τ, released no earlier than ``arrival + 1 ≥ t + 1 > τ``).  If Redis lost
+nothing between their grants and τ, all were in its sets when it granted at τ: at most Q.
+Otherwise let L be the last loss before τ and D the first acquire after it (D ≤ τ: the grant
+at τ is one).  D found no ``since`` key (lost with the rest), set it to ``D + window``, and
+nothing removes it before the next loss, so τ ≥ D + window = D + 1 + margin.  A request
+granted before L arrived by ``D + margin ≤ τ - 1 < t`` (the assumption below): it is not in
+the window.  So the window holds only requests granted after L, all in Redis' sets at τ: at
+most Q.  ∎
+
+The one assumption: a request granted before the loss arrives at the service by ``margin``
+after the first acquire that follows the loss (its grant, its send and its arrival came before
+the loss, as nearly every request's do: they are milliseconds apart).  A request still on its
+way then counts against its own process's later calls (the local lane holds its slot), not
+against other processes'.  The cost: the first call of each (scope, Action) on a Redis that
+has no ``since`` key for it -- a fresh Redis, a flushed or restarted one -- waits one window,
+once for the life of Redis' data.
 """
 
 from __future__ import annotations
@@ -140,13 +168,22 @@ local function capacity(rate, max_slots)
 end
 """
 
-# KEYS: inflight, held, rate.  ARGV: token, qps, max_slots, lease, scale, min_rate, n.
-# Grants up to n slots, as tokens "<token>:1" .. "<token>:k".
-# -> {k, now} k >= 1 granted | {0, wait} wait seconds | {0, "-1"} only an answer can free one.
+# KEYS: inflight, held, rate, since.  ARGV: token, qps, max_slots, lease, scale, min_rate, n,
+# window.  Grants up to n slots, as tokens "<token>:1" .. "<token>:k".
+# -> {k, now} k >= 1 granted | {0, wait} wait seconds | {0, "-1"} only an answer can free one
+# | {-1, wait} the lane had no "since" key: none is granted for one window (see the docstring).
 _LUA_ACQUIRE = (
     _LUA_COMMON
     + """
 local now = now_s()
+local since = redis.call('GET', KEYS[4])
+if not since then
+  local window = tonumber(ARGV[8])
+  redis.call('SET', KEYS[4], tostring(now + window))
+  return {-1, tostring(window)}
+end
+since = tonumber(since)
+if now < since then return {0, tostring(since - now)} end
 local qps, max_slots = tonumber(ARGV[2]), tonumber(ARGV[3])
 local lease, scale, min_rate = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -478,11 +515,12 @@ class RedisRateLimiter:
         self._fallback.expect_attempt_timeout(seconds)
 
     # -- keys
-    def keys(self, scope: str, action: str) -> tuple[str, str, str]:
-        """The (inflight, held, rate) keys of one lane; one hash tag, so one cluster slot."""
+    def keys(self, scope: str, action: str) -> tuple[str, str, str, str]:
+        """The (inflight, held, rate, since) keys of one lane; one hash tag, so one cluster
+        slot."""
         tag = f"{scope}:{action}".replace("{", "(").replace("}", ")")
         base = f"{self.prefix}:{{{tag}}}"
-        return f"{base}:inflight", f"{base}:held", f"{base}:rate"
+        return f"{base}:inflight", f"{base}:held", f"{base}:rate", f"{base}:since"
 
     def effective_qps(self, action: str, qps: float) -> float:
         return self._overrides.get(action, qps)
@@ -598,6 +636,7 @@ class RedisRateLimiter:
         q, slots = self._args(qps)
         a = self._adaptive
         args = [base, q, slots, repr(self._lease), repr(a.scale), repr(a.min_rate), "1"]
+        args.append(repr(self._window))
         token = f"{base}:1"  # the script names the one slot it grants "<base>:1"
         async with queue.lock:  # FIFO among this process's waiters; only the head asks Redis
             while True:
@@ -624,6 +663,14 @@ class RedisRateLimiter:
                     self._return_unreturned(state)  # Redis answers again
                 if int(granted) >= 1:
                     return token
+                if int(granted) < 0:
+                    get_logger().info(
+                        "aioedge.redis_lane_started",
+                        action=action,
+                        scope=scope,
+                        prefix=self.prefix,
+                        wait_s=float(raw),
+                    )
                 wait = float(raw)
                 delay = self._poll if wait < 0 else max(wait, _MIN_DELAY)
                 with anyio.move_on_after(delay):
@@ -719,7 +766,7 @@ class RedisRateLimiter:
         args = [token, q, slots, repr(self._window), repr(a.scale), repr(a.min_rate)]
         args += [mode, repr(lost_hold), repr(self._lease)]
         try:
-            await state.scripts["release"](keys=list(self.keys(scope, action)), args=args)
+            await state.scripts["release"](keys=list(self.keys(scope, action)[:3]), args=args)
         except self._redis_errors as exc:
             # Sent again once Redis answers (or the slot's lease frees it); the request itself
             # is done, so do not raise.  (quiet: a hand-back after a failed acquire, whose

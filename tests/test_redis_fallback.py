@@ -30,7 +30,7 @@ import pytest
 
 from aioedge import EdgeClient, ThrottledError
 from aioedge._redis import RedisRateLimiter
-from aioedge.testing import Emulator
+from aioedge.testing import Emulator, FaultSpec
 
 from .test_ratelimit import max_in_window
 
@@ -260,6 +260,8 @@ async def test_a_slot_granted_after_its_hand_back_is_handed_back_when_redis_answ
         )
         inflight = limiter.keys("AK", "DeleteEdgeInstance")[0]
         direct = redis.Redis.from_url(server.url)
+        for action in ("GetEdgeInstance", "DeleteEdgeInstance"):
+            direct.set(limiter.keys("AK", action)[3], "0")  # lanes in use for a while
 
         async def count(expected: int) -> int:
             seen = -1
@@ -286,3 +288,74 @@ async def test_a_slot_granted_after_its_hand_back_is_handed_back_when_redis_answ
         finally:
             await limiter.aclose()
             await proxy_client.aclose()
+
+
+@pytest.mark.slow  # Redis keeps real time: a FLUSHALL and a restart under load take ~6 s
+async def test_two_limiters_never_exceed_the_quota_when_redis_loses_its_state(
+    server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three limiters on one prefix (three processes' worth: each has its own local lane)
+    drive a 10-QPS Action; Redis is flushed twice, then restarted empty, under their feet.
+    Each holds slots Redis no longer knows of: the lane waits one window before granting."""
+    from aioedge._redis import RedisUnavailableError
+
+    prefix = f"loss-{uuid.uuid4().hex[:8]}"
+    limiters = [
+        RedisRateLimiter(
+            server.url, prefix=prefix, connect_timeout=0.3, socket_timeout=0.5, poll_interval=0.05
+        )
+        for _ in range(3)
+    ]
+    # The real quotas (GetEdgeInstance: 10 per second); half the answers come 0.3 s late, so
+    # slots are in flight and free at scattered times, as against a real service.
+    slow = FaultSpec(kind="delay", action="GetEdgeInstance", rate=0.5, delay=0.3)
+    async with Emulator(faults=[slow], seed=11) as emu:
+        async with EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, rate_limit=False
+        ) as setup:
+            iid = (await setup.create_edge_instance(name="loss")).instance_id
+        clients = [
+            EdgeClient(
+                credentials=emu.credentials,
+                endpoint=emu.endpoint,
+                rate_limit=limiter,
+                retry=None,
+                timeout=5.0,
+            )
+            for limiter in limiters
+        ]
+        stop = asyncio.Event()
+
+        async def worker(client: EdgeClient) -> None:
+            while not stop.is_set():
+                try:
+                    await client.get_edge_instance(instance_id=iid)
+                except ThrottledError:
+                    pass  # counted by the emulator
+                except RedisUnavailableError:
+                    await asyncio.sleep(0.05)  # Redis is restarting: nothing was sent
+
+        try:
+            with caplog.at_level(logging.INFO, logger="aioedge"):
+                calls = [asyncio.create_task(worker(c)) for c in clients for _ in range(10)]
+                for _ in range(2):
+                    await asyncio.sleep(1.7)  # every limiter holds slots granted by Redis
+                    redis.Redis.from_url(server.url).flushall()
+                await asyncio.sleep(1.7)
+                server.kill()
+                server.start()  # empty again: no persistence
+                await asyncio.sleep(1.7)
+                stop.set()
+                await asyncio.wait_for(asyncio.gather(*calls), 30)
+        finally:
+            for client in clients:
+                await client.aclose()
+            for limiter in limiters:
+                await limiter.aclose()
+        arrivals = [r.arrival for r in emu.requests if r.action == "GetEdgeInstance"]
+        stats = emu.stats()["GetEdgeInstance"]
+    assert max_in_window(arrivals) <= 10
+    assert stats["throttled"] == 0, stats
+    assert len(arrivals) >= 30  # the calls kept going across the losses
+    # The first use and each loss held the lane back one window.
+    assert caplog.text.count("aioedge.redis_lane_started") >= 4, caplog.text
