@@ -707,7 +707,7 @@ class EdgeClient(OperationsMixin):
         self,
         instance_ids: Iterable[str],
         *,
-        waves: Sequence[int | float] = (1, 0.25, 1.0),
+        waves: Sequence[int | float] | str = (1, 0.25, 1.0),
         max_failures: float | str = 0.2,
         min_finished: int = 3,
         type: str = "deploy",
@@ -716,7 +716,8 @@ class EdgeClient(OperationsMixin):
     ) -> Rollout:
         """Deploy a fleet in waves; an async iterator of ``RolloutEvent`` (docs/fleets.md).
 
-        ``waves`` are cumulative counts (int) or shares of the fleet (float in (0, 1]); a wave
+        ``waves`` are cumulative counts (int) or shares of the fleet (float in (0, 1]), or a
+        string such as ``"1,25%,100%"``; a wave
         starts once every deployment of the one before has ended.  Once ``min_finished``
         deployments have ended and more than ``max_failures`` of them failed, nothing new
         starts (running ones are watched to their end).  ``store`` (a JSON file path, a

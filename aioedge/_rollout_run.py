@@ -43,6 +43,7 @@ from ._rollout import (
     RolloutResult,
     WaveSpec,
     parse_share,
+    parse_waves,
 )
 from .watch import DeploymentEvent, DeploymentMonitor
 from .watch._deploy import _as_int, start_deployment
@@ -241,7 +242,7 @@ class Rollout:
         client: Caller,
         instance_ids: Sequence[str],
         *,
-        waves: Sequence[WaveSpec] = (1, 0.25, 1.0),
+        waves: Sequence[WaveSpec] | str = (1, 0.25, 1.0),
         max_failures: float | str = 0.2,
         min_finished: int = 3,
         type: str = "deploy",
@@ -265,6 +266,8 @@ class Rollout:
         self.max_failures = parse_share(max_failures, param="max_failures")
         self.min_finished = min_finished
         self.type = type
+        if isinstance(waves, str):  # "1,25%,100%", as on the command line
+            waves = parse_waves(waves)
         plan = RolloutPlan.build(instance_ids, waves)
         self._book = RolloutBook(plan, type=type)
         self._store = open_store(store, plan, type=type)

@@ -427,3 +427,30 @@ async def test_shared_quota_two_processes_never_throttled(
     # request over it (with retries off, one would have been a failure above anyway).
     stats = emu.stats()["GetEdgeInstance"]
     assert stats["requests"] == 16 and stats["throttled"] == 0
+
+
+# --------------------------------------------------------------------------- fleet rollout
+
+
+@pytest.mark.parametrize("emu", [{"fleet": 8, "fail_rate": 0.25, "seed": 2}], indirect=True)
+async def test_fleet_rollout_aborts_then_a_resume_changes_nothing(
+    emu: Emulator, tmp_path: Path
+) -> None:
+    args = ["--emulator-fleet", "--waves", "1,50%,100%", "--max-failures", "0"]
+    args += ["--store", str(tmp_path / "rollout.json")]
+    run = await run_example("fleet_rollout.py", emu, tmp_path, *args)
+    no_traceback(run)
+    assert run.code == 1, run.err  # a failure, then the abort
+    assert run.out.splitlines()[0] == "wave 1: 1 instance(s)"
+    assert "aborted: " in run.out and run.out.rstrip().endswith("(aborted)")
+    created = [e for e in emu.executions if e.action == "CreateEdgeInstanceDeployment"]
+    assert created and len({e.params["InstanceId"] for e in created}) == len(created)
+    # Run again: the record says it aborted; nothing starts, the result is the same.
+    again = await run_example("fleet_rollout.py", emu, tmp_path, *args, "--json")
+    assert again.code == 1, again.err
+    result = json.loads(again.out)
+    assert result["aborted"] and result["failed"]
+    assert len(result["succeeded"]) + len(result["failed"]) == len(created)
+    assert len([e for e in emu.executions if e.action == "CreateEdgeInstanceDeployment"]) == len(
+        created
+    )

@@ -107,6 +107,10 @@ def test_bad_arguments_fail_before_any_io() -> None:
     with pytest.raises(ValidationError) as info:
         Rollout(client, ["a"], type="upgrade")
     assert info.value.param == "type"
+    assert Rollout(client, list("abcdefgh"), waves="1,50%,100%").plan.waves == (1, 4, 8)
+    with pytest.raises(ValidationError) as info:
+        Rollout(client, ["a"], waves="1,half")
+    assert info.value.param == "waves"
     with pytest.raises(ValidationError) as info:
         Rollout(client, ["a"], store=42)
     assert info.value.param == "store"
