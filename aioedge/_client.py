@@ -717,8 +717,8 @@ class EdgeClient(OperationsMixin):
         """Deploy a fleet in waves; an async iterator of ``RolloutEvent`` (docs/fleets.md).
 
         ``waves`` are cumulative counts (int) or shares of the fleet (float in (0, 1]), or a
-        string such as ``"1,25%,100%"``; a wave
-        starts once every deployment of the one before has ended.  Once ``min_finished``
+        string such as ``"1,25%,100%"``; a wave starts once every deployment of the one
+        before has ended.  Once ``min_finished``
         deployments have ended and more than ``max_failures`` of them failed, nothing new
         starts (running ones are watched to their end).  ``store`` (a JSON file path, a
         ``redis://`` URL or a store object) makes the rollout resumable after a crash.

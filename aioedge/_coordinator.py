@@ -165,6 +165,7 @@ class RedisCoordinator:
         return self.lease / 3
 
     def held(self) -> set[Key]:
+        """The ``(instance_id, deployment_id)`` leases this process believes it holds."""
         return set(self._held)
 
     # -- keys and calls ----------------------------------------------------------------------

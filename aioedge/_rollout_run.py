@@ -294,6 +294,8 @@ class Rollout:
 
     @property
     def plan(self) -> RolloutPlan:
+        """The instances in rollout order and the cumulative wave sizes (the stored ones on
+        a resume)."""
         return self._book.plan
 
     @property

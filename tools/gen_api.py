@@ -62,6 +62,19 @@ SECTIONS: tuple[tuple[str, str, tuple[Any, ...]], ...] = (
         (aioedge.watch.DeploymentMonitor, MonitorStats),
     ),
     (
+        "Fleet rollouts and shared watching",
+        "Many instances deployed in waves (`client.rollout`, docs/fleets.md), and monitors in "
+        "several processes sharing deployments through Redis.",
+        (
+            aioedge.Rollout,
+            aioedge.RolloutEvent,
+            aioedge.RolloutResult,
+            aioedge.FileRolloutStore,
+            aioedge.RedisRolloutStore,
+            aioedge.RedisCoordinator,
+        ),
+    ),
+    (
         "Events and states",
         "What a watcher yields, the tree it keeps, and how to show them.",
         (
