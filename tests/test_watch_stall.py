@@ -18,7 +18,7 @@ import pytest
 from aioedge import EdgeClient, ValidationError
 from aioedge._hooks import PollInfo
 from aioedge.testing import Emulator, FakeClock
-from aioedge.watch import DeploymentEvent
+from aioedge.watch import DeploymentEvent, DeploymentMonitor
 from aioedge.watch._watcher import describe_change
 
 from .test_cli import aioedge, base_env, instance_with_gateway
@@ -158,3 +158,53 @@ async def test_cli_deploy_of_a_stalled_deployment_exits_1_naming_the_last_change
         assert "last change" in final["message"] and "stage 0 → 8" in final["message"]
         timeline = emu.timeline(final["deployment_id"])
         assert [t for t in timeline if t["kind"] == "deployment"][-1]["status"] == 1
+
+
+async def test_a_monitor_tells_on_poll_of_every_poll_of_every_deployment(env: Env) -> None:
+    pairs = []
+    for i in range(3):
+        inst = await env.instance(f"mon{i}", gateways=1, drivers=1)
+        pairs.append((inst, await env.deploy(inst)))
+    polls: list[PollInfo] = []
+
+    class Hook:  # a client hook too: both are told
+        def __init__(self) -> None:
+            self.seen = 0
+
+        def on_poll(self, info: PollInfo) -> None:
+            self.seen += 1
+
+    hook = Hook()
+    hooked = EdgeClient(
+        credentials=env.emu.credentials,
+        endpoint=env.emu.endpoint,
+        rate_limit=False,
+        retry=None,
+        clock=env.clock,
+        hooks=[hook],
+    )
+    async with (
+        hooked,
+        DeploymentMonitor(
+            hooked,
+            poll_interval=0.5,
+            max_poll_interval=1.0,
+            clock=env.clock,
+            sleep=env.sleep,
+            wall_clock=env.clock,
+            on_poll=polls.append,
+        ) as monitor,
+    ):
+        for pair in pairs:
+            monitor.add(*pair)
+        events = [e async for e in monitor]
+    assert {e.outcome for e in events if e.kind == "final"} == {"succeeded"}
+    per = monitor.polls_per_deployment()
+    assert len(polls) == hook.seen == sum(per.values())
+    for inst, dep in pairs:
+        mine = [p for p in polls if p.deployment_id == dep]
+        assert len(mine) == per[(inst, dep)] and len({p.watch_id for p in mine}) == 1
+        assert all(p.body is not None and p.body["Data"]["DeploymentId"] == dep for p in mine)
+        assert mine[0].changed and mine[-1].body is not None
+        assert mine[-1].body["Data"]["Status"] == 2
+    assert sum(len(p.events) for p in polls) == len(events)

@@ -24,7 +24,8 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._errors import ApiError, DeploymentError, NotFoundError
+from .._errors import ApiError, DeploymentError, NotFoundError, ValidationError
+from .._hooks import HookSet, PollInfo, next_watch_id
 from .._log import get_logger
 
 if TYPE_CHECKING:
@@ -54,6 +55,10 @@ class _Entry:
     tracker: _Tracker = field(compare=False)
     deadline: float | None = field(compare=False, default=None)
     timeout: float | None = field(compare=False, default=None)
+    # For PollInfo: which watch, since when (monotonic), and the last stage/status change.
+    watch_id: int = field(compare=False, default_factory=next_watch_id)
+    added: float = field(compare=False, default=0.0)
+    changed: float = field(compare=False, default=0.0)
 
 
 #: What travels through the monitor's stream: the event and the deployment it belongs to.
@@ -106,12 +111,23 @@ class DeploymentMonitor:
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         wall_clock: Callable[[], float] | None = None,
         coordinator: RedisCoordinator | None = None,
+        on_poll: Callable[[PollInfo], Any] | None = None,
     ) -> None:
         _check_intervals(poll_interval, max_poll_interval, backoff)
         _check_timeout(timeout)
+        if on_poll is not None and not callable(on_poll):
+            raise ValidationError(
+                f"on_poll must be callable, got {type(on_poll).__name__}",
+                param="on_poll",
+                rule="type",
+            )
         if pollers < 1:
             raise ValueError("pollers must be >= 1")
         self._client = client
+        # The client's on_poll hooks and this monitor's own on_poll, told of every poll.
+        extra = [] if on_poll is None else [_OnPoll(on_poll)]
+        hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
+        self._hooks = hooks if hooks is not None and hooks.wants("on_poll") else None
         self._pollers = pollers
         self._options: dict[str, Any] = {
             "poll_interval": poll_interval,
@@ -175,6 +191,8 @@ class DeploymentMonitor:
             tracker=tracker,
             deadline=None if timeout is None else now + timeout,
             timeout=timeout,
+            added=now,
+            changed=now,
         )
         heapq.heappush(self._heap, entry)
         self._notify()
@@ -442,8 +460,12 @@ class DeploymentMonitor:
                 if body is not None:
                     batch = tracker.on_answer(body, self._wall())
                     wait = tracker.interval
+                    if self._hooks is not None:
+                        await self._polled(entry, body, None, batch)
             except Exception as exc:
                 self._poll_errors += 1
+                if self._hooks is not None:
+                    await self._polled(entry, None, exc, [])
                 try:
                     event, wait = tracker.on_error(exc, self._wall())
                     batch = [event]
@@ -462,6 +484,35 @@ class DeploymentMonitor:
             )
             return None
         return wait if wait is not None else tracker.interval
+
+    async def _polled(
+        self,
+        entry: _Entry,
+        body: Mapping[str, Any] | None,
+        error: BaseException | None,
+        batch: list[DeploymentEvent],
+    ) -> None:
+        assert self._hooks is not None
+        now = self._clock()
+        changed = any(e.is_transition for e in batch)
+        if changed:
+            entry.changed = now
+        tracker = entry.tracker
+        await self._hooks.emit(
+            "on_poll",
+            PollInfo(
+                watch_id=entry.watch_id,
+                instance_id=tracker.instance_id,
+                deployment_id=tracker.deployment_id,
+                poll=tracker.polls,
+                elapsed=now - entry.added,
+                body=body,
+                error=error,
+                events=tuple(e.kind for e in batch),
+                changed=changed,
+                since_change=now - entry.changed,
+            ),
+        )
 
     def _failed(self, tracker: _Tracker, exc: BaseException) -> DeploymentEvent:
         cause = exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
@@ -503,3 +554,12 @@ def _reported(tracker: _Tracker, outcome: str | None) -> WatchOutcome | None:
         outcome=cast(Outcome, outcome),
     )
     return WatchOutcome(final)
+
+
+class _OnPoll:
+    """A monitor's own ``on_poll=`` callback, as a hook object."""
+
+    __slots__ = ("on_poll",)
+
+    def __init__(self, on_poll: Callable[[PollInfo], Any]) -> None:
+        self.on_poll = on_poll
