@@ -18,6 +18,7 @@ import os
 import pty
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -448,3 +449,25 @@ def test_messages_point_at_what_the_command_can_do(
     err = capsys.readouterr().err
     assert err == f"error: {says}\n"
     assert not_says not in err
+
+
+async def test_json_final_when_the_endpoint_is_wrong_or_the_service_refuses(
+    emu: Emulator, client: EdgeClient, tmp_path: Path
+) -> None:
+    env = base_env(tmp_path, emu.credentials)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    bare = (await client.create_edge_instance(name="json_refused")).instance_id
+    unreachable, refused = await asyncio.gather(
+        aioedge("watch", "I", "D", "--endpoint", f"http://127.0.0.1:{port}", "-o", "json", env=env),
+        aioedge("deploy", bare, "--endpoint", emu.endpoint, "-o", "json", env=env),
+    )
+    assert unreachable.code == 1 and "is the endpoint right?" in unreachable.err
+    [final] = records(unreachable.out)  # nothing else happened, and it says so
+    assert (final["kind"], final["outcome"], final["reason"]) == ("final", "error", "unreachable")
+    assert final["deployment_id"] == "D" and f"127.0.0.1:{port}" in final["message"]
+    assert refused.code == 1
+    [final] = records(refused.out)
+    assert (final["outcome"], final["reason"]) == ("error", "error")
+    assert final["error"] == "iot.edge.InstanceHasNoGateway" and "RequestId" in final["message"]
