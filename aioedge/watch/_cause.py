@@ -23,6 +23,8 @@ The rule, in one place:
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -103,17 +105,24 @@ def _failure_time(snap: SnapshotState) -> float | None:
     return None if ms is None else ms / 1000.0
 
 
-def _names_another(snap: SnapshotState, task: TaskState) -> bool:
+_WORD = re.compile(r"[\w.:/-]+")
+
+
+def _names_another(snap: SnapshotState, names: Mapping[str, int]) -> bool:
+    """Whether ``snap``'s failure message names another snapshot of its subtask (by a word
+    equal to its resource id or name): ``stopped: <resourceId> failed`` is fallout.
+
+    ``names`` maps every id and name of the subtask's snapshots to how many snapshots carry
+    it; words are looked up, so a subtask of n snapshots costs O(n), not O(n²).
+    """
     entry = _failing_entry(snap)
     text = (entry.message if entry is not None else None) or ""
-    if not text:
-        return False
-    for other in task.snapshots:
-        if other is snap:
-            continue
-        for ident in (other.resource_id, other.resource_name):
-            if ident and ident in text:
-                return True
+    own = {snap.resource_id, snap.resource_name}
+    for word in _WORD.findall(text):
+        word = word.strip(".:/-")
+        count = names.get(word, 0)
+        if count > (1 if word in own else 0):
+            return True
     return False
 
 
@@ -124,14 +133,22 @@ def _own(task: TaskState) -> tuple[SnapshotState | None, float]:
         ms = task.completed_ms if task.completed_ms is not None else task.modified_ms
         return None, math.inf if ms is None else ms / 1000.0
 
-    def key(item: tuple[int, SnapshotState]) -> tuple[float, bool, int]:
-        index, snap = item
-        when = _failure_time(snap)
-        return (math.inf if when is None else when, _names_another(snap, task), index)
+    names: dict[str, int] = {}
+    for other in task.snapshots:
+        for ident in {other.resource_id, other.resource_name}:
+            if ident:
+                names[ident] = names.get(ident, 0) + 1
 
-    _, snap = min(failed, key=key)
-    when = _failure_time(snap)
-    return snap, math.inf if when is None else when
+    def when(item: tuple[int, SnapshotState]) -> float:
+        found = _failure_time(item[1])
+        return math.inf if found is None else found
+
+    # The earliest failure; at equal times, one that does not name a sibling (checked only
+    # among those tied), then the listing order.
+    first = min(when(item) for item in failed)
+    tied = [item for item in failed if when(item) == first]
+    _, snap = min(tied, key=lambda item: (_names_another(item[1], names), item[0]))
+    return snap, first
 
 
 def _cause(task: TaskState, snap: SnapshotState | None) -> FailureCause:
