@@ -25,7 +25,7 @@ import json
 import os
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
@@ -287,6 +287,7 @@ class Rollout:
         self._changed = anyio.Event()
         self._save_lock = anyio.Lock()
         self._error: BaseException | None = None
+        self._scopes: list[anyio.CancelScope] = []
         self._entered = False
         self._over = False
 
@@ -433,9 +434,20 @@ class Rollout:
         self._receive = receive
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._drive, send.clone())
-        self._tg.start_soon(self._forward, send.clone())
+        for task in (self._drive, self._forward):
+            scope = anyio.CancelScope()  # of its own: _fail stops it, not the reader
+            self._scopes.append(scope)
+            self._tg.start_soon(self._within, scope, task, send.clone())
         send.close()
+
+    @staticmethod
+    async def _within(
+        scope: anyio.CancelScope,
+        task: Callable[[MemoryObjectSendStream[RolloutEvent]], Awaitable[None]],
+        send: MemoryObjectSendStream[RolloutEvent],
+    ) -> None:
+        with scope:
+            await task(send)
 
     async def _stop(self) -> None:
         tg, self._tg = self._tg, None
@@ -447,13 +459,21 @@ class Rollout:
         if self._receive is not None:
             self._receive.close()
 
+    def _fail(self, exc: Exception) -> None:
+        """End the rollout with ``exc`` now (the reader raises it), not when the running
+        deployments are done."""
+        if self._error is None:
+            self._error = exc
+        for scope in self._scopes:  # their streams close: the reader sees the end
+            scope.cancel()
+
     async def _forward(self, send: MemoryObjectSendStream[RolloutEvent]) -> None:
         async with send:
             try:
                 async for event in self._monitor:
                     await send.send(self._wrap(event))
             except Exception as exc:
-                self._error = exc
+                self._fail(exc)
 
     def _wrap(self, event: DeploymentEvent) -> RolloutEvent:
         iid = event.instance_id
@@ -490,7 +510,7 @@ class Rollout:
                     while not book.aborted and not book.wave_done(wave):
                         await self._changed.wait()
             except Exception as exc:
-                self._error = exc
+                self._fail(exc)
             finally:
                 self._monitor.close()
 

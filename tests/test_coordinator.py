@@ -449,3 +449,31 @@ async def test_a_holder_that_lost_its_lease_drops_its_events_and_the_new_one_rep
             e["deployment_id"] for e in seen["healthy"]
         }
         assert shared, "no deployment changed hands"
+
+
+class _RenewalFails(RedisCoordinator):
+    """Redis refuses the renewals (as a lost connection would) after a moment."""
+
+    async def keep_leases(self) -> None:
+        await anyio.sleep(0.3)
+        raise RedisUnavailableError("RedisCoordinator: Redis failed: renewal refused")
+
+
+async def test_a_failed_renewal_ends_the_stream_with_its_error(redis_url: str, prefix: str) -> None:
+    async with (
+        Emulator(fleet=2, speed=0.2) as emu,  # deployments of ~1 min: nothing ends first
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        pairs = await _deployments(emu, client, 2)
+        monitor = DeploymentMonitor(
+            client,
+            coordinator=_RenewalFails(redis_url, prefix=prefix, lease=5.0),
+            poll_interval=0.05,
+            max_poll_interval=0.1,
+        )
+        with anyio.fail_after(TIMEOUT), pytest.raises(RedisUnavailableError, match="renewal"):
+            async with monitor:
+                for pair in pairs:
+                    monitor.add(*pair)
+                async for _event in monitor:
+                    pass

@@ -354,3 +354,34 @@ def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
     quiet.note(events[1])
     quiet.show()
     assert piped.getvalue() == ""  # nothing but the lines when piped
+
+
+class _BrokenStore:
+    """A store whose disk fills up after a few writes."""
+
+    def __init__(self, writes: int) -> None:
+        self.writes = writes
+
+    async def load(self) -> dict[str, Any] | None:
+        return None
+
+    async def save(self, record: Any) -> None:
+        self.writes -= 1
+        if self.writes < 0:
+            raise OSError(28, "No space left on device")
+
+
+async def test_a_store_that_fails_ends_the_rollout_with_its_error_at_once() -> None:
+    async with (
+        Emulator(fleet=4, speed=0.1) as emu,  # deployments of ~2 min: still running at the end
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        rollout = client.rollout(emu.fleet, waves=(1.0,), store=_BrokenStore(3), **FAST)
+        # At once: not after the running deployments end (generous, on a loaded machine).
+        with anyio.fail_after(30), pytest.raises(OSError, match="No space left"):
+            async with rollout:
+                async for _event in rollout:
+                    pass
+        # Writes: intent and id of the first, intent of the second, then its id fails: two
+        # creates, each after its intent was on record, and nothing after the failure.
+        assert len(creates(emu)) == 2

@@ -157,6 +157,7 @@ class DeploymentMonitor:
         self._coordinator = coordinator
         self._given: dict[tuple[str, str], Mapping[str, Any]] = {}
         self._error: BaseException | None = None
+        self._scopes: list[anyio.CancelScope] = []
         # Events travel with their tracker: one counts as delivered when the reader takes it.
         self._receive: MemoryObjectReceiveStream[_Sent] | None = None
 
@@ -264,14 +265,27 @@ class DeploymentMonitor:
         self._receive = receive
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._schedule, work_send, send.clone())
+        self._spawn(self._schedule, work_send, send.clone())
         for _ in range(self._pollers):
-            self._tg.start_soon(self._poller, work_receive.clone(), send.clone())
+            self._spawn(self._poller, work_receive.clone(), send.clone())
         work_receive.close()
         send.close()
         if self._coordinator is not None:
-            self._tg.start_soon(self._guard, self._coordinator.keep_leases)
+            self._spawn(self._guard, self._coordinator.keep_leases)
         return self
+
+    def _spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Start a task in a cancel scope of its own: :meth:`_fail` stops the tasks without
+        cancelling the reader (the task that entered the monitor)."""
+        assert self._tg is not None
+        scope = anyio.CancelScope()
+        self._scopes.append(scope)
+
+        async def run() -> None:
+            with scope:
+                await fn(*args)
+
+        self._tg.start_soon(run, name=getattr(fn, "__qualname__", None))
 
     async def __aexit__(
         self,
@@ -326,9 +340,10 @@ class DeploymentMonitor:
             self._fail(exc)
 
     def _fail(self, exc: BaseException) -> None:
-        self._error = exc
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()  # the pollers close their streams: the reader sees it
+        if self._error is None:
+            self._error = exc
+        for scope in self._scopes:  # the tasks close their streams: the reader sees the end
+            scope.cancel()
 
     async def _claim(self, entry: _Entry) -> float | bool | None:
         """Before a poll: True to poll; a delay to look again; None when it ended elsewhere."""
