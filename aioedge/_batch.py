@@ -236,7 +236,7 @@ def _maybe_executed(error: EdgeError) -> bool:
     if isinstance(error, InvalidResponseError):
         return True
     if isinstance(error, ServiceUnavailableError):
-        return not (error.http_status == 503 or error.code.startswith("ServiceUnavailable"))
+        return not error.not_executed
     return False
 
 

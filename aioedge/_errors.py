@@ -213,6 +213,13 @@ class ThrottledError(ApiError):
 class ServiceUnavailableError(ApiError):
     """A transient failure on the service side (HTTP 5xx, iot.system.*)."""
 
+    @property
+    def not_executed(self) -> bool:
+        """True when the request certainly did not run: a 503 (``ServiceUnavailable*``) is
+        the gateway refusing before the work starts; a 500 InternalError or an iot.system.*
+        answer may come from half-done work."""
+        return self.http_status == 503 or self.code.startswith("ServiceUnavailable")
+
 
 class AuthError(ApiError):
     """Signature, AccessKey, STS token, permission or tenant problem."""

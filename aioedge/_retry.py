@@ -95,9 +95,7 @@ def _certainly_not_executed(error: EdgeError) -> bool:
     if isinstance(error, TransportError):
         return not error.maybe_executed
     if isinstance(error, ServiceUnavailableError):
-        # 503 is the gateway refusing before the work starts; a 500 InternalError or an
-        # iot.system.* answer may come from half-done work.
-        return error.http_status == 503 or error.code.startswith("ServiceUnavailable")
+        return error.not_executed
     return False
 
 

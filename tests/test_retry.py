@@ -219,3 +219,27 @@ def test_policy_is_a_frozen_keyword_only_value() -> None:
     for bad in ({"max_attempts": 0}, {"base_delay": -1.0}, {"deadline": 0.0}):
         with pytest.raises(ValueError):
             RetryPolicy(**bad)
+
+
+@pytest.mark.parametrize(
+    ("http_status", "code", "not_executed"),
+    [
+        (503, "ServiceUnavailable", True),
+        (503, "InternalError", True),
+        (None, "ServiceUnavailableTemporary", True),
+        (500, "InternalError", False),
+        (500, "iot.system.SystemException", False),
+    ],
+)
+def test_a_503_was_not_executed_for_retries_and_batches_alike(
+    http_status: int | None, code: str, not_executed: bool
+) -> None:
+    from aioedge._batch import ChunkOutcome
+
+    error = ServiceUnavailableError(code, "m", http_status=http_status)
+    assert error.not_executed is not_executed
+    # A mutating call is retried only when it did not run ...
+    assert is_retryable(error, read_only=False) is not_executed
+    # ... and a mutating chunk whose answer says it may have run is "unknown", not "failed".
+    chunk = ChunkOutcome(chunk=1, first=1, items=("a",), error=error, read_only=False)
+    assert chunk.status == ("failed" if not_executed else "unknown")
