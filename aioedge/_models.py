@@ -44,6 +44,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
+from ._wire import stamp_keys, to_int
 
 __all__ = [
     "RESULTS",
@@ -100,18 +101,6 @@ def _to_str(value: Any) -> str:
     raise TypeError(f"not a string: {value!r}")
 
 
-def _to_int(value: Any) -> int:
-    if isinstance(value, bool):
-        raise TypeError("bool is not an integer here")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        return int(value.strip())
-    raise TypeError(f"not an integer: {value!r}")
-
-
 def _to_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -124,7 +113,7 @@ def _to_bool(value: Any) -> bool:
 
 def _ms_time(value: Any) -> datetime:
     """Milliseconds since the epoch → aware UTC datetime (exact, no float rounding)."""
-    return _EPOCH + timedelta(milliseconds=_to_int(value))
+    return _EPOCH + timedelta(milliseconds=to_int(value))
 
 
 def _service_time(value: Any) -> datetime:
@@ -203,8 +192,9 @@ def _gmt(name: str) -> Any:
 
 
 def _stamp(name: str) -> Any:
-    """``GmtCreateTimestamp``-style ms time; ERRATA: also spelled ``...TimeStamp``."""
-    return _w(name + "Timestamp", _ms_time, name + "TimeStamp")
+    """``GmtCreateTimestamp``-style ms time (either spelling, see ``_wire.stamp_keys``)."""
+    first, second = stamp_keys(name)
+    return _w(first, _ms_time, second)
 
 
 _WireField = tuple[str, tuple[str, ...], Converter]
@@ -389,10 +379,10 @@ class EdgeInstance(Result):
     instance_id: str | None = _w("InstanceId")
     name: str | None = _w("Name")
     tags: str | None = _w("Tags")
-    type: int | None = _w("Type", _to_int)
-    spec: int | None = _w("Spec", _to_int)
+    type: int | None = _w("Type", to_int)
+    spec: int | None = _w("Spec", to_int)
     biz_enable: bool | None = _w("BizEnable", _to_bool)
-    latest_deployment_status: int | None = _w("LatestDeploymentStatus", _to_int)
+    latest_deployment_status: int | None = _w("LatestDeploymentStatus", to_int)
     latest_deployment_type: str | None = _w("LatestDeploymentType")
     gmt_create: datetime | None = _gmt("GmtCreate")
     gmt_modified: datetime | None = _gmt("GmtModified")
@@ -434,7 +424,7 @@ class EdgeDriver(Result):
     driver_protocol: str | None = _w("DriverProtocol")
     runtime: str | None = _w("Runtime")
     cpu_arch: str | None = _w("CpuArch")
-    type: int | None = _w("Type", _to_int)
+    type: int | None = _w("Type", to_int)
     is_built_in: bool | None = _w("IsBuiltIn", _to_bool)
     gmt_create: datetime | None = _gmt("GmtCreate")
     gmt_modified: datetime | None = _gmt("GmtModified")
@@ -456,7 +446,7 @@ class DriverVersion(Result):
     edge_version: str | None = _w("EdgeVersion")
     description: str | None = _w("Description")
     argument: str | None = _w("Argument")
-    version_state: int | None = _w("VersionState", _to_int)
+    version_state: int | None = _w("VersionState", to_int)
     source_config: str | None = _w("SourceConfig")
     driver_config: str | None = _w("DriverConfig")
     config_check_rule: str | None = _w("ConfigCheckRule")
@@ -616,7 +606,7 @@ class LogEntry(Model):
     resource_id: str | None = _w("resourceId")
     resource_type: str | None = _w("resourceType")
     code: str | None = _w("code")
-    stage: int | None = _w("stage", _to_int)
+    stage: int | None = _w("stage", to_int)
     level: str | None = _w("level")
     message: str | None = _w("message")
     timestamp: datetime | None = _w("timestamp", _ms_time)
@@ -635,9 +625,9 @@ class ResourceSnapshot(Model):
     resource_id: str | None = _w("ResourceId")
     resource_name: str | None = _w("ResourceName")
     resource_type: str | None = _w("ResourceType")
-    operate_type: int | None = _w("OperateType", _to_int)
-    stage: int | None = _w("Stage", _to_int)
-    status: int | None = _w("Status", _to_int)
+    operate_type: int | None = _w("OperateType", to_int)
+    stage: int | None = _w("Stage", to_int)
+    status: int | None = _w("Status", to_int)
     log: str | None = _w("Log")
     gmt_create: datetime | None = _gmt("GmtCreate")
     gmt_modified: datetime | None = _gmt("GmtModified")
@@ -666,8 +656,8 @@ class DeploymentTask(Model):
 
     task_id: str | None = _w("TaskId")
     gateway_id: str | None = _w("GatewayId")
-    stage: int | None = _w("Stage", _to_int)
-    status: int | None = _w("Status", _to_int)
+    stage: int | None = _w("Stage", to_int)
+    status: int | None = _w("Status", to_int)
     gmt_create: datetime | None = _gmt("GmtCreate")
     gmt_modified: datetime | None = _gmt("GmtModified")
     gmt_completed: datetime | None = _gmt("GmtCompleted")
@@ -693,7 +683,7 @@ class HistoricDeployment(Result):
     deployment_id: str | None = _w("DeploymentId")
     description: str | None = _w("Description")
     type: str | None = _w("Type")
-    status: int | None = _w("Status", _to_int)
+    status: int | None = _w("Status", to_int)
     gmt_create: datetime | None = _gmt("GmtCreate")
     gmt_modified: datetime | None = _gmt("GmtModified")
     gmt_completed: datetime | None = _gmt("GmtCompleted")
@@ -783,9 +773,9 @@ class Page(Result, Generic[_T]):
     """
 
     items: tuple[_T, ...] = ()
-    total: int | None = _w("Total", _to_int)
-    page_size: int | None = _w("PageSize", _to_int)
-    current_page: int | None = _w("CurrentPage", _to_int)
+    total: int | None = _w("Total", to_int)
+    page_size: int | None = _w("PageSize", to_int)
+    current_page: int | None = _w("CurrentPage", to_int)
 
     def __iter__(self) -> Iterator[_T]:
         return iter(self.items)

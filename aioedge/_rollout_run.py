@@ -45,8 +45,9 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
+from ._wire import int_or_none, stamp
 from .watch import DeploymentEvent, DeploymentMonitor
-from .watch._deploy import _as_int, start_deployment
+from .watch._deploy import start_deployment
 from .watch._watcher import Caller
 
 __all__ = [
@@ -212,8 +213,8 @@ async def newest_deployment(client: Caller, instance_id: str) -> tuple[str, int 
     for position, item in enumerate(items if isinstance(items, list) else []):
         if not isinstance(item, Mapping) or not item.get("DeploymentId"):
             continue
-        created = _as_int(item.get("GmtCreateTimestamp", item.get("GmtCreateTimeStamp"))) or 0
-        key = (-created, position, str(item["DeploymentId"]), _as_int(item.get("Status")))
+        created = stamp(item, "GmtCreate") or 0
+        key = (-created, position, str(item["DeploymentId"]), int_or_none(item.get("Status")))
         if best is None or key < best:
             best = key
     return None if best is None else (best[2], best[3])

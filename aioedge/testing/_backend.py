@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any
 
 from .._catalog import OPERATIONS
+from .._wire import to_int
 from ._deploy import (
     FINAL,
     DeploymentView,
@@ -225,7 +226,7 @@ def _times(prefix: str, ms: int) -> dict[str, Any]:
 
 def _int(params: Mapping[str, str], name: str, default: int) -> int:
     raw = params.get(name)
-    return default if raw is None else int(raw)
+    return default if raw is None else to_int(raw, name)
 
 
 def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:

@@ -7,6 +7,7 @@ from typing import Any
 
 from .._errors import ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
+from .._wire import int_or_none, stamp
 from ._watcher import Caller, DeploymentWatcher
 
 __all__ = [
@@ -37,17 +38,17 @@ async def find_running_deployment(client: Caller, instance_id: str) -> str | Non
         for position, item in enumerate(items):
             if (
                 not isinstance(item, Mapping)
-                or _as_int(item.get("Status")) not in _RUNNING_STATUSES
+                or int_or_none(item.get("Status")) not in _RUNNING_STATUSES
             ):
                 continue
             dep_id = item.get("DeploymentId")
             if dep_id:
-                created = _as_int(item.get("GmtCreateTimestamp", item.get("GmtCreateTimeStamp")))
+                created = stamp(item, "GmtCreate")
                 # Newest first; ties (no timestamps) keep the listing's own order.
                 found.append((-(created or 0), (page - 1) * _PAGE_SIZE + position, str(dep_id)))
         if found:
             break
-        total = _as_int(data.get("Total")) if isinstance(data, Mapping) else None
+        total = int_or_none(data.get("Total")) if isinstance(data, Mapping) else None
         if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
             break
     return min(found)[2] if found else None
@@ -73,12 +74,12 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
         for position, item in enumerate(items):
             if not isinstance(item, Mapping) or not item.get("DeploymentId"):
                 continue
-            created = _as_int(item.get("GmtCreateTimestamp", item.get("GmtCreateTimeStamp")))
+            created = stamp(item, "GmtCreate")
             # Newest first; ties (no timestamps) keep the listing's own order.
             key = (-(created or 0), (page - 1) * _PAGE_SIZE + position, str(item["DeploymentId"]))
-            status = _as_int(item.get("Status"))
+            status = int_or_none(item.get("Status"))
             (running if status in _RUNNING_STATUSES else ended).append(key)
-        total = _as_int(data.get("Total")) if isinstance(data, Mapping) else None
+        total = int_or_none(data.get("Total")) if isinstance(data, Mapping) else None
         if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
             break
     if running:
@@ -86,13 +87,6 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
     if ended:
         return min(ended)[2], False
     return None
-
-
-def _as_int(value: Any) -> int | None:
-    try:
-        return None if value is None or isinstance(value, bool) else int(value)
-    except (TypeError, ValueError):
-        return None
 
 
 async def start_deployment(

@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._wire import to_int
+
 __all__ = [
     "FINAL_STATUSES",
     "OUTCOMES",
@@ -191,36 +193,6 @@ def _opt_int(value: Any, what: str) -> int | None:
     if value is None or value == "":
         return None
     return to_int(value, what)
-
-
-#: The service's integers are 64-bit (Java ``long``): a number beyond that is not one of
-#: them, and would overflow the float arithmetic of times and progress bars.
-_INT_LIMIT = 2**63
-
-
-def to_int(value: Any, what: str = "value") -> int:
-    """``value`` (a number or a numeric string) as a 64-bit integer.
-
-    Raises ``TypeError`` for a boolean or a non-number and ``ValueError`` for anything else
-    that is not such an integer: text, NaN, an infinity (JSON ``1e999``, ``Infinity``), a
-    number out of range.  Never ``OverflowError``, so callers catching the two see it all.
-    """
-    if isinstance(value, bool):
-        raise TypeError(f"{what}: boolean where an integer was expected")
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{what} {value!r} is not a finite number")
-    try:
-        number = int(value)
-    except OverflowError:  # an infinite Decimal and the like
-        raise ValueError(f"{what} {_brief(value)} is not a finite number") from None
-    if not -_INT_LIMIT <= number < _INT_LIMIT:
-        raise ValueError(f"{what} {_brief(value)} is out of range")
-    return number
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 24 else f"{text[:20]}…({len(text)} chars)"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

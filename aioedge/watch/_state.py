@@ -19,11 +19,12 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import Field, dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Literal
 
+from .._wire import int_or_none, stamp
 from ._cause import FailureCause, failure_cause
-from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, status_name, to_int
+from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, status_name
 
 __all__ = [
     "DeploymentState",
@@ -43,30 +44,8 @@ _Change = Literal["appeared", "updated", "removed"]
 # --------------------------------------------------------------------------- parsing
 
 
-def _int(value: Any) -> int | None:
-    """Stage/Status/OperateType/timestamps arrive as numbers, sometimes as strings.
-
-    Anything that is not a 64-bit integer (text, NaN, an infinity such as JSON ``1e999``,
-    a number out of range) is unknown: ``None``, as if the field were absent.
-    """
-    if value is None or value == "" or isinstance(value, bool):
-        return None
-    try:
-        return to_int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _ts(raw: Mapping[str, Any], key: str) -> int | None:
-    # ERRATA, Wire names: GmtCreateTimestamp is also spelled GmtCreateTimeStamp.
-    value = raw.get(f"{key}Timestamp")
-    if value is None:
-        value = raw.get(f"{key}TimeStamp")
-    return _int(value)
 
 
 def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
@@ -99,7 +78,7 @@ def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
             entries.append(LogEntry.from_dict(item))
         except (TypeError, ValueError) as exc:
             # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too
-            # (to_int never lets an OverflowError out).
+            # (_wire.to_int never lets an OverflowError out).
             bad.append(f"entry {index}: {exc}")
     entries.sort(key=LogEntry.sort_key)
     problem = "; ".join(bad) if bad else None
@@ -109,118 +88,128 @@ def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
 # --------------------------------------------------------------------------- the tree
 
 
-@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class SnapshotState:
-    """One resource of a subtask (``ResourceSnapshotList[]``)."""
+def _id() -> Any:
+    """The node's id: required, compared first (children are compared in id order)."""
+    return field(metadata={"id": True})
 
-    snapshot_id: str
-    resource_id: str | None = None
-    resource_name: str | None = None
-    resource_type: str | None = None
-    operate_type: int | None = None
-    stage: int | None = None
-    status: int | None = None
-    log: tuple[LogEntry, ...] = ()
-    log_problem: str | None = None
-    created_ms: int | None = None
-    modified_ms: int | None = None
-    completed_ms: int | None = None
+
+def _wire(name: str, read: Callable[[Any], Any] = _str, *, compare: bool = True) -> Any:
+    """A field read from the answer's key ``name`` with ``read`` (a string by default)."""
+    return field(default=None, compare=compare, metadata={"wire": lambda raw: read(raw.get(name))})
+
+
+def _ms(name: str) -> Any:
+    """A ``Gmt*Timestamp`` field (ms, either spelling): carried along, not compared."""
+    return field(default=None, compare=False, metadata={"wire": lambda raw: stamp(raw, name)})
+
+
+def _many(of: type[Any], *, by_time: bool = False) -> Any:
+    """A tuple of children (``SnapshotState``, ``TaskState``) or of ``LogEntry`` (by time)."""
+    return field(default=(), metadata={"of": of, "by_time": by_time})
+
+
+_FIELDS: dict[type[Any], tuple[Field[Any], ...]] = {}  # fields() per class, looked up once
+
+
+def _fields(cls: type[Any]) -> tuple[Field[Any], ...]:
+    found = _FIELDS.get(cls)
+    if found is None:
+        found = _FIELDS[cls] = fields(cls)
+    return found
+
+
+class _Node:
+    """What the three tree classes share, read from their fields: equality over the compared
+    ones (children in any order), ``to_dict``/``from_dict`` and reading an answer's keys."""
+
+    __slots__ = ()
 
     def _key(self) -> tuple[Any, ...]:
-        return (
-            self.snapshot_id,
-            self.resource_id,
-            self.resource_name,
-            self.resource_type,
-            self.operate_type,
-            self.stage,
-            self.status,
-            self.log,
-        )
+        key: list[Any] = []
+        for f in _fields(type(self)):
+            if not f.compare:
+                continue
+            value = getattr(self, f.name)
+            if isinstance(f.metadata.get("of"), type) and issubclass(f.metadata["of"], _Node):
+                value = tuple(sorted((child._key() for child in value), key=lambda k: k[0]))
+            key.append(value)
+        return tuple(key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, SnapshotState) and self._key() == other._key()
+        return type(other) is type(self) and self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable tree; :meth:`from_dict` reads it back."""
+        out: dict[str, Any] = {}
+        for f in _fields(type(self)):
+            value = getattr(self, f.name)
+            out[f.name] = [v.to_dict() for v in value] if "of" in f.metadata else value
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Any:
+        kwargs: dict[str, Any] = {}
+        for f in _fields(cls):
+            if "id" in f.metadata:
+                kwargs[f.name] = str(raw[f.name])
+            elif "of" in f.metadata:
+                items = (f.metadata["of"].from_dict(v) for v in raw.get(f.name) or ())
+                by_time = f.metadata["by_time"]
+                kwargs[f.name] = tuple(sorted(items, key=LogEntry.sort_key) if by_time else items)
+            else:
+                kwargs[f.name] = raw.get(f.name)
+        return cls(**kwargs)
+
+    @classmethod
+    def _read(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """The fields read straight from an answer's keys (``_wire``, ``_ms``)."""
+        return {f.name: f.metadata["wire"](raw) for f in _fields(cls) if "wire" in f.metadata}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True, eq=False)
+class SnapshotState(_Node):
+    """One resource of a subtask (``ResourceSnapshotList[]``)."""
+
+    snapshot_id: str = _id()
+    resource_id: str | None = _wire("ResourceId")
+    resource_name: str | None = _wire("ResourceName")
+    resource_type: str | None = _wire("ResourceType")
+    operate_type: int | None = _wire("OperateType", int_or_none)
+    stage: int | None = _wire("Stage", int_or_none)
+    status: int | None = _wire("Status", int_or_none)
+    log: tuple[LogEntry, ...] = _many(LogEntry, by_time=True)
+    log_problem: str | None = field(default=None, compare=False)
+    created_ms: int | None = _ms("GmtCreate")
+    modified_ms: int | None = _ms("GmtModified")
+    completed_ms: int | None = _ms("GmtCompleted")
 
     @classmethod
     def from_wire(cls, raw: Mapping[str, Any], index: int) -> SnapshotState:
         log, problem = parse_log(raw.get("Log"))
         sid = _str(raw.get("SnapshotId")) or _str(raw.get("ResourceId")) or f"#{index}"
-        return cls(
-            snapshot_id=sid,
-            resource_id=_str(raw.get("ResourceId")),
-            resource_name=_str(raw.get("ResourceName")),
-            resource_type=_str(raw.get("ResourceType")),
-            operate_type=_int(raw.get("OperateType")),
-            stage=_int(raw.get("Stage")),
-            status=_int(raw.get("Status")),
-            log=log,
-            log_problem=problem,
-            created_ms=_ts(raw, "GmtCreate"),
-            modified_ms=_ts(raw, "GmtModified"),
-            completed_ms=_ts(raw, "GmtCompleted"),
-        )
+        return cls(snapshot_id=sid, log=log, log_problem=problem, **cls._read(raw))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "snapshot_id": self.snapshot_id,
-            "resource_id": self.resource_id,
-            "resource_name": self.resource_name,
-            "resource_type": self.resource_type,
-            "operate_type": self.operate_type,
-            "stage": self.stage,
-            "status": self.status,
-            "log": [e.to_dict() for e in self.log],
-            "log_problem": self.log_problem,
-            "created_ms": self.created_ms,
-            "modified_ms": self.modified_ms,
-            "completed_ms": self.completed_ms,
-        }
+    if TYPE_CHECKING:
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> SnapshotState:
-        return cls(
-            snapshot_id=str(raw["snapshot_id"]),
-            resource_id=raw.get("resource_id"),
-            resource_name=raw.get("resource_name"),
-            resource_type=raw.get("resource_type"),
-            operate_type=raw.get("operate_type"),
-            stage=raw.get("stage"),
-            status=raw.get("status"),
-            log=tuple(
-                sorted((LogEntry.from_dict(e) for e in raw.get("log") or ()), key=LogEntry.sort_key)
-            ),
-            log_problem=raw.get("log_problem"),
-            created_ms=raw.get("created_ms"),
-            modified_ms=raw.get("modified_ms"),
-            completed_ms=raw.get("completed_ms"),
-        )
+        @classmethod
+        def from_dict(cls, raw: Mapping[str, Any]) -> SnapshotState: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class TaskState:
+class TaskState(_Node):
     """One subtask (one gateway) of a deployment (``TaskList[]``)."""
 
-    task_id: str
-    gateway_id: str | None = None
-    stage: int | None = None
-    status: int | None = None
-    snapshots: tuple[SnapshotState, ...] = ()
-    created_ms: int | None = None
-    modified_ms: int | None = None
-    completed_ms: int | None = None
-
-    def _key(self) -> tuple[Any, ...]:
-        snaps = tuple(sorted((s._key() for s in self.snapshots), key=lambda k: k[0]))
-        return (self.task_id, self.gateway_id, self.stage, self.status, snaps)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TaskState) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
+    task_id: str = _id()
+    gateway_id: str | None = _wire("GatewayId")
+    stage: int | None = _wire("Stage", int_or_none)
+    status: int | None = _wire("Status", int_or_none)
+    snapshots: tuple[SnapshotState, ...] = _many(SnapshotState)
+    created_ms: int | None = _ms("GmtCreate")
+    modified_ms: int | None = _ms("GmtModified")
+    completed_ms: int | None = _ms("GmtCompleted")
 
     def snapshot(self, snapshot_id: str) -> SnapshotState | None:
         for snap in self.snapshots:
@@ -234,71 +223,38 @@ class TaskState:
             SnapshotState.from_wire(s, i)
             for i, s in enumerate(_list(raw.get("ResourceSnapshotList")))
         )
-        return cls(
-            task_id=_str(raw.get("TaskId")) or _str(raw.get("GatewayId")) or f"#{index}",
-            gateway_id=_str(raw.get("GatewayId")),
-            stage=_int(raw.get("Stage")),
-            status=_int(raw.get("Status")),
-            snapshots=snaps,
-            created_ms=_ts(raw, "GmtCreate"),
-            modified_ms=_ts(raw, "GmtModified"),
-            completed_ms=_ts(raw, "GmtCompleted"),
-        )
+        tid = _str(raw.get("TaskId")) or _str(raw.get("GatewayId")) or f"#{index}"
+        return cls(task_id=tid, snapshots=snaps, **cls._read(raw))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task_id": self.task_id,
-            "gateway_id": self.gateway_id,
-            "stage": self.stage,
-            "status": self.status,
-            "snapshots": [s.to_dict() for s in self.snapshots],
-            "created_ms": self.created_ms,
-            "modified_ms": self.modified_ms,
-            "completed_ms": self.completed_ms,
-        }
+    if TYPE_CHECKING:
 
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> TaskState:
-        return cls(
-            task_id=str(raw["task_id"]),
-            gateway_id=raw.get("gateway_id"),
-            stage=raw.get("stage"),
-            status=raw.get("status"),
-            snapshots=tuple(SnapshotState.from_dict(s) for s in raw.get("snapshots") or ()),
-            created_ms=raw.get("created_ms"),
-            modified_ms=raw.get("modified_ms"),
-            completed_ms=raw.get("completed_ms"),
-        )
+        @classmethod
+        def from_dict(cls, raw: Mapping[str, Any]) -> TaskState: ...
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
-class DeploymentState:
+class DeploymentState(_Node):
     """What one GetEdgeInstanceDeployment answer says about a deployment (2.12.3).
 
     ``observed_at`` (seconds since the epoch) is when the watcher received the answer; it
     dates the transitions the answer reveals when the service gives no ``Gmt*Timestamp``.
     """
 
-    deployment_id: str
-    status: int | None = None
-    tasks: tuple[TaskState, ...] = ()
-    instance_id: str | None = None
-    type: str | None = None
-    description: str | None = None
-    created_ms: int | None = None
-    modified_ms: int | None = None
-    completed_ms: int | None = None
-    observed_at: float | None = field(default=None)
+    deployment_id: str = _id()
+    status: int | None = _wire("Status", int_or_none)
+    tasks: tuple[TaskState, ...] = _many(TaskState)
+    instance_id: str | None = field(default=None, compare=False)
+    type: str | None = _wire("Type", compare=False)
+    description: str | None = _wire("Description", compare=False)
+    created_ms: int | None = _ms("GmtCreate")
+    modified_ms: int | None = _ms("GmtModified")
+    completed_ms: int | None = _ms("GmtCompleted")
+    observed_at: float | None = field(default=None, compare=False)
 
-    def _key(self) -> tuple[Any, ...]:
-        tasks = tuple(sorted((t._key() for t in self.tasks), key=lambda k: k[0]))
-        return (self.deployment_id, self.status, tasks)
+    if TYPE_CHECKING:
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, DeploymentState) and self._key() == other._key()
-
-    def __hash__(self) -> int:
-        return hash(self._key())
+        @classmethod
+        def from_dict(cls, raw: Mapping[str, Any]) -> DeploymentState: ...
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -327,15 +283,10 @@ class DeploymentState:
         )
         return cls(
             deployment_id=dep_id,
-            status=_int(data.get("Status")),
             tasks=tasks,
             instance_id=instance_id,
-            type=_str(data.get("Type")),
-            description=_str(data.get("Description")),
-            created_ms=_ts(data, "GmtCreate"),
-            modified_ms=_ts(data, "GmtModified"),
-            completed_ms=_ts(data, "GmtCompleted"),
             observed_at=observed_at,
+            **cls._read(data),
         )
 
     @property
@@ -371,38 +322,6 @@ class DeploymentState:
     def counts(self) -> Counter[int | None]:
         """How many snapshots are in each Status (for progress summaries)."""
         return Counter(snap.status for _task, snap in self.snapshots())
-
-    # -- serialising -----------------------------------------------------------------------
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable tree; :meth:`from_dict` reads it back."""
-        return {
-            "deployment_id": self.deployment_id,
-            "instance_id": self.instance_id,
-            "status": self.status,
-            "type": self.type,
-            "description": self.description,
-            "created_ms": self.created_ms,
-            "modified_ms": self.modified_ms,
-            "completed_ms": self.completed_ms,
-            "observed_at": self.observed_at,
-            "tasks": [t.to_dict() for t in self.tasks],
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> DeploymentState:
-        return cls(
-            deployment_id=str(raw["deployment_id"]),
-            instance_id=raw.get("instance_id"),
-            status=raw.get("status"),
-            type=raw.get("type"),
-            description=raw.get("description"),
-            created_ms=raw.get("created_ms"),
-            modified_ms=raw.get("modified_ms"),
-            completed_ms=raw.get("completed_ms"),
-            observed_at=raw.get("observed_at"),
-            tasks=tuple(TaskState.from_dict(t) for t in raw.get("tasks") or ()),
-        )
 
     # -- display ---------------------------------------------------------------------------
 

@@ -1,0 +1,70 @@
+"""How the service writes numbers and times in its answers: each rule once.
+
+Used by the response models (``_models``), the deployment watcher (``watch``) and the
+emulator (``testing``).  Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["int_or_none", "stamp", "stamp_keys", "to_int"]
+
+#: The service's integers are 64-bit (Java ``long``): a number beyond that is not one of
+#: them, and would overflow the float arithmetic of times and progress bars.
+_INT_LIMIT = 2**63
+
+
+def to_int(value: Any, what: str = "value") -> int:
+    """``value`` (a number or a numeric string: ERRATA "Responses" sends both) as a 64-bit int.
+
+    Raises ``TypeError`` for a boolean or a non-number and ``ValueError`` for anything else
+    that is not such an integer: text, a fraction, NaN, an infinity (JSON ``1e999``,
+    ``Infinity``), a number out of range.  Never ``OverflowError``, so callers catching the
+    two see it all.
+    """
+    number = value
+    if type(value) is not int:
+        if isinstance(value, bool):
+            raise TypeError(f"{what}: boolean where an integer was expected")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{what} {value!r} is not a finite number")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"{what} {value!r} is not a whole number")
+        try:
+            number = int(value)
+        except OverflowError:  # an infinite Decimal and the like
+            raise ValueError(f"{what} {_brief(value)} is not a finite number") from None
+    if not -_INT_LIMIT <= number < _INT_LIMIT:
+        raise ValueError(f"{what} {_brief(value)} is out of range")
+    return int(number)
+
+
+def int_or_none(value: Any) -> int | None:
+    """:func:`to_int`, leniently: anything that is not such an integer is unknown (None)."""
+    if value is None or value == "" or isinstance(value, bool):
+        return None
+    try:
+        return to_int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def stamp_keys(name: str) -> tuple[str, str]:
+    """``GmtCreate`` → its ms-time keys; ERRATA, Wire names: ``GmtCreateTimestamp`` is also
+    spelled ``GmtCreateTimeStamp``."""
+    return f"{name}Timestamp", f"{name}TimeStamp"
+
+
+def stamp(raw: Mapping[str, Any], name: str) -> int | None:
+    """The ms time ``name`` (``GmtCreate``) of ``raw`` under either spelling, or None."""
+    first, second = stamp_keys(name)
+    value = raw.get(first)
+    return int_or_none(raw.get(second) if value is None else value)
+
+
+def _brief(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 24 else f"{text[:20]}…({len(text)} chars)"
