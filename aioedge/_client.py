@@ -7,7 +7,6 @@ decision.  Everything that decides lives in the pure modules; this file is wirin
 
 from __future__ import annotations
 
-import inspect
 import math
 import os
 import random
@@ -38,7 +37,7 @@ from ._hooks import CallObserver, HookSet
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
 from ._protocol import PreparedRequest, Signer, parse_response, redact_error, secret_forms
-from ._ratelimit import RateLimiter, default_limiter
+from ._ratelimit import RateLimiter, as_rate_limiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
 
@@ -145,14 +144,18 @@ class EdgeClient(OperationsMixin):
             self._limiter = None
         else:
             self._limiter = rate_limit
-        # Whichever the limiter, it learns this timeout: a slot whose answer never came is held
-        # window + the timeout (the request may still arrive), and a lease must outlast it.
-        keywords = (
-            _tell_attempt_timeout(self._limiter, self.timeout) if self._limiter else frozenset()
-        )
-        # What every attempt passes to slot(), fixed per client (the timeout is, too).
-        self._slot_kw: dict[str, float] = {"timeout": self.timeout} if "timeout" in keywords else {}
-        self._slot_takes_wait = "wait" in keywords
+        if self._limiter is not None:
+            # Whichever the limiter, it learns this timeout: a slot whose answer never came is
+            # held window + the timeout (the request may still arrive); a lease must outlast it.
+            self._limiter = as_rate_limiter(self._limiter)
+            try:
+                self._limiter.expect_attempt_timeout(self.timeout)
+            except ValueError as exc:
+                raise ValidationError(
+                    f"rate_limit cannot serve timeout={self.timeout:g}: {exc}",
+                    param="timeout",
+                    rule="range",
+                ) from exc
         self._method = method.upper()
         # None without hooks: the hot path then checks this one attribute (see _hooks.py).
         self._hooks = HookSet.of(hooks)
@@ -470,8 +473,6 @@ class EdgeClient(OperationsMixin):
             if isinstance(err, ThrottledError) and limiter is not None:
                 limiter.report_throttled(self.quota_scope, op.action)
             raise
-        if limiter is not None:
-            limiter.report_success(self.quota_scope, op.action)
         if self._debug():
             self._log.debug(
                 "aioedge.request_sent",
@@ -515,18 +516,12 @@ class EdgeClient(OperationsMixin):
     ) -> AbstractAsyncContextManager[None]:
         """The attempt's slot, told the client's timeout; with a retry deadline, the wait for
         it is bounded by the time left less ``min_attempt_timeout``."""
-        slot_fn: Any = limiter.slot  # the Protocol's slot() has neither keyword; this one may
-        kw = self._slot_kw
         retry = self.retry
-        if retry is None or retry.deadline is None:
-            return slot_fn(self.quota_scope, op.action, op.qps, **kw)  # type: ignore[no-any-return]
-        wait = retry.slot_wait(time.monotonic() - started) or 0.0
-        if self._slot_takes_wait:
-            # The limiter bounds its own wait: a free slot costs no timer at all.
-            slot = slot_fn(self.quota_scope, op.action, op.qps, wait=wait, **kw)
-            return _DeadlineSlot(slot, None, op.action, retry.deadline)
-        slot = slot_fn(self.quota_scope, op.action, op.qps, **kw)
-        return _DeadlineSlot(slot, wait, op.action, retry.deadline)
+        wait = None if retry is None else retry.slot_wait(time.monotonic() - started)
+        slot = limiter.slot(self.quota_scope, op.action, op.qps, timeout=self.timeout, wait=wait)
+        if wait is None or retry is None or retry.deadline is None:
+            return slot
+        return _DeadlineSlot(slot, op.action, retry.deadline)
 
     def _attempt_timeout(self, op: Operation, started: float) -> float | None:
         """This attempt's timeout when the retry deadline (which bounds the whole call, waits
@@ -749,69 +744,28 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_NONCE_RANDOM.seed)
 
 
-def _tell_attempt_timeout(limiter: RateLimiter, timeout: float) -> frozenset[str]:
-    """Tell ``limiter`` that a client with this per-attempt ``timeout`` uses it (its
-    ``expect_attempt_timeout``, if it has one); return which of the optional keywords
-    ``timeout`` and ``wait`` its ``slot`` declares (by name: a ``**kwargs`` wrapper may pass
-    them to a limiter that has neither).  A limiter that cannot serve that timeout (a Redis
-    lease not longer than it) is refused here, before any call."""
-    expect = getattr(limiter, "expect_attempt_timeout", None)
-    if expect is not None:
-        try:
-            expect(timeout)
-        except ValueError as exc:
-            raise ValidationError(
-                f"rate_limit cannot serve timeout={timeout:g}: {exc}",
-                param="timeout",
-                rule="range",
-            ) from exc
-    try:
-        params = inspect.signature(limiter.slot).parameters
-    except (TypeError, ValueError):
-        return frozenset()
-    return frozenset(name for name in ("timeout", "wait") if name in params)
-
-
 class _DeadlineSlot:
-    """A limiter's slot whose wait gives up after ``wait`` seconds (the retry deadline).
+    """A limiter's slot entered with a ``wait`` (the retry deadline): its ``TimeoutError``
+    becomes ``DeadlineExceededError`` (nothing was sent)."""
 
-    ``wait=None``: the limiter bounds the wait itself (its ``slot(..., wait=)``) and raises
-    ``TimeoutError`` when it runs out; any other limiter is waited for under a cancel scope.
-    """
-
-    __slots__ = ("_action", "_deadline", "_slot", "_wait")
+    __slots__ = ("_action", "_deadline", "_slot")
 
     def __init__(
-        self,
-        slot: AbstractAsyncContextManager[None],
-        wait: float | None,
-        action: str,
-        deadline: float,
+        self, slot: AbstractAsyncContextManager[None], action: str, deadline: float
     ) -> None:
         self._slot = slot
-        self._wait = wait
         self._action = action
         self._deadline = deadline
 
     async def __aenter__(self) -> None:
-        entered = False
-        if self._wait is None:
-            try:
-                await self._slot.__aenter__()
-                entered = True
-            except TimeoutError:
-                pass
-        elif self._wait > 0:
-            # Cancelling a waiter is safe for the limiters (it gives its turn back).
-            with anyio.move_on_after(self._wait):
-                await self._slot.__aenter__()
-                entered = True
-        if not entered:
+        try:
+            await self._slot.__aenter__()
+        except TimeoutError:
             raise DeadlineExceededError(
                 f"{self._action} not sent: the retry deadline ({self._deadline:g} s) passed "
                 "while it waited for its rate-limit slot (the quota)",
                 action=self._action,
-            )
+            ) from None
 
     async def __aexit__(
         self,

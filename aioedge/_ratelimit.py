@@ -38,14 +38,17 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import inspect
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+import anyio
 
 from ._errors import EdgeError, TransportError
 from ._log import get_logger
@@ -59,7 +62,9 @@ __all__ = [
     "RateLimiter",
     "SlotWindow",
     "answer_lost",
+    "as_rate_limiter",
     "default_limiter",
+    "enter_within",
     "hinted_hold",
     "never_sent",
     "reset_default_limiter",
@@ -299,21 +304,31 @@ def _check_timeout(name: str, value: float | None) -> None:
 class RateLimiter(Protocol):
     """What the client needs from a limiter (local, Redis, or the user's own).
 
-    Three hooks are optional: ``expect_attempt_timeout(seconds)``, called once by each client
-    that uses the limiter, with its per-attempt timeout (a ``ValueError`` refuses it); a
-    ``timeout`` keyword of ``slot``, which the client then passes on every attempt; and a
-    ``wait`` keyword of ``slot``: the longest the attempt may wait for its slot (the retry
-    deadline), after which entering raises ``TimeoutError`` having given the turn back.  A
-    limiter without ``wait`` is waited for under a cancel scope instead, which costs a timer
-    even when a slot is free at once.
+    A limiter written for the older three-argument ``slot(scope, action, qps)`` (without
+    ``expect_attempt_timeout``) still works: the client adapts it once
+    (:func:`as_rate_limiter`).
     """
 
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        """A client with this per-attempt timeout uses the limiter (called once, when the
+        client is made); raise ``ValueError`` to refuse a timeout it cannot serve."""
+        ...
+
     def slot(
-        self, scope: str, action: str, qps: float
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
         """Wait for a free slot; hold it while the request is in flight and one window after.
 
-        If the block exits without an answer (see ``answer_lost``), hold it longer: the
+        ``timeout``: the client's per-attempt timeout (how long the request may still take to
+        arrive if the answer is lost).  ``wait``: the longest entering may wait (the retry
+        deadline); past it, entering raises ``TimeoutError`` having given the turn back.  If
+        the block exits without an answer (see ``answer_lost``), hold the slot longer: the
         request may still arrive.
         """
         ...
@@ -322,9 +337,92 @@ class RateLimiter(Protocol):
         """The service throttled this Action anyway: slow it down."""
         ...
 
-    def report_success(self, scope: str, action: str) -> None:
-        """A successful answer (the local limiter's recovery is a function of time: no-op)."""
-        ...
+
+async def enter_within(enter: Callable[[], Awaitable[None]], wait: float | None) -> None:
+    """Await ``enter()`` (a slot's entry), or raise ``TimeoutError`` once ``wait`` seconds
+    passed (None: no limit).
+
+    The entry is cancelled at the limit, so it must give its turn back when cancelled;
+    ``wait=0`` does not try at all.
+    """
+    if wait is not None and wait <= 0:
+        raise TimeoutError("no time left to wait for a slot")
+    with anyio.move_on_after(wait):
+        await enter()
+        return
+    raise TimeoutError(f"no slot within {wait:g} s")
+
+
+class _Adapted:
+    """A limiter with an older ``slot``: no ``timeout``/``wait`` keywords, maybe no
+    ``expect_attempt_timeout``.  Which keywords it takes is read once, here."""
+
+    __slots__ = ("_inner", "_keywords")
+
+    def __init__(self, inner: object, keywords: frozenset[str]) -> None:
+        self._inner: Any = inner
+        self._keywords = keywords
+
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        expect = getattr(self._inner, "expect_attempt_timeout", None)
+        if expect is not None:
+            expect(seconds)
+
+    def slot(
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        kw = {"timeout": timeout} if "timeout" in self._keywords else {}
+        if "wait" in self._keywords:
+            kw["wait"] = wait
+        slot: contextlib.AbstractAsyncContextManager[None] = self._inner.slot(
+            scope, action, qps, **kw
+        )
+        return slot if wait is None or "wait" in self._keywords else _Bounded(slot, wait)
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        self._inner.report_throttled(scope, action)
+
+
+class _Bounded:
+    """A slot whose entry gives up after ``wait`` seconds (:func:`enter_within`)."""
+
+    __slots__ = ("_slot", "_wait")
+
+    def __init__(self, slot: contextlib.AbstractAsyncContextManager[None], wait: float) -> None:
+        self._slot = slot
+        self._wait = wait
+
+    async def __aenter__(self) -> None:
+        await enter_within(self._slot.__aenter__, self._wait)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        return await self._slot.__aexit__(exc_type, exc, tb)
+
+
+def as_rate_limiter(limiter: object) -> RateLimiter:
+    """``limiter`` as the full :class:`RateLimiter`: ours as they are, a user's limiter
+    written for the three-argument ``slot`` behind an adapter that passes only the keywords
+    its ``slot`` declares (by name: a ``**kwargs`` wrapper may pass them on to a limiter
+    that has neither) and bounds the wait for it.  The client calls this once."""
+    try:
+        params = inspect.signature(limiter.slot).parameters  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        params = {}  # type: ignore[assignment]
+    keywords = frozenset(name for name in ("timeout", "wait") if name in params)
+    if keywords == {"timeout", "wait"} and hasattr(limiter, "expect_attempt_timeout"):
+        return limiter  # type: ignore[return-value]
+    return _Adapted(limiter, keywords)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -562,7 +660,8 @@ class LocalRateLimiter:
             )
 
     def report_success(self, scope: str, action: str) -> None:
-        return None
+        """A no-op kept for code written against the older Protocol (the client no longer
+        reports successes: recovery is a function of time)."""
 
     # -- inspection (tests, docs, notebooks, metrics)
     def lanes(self) -> list[LaneState]:

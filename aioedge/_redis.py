@@ -102,6 +102,7 @@ from ._ratelimit import (
     _check_timeout,
     _LocalSlot,
     answer_lost,
+    enter_within,
     hinted_hold,
     never_sent,
 )
@@ -304,6 +305,7 @@ class _RedisSlot:
         "_state",
         "_timeout",
         "_token",
+        "_wait",
     )
 
     def __init__(
@@ -313,17 +315,25 @@ class _RedisSlot:
         action: str,
         qps: float,
         timeout: float | None,
+        wait: float | None,
     ) -> None:
         self._limiter = limiter
         self._scope = scope
         self._action = action
         self._qps = qps
         self._timeout = timeout
+        self._wait = wait
         self._token: str | None = None
         self._state: _LoopState | None = None
         self._local: _LocalSlot | None = None
 
     async def __aenter__(self) -> None:
+        if self._wait is None:
+            await self._enter()
+        else:  # a waiter cancelled at the limit gives its turn back
+            await enter_within(self._enter, self._wait)
+
+    async def _enter(self) -> None:
         lim = self._limiter
         # This process's own slot first (see the module docstring): it is the whole slot
         # while Redis is away, and it carries the slots held on either side across a switch.
@@ -527,10 +537,21 @@ class RedisRateLimiter:
 
     # -- RateLimiter
     def slot(
-        self, scope: str, action: str, qps: float, *, timeout: float | None = None
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known."""
+        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known.
+
+        ``wait``: give up (``TimeoutError``, the turn given back) when no slot was granted
+        within that many seconds.
+        """
         _check_timeout("timeout", timeout)
+        _check_timeout("wait", wait)
         if timeout is not None and timeout >= self._lease:
             raise ValueError(
                 f"timeout ({timeout} s) must be shorter than the limiter's lease ({self._lease} s)"
@@ -540,7 +561,7 @@ class RedisRateLimiter:
             return _NULL_SLOT
         if not qps > 0:
             raise ValueError(f"qps must be > 0, got {qps}")
-        return _RedisSlot(self, scope, action, qps, timeout)
+        return _RedisSlot(self, scope, action, qps, timeout, wait)
 
     def report_throttled(self, scope: str, action: str) -> None:
         self._fallback.report_throttled(scope, action)
@@ -558,7 +579,8 @@ class RedisRateLimiter:
         task.add_done_callback(state.background.discard)
 
     def report_success(self, scope: str, action: str) -> None:
-        return None
+        """A no-op kept for code written against the older Protocol (the client no longer
+        reports successes: recovery is a function of time)."""
 
     async def rate(self, scope: str, action: str, qps: float) -> float:
         """The lane's current effective rate as Redis sees it (inspection, tests)."""

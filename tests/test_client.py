@@ -594,3 +594,63 @@ def test_a_limiter_that_cannot_serve_the_timeout_is_refused() -> None:
     with pytest.raises(ValidationError, match="lease") as info:
         EdgeClient(credentials=TEST_CREDS, rate_limit=Refusing(), timeout=120)
     assert (info.value.param, info.value.rule) == ("timeout", "range")
+
+
+class _FullProtocol:
+    """A user's limiter with the whole RateLimiter Protocol, and nothing more."""
+
+    def __init__(self, grant: bool) -> None:
+        self.grant = grant
+        self.slots: list[tuple[float | None, float | None]] = []
+        self.expected: list[float] = []
+        self.throttled: list[str] = []
+
+    def expect_attempt_timeout(self, seconds: float) -> None:
+        self.expected.append(seconds)
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        if not self.grant:
+            raise TimeoutError  # as the Protocol says: no slot within `wait`
+        yield
+
+    def slot(
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
+    ) -> AbstractAsyncContextManager[None]:
+        self.slots.append((timeout, wait))
+        return self._slot()
+
+    def report_throttled(self, scope: str, action: str) -> None:
+        self.throttled.append(action)
+
+
+async def test_a_limiter_with_the_whole_protocol_is_used_as_it_is(
+    script_server: ScriptServer,
+) -> None:
+    from aioedge._ratelimit import as_rate_limiter
+
+    full = _FullProtocol(grant=True)
+    assert isinstance(full, aioedge.RateLimiter) and as_rate_limiter(full) is full
+    assert as_rate_limiter(aioedge.LocalRateLimiter()) is not None
+    policy = RetryPolicy(deadline=30.0, min_attempt_timeout=1.0)
+    async with make(script_server, rate_limit=full, timeout=5.0, retry=policy) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})  # no report_success needed
+    assert full.expected == [5.0]
+    ((timeout, wait),) = full.slots
+    assert timeout == 5.0 and wait is not None and 28.0 < wait <= 29.0
+    # Its TimeoutError on entry is the retry deadline passing: nothing is sent.
+    refusing = _FullProtocol(grant=False)
+    async with make(script_server, rate_limit=refusing, retry=policy) as client:
+        with pytest.raises(aioedge.DeadlineExceededError, match="waited") as info:
+            await client.call("UpdateEdgeInstance", {"InstanceId": "i", "Name": "n"})
+    assert info.value.maybe_executed is False and len(script_server.requests) == 1
+    # Without a retry deadline the wait is unbounded: wait=None.
+    async with make(script_server, rate_limit=full, retry=None) as client:
+        await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    assert full.slots[-1] == (10.0, None)
