@@ -78,6 +78,8 @@ __all__ = [
 ]
 
 CallFn = Callable[[str, Mapping[str, Any]], Awaitable[dict[str, Any]]]
+#: The client's send of wire parameters the batch validated already (not validated again).
+SendFn = Callable[[Operation, dict[str, str]], Awaitable[dict[str, Any]]]
 ProgressFn = Callable[[int, "int | None", "BatchResult"], object]
 
 DEFAULT_CONCURRENCY = 16
@@ -337,6 +339,7 @@ class _Item:
     params: Mapping[str, Any]
     op: Operation
     calls: list[Mapping[str, Any]]  # what goes to ``call``: one, or one per chunk
+    wires: list[dict[str, str]]  # the same, validated: what goes to ``send``
     chunk_param: str | None = None
     chunk_size: int = 0
     items: list[Any] = field(default_factory=list)
@@ -385,19 +388,18 @@ def _plan(index: int, action: str, params: Mapping[str, Any]) -> _Item:
     p = op.param(name) if name else None
     items = _list_items(op, params, name) if name else None
     if name is None or p is None or p.max_items is None or items is None:
-        validate_params(op, params)
-        return _Item(index, action, params, op, [params])
+        return _Item(index, action, params, op, [params], [validate_params(op, params)])
     if len(items) <= p.max_items:
         single = _without_list(params, name) | {name: items}  # a generator is read once
-        validate_params(op, single)
-        return _Item(index, action, params, op, [single])
+        return _Item(index, action, params, op, [single], [validate_params(op, single)])
     rest = _without_list(params, name)
     size = p.max_items
     calls: list[Mapping[str, Any]] = []
+    wires: list[dict[str, str]] = []
     for start in range(0, len(items), size):
         chunk = rest | {name: items[start : start + size]}
         try:
-            validate_params(op, chunk)
+            wires.append(validate_params(op, chunk))
         except ValidationError as err:
             raise _shift(err, start) from None
         calls.append(chunk)
@@ -407,6 +409,7 @@ def _plan(index: int, action: str, params: Mapping[str, Any]) -> _Item:
         params,
         op,
         calls,
+        wires,
         chunk_param=name,
         chunk_size=size,
         items=items,
@@ -498,8 +501,12 @@ class _Dispatcher:
         self._running[action] -= 1
 
 
-async def _run_unit(call: CallFn, item: _Item, k: int) -> tuple[_Item, int, Any, EdgeError | None]:
+async def _run_unit(
+    call: CallFn, send: SendFn | None, item: _Item, k: int
+) -> tuple[_Item, int, Any, EdgeError | None]:
     try:
+        if send is not None:  # validated once, in _plan
+            return item, k, await send(item.op, item.wires[k]), None
         return item, k, await call(item.action, item.calls[k]), None
     except EdgeError as err:  # only the library's own errors become results
         return item, k, None, err
@@ -530,10 +537,13 @@ async def iter_batch(
     per_action: PerAction | None = quota_cap,
     lookahead: int = DEFAULT_LOOKAHEAD,
     default_concurrency: int = DEFAULT_POOL,
+    send: SendFn | None = None,
 ) -> AsyncGenerator[tuple[int, BatchResult], None]:
     """Yield ``(index, result)`` for every call, as the calls complete.
 
-    ``call(action, params)`` is the client's ``call``.  ``on_progress(done, total, result)``
+    ``call(action, params)`` is the client's ``call``; with ``send(op, wire)`` the parameters
+    every call was validated to (before any I/O) go there instead, not validated again.
+    ``on_progress(done, total, result)``
     runs before each result is yielded (``total`` is None for inputs without ``len``).
     At most ``per_action(op)`` calls of one Action run at once (default: its quota; None: no
     per-Action cap, e.g. without client-side rate limiting) and at most ``concurrency`` in
@@ -583,7 +593,7 @@ async def iter_batch(
                 start = pending.next()
                 if start is None:
                     break
-                task = loop.create_task(_run_unit(call, *start))
+                task = loop.create_task(_run_unit(call, send, *start))
                 running.add(task)
                 task.add_done_callback(on_done)
             while ready:
@@ -651,6 +661,7 @@ async def run_batch(
     per_action: PerAction | None = quota_cap,
     lookahead: int = DEFAULT_LOOKAHEAD,
     default_concurrency: int = DEFAULT_POOL,
+    send: SendFn | None = None,
 ) -> BatchResults:
     """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``).
 
@@ -665,6 +676,7 @@ async def run_batch(
         per_action=per_action,
         lookahead=lookahead,
         default_concurrency=default_concurrency,
+        send=send,
     )
     async with aclosing(batch) as results:
         async for index, result in results:

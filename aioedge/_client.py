@@ -267,7 +267,10 @@ class EdgeClient(OperationsMixin):
         return self._prepare(get_operation(action), params)
 
     def _prepare(self, op: Operation, params: Mapping[str, Any] | None) -> dict[str, str]:
-        wire = validate_params(op, params)
+        return self._defaults(op, validate_params(op, params))
+
+    def _defaults(self, op: Operation, wire: dict[str, str]) -> dict[str, str]:
+        """Validated ``wire`` parameters with the client's defaults (``iot_instance_id``)."""
         if (
             self.iot_instance_id
             and "IotInstanceId" not in wire
@@ -284,6 +287,10 @@ class EdgeClient(OperationsMixin):
         """
         op = get_operation(action)
         return await self._send(op, self._prepare(op, params))
+
+    async def _send_validated(self, op: Operation, wire: dict[str, str]) -> dict[str, Any]:
+        """A batch's call: its parameters were validated when the batch was planned."""
+        return await self._send(op, self._defaults(op, wire))
 
     async def _send(self, op: Operation, wire: Mapping[str, str]) -> dict[str, Any]:
         started = time.monotonic()
@@ -639,6 +646,7 @@ class EdgeClient(OperationsMixin):
             on_progress=on_progress,
             per_action=self._per_action(),
             default_concurrency=self._default_concurrency(),
+            send=self._send_validated,
         )
 
     def batch_iter(
@@ -656,6 +664,7 @@ class EdgeClient(OperationsMixin):
             on_progress=on_progress,
             per_action=self._per_action(),
             default_concurrency=self._default_concurrency(),
+            send=self._send_validated,
         )
 
     def watch_deployment(

@@ -13,6 +13,8 @@ import math
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError
 from aioedge._batch import PartialBatchError
 from aioedge._catalog import OPERATIONS
@@ -283,3 +285,37 @@ async def test_the_default_bound_without_a_pool_limit_is_finite() -> None:
             results = await c.batch([("GetEdgeInstance", {"InstanceId": iid})] * 100)
         assert results.all_ok, results.summary()  # type: ignore[attr-defined]
         assert DEFAULT_POOL // 2 <= emu.peak_in_flight <= DEFAULT_POOL
+
+
+async def test_each_chunk_is_validated_once_and_sent_as_validated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import aioedge._batch
+    import aioedge._client
+
+    seen: list[tuple[str, int]] = []
+    real = aioedge._client.validate_params
+
+    def counting(op: Any, params: Any) -> dict[str, str]:
+        wire = real(op, params)
+        seen.append((op.action, sum(k.startswith("IotIds.") for k in wire)))
+        return wire
+
+    monkeypatch.setattr(aioedge._client, "validate_params", counting)
+    monkeypatch.setattr(aioedge._batch, "validate_params", counting)
+    async with Emulator() as emu, _client(emu, retry=None) as c:
+        iid, did = await _instance_with_driver(c)
+        action = "BatchBindDeviceToEdgeInstanceWithDriver"
+        param = OPERATIONS[action].param("IotIds")
+        size = None if param is None else param.max_items
+        assert size is not None
+        ids = [emu.add_device("a1pk", f"sub{i:03d}")["IotId"] for i in range(2 * size + 5)]
+        seen.clear()
+        [r] = await c.batch([(action, {"InstanceId": iid, "DriverId": did, "IotIds": ids})])
+        r.unwrap()
+        # Three chunks, each validated once, before anything is sent.
+        assert seen == [(action, n) for n in (size, size, 5)]
+        bound = {
+            d["IotId"] async for d in c.paginate("QueryEdgeInstanceDevice", {"InstanceId": iid})
+        }
+        assert bound == set(ids)  # and the validated chunks are what the service got
