@@ -401,13 +401,8 @@ class _Bounded:
     async def __aenter__(self) -> None:
         await enter_within(self._slot.__aenter__, self._wait)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        return await self._slot.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await self._slot.__aexit__(*exc_info)
 
 
 def as_rate_limiter(limiter: object) -> RateLimiter:
@@ -485,12 +480,7 @@ class _NullSlot:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         return None
 
 

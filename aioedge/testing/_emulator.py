@@ -19,7 +19,6 @@ import concurrent.futures
 import socket
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from types import TracebackType
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -178,12 +177,7 @@ class Emulator:
     async def __aenter__(self) -> Emulator:
         return await self.start()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     @classmethod
@@ -439,12 +433,7 @@ class EmulatorThread:
     def __enter__(self) -> EmulatorThread:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     @property

@@ -13,7 +13,6 @@ import time
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, Protocol
 
 import anyio
@@ -572,12 +571,7 @@ class DeploymentWatcher:
     async def __aenter__(self) -> DeploymentWatcher:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def _run(self) -> AsyncGenerator[DeploymentEvent, None]:
