@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import hmac
 import json
 import math
 import operator
@@ -169,8 +170,7 @@ class Signer:
     """
 
     __slots__ = (
-        "_inner",
-        "_outer",
+        "_hmac",
         "_plans",
         "_prefix",
         "_stamp",
@@ -191,15 +191,8 @@ class Signer:
     ) -> None:
         self.method = method.upper()
         self.url = endpoint.rstrip("/") + "/"
-        # 2.5: HMAC-SHA1 keyed with secret + "&".  HMAC (RFC 2104) is
-        # SHA1((K ^ opad) + SHA1((K ^ ipad) + message)): the two keyed states are hashed
-        # once here and copied per request.
-        key = (access_key_secret + "&").encode("utf-8")
-        if len(key) > _SHA1_BLOCK:
-            key = hashlib.sha1(key).digest()
-        key = key.ljust(_SHA1_BLOCK, b"\0")
-        self._inner = hashlib.sha1(key.translate(_IPAD))
-        self._outer = hashlib.sha1(key.translate(_OPAD))
+        # 2.5: HMAC-SHA1 keyed with secret + "&"; keyed once, copied per request.
+        self._hmac = hmac.new((access_key_secret + "&").encode("utf-8"), digestmod=hashlib.sha1)
         self._prefix = f"{self.method}&%2F&"
         # common_params' order, with placeholders for the three that change per attempt.
         self._template = common_params(
@@ -288,11 +281,9 @@ class Signer:
         to_sign = self._prefix + canonical.replace("%", "%25").replace("=", "%3D").replace(
             "&", "%26"
         )
-        inner = self._inner.copy()
-        inner.update(to_sign.encode())
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        signature = binascii.b2a_base64(outer.digest(), newline=False).decode()
+        mac = self._hmac.copy()
+        mac.update(to_sign.encode())
+        signature = binascii.b2a_base64(mac.digest(), newline=False).decode()
         params["Signature"] = signature
         # One canonical query serves both the signature and the wire form (sorted order is
         # as good as any for a form body or a query string).  Base64 needs only these three.
@@ -322,9 +313,6 @@ class Signer:
 
 # Distinct (Action, parameter names) shapes one Signer remembers; more are built each time.
 _MAX_PLANS = 1024
-_SHA1_BLOCK = 64
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def build_request(
