@@ -44,9 +44,8 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
-from ._wire import int_or_none, stamp
 from .watch import DeploymentEvent, DeploymentMonitor
-from .watch._deploy import start_deployment
+from .watch._deploy import history_pages, start_deployment
 from .watch._watcher import Caller
 
 __all__ = [
@@ -59,7 +58,6 @@ __all__ = [
 ]
 
 _RUNNING = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processed
-_HISTORY = "QueryEdgeInstanceHistoricDeployment"
 
 
 # --------------------------------------------------------------------------- stores
@@ -202,21 +200,12 @@ def type_name(value: Any) -> str:
 
 
 async def newest_deployment(client: Caller, instance_id: str) -> tuple[str, int | None] | None:
-    """``(deployment_id, status)`` of the instance's newest deployment, or None."""
-    body = await client.call(
-        _HISTORY, {"InstanceId": instance_id, "CurrentPage": 1, "PageSize": 30}
-    )
-    data = body.get("Data")
-    items = data.get("DeploymentList") if isinstance(data, Mapping) else None
-    best: tuple[int, int, str, int | None] | None = None
-    for position, item in enumerate(items if isinstance(items, list) else []):
-        if not isinstance(item, Mapping) or not item.get("DeploymentId"):
-            continue
-        created = stamp(item, "GmtCreate") or 0
-        key = (-created, position, str(item["DeploymentId"]), int_or_none(item.get("Status")))
-        if best is None or key < best:
-            best = key
-    return None if best is None else (best[2], best[3])
+    """``(deployment_id, status)`` of the instance's newest deployment (first page), or None."""
+    async for entries in history_pages(client, instance_id, pages=1):
+        if entries:
+            _key, deployment_id, status = min(entries)
+            return deployment_id, status
+    return None
 
 
 # --------------------------------------------------------------------------- the rollout

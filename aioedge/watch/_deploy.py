@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .._errors import ConflictError, InvalidResponseError, ValidationError
@@ -11,8 +11,10 @@ from .._wire import int_or_none, stamp
 from ._watcher import Caller, DeploymentWatcher
 
 __all__ = [
+    "HistoryEntry",
     "deploy_and_watch",
     "find_running_deployment",
+    "history_pages",
     "latest_deployment",
     "start_deployment",
 ]
@@ -23,10 +25,16 @@ _PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
 _MAX_PAGES = 20
 
 
-async def find_running_deployment(client: Caller, instance_id: str) -> str | None:
-    """The id of the instance's deployment in Status 0 or 1 (the newest if several), or None."""
-    found: list[tuple[int, int, str]] = []
-    for page in range(1, _MAX_PAGES + 1):
+#: One deployment of the history: ``(sort key, deployment id, Status)``; the key orders
+#: newest first (``GmtCreateTimestamp``), ties (no timestamps) in the listing's own order.
+HistoryEntry = tuple[tuple[int, int], str, "int | None"]
+
+
+async def history_pages(
+    client: Caller, instance_id: str, *, pages: int = _MAX_PAGES
+) -> AsyncIterator[list[HistoryEntry]]:
+    """QueryEdgeInstanceHistoricDeployment (2.12.4), a page at a time, up to ``pages``."""
+    for page in range(1, pages + 1):
         body = await client.call(
             "QueryEdgeInstanceHistoricDeployment",
             {"InstanceId": instance_id, "CurrentPage": page, "PageSize": _PAGE_SIZE},
@@ -35,23 +43,25 @@ async def find_running_deployment(client: Caller, instance_id: str) -> str | Non
         items = data.get("DeploymentList") if isinstance(data, Mapping) else None
         if not isinstance(items, list):
             items = []
+        entries: list[HistoryEntry] = []
         for position, item in enumerate(items):
-            if (
-                not isinstance(item, Mapping)
-                or int_or_none(item.get("Status")) not in _RUNNING_STATUSES
-            ):
-                continue
-            dep_id = item.get("DeploymentId")
-            if dep_id:
-                created = stamp(item, "GmtCreate")
-                # Newest first; ties (no timestamps) keep the listing's own order.
-                found.append((-(created or 0), (page - 1) * _PAGE_SIZE + position, str(dep_id)))
-        if found:
-            break
+            if isinstance(item, Mapping) and item.get("DeploymentId"):
+                created = stamp(item, "GmtCreate") or 0
+                key = (-created, (page - 1) * _PAGE_SIZE + position)
+                entries.append((key, str(item["DeploymentId"]), int_or_none(item.get("Status"))))
+        yield entries
         total = int_or_none(data.get("Total")) if isinstance(data, Mapping) else None
         if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
-            break
-    return min(found)[2] if found else None
+            return
+
+
+async def find_running_deployment(client: Caller, instance_id: str) -> str | None:
+    """The id of the instance's deployment in Status 0 or 1 (the newest if several), or None."""
+    async for entries in history_pages(client, instance_id):
+        running = [e for e in entries if e[2] in _RUNNING_STATUSES]
+        if running:
+            return min(running)[1]
+    return None
 
 
 async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool] | None:
@@ -60,32 +70,15 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
 
     What ``aioedge watch INSTANCE`` follows, as ``kubectl rollout status`` needs only a name.
     """
-    running: list[tuple[int, int, str]] = []
-    ended: list[tuple[int, int, str]] = []
-    for page in range(1, _MAX_PAGES + 1):
-        body = await client.call(
-            "QueryEdgeInstanceHistoricDeployment",
-            {"InstanceId": instance_id, "CurrentPage": page, "PageSize": _PAGE_SIZE},
-        )
-        data = body.get("Data")
-        items = data.get("DeploymentList") if isinstance(data, Mapping) else None
-        if not isinstance(items, list):
-            items = []
-        for position, item in enumerate(items):
-            if not isinstance(item, Mapping) or not item.get("DeploymentId"):
-                continue
-            created = stamp(item, "GmtCreate")
-            # Newest first; ties (no timestamps) keep the listing's own order.
-            key = (-(created or 0), (page - 1) * _PAGE_SIZE + position, str(item["DeploymentId"]))
-            status = int_or_none(item.get("Status"))
-            (running if status in _RUNNING_STATUSES else ended).append(key)
-        total = int_or_none(data.get("Total")) if isinstance(data, Mapping) else None
-        if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
-            break
+    running: list[HistoryEntry] = []
+    ended: list[HistoryEntry] = []
+    async for entries in history_pages(client, instance_id):
+        for entry in entries:
+            (running if entry[2] in _RUNNING_STATUSES else ended).append(entry)
     if running:
-        return min(running)[2], True
+        return min(running)[1], True
     if ended:
-        return min(ended)[2], False
+        return min(ended)[1], False
     return None
 
 
