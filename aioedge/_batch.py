@@ -653,31 +653,14 @@ def _units(
 
 
 async def run_batch(
-    call: CallFn,
-    calls: Iterable[tuple[str, Mapping[str, Any]]],
-    *,
-    concurrency: int | None = None,
-    on_progress: ProgressFn | None = None,
-    per_action: PerAction | None = quota_cap,
-    lookahead: int = DEFAULT_LOOKAHEAD,
-    default_concurrency: int = DEFAULT_POOL,
-    send: SendFn | None = None,
+    call: CallFn, calls: Iterable[tuple[str, Mapping[str, Any]]], **options: Any
 ) -> BatchResults:
     """Run every call; the results in input order (each ``.ok``, ``.value``, ``.error``).
 
     Options as for :func:`iter_batch`.
     """
     slots: list[BatchResult | None] = []
-    batch = iter_batch(
-        call,
-        calls,
-        concurrency=concurrency,
-        on_progress=on_progress,
-        per_action=per_action,
-        lookahead=lookahead,
-        default_concurrency=default_concurrency,
-        send=send,
-    )
+    batch = iter_batch(call, calls, **options)
     async with aclosing(batch) as results:
         async for index, result in results:
             if index >= len(slots):

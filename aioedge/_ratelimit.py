@@ -369,20 +369,13 @@ class _Adapted:
             expect(seconds)
 
     def slot(
-        self,
-        scope: str,
-        action: str,
-        qps: float,
-        *,
-        timeout: float | None = None,
-        wait: float | None = None,
+        self, scope: str, action: str, qps: float, **given: float | None
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        kw = {"timeout": timeout} if "timeout" in self._keywords else {}
-        if "wait" in self._keywords:
-            kw["wait"] = wait
+        kw = {name: value for name, value in given.items() if name in self._keywords}
         slot: contextlib.AbstractAsyncContextManager[None] = self._inner.slot(
             scope, action, qps, **kw
         )
+        wait = given.get("wait")
         return slot if wait is None or "wait" in self._keywords else _Bounded(slot, wait)
 
     def report_throttled(self, scope: str, action: str) -> None:
