@@ -299,3 +299,17 @@ async def test_a_stall_over_http_leaves_the_deployment_running(raw: Raw) -> None
     deployment = [t for t in timeline if t["kind"] == "deployment"]
     assert deployment[-1]["status"] == 1  # still running, ten minutes on
     assert max(t["stage"] or 0 for t in timeline if t["kind"] == "task") == 8
+
+
+def test_the_emulator_options_are_explicit_keywords() -> None:
+    import inspect
+
+    params = inspect.signature(Emulator).parameters
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in params.values())
+    assert {"faults", "speed", "seed", "fleet", "token_lifetime"} <= set(params)
+    # Every field of the options is a keyword, and no keyword is left unused.
+    from dataclasses import fields
+
+    from aioedge.testing._service import EmulatorOptions
+
+    assert {f.name for f in fields(EmulatorOptions)} == set(params)

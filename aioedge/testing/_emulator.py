@@ -31,6 +31,7 @@ from ._faults import FaultRecord, FaultsInput, check_fault_actions, normalize_fa
 from ._identity import Identity, add_identity_routes
 from ._server import build_app
 from ._service import (
+    DEFAULT_CREDENTIALS,
     EmulatorOptions,
     Execution,
     ExecutionRecord,
@@ -61,23 +62,6 @@ def _access_keys(value: Any) -> tuple[Credentials, ...]:
     return tuple(_credentials(v) for v in value)
 
 
-def make_options(options: Mapping[str, Any]) -> EmulatorOptions:
-    """``Emulator(**options)`` keywords → a frozen :class:`EmulatorOptions`."""
-    opts = dict(options)
-    if "credentials" in opts:
-        opts["credentials"] = _credentials(opts["credentials"])
-    if "access_keys" in opts:
-        opts["access_keys"] = _access_keys(opts["access_keys"])
-    if "faults" in opts:
-        opts["faults"] = check_fault_actions(normalize_faults(opts["faults"]))
-    if isinstance(opts.get("limits"), Mapping):
-        opts["limits"] = Limits(**opts["limits"])
-    try:
-        return EmulatorOptions(**opts)
-    except TypeError as exc:
-        raise TypeError(f"Emulator: {exc}") from None
-
-
 class Emulator:
     """The emulated API, served on ``host`` (127.0.0.1) at a free port while started.
 
@@ -101,26 +85,60 @@ class Emulator:
     def __init__(
         self,
         *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Credentials | tuple[str, ...] = DEFAULT_CREDENTIALS,
+        access_keys: Credentials | Mapping[str, str] | Iterable[Any] | None = (),
+        region_id: str | None = None,
+        quotas: bool = True,
+        quota_scale: float = 1.0,
+        throttle_style: str = "alternate",
+        speed: float = 1.0,
+        stage_seconds: float = 2.0,
+        faults: FaultsInput = None,
+        seed: int = 0,
+        clock: Callable[[], float] | None = None,
+        quota_clock: Callable[[], float] | None = None,
+        strict_devices: bool = False,
+        timestamp_tolerance: float = 900.0,
+        limits: Limits | Mapping[str, int] | None = None,
+        max_records: int = 100_000,
+        fleet: int = 0,
+        fleet_gateways: int = 1,
+        fail_rate: float = 0.0,
         token_lifetime: float = 3600.0,
         imds_v1: bool = True,
         imds_v2: bool = True,
         ecs_role_name: str = "EcsRamRole",
-        fleet: int = 0,
-        fleet_gateways: int = 1,
-        fail_rate: float = 0.0,
-        **options: Any,
     ) -> None:
-        self.options = make_options(
-            {
-                **options,
-                "token_lifetime": token_lifetime,
-                "imds_v1": imds_v1,
-                "imds_v2": imds_v2,
-                "ecs_role_name": ecs_role_name,
-                "fleet": fleet,
-                "fleet_gateways": fleet_gateways,
-                "fail_rate": fail_rate,
-            }
+        self.options = EmulatorOptions(
+            host=host,
+            port=port,
+            credentials=_credentials(credentials),
+            access_keys=_access_keys(access_keys),
+            region_id=region_id,
+            quotas=quotas,
+            quota_scale=quota_scale,
+            throttle_style=throttle_style,
+            speed=speed,
+            stage_seconds=stage_seconds,
+            # Every spelling of faults= (a spec string, per-Action mapping, FaultSpec list)
+            # is read here, once: set_faults and --faults read the same way.
+            faults=check_fault_actions(normalize_faults(faults)),
+            seed=seed,
+            clock=clock,
+            quota_clock=quota_clock,
+            strict_devices=strict_devices,
+            timestamp_tolerance=timestamp_tolerance,
+            limits=Limits(**limits) if isinstance(limits, Mapping) else limits or Limits(),
+            max_records=max_records,
+            fleet=fleet,
+            fleet_gateways=fleet_gateways,
+            fail_rate=fail_rate,
+            token_lifetime=token_lifetime,
+            imds_v1=imds_v1,
+            imds_v2=imds_v2,
+            ecs_role_name=ecs_role_name,
         )
         self.service = Service(self.options)
         self.identity = Identity(
