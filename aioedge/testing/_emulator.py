@@ -110,6 +110,7 @@ class Emulator:
         imds_v1: bool = True,
         imds_v2: bool = True,
         ecs_role_name: str = "EcsRamRole",
+        retry_after_hint: bool = True,
     ) -> None:
         self.options = EmulatorOptions(
             host=host,
@@ -139,6 +140,7 @@ class Emulator:
             imds_v1=imds_v1,
             imds_v2=imds_v2,
             ecs_role_name=ecs_role_name,
+            retry_after_hint=retry_after_hint,
         )
         self.service = Service(self.options)
         self.identity = Identity(
