@@ -46,7 +46,7 @@ from ._rollout import (
 )
 from .watch import DeploymentEvent, DeploymentMonitor
 from .watch._deploy import history_pages, start_deployment
-from .watch._watcher import Caller
+from .watch._tracker import Caller
 
 __all__ = [
     "FileRolloutStore",

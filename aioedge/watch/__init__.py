@@ -18,7 +18,8 @@ from ._events import DeploymentEvent, LogEntry, WatchOutcome, status_name
 from ._monitor import DeploymentMonitor
 from ._render import EventLog, events_html, render_text
 from ._state import DeploymentState, apply, carry_logs, diff
-from ._watcher import DeploymentWatcher, WatchRetry, watch_deployment
+from ._tracker import WatchRetry
+from ._watcher import DeploymentWatcher, watch_deployment
 
 __all__ = [
     "DeploymentEvent",

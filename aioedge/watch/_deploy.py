@@ -8,7 +8,8 @@ from typing import Any
 from .._errors import ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
 from .._wire import int_or_none, stamp
-from ._watcher import Caller, DeploymentWatcher
+from ._tracker import Caller
+from ._watcher import DeploymentWatcher
 
 __all__ = [
     "HistoryEntry",

@@ -32,15 +32,15 @@ if TYPE_CHECKING:
     from .._coordinator import RedisCoordinator
 from ._events import DeploymentEvent, Outcome, WatchOutcome
 from ._state import DeploymentState
-from ._watcher import (
-    _ACTION,
+from ._tracker import (
+    ACTION,
     Caller,
+    Tracker,
     WatchRetry,
-    _check_intervals,
-    _check_timeout,
-    _error_code,
-    _error_text,
-    _Tracker,
+    check_intervals,
+    check_timeout,
+    error_code,
+    error_text,
 )
 
 __all__ = ["DeploymentMonitor", "MonitorStats"]
@@ -52,7 +52,7 @@ _UNSET: Any = object()
 class _Entry:
     due: float
     seq: int
-    tracker: _Tracker = field(compare=False)
+    tracker: Tracker = field(compare=False)
     deadline: float | None = field(compare=False, default=None)
     timeout: float | None = field(compare=False, default=None)
     # For PollInfo: which watch, since when (monotonic), and the last stage/status change.
@@ -62,7 +62,7 @@ class _Entry:
 
 
 #: What travels through the monitor's stream: the event and the deployment it belongs to.
-_Sent = tuple[_Tracker, DeploymentEvent]
+_Sent = tuple[Tracker, DeploymentEvent]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -113,8 +113,8 @@ class DeploymentMonitor:
         coordinator: RedisCoordinator | None = None,
         on_poll: Callable[[PollInfo], Any] | None = None,
     ) -> None:
-        _check_intervals(poll_interval, max_poll_interval, backoff)
-        _check_timeout(timeout)
+        check_intervals(poll_interval, max_poll_interval, backoff)
+        check_timeout(timeout)
         if on_poll is not None and not callable(on_poll):
             raise ValidationError(
                 f"on_poll must be callable, got {type(on_poll).__name__}",
@@ -143,7 +143,7 @@ class DeploymentMonitor:
         self._wall = wall_clock or time.time
         self._heap: list[_Entry] = []
         self._seq = itertools.count()
-        self._trackers: dict[tuple[str, str], _Tracker] = {}
+        self._trackers: dict[tuple[str, str], Tracker] = {}
         self._outcomes: dict[tuple[str, str], str] = {}
         self._in_flight = 0
         self._closing = False
@@ -180,8 +180,8 @@ class DeploymentMonitor:
         if key in self._trackers:
             return False
         timeout = self._timeout if timeout is _UNSET else timeout
-        _check_timeout(timeout)
-        tracker = _Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
+        check_timeout(timeout)
+        tracker = Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
         self._trackers[key] = tracker
         if checkpoint is not None and self._coordinator is not None:
             self._given[key] = checkpoint
@@ -360,11 +360,11 @@ class DeploymentMonitor:
             # Newly ours: continue from the checkpoint of the events handed out so far, by
             # whichever process that was (none yet: the one given to add()).
             checkpoint = claim.checkpoint or self._given.get(key)
-            tracker = _Tracker(*key, checkpoint=checkpoint, **self._options)
+            tracker = Tracker(*key, checkpoint=checkpoint, **self._options)
             self._trackers[key] = entry.tracker = tracker
         return True
 
-    async def _commit(self, tracker: _Tracker, event: DeploymentEvent) -> bool:
+    async def _commit(self, tracker: Tracker, event: DeploymentEvent) -> bool:
         """Hand ``event`` out only once the checkpoint that includes it is recorded under
         this process's lease; False (drop it) when the lease was lost: the process that
         holds it now resumes from the last recorded checkpoint and reports it."""
@@ -470,7 +470,7 @@ class DeploymentMonitor:
                 with anyio.move_on_after(remaining) as poll_scope:
                     self._polls += 1
                     tracker.polls += 1
-                    body = await self._client.call(_ACTION, tracker.params())
+                    body = await self._client.call(ACTION, tracker.params())
                 cut = poll_scope.cancelled_caught
                 if body is not None:
                     batch = tracker.on_answer(body, self._wall())
@@ -529,7 +529,7 @@ class DeploymentMonitor:
             ),
         )
 
-    def _failed(self, tracker: _Tracker, exc: BaseException) -> DeploymentEvent:
+    def _failed(self, tracker: Tracker, exc: BaseException) -> DeploymentEvent:
         cause = exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
         outcome: Outcome = "not_found" if isinstance(cause, NotFoundError) else "error"
         get_logger().info(
@@ -537,7 +537,7 @@ class DeploymentMonitor:
             instance_id=tracker.instance_id,
             deployment_id=tracker.deployment_id,
             outcome=outcome,
-            error=_error_code(cause),
+            error=error_code(cause),
         )
         tracker.final_emitted = True
         state = tracker.state
@@ -549,8 +549,8 @@ class DeploymentMonitor:
             previous_status=None if state is None else state.status,
             outcome=outcome,
             reason="not_found" if outcome == "not_found" else "error",
-            error=_error_code(cause),
-            message=str(exc) if not isinstance(cause, ApiError) else _error_text(cause),
+            error=error_code(cause),
+            message=str(exc) if not isinstance(cause, ApiError) else error_text(cause),
             time=self._wall(),
         )
         tracker.outcome = WatchOutcome(event)
@@ -558,7 +558,7 @@ class DeploymentMonitor:
         return event
 
 
-def _reported(tracker: _Tracker, outcome: str | None) -> WatchOutcome | None:
+def _reported(tracker: Tracker, outcome: str | None) -> WatchOutcome | None:
     """The outcome another process reported (only the word travels through the coordinator)."""
     if not outcome:
         return None

@@ -1,0 +1,416 @@
+"""One deployment's watch, decided without I/O: the part the watcher and the monitor share.
+
+``Tracker`` holds one deployment's bookkeeping (last state, adaptive interval, error count,
+what was delivered) and turns each answer or error into events, and checkpoints.
+``DeploymentWatcher`` (``_watcher.py``) runs one tracker; ``DeploymentMonitor``
+(``_monitor.py``) runs many from one queue.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from .._errors import (
+    ApiError,
+    DeploymentError,
+    InvalidResponseError,
+    NotFoundError,
+    ServiceUnavailableError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+)
+from ._events import TRANSITION_KINDS, DeploymentEvent, WatchOutcome
+from ._state import DeploymentState, apply, carry_logs, diff, final_event
+
+__all__ = [
+    "ACTION",
+    "CHECKPOINT_VERSION",
+    "Caller",
+    "DEPLOYMENT_NOT_FOUND",
+    "INSTANCE_NOT_FOUND",
+    "Progress",
+    "SERVICE_OUTCOMES",
+    "TRANSIENT_ERRORS",
+    "Tracker",
+    "WatchRetry",
+    "check_intervals",
+    "check_timeout",
+    "describe_change",
+    "ends_deployment",
+    "error_code",
+    "error_text",
+]
+
+CHECKPOINT_VERSION = 1
+ACTION = "GetEdgeInstanceDeployment"
+# 2.6 Error codes: the two ids a watch names.
+DEPLOYMENT_NOT_FOUND = "iot.edge.deploySheetNotExist"
+INSTANCE_NOT_FOUND = "iot.edge.InstanceNotExist"
+#: Errors after which polling again may well succeed (ERRATA: a throttled call was not run).
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    ThrottledError,
+    ServiceUnavailableError,
+    TransportError,
+    InvalidResponseError,
+)
+
+
+class Caller(Protocol):
+    """What the watcher needs of a client: :meth:`aioedge.EdgeClient.call`."""
+
+    async def call(self, action: str, params: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WatchRetry:
+    """How a watcher waits after a transient polling error (on top of the client's own retries).
+
+    The n-th consecutive failure waits ``min(maximum, initial * multiplier ** (n - 1))``;
+    after ``max_errors`` consecutive failures (``None``: never) the watch gives up with
+    :class:`~aioedge.DeploymentError`.
+    """
+
+    initial: float = 1.0
+    multiplier: float = 2.0
+    maximum: float = 30.0
+    max_errors: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
+            raise ValidationError(
+                "WatchRetry needs initial >= 0, maximum >= 0 and multiplier >= 1",
+                param="retry",
+                rule="range",
+            )
+
+    def delay(self, attempt: int) -> float:
+        return float(min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1)))
+
+
+def check_intervals(poll_interval: float, max_poll_interval: float, backoff: float) -> None:
+    if not poll_interval > 0:
+        raise ValidationError(
+            f"poll_interval must be > 0, got {poll_interval!r}", param="poll_interval", rule="range"
+        )
+    if not max_poll_interval >= poll_interval:
+        raise ValidationError(
+            f"max_poll_interval ({max_poll_interval!r}) must be >= poll_interval "
+            f"({poll_interval!r})",
+            param="max_poll_interval",
+            rule="range",
+        )
+    if not backoff >= 1:
+        raise ValidationError(
+            f"backoff must be >= 1, got {backoff!r}", param="backoff", rule="range"
+        )
+
+
+def check_timeout(timeout: float | None, name: str = "timeout") -> None:
+    if timeout is not None and not timeout > 0:
+        raise ValidationError(
+            f"{name} must be > 0 or None, got {timeout!r}", param=name, rule="range"
+        )
+
+
+def describe_change(event: DeploymentEvent) -> str:
+    """A short name of the change ``event`` made: ``task T1 stage 8 → 16``."""
+    if event.kind == "deployment":
+        what = "deployment"
+    elif event.kind == "task":
+        what = f"task {event.task_id}"
+    else:
+        what = f"snapshot {event.snapshot_id}"
+        if event.resource_name or event.resource_id:
+            what += f" ({event.resource_name or event.resource_id})"
+    moves = []
+    if event.stage_changed and event.stage is not None:
+        moves.append(f"stage {event.previous_stage} → {event.stage}")
+    if event.status_changed and event.status is not None:
+        moves.append(f"status {event.previous_status} → {event.status}")
+    return f"{what} {', '.join(moves) or 'appeared'}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Progress:
+    """The last stage or status change a watch saw: what (text), when (monotonic ``at``,
+    and the event's epoch ``time``)."""
+
+    what: str
+    at: float
+    time: float | None
+
+    def stalled(self, now: float, progress_timeout: float) -> bool:
+        return now - self.at >= progress_timeout
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ApiError):
+        return exc.code
+    return type(exc).__name__
+
+
+def error_text(exc: BaseException) -> str:
+    if isinstance(exc, ApiError | TransportError):
+        return exc.message
+    return str(exc)
+
+
+#: Outcomes that end the deployment itself (Status 2/3).  Any other ``final`` (the watcher's
+#: own ``timed_out``, a monitor's ``error``) only ends one watch: a checkpoint taken after
+#: it resumes watching.
+SERVICE_OUTCOMES = frozenset({"succeeded", "failed"})
+
+
+def ends_deployment(event: DeploymentEvent) -> bool:
+    return event.kind == "final" and event.outcome in SERVICE_OUTCOMES
+
+
+@dataclass(slots=True)
+class _Batch:
+    """The events one poll (or one decision) produced and how many reached the caller."""
+
+    base: DeploymentState | None  # the tree before these events
+    events: list[DeploymentEvent]
+    ended_before: bool  # the deployment's own final event was delivered before these
+    delivered: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.delivered >= len(self.events)
+
+
+class Tracker:
+    """One deployment's watch bookkeeping; pure (time comes in as arguments)."""
+
+    def __init__(
+        self,
+        instance_id: str,
+        deployment_id: str,
+        *,
+        poll_interval: float,
+        max_poll_interval: float,
+        backoff: float,
+        retry: WatchRetry | None,
+        checkpoint: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.instance_id = instance_id
+        self.deployment_id = deployment_id
+        self.poll_interval = poll_interval
+        self.max_poll_interval = max_poll_interval
+        self.backoff = backoff
+        self.retry = retry
+        self.interval = poll_interval
+        self.errors = 0
+        self.polls = 0
+        self.state: DeploymentState | None = None
+        self.final_emitted = False
+        self.outcome: WatchOutcome | None = None
+        # What the answers produced, oldest first, and how much of it reached the caller.  A
+        # watcher hands out one batch before it polls again; a monitor may poll again while
+        # the reader has not yet taken the last batch out of the stream.
+        self._batches: deque[_Batch] = deque([_Batch(None, [], False)])
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    def _restore(self, cp: Mapping[str, Any]) -> None:
+        if cp.get("version") != CHECKPOINT_VERSION:
+            raise ValidationError(
+                f"unsupported checkpoint version {cp.get('version')!r}",
+                param="checkpoint",
+                rule="format",
+            )
+        for key, mine in (("deployment_id", self.deployment_id), ("instance_id", self.instance_id)):
+            theirs = cp.get(key)
+            if theirs is not None and theirs != mine:
+                raise ValidationError(
+                    f"checkpoint is for {key} {theirs!r}, not {mine!r}",
+                    param="checkpoint",
+                    rule="dependency",
+                )
+        raw = cp.get("state")
+        self.state = None if raw is None else DeploymentState.from_dict(raw)
+        # Only the deployment's own end is final: a checkpoint written after a timed-out
+        # watch (older versions marked that final too) has a running state and resumes.
+        ended = bool(cp.get("final_emitted", False)) and bool(self.state and self.state.is_final)
+        self.final_emitted = ended
+        self.outcome = (
+            WatchOutcome(final_event(self.state)) if ended and self.state is not None else None
+        )
+        self._batches = deque([_Batch(self.state, [], ended)])
+
+    def checkpoint(self) -> dict[str, Any]:
+        """JSON-serialisable; a tracker restored from it emits only what was not delivered."""
+        # The oldest batch not fully delivered (or the last one, when all of them are).
+        batch = next((b for b in self._batches if not b.complete), self._batches[-1])
+        delivered = batch.events[: batch.delivered]
+        if batch.base is None and not any(e.kind == "deployment" for e in delivered):
+            state = None
+        else:
+            state = apply(batch.base, delivered)
+        ended = batch.ended_before or any(ends_deployment(e) for e in delivered)
+        return {
+            "version": CHECKPOINT_VERSION,
+            "instance_id": self.instance_id,
+            "deployment_id": self.deployment_id,
+            "state": None if state is None else state.to_dict(),
+            "final_emitted": ended,
+        }
+
+    def delivered(self) -> None:
+        """The caller has the next event (in the order the batches produced them)."""
+        batches = self._batches
+        while len(batches) > 1 and batches[0].complete:
+            batches.popleft()
+        batches[0].delivered += 1
+
+    def start_batch(self, events: list[DeploymentEvent]) -> list[DeploymentEvent]:
+        """Record ``events`` (produced from the current ``state``) as the next to deliver."""
+        last = self._batches[-1]
+        ended = last.ended_before or any(ends_deployment(e) for e in last.events)
+        self._batches.append(_Batch(self.state, events, ended))
+        while len(self._batches) > 1 and self._batches[0].complete:
+            self._batches.popleft()
+        return events
+
+    # -- decisions -------------------------------------------------------------------------
+
+    @property
+    def done(self) -> bool:
+        return self.final_emitted
+
+    def on_answer(self, body: Mapping[str, Any], observed_at: float) -> list[DeploymentEvent]:
+        """Events for a successful poll; also updates the interval for the next one."""
+        try:
+            current = DeploymentState.from_response(
+                body,
+                instance_id=self.instance_id,
+                deployment_id=self.deployment_id,
+                observed_at=observed_at,
+            )
+        except (TypeError, ValueError, OverflowError) as exc:
+            # An answer the tree cannot be read from is a bad answer (transient: the next
+            # poll may read well), never a crash of the watch.
+            raise InvalidResponseError("InvalidResponse", str(exc), action=ACTION) from exc
+        if current.deployment_id != self.deployment_id:
+            # Another deployment's tree cannot be diffed against ours: a bad answer.
+            raise InvalidResponseError(
+                "InvalidResponse",
+                f"asked for deployment {self.deployment_id}, "
+                f"the answer is about {current.deployment_id}",
+                action=ACTION,
+            )
+        events = diff(self.state, current)
+        self.start_batch(events)
+        if current.is_final:
+            if not self.final_emitted and not any(e.kind == "final" for e in events):
+                # Resumed from a checkpoint taken between the last transition and "final".
+                events.append(final_event(current))
+            self.final_emitted = True
+            last = next((e for e in reversed(events) if e.kind == "final"), None)
+            self.outcome = WatchOutcome(last if last is not None else final_event(current))
+        self.state = carry_logs(self.state, current)
+        self.errors = 0
+        if any(e.kind in TRANSITION_KINDS or e.kind == "log" for e in events):
+            self.interval = self.poll_interval  # things move: look again soon
+        else:
+            self.interval = min(self.max_poll_interval, self.interval * self.backoff)
+        return events
+
+    def on_error(self, exc: BaseException, observed_at: float) -> tuple[DeploymentEvent, float]:
+        """A ``poll_error`` event and how long to wait, or raise (not transient / gave up)."""
+        if isinstance(exc, NotFoundError):
+            # There is nothing left to watch; say which of the two ids was wrong.
+            if exc.code == DEPLOYMENT_NOT_FOUND:
+                what = f"deployment {self.deployment_id} of instance {self.instance_id}"
+            elif exc.code == INSTANCE_NOT_FOUND:
+                what = f"instance {self.instance_id}"
+            else:
+                raise DeploymentError(
+                    f"cannot watch deployment {self.deployment_id} of instance "
+                    f"{self.instance_id}: {exc.code}: {exc.message}",
+                    deployment_id=self.deployment_id,
+                ) from exc
+            raise DeploymentError(
+                f"{what} does not exist ({exc.code})", deployment_id=self.deployment_id
+            ) from exc
+        if not isinstance(exc, TRANSIENT_ERRORS) or self.retry is None:
+            raise exc
+        self.errors += 1
+        if self.retry.max_errors is not None and self.errors > self.retry.max_errors:
+            raise DeploymentError(
+                f"gave up watching deployment {self.deployment_id} after {self.errors - 1} "
+                f"consecutive failed polls; last: {error_code(exc)}: {error_text(exc)}",
+                deployment_id=self.deployment_id,
+            ) from exc
+        delay = max(self.retry.delay(self.errors), self.poll_interval)
+        event = DeploymentEvent(
+            kind="poll_error",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            error=error_code(exc),
+            message=error_text(exc),
+            attempt=self.errors,
+            retry_in=delay,
+            time=observed_at,
+        )
+        self.start_batch([event])
+        return event, delay
+
+    def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
+        self.final_emitted = True
+        state = self.state
+        event = DeploymentEvent(
+            kind="final",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            status=None if state is None else state.status,
+            previous_status=None if state is None else state.status,
+            outcome="timed_out",
+            reason="timeout",
+            message=f"no final status after {timeout:g}s" if timeout is not None else None,
+            time=observed_at,
+        )
+        self.outcome = WatchOutcome(event)
+        self.start_batch([event])
+        return event
+
+    def stalled(
+        self, progress_timeout: float, last: Progress, observed_at: float
+    ) -> DeploymentEvent:
+        """The final event of a watch that saw no stage or status change for too long."""
+        self.final_emitted = True
+        state = self.state
+        when = (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
+            if last.time is not None
+            else "?"
+        )
+        ago = max(0.0, observed_at - last.time) if last.time is not None else None
+        message = (
+            f"no stage or status change for {progress_timeout:g}s; last change: {last.what} "
+            f"at {when}" + (f" ({ago:.0f}s ago)" if ago is not None else "")
+        )
+        event = DeploymentEvent(
+            kind="final",
+            deployment_id=self.deployment_id,
+            instance_id=self.instance_id,
+            status=None if state is None else state.status,
+            previous_status=None if state is None else state.status,
+            outcome="stalled",
+            reason="stalled",
+            message=message,
+            time=observed_at,
+        )
+        self.outcome = WatchOutcome(event)
+        self.start_batch([event])
+        return event
+
+    def params(self) -> dict[str, str]:
+        return {"InstanceId": self.instance_id, "DeploymentId": self.deployment_id}
