@@ -539,23 +539,11 @@ class DeploymentMonitor:
             outcome=outcome,
             error=error_code(cause),
         )
-        tracker.final_emitted = True
-        state = tracker.state
-        event = DeploymentEvent(
-            kind="final",
-            deployment_id=tracker.deployment_id,
-            instance_id=tracker.instance_id,
-            status=None if state is None else state.status,
-            previous_status=None if state is None else state.status,
-            outcome=outcome,
-            reason="not_found" if outcome == "not_found" else "error",
-            error=error_code(cause),
-            message=str(exc) if not isinstance(cause, ApiError) else error_text(cause),
-            time=self._wall(),
+        message = str(exc) if not isinstance(cause, ApiError) else error_text(cause)
+        reason = "not_found" if outcome == "not_found" else "error"
+        return tracker.finish(
+            outcome, reason, self._wall(), message=message, error=error_code(cause)
         )
-        tracker.outcome = WatchOutcome(event)
-        tracker.start_batch([event])
-        return event
 
 
 def _reported(tracker: Tracker, outcome: str | None) -> WatchOutcome | None:

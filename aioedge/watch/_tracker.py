@@ -24,7 +24,7 @@ from .._errors import (
     TransportError,
     ValidationError,
 )
-from ._events import TRANSITION_KINDS, DeploymentEvent, WatchOutcome
+from ._events import TRANSITION_KINDS, DeploymentEvent, Outcome, WatchOutcome
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
 
 __all__ = [
@@ -364,29 +364,13 @@ class Tracker:
         return event, delay
 
     def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
-        self.final_emitted = True
-        state = self.state
-        event = DeploymentEvent(
-            kind="final",
-            deployment_id=self.deployment_id,
-            instance_id=self.instance_id,
-            status=None if state is None else state.status,
-            previous_status=None if state is None else state.status,
-            outcome="timed_out",
-            reason="timeout",
-            message=f"no final status after {timeout:g}s" if timeout is not None else None,
-            time=observed_at,
-        )
-        self.outcome = WatchOutcome(event)
-        self.start_batch([event])
-        return event
+        message = f"no final status after {timeout:g}s" if timeout is not None else None
+        return self.finish("timed_out", "timeout", observed_at, message=message)
 
     def stalled(
         self, progress_timeout: float, last: Progress, observed_at: float
     ) -> DeploymentEvent:
         """The final event of a watch that saw no stage or status change for too long."""
-        self.final_emitted = True
-        state = self.state
         when = (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
             if last.time is not None
@@ -397,14 +381,30 @@ class Tracker:
             f"no stage or status change for {progress_timeout:g}s; last change: {last.what} "
             f"at {when}" + (f" ({ago:.0f}s ago)" if ago is not None else "")
         )
+        return self.finish("stalled", "stalled", observed_at, message=message)
+
+    def finish(
+        self,
+        outcome: Outcome,
+        reason: str,
+        observed_at: float,
+        *,
+        message: str | None = None,
+        error: str | None = None,
+    ) -> DeploymentEvent:
+        """End this watch with a ``final`` event the service did not give (a timeout, a stall,
+        a monitor's ``not_found``/``error``): the status stays the last one seen."""
+        self.final_emitted = True
+        state = self.state
         event = DeploymentEvent(
             kind="final",
             deployment_id=self.deployment_id,
             instance_id=self.instance_id,
             status=None if state is None else state.status,
             previous_status=None if state is None else state.status,
-            outcome="stalled",
-            reason="stalled",
+            outcome=outcome,
+            reason=reason,
+            error=error,
             message=message,
             time=observed_at,
         )
