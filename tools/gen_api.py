@@ -195,15 +195,25 @@ def _anchor_name(obj: Any) -> str:
 
 
 def _members(cls: type[Any]) -> list[tuple[str, Any]]:
-    """Public methods and properties defined on ``cls`` itself, in source order."""
+    """Public methods and properties defined on ``cls`` itself, then those it takes from a
+    private base class of the package (``_Node``: serialisation read from the fields), in
+    source order."""
+    owners = [cls] + [
+        base
+        for base in cls.__mro__[1:]
+        if base.__name__.startswith("_") and base.__module__.startswith("aioedge")
+    ]
     out = []
-    for name, member in vars(cls).items():
-        if name.startswith("_") and name not in ("__aiter__",):
-            continue
-        if name == "__aiter__":
-            continue
-        if isinstance(member, property | staticmethod | classmethod) or inspect.isfunction(member):
-            out.append((name, member))
+    seen: set[str] = set()
+    for owner in owners:
+        for name, member in vars(owner).items():
+            if name.startswith("_") or name in seen:
+                continue
+            if isinstance(member, property | staticmethod | classmethod) or inspect.isfunction(
+                member
+            ):
+                seen.add(name)
+                out.append((name, member))
     return out
 
 

@@ -20,7 +20,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .._wire import int_or_none, stamp
 from ._cause import FailureCause, failure_cause
@@ -118,6 +118,9 @@ def _fields(cls: type[Any]) -> tuple[Field[Any], ...]:
     return found
 
 
+_N = TypeVar("_N", bound="_Node")
+
+
 class _Node:
     """What the three tree classes share, read from their fields: equality over the compared
     ones (children in any order), ``to_dict``/``from_dict`` and reading an answer's keys."""
@@ -150,7 +153,8 @@ class _Node:
         return out
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> Any:
+    def from_dict(cls: type[_N], raw: Mapping[str, Any]) -> _N:
+        """Read back what :meth:`to_dict` wrote."""
         kwargs: dict[str, Any] = {}
         for f in _fields(cls):
             if "id" in f.metadata:
@@ -192,11 +196,6 @@ class SnapshotState(_Node):
         sid = _str(raw.get("SnapshotId")) or _str(raw.get("ResourceId")) or f"#{index}"
         return cls(snapshot_id=sid, log=log, log_problem=problem, **cls._read(raw))
 
-    if TYPE_CHECKING:
-
-        @classmethod
-        def from_dict(cls, raw: Mapping[str, Any]) -> SnapshotState: ...
-
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class TaskState(_Node):
@@ -226,11 +225,6 @@ class TaskState(_Node):
         tid = _str(raw.get("TaskId")) or _str(raw.get("GatewayId")) or f"#{index}"
         return cls(task_id=tid, snapshots=snaps, **cls._read(raw))
 
-    if TYPE_CHECKING:
-
-        @classmethod
-        def from_dict(cls, raw: Mapping[str, Any]) -> TaskState: ...
-
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class DeploymentState(_Node):
@@ -250,11 +244,6 @@ class DeploymentState(_Node):
     modified_ms: int | None = _ms("GmtModified")
     completed_ms: int | None = _ms("GmtCompleted")
     observed_at: float | None = field(default=None, compare=False)
-
-    if TYPE_CHECKING:
-
-        @classmethod
-        def from_dict(cls, raw: Mapping[str, Any]) -> DeploymentState: ...
 
     # -- reading ---------------------------------------------------------------------------
 
