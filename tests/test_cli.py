@@ -77,6 +77,13 @@ def base_env(home: Path, creds: Credentials | None = None) -> dict[str, str]:
     return env
 
 
+def sigint_as_at_a_terminal() -> None:
+    """``preexec_fn`` for a CLI a test will Ctrl-C: a shell starts background jobs with SIGINT
+    ignored, and a child inherits that (Python then installs no KeyboardInterrupt handler), so
+    a suite run in the background would see the CLI shrug the signal off."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 async def aioedge(*args: str, env: Mapping[str, str], timeout: float = TIMEOUT) -> Result:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -797,6 +804,7 @@ async def test_ctrl_c_on_a_running_watch_exits_130(tmp_path: Path) -> None:
             env=base_env(tmp_path, slow.credentials),
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=sigint_as_at_a_terminal,
         )
         assert proc.stdout is not None
         try:

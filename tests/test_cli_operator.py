@@ -30,7 +30,7 @@ from aioedge import EdgeClient
 from aioedge._cli import main
 from aioedge.testing import Emulator
 
-from .test_cli import TIMEOUT, aioedge, base_env, gateway
+from .test_cli import TIMEOUT, aioedge, base_env, gateway, sigint_as_at_a_terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MESSAGE = (
@@ -369,6 +369,7 @@ async def test_ctrl_c_says_how_to_follow_again(
             env=env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            preexec_fn=sigint_as_at_a_terminal,
         )
         assert proc.stdout is not None
         await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)  # it is watching
