@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from ._catalog import get_operation
 from ._errors import ValidationError
 from ._rollout import RolloutEvent, RolloutPlan, minimum_duration, parse_share, parse_waves
+from .watch._events import one_line
 
 __all__ = ["add_parser", "cmd_rollout", "read_instance_ids", "render_plan"]
 
@@ -171,7 +172,11 @@ def _line(event: RolloutEvent) -> str | None:
     if event.kind == "deployment" and event.event is not None and event.outcome is not None:
         mark = "ok    " if event.outcome == "succeeded" else "FAILED"
         dep = event.deployment_id or "-"
-        detail = f" ({event.event.error})" if event.event.error else ""
+        final = event.event
+        # Root cause first, as `aioedge watch` says it: the failing resource and its message.
+        cause = final.culprit()
+        detail = f": {cause}: {one_line(final.message or '')}" if cause else ""
+        detail += f" ({final.error})" if final.error else ""
         return f"{mark} {event.instance_id} deployment {dep} {event.outcome}{detail}"
     if event.kind == "final" and event.result is not None:
         r = event.result

@@ -347,6 +347,22 @@ def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
         progress.show()
     assert stream.getvalue().endswith("wave 1/2 · 1/3 done · 0 ok · 1 failed")
     assert _line(events[1]) == "FAILED a deployment d1 failed (x.y)"
+    # A failed resource is named with its whole message, as `aioedge watch` names it.
+    caused = DeploymentEvent(
+        kind="final",
+        deployment_id="d2",
+        outcome="failed",
+        reason="snapshot_failed",
+        resource_name="ModbusDriver",
+        resource_type="driver",
+        stage=16,
+        message="package failed:\n  disk full",
+    )
+    line = _line(RolloutEvent(kind="deployment", time=0, instance_id="b", event=caused))
+    assert line == (
+        "FAILED b deployment - failed: ModbusDriver (driver) at packaging: "
+        "package failed: disk full"
+    )
     done = RolloutEvent(kind="final", time=0, result=RolloutResult(failed=("a",), skipped=("b",)))
     assert _line(done) == "done: 0 succeeded, 1 failed, 1 skipped"
     piped = io.StringIO()

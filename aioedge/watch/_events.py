@@ -280,24 +280,24 @@ class DeploymentEvent:
             code = f" code={printable(entry.code)}" if entry.failed and entry.code else ""
             return (
                 f"log {self._resource()} [{stage_name(entry.stage)}] {level}{code}: "
-                f"{_one_line(entry.message or '')}"
+                f"{one_line(entry.message or '')}"
             )
         if self.kind == "warning":
             where = f" snapshot {self._resource()}" if self.snapshot_id else ""
-            return f"warning deployment {dep}{where}: {_one_line(self.message or '')}"
+            return f"warning deployment {dep}{where}: {one_line(self.message or '')}"
         if self.kind == "poll_error":
             retry = f", retrying in {self.retry_in:.1f}s" if self.retry_in is not None else ""
             return (
                 f"poll error #{self.attempt or 1} on deployment {dep}: "
                 f"{printable(self.error or '')}{': ' if self.message else ''}"
-                f"{_one_line(self.message or '')}{retry}"
+                f"{one_line(self.message or '')}{retry}"
             )
         # final
         outcome = (self.outcome or "finished").replace("_", " ")
         if self.reason in ("snapshot_failed", "task_failed"):
             # The root cause, whole: which resource, where, and its full message.
-            return f"deployment {dep} {outcome}: {self.culprit()}: {_one_line(self.message or '')}"
-        detail = f" ({_one_line(self.message)})" if self.message else ""
+            return f"deployment {dep} {outcome}: {self.culprit()}: {one_line(self.message or '')}"
+        detail = f" ({one_line(self.message)})" if self.message else ""
         return f"deployment {dep} {outcome}{detail}"
 
     def culprit(self) -> str:
@@ -401,7 +401,7 @@ def printable(text: str) -> str:
     )
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     """Free text on one line: runs of whitespace (line breaks too) become one space."""
     return printable(" ".join(text.split()))
 
