@@ -584,6 +584,20 @@ def _new_entries(before: Sequence[LogEntry], after: Sequence[LogEntry]) -> list[
 def _diff_snapshot(
     ctx: _Ctx, task: TaskState, prev: SnapshotState | None, snap: SnapshotState
 ) -> list[DeploymentEvent]:
+    def about(kind: Literal["snapshot", "warning", "log"], **fields: Any) -> DeploymentEvent:
+        """An event of this snapshot: where it stands in the tree, its resource, ``fields``."""
+        return DeploymentEvent(
+            kind=kind,
+            deployment_id=ctx.deployment_id,
+            instance_id=ctx.instance_id,
+            task_id=task.task_id,
+            snapshot_id=snap.snapshot_id,
+            resource_id=snap.resource_id,
+            resource_name=snap.resource_name,
+            resource_type=snap.resource_type,
+            **fields,
+        )
+
     def transition(
         stage: int | None,
         status: int | None,
@@ -592,16 +606,9 @@ def _diff_snapshot(
         time: float | None,
         inferred: bool,
     ) -> DeploymentEvent:
-        return DeploymentEvent(
-            kind="snapshot",
-            deployment_id=ctx.deployment_id,
-            instance_id=ctx.instance_id,
-            task_id=task.task_id,
-            snapshot_id=snap.snapshot_id,
+        return about(
+            "snapshot",
             gateway_id=task.gateway_id,
-            resource_id=snap.resource_id,
-            resource_name=snap.resource_name,
-            resource_type=snap.resource_type,
             operate_type=snap.operate_type,
             stage=stage,
             status=status,
@@ -620,15 +627,8 @@ def _diff_snapshot(
     problem = snap.log_problem or _lost_problem(lost)
     if problem and (prev is None or prev.log_problem != problem):
         out.append(
-            DeploymentEvent(
-                kind="warning",
-                deployment_id=ctx.deployment_id,
-                instance_id=ctx.instance_id,
-                task_id=task.task_id,
-                snapshot_id=snap.snapshot_id,
-                resource_id=snap.resource_id,
-                resource_name=snap.resource_name,
-                resource_type=snap.resource_type,
+            about(
+                "warning",
                 message=f"malformed Log: {problem}" if snap.log_problem else problem,
                 time=ctx.observed_at,
             )
@@ -661,20 +661,7 @@ def _diff_snapshot(
             out.append(transition(*observed, None, time=observed_time, inferred=False))
             running = observed
         out.append(
-            DeploymentEvent(
-                kind="log",
-                deployment_id=ctx.deployment_id,
-                instance_id=ctx.instance_id,
-                task_id=task.task_id,
-                snapshot_id=snap.snapshot_id,
-                resource_id=snap.resource_id,
-                resource_name=snap.resource_name,
-                resource_type=snap.resource_type,
-                stage=entry.stage,
-                log=entry,
-                message=entry.message,
-                time=entry.time,
-            )
+            about("log", stage=entry.stage, log=entry, message=entry.message, time=entry.time)
         )
     if running != observed:
         out.append(transition(*observed, running, time=observed_time, inferred=False))
