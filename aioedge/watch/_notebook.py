@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from .._notebook import LiveOutput
 from ._events import stage_name, status_name
-from ._render import events_html, render_html, short_id
+from ._render import events_html, html_table, render_html, short_id
 
 if TYPE_CHECKING:  # the watcher and the monitor import this module to display themselves
     from ._events import DeploymentEvent, WatchOutcome
@@ -103,15 +103,8 @@ def monitor_html(monitor: DeploymentMonitor) -> str:
         f"{stats.watched} deployments: {stats.finished} finished, {stats.active} active "
         f"&middot; {stats.polls} polls, {stats.poll_errors} poll errors"
     )
-    head = "".join(
-        f"<th style='text-align:left'>{h}</th>"
-        for h in ("instance", "deployment", "status", "snapshots", "root cause")
-    )
-    return (
-        "<table class='aioedge-monitor'>"
-        f"<caption style='text-align:left'>{caption}</caption>"
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
-    )
+    columns = ("instance", "deployment", "status", "snapshots", "root cause")
+    return html_table("aioedge-monitor", caption, columns, rows)
 
 
 async def display_monitor(

@@ -297,12 +297,16 @@ def render_html(state: DeploymentState) -> str:
             f"<b>{e(cause.resource)}</b> at {e(stage_name(cause.stage))}: "
             f"{e(cause.message)}</span>"
         )
-    head = "".join(
-        f"<th style='text-align:left'>{h}</th>"
-        for h in ("subtask / resource", "type", "stage", "progress", "status")
-    )
+    columns = ("subtask / resource", "type", "stage", "progress", "status")
+    return html_table("aioedge-deployment", caption, columns, rows)
+
+
+def html_table(css_class: str, caption: str, columns: Iterable[str], rows: Iterable[str]) -> str:
+    """A notebook table of class ``css_class``: ``caption`` (HTML) above left-aligned
+    ``columns``, then ``rows`` (each a whole ``<tr>``)."""
+    head = "".join(f"<th style='text-align:left'>{h}</th>" for h in columns)
     return (
-        "<table class='aioedge-deployment'>"
+        f"<table class='{css_class}'>"
         f"<caption style='text-align:left'>{caption}</caption>"
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
     )
