@@ -738,11 +738,8 @@ _R = TypeVar("_R", bound=Result)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class ListResult(Result, Generic[_T]):
-    """A reply whose body is one list (BatchGet*, QueryEdgeInstanceGateway).
-
-    Iterable, sized and indexable like its ``items``.
-    """
+class _Items(Result, Generic[_T]):
+    """A reply that is iterable, sized and indexable like its ``items``."""
 
     items: tuple[_T, ...] = ()
 
@@ -751,10 +748,6 @@ class ListResult(Result, Generic[_T]):
 
     def __len__(self) -> int:
         return len(self.items)
-
-    def _repr_html_(self) -> str:
-        kind = type(self.items[0]).__name__ if self.items else "item"
-        return _items_html(self.items, f"{len(self.items)} × {kind}")
 
     @overload
     def __getitem__(self, index: int) -> _T: ...
@@ -765,23 +758,28 @@ class ListResult(Result, Generic[_T]):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class Page(Result, Generic[_T]):
+class ListResult(_Items[_T]):
+    """A reply whose body is one list (BatchGet*, QueryEdgeInstanceGateway).
+
+    Iterable, sized and indexable like its ``items``.
+    """
+
+    def _repr_html_(self) -> str:
+        kind = type(self.items[0]).__name__ if self.items else "item"
+        return _items_html(self.items, f"{len(self.items)} × {kind}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
+class Page(_Items[_T]):
     """One page of a paged ``Query*`` operation: ``items`` plus the paging fields.
 
     Iterable, sized and indexable like its ``items``; ``has_more`` says whether a later page
     exists (``client.paginate`` walks them all).
     """
 
-    items: tuple[_T, ...] = ()
     total: int | None = _w("Total", to_int)
     page_size: int | None = _w("PageSize", to_int)
     current_page: int | None = _w("CurrentPage", to_int)
-
-    def __iter__(self) -> Iterator[_T]:
-        return iter(self.items)
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def _repr_html_(self) -> str:
         kind = type(self.items[0]).__name__ if self.items else "item"
@@ -791,13 +789,6 @@ class Page(Result, Generic[_T]):
         total = f" of {self.total}" if self.total is not None else ""
         more = "; client.paginate() reads every page" if self.has_more else ""
         return _items_html(self.items, f"page {page}: {kind} {span}{total}{more}")
-
-    @overload
-    def __getitem__(self, index: int) -> _T: ...
-    @overload
-    def __getitem__(self, index: slice) -> tuple[_T, ...]: ...
-    def __getitem__(self, index: int | slice) -> _T | tuple[_T, ...]:
-        return self.items[index]
 
     @property
     def has_more(self) -> bool:
