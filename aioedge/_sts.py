@@ -259,9 +259,8 @@ def _document(
         if not isinstance(data.get(name), str) or not data.get(name)
     ]
     if missing:
-        rid = f" (RequestId {request_id})" if request_id else ""
         raise CredentialsError(
-            f"{source}: {origin} has no {', '.join(missing)}{rid}",
+            f"{source}: {origin} has no {', '.join(missing)}{_rid(request_id)}",
             source=source,
             request_id=request_id,
         )
@@ -273,6 +272,11 @@ def _document(
         expiration=expiration,
         source=source,
     )
+
+
+def _rid(request_id: str | None) -> str:
+    """How an error quotes the RequestId of the answer it is about (nothing without one)."""
+    return f" (RequestId {request_id})" if request_id else ""
 
 
 def _load(body: bytes) -> Any:
@@ -300,8 +304,7 @@ def _refusal(
         code = f"HTTP{status}"
         message = f"unreadable answer: {body[:120].decode('utf-8', 'replace')!r}"
     message = one_line(scrub(message, secrets))
-    rid = f" (RequestId {request_id})" if request_id else ""
-    text = f"{source}: {code}{': ' + message if message else ''}{rid}"
+    text = f"{source}: {code}{': ' + message if message else ''}{_rid(request_id)}"
     return CredentialsError(text, source=source, code=code, request_id=request_id)
 
 
@@ -321,9 +324,10 @@ def parse_sts_answer(
     request_id = str(data.get("RequestId") or request_id or "") or None
     creds = data.get("Credentials")
     if not isinstance(creds, dict):
-        rid = f" (RequestId {request_id})" if request_id else ""
         raise CredentialsError(
-            f"{source}: the answer has no Credentials{rid}", source=source, request_id=request_id
+            f"{source}: the answer has no Credentials{_rid(request_id)}",
+            source=source,
+            request_id=request_id,
         )
     return _document(creds, source=source, request_id=request_id, origin="Credentials")
 
