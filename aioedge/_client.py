@@ -721,7 +721,9 @@ class EdgeClient(OperationsMixin):
         starts (running ones are watched to their end).  ``store`` (a JSON file path, a
         ``redis://`` URL or a store object) makes the rollout resumable after a crash.
         ``options``: ``poll_interval``, ``max_poll_interval``, ``timeout`` (per deployment),
-        ``pollers``.  ``.result`` lists succeeded, failed and skipped instance ids.
+        ``progress_timeout`` (a deployment with no stage or status change for that long ends
+        ``stalled`` and counts as failed), ``pollers``.  ``.result`` lists succeeded, failed
+        and skipped instance ids.
         """
         from ._rollout_run import Rollout
 

@@ -50,7 +50,7 @@ WaveSpec = int | float
 RECORD_VERSION = 1
 
 #: Outcomes of a monitor's ``final`` event that count as a success; every other one
-#: (failed, timed_out, not_found, error) counts as a failure.
+#: (failed, timed_out, stalled, not_found, error) counts as a failure.
 _SUCCESS = "succeeded"
 
 

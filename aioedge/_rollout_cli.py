@@ -75,6 +75,13 @@ def add_parser(
     p.add_argument(
         "--timeout", type=float, default=None, help="give up on one deployment after SECONDS"
     )
+    p.add_argument(
+        "--progress-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="count a deployment with no stage or status change for SECONDS as stalled (failed)",
+    )
     p.add_argument("--poll-interval", type=float, default=1.0, help="default 1 s")
     p.add_argument("--max-poll-interval", type=float, default=10.0, help="default 10 s")
     return p
@@ -215,6 +222,7 @@ async def cmd_rollout(args: argparse.Namespace, make_client: Callable[..., Any])
             poll_interval=args.poll_interval,
             max_poll_interval=args.max_poll_interval,
             timeout=args.timeout,
+            progress_timeout=args.progress_timeout,
         )
         async with rollout:
             async for event in rollout:

@@ -239,6 +239,7 @@ class Rollout:
         poll_interval: float = 1.0,
         max_poll_interval: float = 10.0,
         timeout: float | None = None,
+        progress_timeout: float | None = None,
         pollers: int = 4,
         wall_clock: Any = None,
     ) -> None:
@@ -266,6 +267,7 @@ class Rollout:
             poll_interval=poll_interval,
             max_poll_interval=max_poll_interval,
             timeout=timeout,
+            progress_timeout=progress_timeout,
             pollers=pollers,
             until_idle=False,
         )

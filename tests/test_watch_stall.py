@@ -208,3 +208,107 @@ async def test_a_monitor_tells_on_poll_of_every_poll_of_every_deployment(env: En
         assert mine[0].changed and mine[-1].body is not None
         assert mine[-1].body["Data"]["Status"] == 2
     assert sum(len(p.events) for p in polls) == len(events)
+
+
+def _monitor(env: Env, **kw: Any) -> DeploymentMonitor:
+    return DeploymentMonitor(
+        env.client, clock=env.clock, sleep=env.sleep, wall_clock=env.clock, **kw
+    )
+
+
+@pytest.mark.parametrize("progress_timeout", [5.0, 12.0])
+async def test_a_monitor_ends_only_the_stalled_deployment_stalled(
+    env: Env, progress_timeout: float
+) -> None:
+    pairs = []
+    for i in range(3):
+        inst = await env.instance(f"three{i}", gateways=1, drivers=1)
+        pairs.append((inst, await env.deploy(inst)))
+    hung = pairs[1]
+    env.emu.stall_deployment_at(stage=16, deployment_id=hung[1])
+    poll = 0.5
+    async with _monitor(
+        env, poll_interval=poll, max_poll_interval=poll * 4, progress_timeout=progress_timeout
+    ) as monitor:
+        for pair in pairs:
+            monitor.add(*pair)
+        events = [e async for e in monitor]
+    finals = {e.deployment_id: e for e in events if e.kind == "final"}
+    assert {dep: e.outcome for dep, e in finals.items()} == {
+        pairs[0][1]: "succeeded",
+        hung[1]: "stalled",
+        pairs[2][1]: "succeeded",
+    }
+    assert monitor.outcomes()[hung] == "stalled"
+    final = finals[hung[1]]
+    assert final.reason == "stalled"
+    moved = [e for e in events if e.deployment_id == hung[1] and e.is_transition]
+    last = moved[-1]
+    # The snapshot that hangs reached stage 16 and stays processing (a sibling may finish).
+    assert [e for e in moved if e.kind == "snapshot" and e.stage == 16 and e.status == 1]
+    assert last.time is not None and final.time is not None
+    # No sooner than progress_timeout after the last change, and within one poll after it.
+    assert progress_timeout <= final.time - last.time <= progress_timeout + poll * 4 + 0.001
+    assert final.message is not None
+    assert f"no stage or status change for {progress_timeout:g}s" in final.message
+    assert f"last change: {describe_change(last)} at " in final.message
+    # The deployment itself still runs; the others went to their end.
+    assert [t for t in env.emu.timeline(hung[1]) if t["kind"] == "deployment"][-1]["status"] == 1
+
+
+async def test_a_monitors_progress_timeout_is_per_deployment(env: Env) -> None:
+    pairs = []
+    for i in range(2):
+        inst = await env.instance(f"per{i}", gateways=1, drivers=1)
+        dep = await env.deploy(inst)
+        env.emu.stall_deployment_at(stage=8, deployment_id=dep)
+        pairs.append((inst, dep))
+    async with _monitor(
+        env, poll_interval=0.5, max_poll_interval=1.0, progress_timeout=5.0
+    ) as monitor:
+        monitor.add(*pairs[0])
+        # Its own: a longer stall clock, and an overall timeout that ends it first.
+        monitor.add(*pairs[1], progress_timeout=None, timeout=30.0)
+        events = [e async for e in monitor]
+    finals = {e.deployment_id: e.outcome for e in events if e.kind == "final"}
+    assert finals == {pairs[0][1]: "stalled", pairs[1][1]: "timed_out"}
+    with pytest.raises(ValidationError) as exc:
+        _monitor(env, progress_timeout=-1)
+    assert exc.value.param == "progress_timeout"
+    with pytest.raises(ValidationError) as exc:
+        _monitor(env).add("i", "d", progress_timeout=0)
+    assert exc.value.param == "progress_timeout"
+
+
+async def test_a_checkpoint_keeps_the_stall_clock(env: Env) -> None:
+    inst = await env.instance("resumed", gateways=1, drivers=1)
+    dep = await env.deploy(inst)
+    env.emu.stall_deployment_at(stage=8, deployment_id=dep)
+    seen: list[DeploymentEvent] = []
+    with anyio.CancelScope() as scope:
+        # Watch until the deployment has not moved for 20 s of its 30 s, then stop.
+        def poll(info: PollInfo) -> None:
+            if info.since_change >= 20:
+                scope.cancel()
+
+        watcher = env.watch(inst, dep, poll_interval=0.5, max_poll_interval=2.0, on_poll=poll)
+        async for event in watcher:
+            seen.append(event)
+    assert seen and all(e.kind != "final" for e in seen)
+    checkpoint = json.loads(json.dumps(watcher.checkpoint()))
+    assert checkpoint["progress"]["what"] == describe_change(
+        [e for e in seen if e.is_transition][-1]
+    )
+    resumed_at = env.clock()
+    async with _monitor(
+        env, poll_interval=0.5, max_poll_interval=2.0, progress_timeout=30.0
+    ) as monitor:
+        monitor.add(inst, dep, checkpoint=checkpoint)
+        events = [e async for e in monitor]
+    final = events[-1]
+    assert final.outcome == "stalled" and final.time is not None
+    last = [e for e in seen if e.is_transition][-1]
+    assert last.time is not None
+    # The clock went on from the last change before the checkpoint: not 30 s from the resume.
+    assert 30.0 <= final.time - last.time <= 32.001
+    assert final.time - resumed_at < 30.0 - 10

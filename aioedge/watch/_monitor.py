@@ -55,10 +55,10 @@ class _Entry:
     tracker: Tracker = field(compare=False)
     deadline: float | None = field(compare=False, default=None)
     timeout: float | None = field(compare=False, default=None)
-    # For PollInfo: which watch, since when (monotonic), and the last stage/status change.
+    progress_timeout: float | None = field(compare=False, default=None)
+    # For PollInfo: which watch and since when (monotonic).
     watch_id: int = field(compare=False, default_factory=next_watch_id)
     added: float = field(compare=False, default=0.0)
-    changed: float = field(compare=False, default=0.0)
 
 
 #: What travels through the monitor's stream: the event and the deployment it belongs to.
@@ -93,6 +93,12 @@ class DeploymentMonitor:
     Unlike a single watcher the monitor never raises for one deployment: a deployment that
     vanishes gets a ``final`` event with ``outcome="not_found"``, one that fails otherwise
     ``outcome="error"`` (``error`` holds the code).  Timeouts count from :meth:`add`.
+
+    ``progress_timeout`` (or per deployment, :meth:`add`'s): a deployment with no stage or
+    status change for that long ends with a ``final`` event of ``outcome="stalled"`` whose
+    message names the last change and when; the others go on.  Each deployment is judged
+    on its own, by the same rule as a single watcher's, and its checkpoint keeps when the
+    last change was seen, so a resumed or taken-over watch keeps the same stall clock.
     """
 
     def __init__(
@@ -104,6 +110,7 @@ class DeploymentMonitor:
         max_poll_interval: float = 10.0,
         backoff: float = 1.5,
         timeout: float | None = None,
+        progress_timeout: float | None = None,
         retry: WatchRetry | None = WatchRetry(),  # noqa: B008 - frozen value object
         buffer_size: int = 256,
         until_idle: bool = True,
@@ -115,6 +122,7 @@ class DeploymentMonitor:
     ) -> None:
         check_intervals(poll_interval, max_poll_interval, backoff)
         check_timeout(timeout)
+        check_timeout(progress_timeout, "progress_timeout")
         if on_poll is not None and not callable(on_poll):
             raise ValidationError(
                 f"on_poll must be callable, got {type(on_poll).__name__}",
@@ -136,6 +144,7 @@ class DeploymentMonitor:
             "retry": retry,
         }
         self._timeout = timeout
+        self._progress_timeout = progress_timeout
         self._buffer_size = buffer_size
         self._until_idle = until_idle
         self._clock = clock or time.monotonic
@@ -170,8 +179,11 @@ class DeploymentMonitor:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         timeout: float | None = _UNSET,
+        progress_timeout: float | None = _UNSET,
     ) -> bool:
-        """Start watching a deployment (polled first thing); False if it is already watched."""
+        """Start watching a deployment (polled first thing); False if it is already watched.
+
+        ``timeout`` and ``progress_timeout`` default to the monitor's (``None``: none)."""
         if self._ended:
             raise RuntimeError("this monitor's stream has ended; start a new monitor")
         if self._closing:
@@ -181,19 +193,23 @@ class DeploymentMonitor:
             return False
         timeout = self._timeout if timeout is _UNSET else timeout
         check_timeout(timeout)
+        if progress_timeout is _UNSET:
+            progress_timeout = self._progress_timeout
+        check_timeout(progress_timeout, "progress_timeout")
         tracker = Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
+        now = self._clock()
+        tracker.begin(now, self._wall())
         self._trackers[key] = tracker
         if checkpoint is not None and self._coordinator is not None:
             self._given[key] = checkpoint
-        now = self._clock()
         entry = _Entry(
             due=now,
             seq=next(self._seq),
             tracker=tracker,
             deadline=None if timeout is None else now + timeout,
             timeout=timeout,
+            progress_timeout=progress_timeout,
             added=now,
-            changed=now,
         )
         heapq.heappush(self._heap, entry)
         self._notify()
@@ -361,6 +377,9 @@ class DeploymentMonitor:
             # whichever process that was (none yet: the one given to add()).
             checkpoint = claim.checkpoint or self._given.get(key)
             tracker = Tracker(*key, checkpoint=checkpoint, **self._options)
+            # The stall clock goes on from the last change the checkpoint recorded (or from
+            # this monitor's add() when there is none yet): a takeover does not reset it.
+            tracker.begin(self._clock(), self._wall(), since=entry.tracker.progress)
             self._trackers[key] = entry.tracker = tracker
         return True
 
@@ -474,6 +493,7 @@ class DeploymentMonitor:
                 cut = poll_scope.cancelled_caught
                 if body is not None:
                     batch = tracker.on_answer(body, self._wall())
+                    tracker.moved(batch, self._clock(), self._wall())
                     wait = tracker.interval
                     if self._hooks is not None:
                         await self._polled(entry, body, None, batch)
@@ -489,6 +509,12 @@ class DeploymentMonitor:
         expired = entry.deadline is not None and (cut or self._clock() >= entry.deadline)
         if expired and not tracker.done:
             batch.append(tracker.timed_out(entry.timeout, self._wall()))
+        elif entry.progress_timeout is not None and not tracker.done:
+            left = tracker.stall_left(self._clock(), entry.progress_timeout)
+            if left <= 0:
+                batch.append(tracker.stalled(entry.progress_timeout, self._wall()))
+            else:
+                wait = min(wait if wait is not None else tracker.interval, left)
         for event in batch:
             # Delivered only once the reader takes it (__anext__): an event still in the
             # buffer, or whose send is cancelled, is not in a checkpoint.
@@ -510,9 +536,8 @@ class DeploymentMonitor:
         assert self._hooks is not None
         now = self._clock()
         changed = any(e.is_transition for e in batch)
-        if changed:
-            entry.changed = now
         tracker = entry.tracker
+        last = tracker.progress
         await self._hooks.emit(
             "on_poll",
             PollInfo(
@@ -525,7 +550,7 @@ class DeploymentMonitor:
                 error=error,
                 events=tuple(e.kind for e in batch),
                 changed=changed,
-                since_change=now - entry.changed,
+                since_change=0.0 if last is None else now - last.at,
             ),
         )
 

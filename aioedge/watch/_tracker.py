@@ -138,14 +138,24 @@ def describe_change(event: DeploymentEvent) -> str:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Progress:
     """The last stage or status change a watch saw: what (text), when (monotonic ``at``,
-    and the event's epoch ``time``)."""
+    the event's epoch ``time``, and ``seen``: the local epoch time it was observed, which a
+    checkpoint keeps so that a watch resumed elsewhere keeps the same stall clock)."""
 
     what: str
     at: float
     time: float | None
+    seen: float | None = None
 
     def stalled(self, now: float, progress_timeout: float) -> bool:
         return now - self.at >= progress_timeout
+
+    def left(self, now: float, progress_timeout: float) -> float:
+        """Seconds until the watch counts as stalled (<= 0: it does)."""
+        return self.at + progress_timeout - now
+
+
+#: What a watch that has seen no change yet names as its last one.
+_NO_CHANGE = "none since the watch started"
 
 
 def error_code(exc: BaseException) -> str:
@@ -178,6 +188,8 @@ class _Batch:
     events: list[DeploymentEvent]
     ended_before: bool  # the deployment's own final event was delivered before these
     delivered: int = 0
+    progress: Progress | None = None  # the last change before these events
+    observed: float | None = None  # when (local epoch) the answer behind them came
 
     @property
     def complete(self) -> bool:
@@ -210,6 +222,9 @@ class Tracker:
         self.state: DeploymentState | None = None
         self.final_emitted = False
         self.outcome: WatchOutcome | None = None
+        #: The last stage or status change (set by :meth:`begin`, moved by :meth:`moved`).
+        self.progress: Progress | None = None
+        self._saved_progress: tuple[str, float | None, float | None] | None = None
         # What the answers produced, oldest first, and how much of it reached the caller.  A
         # watcher hands out one batch before it polls again; a monitor may poll again while
         # the reader has not yet taken the last batch out of the stream.
@@ -244,6 +259,19 @@ class Tracker:
             WatchOutcome(final_event(self.state)) if ended and self.state is not None else None
         )
         self._batches = deque([_Batch(self.state, [], ended)])
+        saved = cp.get("progress")
+        if saved is not None:
+            if not isinstance(saved, Mapping) or not isinstance(saved.get("what"), str):
+                raise ValidationError(
+                    "checkpoint progress must be an object with 'what'",
+                    param="checkpoint",
+                    rule="format",
+                )
+            self._saved_progress = (
+                saved["what"],
+                _number(saved.get("time")),
+                _number(saved.get("seen")),
+            )
 
     def checkpoint(self) -> dict[str, Any]:
         """JSON-serialisable; a tracker restored from it emits only what was not delivered."""
@@ -255,13 +283,26 @@ class Tracker:
         else:
             state = apply(batch.base, delivered)
         ended = batch.ended_before or any(ends_deployment(e) for e in delivered)
-        return {
+        out: dict[str, Any] = {
             "version": CHECKPOINT_VERSION,
             "instance_id": self.instance_id,
             "deployment_id": self.deployment_id,
             "state": None if state is None else state.to_dict(),
             "final_emitted": ended,
         }
+        # The last change among the events handed out (or the one before them): a watch
+        # resumed from this checkpoint keeps its stall clock.
+        moved = [e for e in delivered if e.kind in TRANSITION_KINDS]
+        if moved:
+            out["progress"] = {
+                "what": describe_change(moved[-1]),
+                "time": moved[-1].time,
+                "seen": batch.observed,
+            }
+        elif batch.progress is not None:
+            last = batch.progress
+            out["progress"] = {"what": last.what, "time": last.time, "seen": last.seen}
+        return out
 
     def delivered(self) -> None:
         """The caller has the next event (in the order the batches produced them)."""
@@ -270,11 +311,13 @@ class Tracker:
             batches.popleft()
         batches[0].delivered += 1
 
-    def start_batch(self, events: list[DeploymentEvent]) -> list[DeploymentEvent]:
+    def start_batch(
+        self, events: list[DeploymentEvent], observed_at: float | None = None
+    ) -> list[DeploymentEvent]:
         """Record ``events`` (produced from the current ``state``) as the next to deliver."""
         last = self._batches[-1]
         ended = last.ended_before or any(ends_deployment(e) for e in last.events)
-        self._batches.append(_Batch(self.state, events, ended))
+        self._batches.append(_Batch(self.state, events, ended, 0, self.progress, observed_at))
         while len(self._batches) > 1 and self._batches[0].complete:
             self._batches.popleft()
         return events
@@ -284,6 +327,43 @@ class Tracker:
     @property
     def done(self) -> bool:
         return self.final_emitted
+
+    # -- stall detection (progress_timeout) ---------------------------------------------------
+
+    def begin(self, now: float, wall: float, *, since: Progress | None = None) -> Progress:
+        """Start the stall clock (once): at the last change a checkpoint recorded, counted
+        back from ``wall`` (so a resumed or taken-over watch does not reset it), else at
+        ``since`` (the clock of a watch this one replaces), else now."""
+        if self.progress is None:
+            saved = self._saved_progress
+            if saved is not None:
+                what, when, seen = saved
+                ago = 0.0 if seen is None else min(max(0.0, wall - seen), 10 * 365 * 86400.0)
+                self.progress = Progress(what=what, at=now - ago, time=when, seen=seen)
+            elif since is not None:
+                self.progress = since
+            else:
+                self.progress = Progress(what=_NO_CHANGE, at=now, time=wall, seen=wall)
+            for batch in self._batches:
+                if batch.progress is None:
+                    batch.progress = self.progress
+        return self.progress
+
+    def moved(self, events: list[DeploymentEvent], now: float, wall: float) -> Progress | None:
+        """Note the last stage or status change among ``events`` (just produced) as progress."""
+        changes = [e for e in events if e.kind in TRANSITION_KINDS]
+        if changes:
+            last = changes[-1]
+            self.progress = Progress(what=describe_change(last), at=now, time=last.time, seen=wall)
+        return self.progress
+
+    def stall_left(self, now: float, progress_timeout: float) -> float:
+        """Seconds until this watch counts as stalled (<= 0: it does): the one rule the
+        watcher and the monitor both follow.  Poll once more right at that moment: a change
+        seen then still counts."""
+        if self.progress is None:
+            raise RuntimeError("begin() the stall clock first")
+        return self.progress.left(now, progress_timeout)
 
     def on_answer(self, body: Mapping[str, Any], observed_at: float) -> list[DeploymentEvent]:
         """Events for a successful poll; also updates the interval for the next one."""
@@ -307,7 +387,7 @@ class Tracker:
                 action=ACTION,
             )
         events = diff(self.state, current)
-        self.start_batch(events)
+        self.start_batch(events, observed_at)
         if current.is_final:
             if not self.final_emitted and not any(e.kind == "final" for e in events):
                 # Resumed from a checkpoint taken between the last transition and "final".
@@ -360,17 +440,19 @@ class Tracker:
             retry_in=delay,
             time=observed_at,
         )
-        self.start_batch([event])
+        self.start_batch([event], observed_at)
         return event, delay
 
     def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
         message = f"no final status after {timeout:g}s" if timeout is not None else None
         return self.finish("timed_out", "timeout", observed_at, message=message)
 
-    def stalled(
-        self, progress_timeout: float, last: Progress, observed_at: float
-    ) -> DeploymentEvent:
-        """The final event of a watch that saw no stage or status change for too long."""
+    def stalled(self, progress_timeout: float, observed_at: float) -> DeploymentEvent:
+        """The final event of a watch that saw no stage or status change for too long: its
+        message names the last change and when it happened."""
+        last = self.progress
+        if last is None:
+            raise RuntimeError("begin() the stall clock first")
         when = (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
             if last.time is not None
@@ -409,8 +491,14 @@ class Tracker:
             time=observed_at,
         )
         self.outcome = WatchOutcome(event)
-        self.start_batch([event])
+        self.start_batch([event], observed_at)
         return event
 
     def params(self) -> dict[str, str]:
         return {"InstanceId": self.instance_id, "DeploymentId": self.deployment_id}
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None

@@ -26,12 +26,11 @@ from ._tracker import (
     ACTION,
     CHECKPOINT_VERSION,
     Caller,
-    Progress,
     Tracker,
     WatchRetry,
     check_intervals,
     check_timeout,
-    describe_change,
+    describe_change,  # noqa: F401 - re-exported for the tests and older imports
 )
 
 __all__ = [
@@ -258,7 +257,7 @@ class DeploymentWatcher:
     ) -> AsyncGenerator[DeploymentEvent, None]:
         hooks = self._hooks
         progress_timeout = self._progress_timeout
-        last = Progress(what="none since the watch started", at=started, time=self._wall())
+        tracker.begin(started, self._wall())
         stalled = False
         deadline = None if self._timeout is None else started + self._timeout
         log = get_logger()  # looked up per watch: the application may configure it late
@@ -292,7 +291,7 @@ class DeploymentWatcher:
             except Exception as exc:  # on_error re-raises what is not transient
                 failure = exc
                 if hooks is not None:
-                    await self._polled(watch, tracker, None, exc, [], last)
+                    await self._polled(watch, tracker, None, exc, [])
                 event, wait = tracker.on_error(exc, self._wall())
                 log.info(
                     "aioedge.watch_poll_failed",
@@ -302,12 +301,9 @@ class DeploymentWatcher:
                     retry_in=wait,
                 )
                 events = [event]
-            now = self._clock()
-            moved = [e for e in events if e.kind in TRANSITION_KINDS]
-            if moved:
-                last = Progress(what=describe_change(moved[-1]), at=now, time=moved[-1].time)
+            tracker.moved(events, self._clock(), self._wall())
             if hooks is not None and failure is None and body is not None:
-                await self._polled(watch, tracker, body, None, events, last)
+                await self._polled(watch, tracker, body, None, events)
             for event in events:
                 tracker.delivered()
                 yield event
@@ -324,12 +320,11 @@ class DeploymentWatcher:
             if body is not None:
                 wait = tracker.interval
             if progress_timeout is not None:
-                now = self._clock()
-                if last.stalled(now, progress_timeout):
+                left = tracker.stall_left(self._clock(), progress_timeout)
+                if left <= 0:
                     stalled = True
                     break
-                # Poll once more right at the stall deadline: a change then still counts.
-                wait = min(wait, max(0.0, last.at + progress_timeout - now))
+                wait = min(wait, left)
             if deadline is not None:
                 left = deadline - self._clock()
                 if wait >= left:
@@ -341,7 +336,7 @@ class DeploymentWatcher:
             await self._sleep(wait)
         if stalled:
             assert progress_timeout is not None
-            event = tracker.stalled(progress_timeout, last, self._wall())
+            event = tracker.stalled(progress_timeout, self._wall())
         else:
             event = tracker.timed_out(self._timeout, self._wall())
         tracker.delivered()
@@ -360,10 +355,11 @@ class DeploymentWatcher:
         body: Mapping[str, Any] | None,
         error: BaseException | None,
         events: list[DeploymentEvent],
-        last: Progress,
     ) -> None:
         assert self._hooks is not None
         now = self._clock()
+        last = tracker.progress
+        assert last is not None
         await self._hooks.emit(
             "on_poll",
             PollInfo(
