@@ -184,6 +184,8 @@ def _line(event: RolloutEvent) -> str | None:
         cause = final.culprit()
         detail = f": {cause}: {one_line(final.message or '')}" if cause else ""
         detail += f" ({final.error})" if final.error else ""
+        if event.outcome == "stalled" and final.message and not cause:
+            detail = f" ({one_line(final.message)})"  # names the last change and when
         return f"{mark} {event.instance_id} deployment {dep} {event.outcome}{detail}"
     if event.kind == "final" and event.result is not None:
         r = event.result

@@ -401,3 +401,25 @@ async def test_a_store_that_fails_ends_the_rollout_with_its_error_at_once() -> N
         # Writes: intent and id of the first, intent of the second, then its id fails: two
         # creates, each after its intent was on record, and nothing after the failure.
         assert len(creates(emu)) == 2
+
+
+async def test_a_stalled_deployment_counts_as_failed() -> None:
+    async with (
+        Emulator(fleet=3, speed=20) as emu,  # a stage every 0.1 s
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        hung = emu.fleet[1]
+        emu.fail_instances([hung], stage=8, stall=True)
+        rollout = client.rollout(
+            emu.fleet, waves=(1.0,), max_failures=0.5, progress_timeout=1.0, **FAST
+        )
+        events = await run(rollout)
+        result = rollout.result
+        assert result.failed == (hung,) and not result.aborted and not result.ok
+        assert set(result.succeeded) == {emu.fleet[0], emu.fleet[2]}
+        final = next(e for e in events if e.instance_id == hung and e.outcome is not None)
+        assert final.outcome == "stalled" and final.event is not None
+        assert final.event.message is not None and "last change" in final.event.message
+        # The deployment itself still runs: only the watch gave up on it.
+        dep = result.deployments[hung]
+        assert [t for t in emu.timeline(dep) if t["kind"] == "deployment"][-1]["status"] == 1

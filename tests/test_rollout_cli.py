@@ -115,3 +115,19 @@ async def test_a_rollout_killed_with_sigkill_resumes_without_repeating(tmp_path:
         assert deployed == Counter(emu.fleet)  # no instance deployed twice
         final = json.loads(second.out.splitlines()[-1])
         assert final["kind"] == "final" and len(final["result"]["succeeded"]) == 12
+
+
+async def test_progress_timeout_counts_a_stalled_deployment_as_failed(tmp_path: Path) -> None:
+    async with Emulator(fleet=2, speed=20) as emu:  # a stage every 0.1 s
+        env = base_env(tmp_path, emu.credentials)
+        emu.fail_instances([emu.fleet[0]], stage=8, stall=True)
+        r = await aioedge(
+            "rollout", *emu.fleet, "--waves", "100%", "--max-failures", "100%",
+            "--progress-timeout", "1", "--endpoint", emu.endpoint, "--poll-interval", "0.05",
+            "--max-poll-interval", "0.2", env=env,
+        )  # fmt: skip
+        assert r.code == 1, r.err
+        stalled = [line for line in r.out.splitlines() if line.startswith("FAILED")]
+        assert len(stalled) == 1 and emu.fleet[0] in stalled[0] and " stalled (" in stalled[0]
+        assert "last change:" in stalled[0]
+        assert "done: 1 succeeded, 1 failed, 0 skipped" in r.out

@@ -370,10 +370,12 @@ class Emulator:
         stage: int = 16,
         message: str = "injected failure",
         fail: bool = True,
+        stall: bool = False,
     ) -> None:
-        """Make every later deployment of these instances fail at ``stage`` (``fail=False``:
-        succeed again).  KeyError for an unknown instance, before anything changes."""
-        failure = Failure(stage=stage, message=message) if fail else None
+        """Make every later deployment of these instances fail at ``stage`` (``stall=True``:
+        hang there, as :meth:`stall_deployment_at` does; ``fail=False``: succeed again).
+        KeyError for an unknown instance, before anything changes."""
+        failure = Failure(stage=stage, message=message, stall=stall) if fail else None
         self.service.backend.fail_instances(list(instance_ids), failure)
 
     def stall_deployment_at(
