@@ -477,3 +477,70 @@ async def test_a_failed_renewal_ends_the_stream_with_its_error(redis_url: str, p
                     monitor.add(*pair)
                 async for _event in monitor:
                     pass
+
+
+async def test_a_takeover_keeps_the_stall_clock(redis_url: str, prefix: str) -> None:
+    from aioedge._hooks import PollInfo
+    from aioedge.testing import FakeClock
+
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with (
+        Emulator(clock=clock, quotas=False, stage_seconds=2.0, fleet=1) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+        ) as client,
+    ):
+        (pair,) = await _deployments(emu, client, 1)
+        emu.stall_deployment_at(stage=8, deployment_id=pair[1])
+        fake = {"clock": clock, "sleep": sleep, "wall_clock": clock}
+        opts = {"poll_interval": 0.5, "max_poll_interval": 2.0, "progress_timeout": 30.0}
+        first: list[Any] = []
+        with anyio.fail_after(TIMEOUT), anyio.CancelScope() as scope:
+            # The first process watches until the deployment has not moved for 20 s of its
+            # 30 s, then goes away (its lease handed back).
+            def poll(info: PollInfo) -> None:
+                if info.since_change >= 20:
+                    scope.cancel()
+
+            async with DeploymentMonitor(
+                client,
+                coordinator=RedisCoordinator(redis_url, prefix=prefix, lease=5.0),
+                on_poll=poll,
+                **opts,
+                **fake,
+            ) as a:
+                a.add(*pair)
+                async for event in a:
+                    first.append(event)
+        moved = [e for e in first if e.is_transition]
+        assert moved and all(e.kind != "final" for e in first)
+        taken_over_at = clock()
+        second: list[Any] = []
+        with anyio.fail_after(TIMEOUT):
+            async with DeploymentMonitor(
+                client,
+                coordinator=RedisCoordinator(redis_url, prefix=prefix, lease=5.0),
+                **opts,
+                **fake,
+            ) as b:
+                b.add(*pair)
+                async for event in b:
+                    second.append(event)
+        final = second[-1]
+        assert final.kind == "final" and final.outcome == "stalled"
+        assert not [e for e in second if e.is_transition]  # nothing told twice
+        last = moved[-1]
+        assert last.time is not None and final.time is not None
+        # 30 s after the last change the first process saw, not 30 s after the takeover.
+        assert 30.0 <= final.time - last.time <= 32.001
+        assert final.time - taken_over_at <= 10.0 + 2.001
+        assert final.message is not None and "last change:" in final.message
