@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from ._argtypes import count as _count
+from ._argtypes import positive as _positive
 from ._catalog import OPERATIONS, Operation, get_operation
 from ._credentials import Credentials
 from ._errors import (
@@ -94,33 +96,6 @@ def _add_common(p: argparse.ArgumentParser, *, hidden: bool = False) -> None:
         default=argparse.SUPPRESS,
         help=text("credentials profile (aliyun CLI config or credentials.ini)"),
     )
-
-
-def _positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """An argparse ``type`` that rejects zero and negatives (exit 2, not a traceback)."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
-    return parse
-
-
-def _count(text: str) -> int:
-    """An argparse ``type`` for a count: 0 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
 
 
 _EVENTS_HELP = (

@@ -302,6 +302,9 @@ async def test_errors_are_one_line_with_code_and_request_id(
         (["--region", "moon", "call", "GetEdgeInstance", "InstanceId=x"], "region_id must"),
         (["emulator", "--port", "70000"], "argument --port: must be 0..65535, got 70000"),
         (["emulator", "--port", "http"], "argument --port: not a port number: 'http'"),
+        # The count type the emulator's options share with the CLI's (--retries).
+        (["emulator", "--fleet", "-1"], "argument --fleet: must be >= 0, got -1"),
+        (["emulator", "--fleet", "many"], "argument --fleet: not a whole number: 'many'"),
     ],
 )
 def test_usage_and_credential_errors_exit_2(

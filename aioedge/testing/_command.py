@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from .._argtypes import count
 from ._emulator import Emulator
 from ._faults import check_fault_actions, normalize_faults
 from ._service import THROTTLE_STYLES
@@ -31,16 +32,6 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {port}")
     return port
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def _rate(text: str) -> float:
@@ -98,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault draws")
     parser.add_argument(
         "--fleet",
-        type=_count,
+        type=count,
         default=0,
         metavar="N",
         help="start with N edge instances (fleet-0000 ...), each with a gateway and a driver",
