@@ -523,10 +523,10 @@ class DriverConfig(Model):
 
     def to_wire(self) -> dict[str, str]:
         """As a ``Configs.N`` entry, so read configurations can be set again."""
-        entry = {"Format": self.format or "", "Content": self.content or ""}
-        if self.key is not None:
-            entry["Key"] = self.key
-        return entry
+        entry = DriverConfigInput(
+            format=self.format or "", content=self.content or "", key=self.key
+        )
+        return entry.to_wire()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -581,7 +581,7 @@ class DeviceConfig(Model):
 
     def to_wire(self) -> dict[str, str]:
         """As a ``DeviceConfigs.N`` entry, so read configurations can be set again."""
-        return {"IotId": self.iot_id or "", "Content": self.content or ""}
+        return DeviceConfigInput(iot_id=self.iot_id or "", content=self.content or "").to_wire()
 
 
 # ---------------------------------------------------------------------------- 2.12 deployments
