@@ -30,7 +30,7 @@ import contextlib
 import inspect
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
@@ -141,6 +141,15 @@ class PollInfo:
     events: tuple[str, ...]
     changed: bool
     since_change: float
+
+
+class OnPoll:
+    """A watch's or monitor's own ``on_poll=`` callback, as a hook object."""
+
+    __slots__ = ("on_poll",)
+
+    def __init__(self, on_poll: Callable[[PollInfo], Any]) -> None:
+        self.on_poll = on_poll
 
 
 def retry_reason(error: EdgeError) -> str:

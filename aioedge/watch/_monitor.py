@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ApiError, DeploymentError, NotFoundError, ValidationError
-from .._hooks import HookSet, PollInfo, next_watch_id
+from .._hooks import HookSet, OnPoll, PollInfo, next_watch_id
 from .._log import get_logger
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ from ._tracker import (
     check_timeout,
     error_code,
     error_text,
+    poll_info,
 )
 
 __all__ = ["DeploymentMonitor", "MonitorStats"]
@@ -133,7 +134,7 @@ class DeploymentMonitor:
             raise ValueError("pollers must be >= 1")
         self._client = client
         # The client's on_poll hooks and this monitor's own on_poll, told of every poll.
-        extra = [] if on_poll is None else [_OnPoll(on_poll)]
+        extra = [] if on_poll is None else [OnPoll(on_poll)]
         hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
         self._hooks = hooks if hooks is not None and hooks.wants("on_poll") else None
         self._pollers = pollers
@@ -535,22 +536,16 @@ class DeploymentMonitor:
     ) -> None:
         assert self._hooks is not None
         now = self._clock()
-        changed = any(e.is_transition for e in batch)
-        tracker = entry.tracker
-        last = tracker.progress
         await self._hooks.emit(
             "on_poll",
-            PollInfo(
+            poll_info(
+                entry.tracker,
                 watch_id=entry.watch_id,
-                instance_id=tracker.instance_id,
-                deployment_id=tracker.deployment_id,
-                poll=tracker.polls,
                 elapsed=now - entry.added,
+                now=now,
                 body=body,
                 error=error,
-                events=tuple(e.kind for e in batch),
-                changed=changed,
-                since_change=0.0 if last is None else now - last.at,
+                events=batch,
             ),
         )
 
@@ -582,12 +577,3 @@ def _reported(tracker: Tracker, outcome: str | None) -> WatchOutcome | None:
         outcome=cast(Outcome, outcome),
     )
     return WatchOutcome(final)
-
-
-class _OnPoll:
-    """A monitor's own ``on_poll=`` callback, as a hook object."""
-
-    __slots__ = ("on_poll",)
-
-    def __init__(self, on_poll: Callable[[PollInfo], Any]) -> None:
-        self.on_poll = on_poll

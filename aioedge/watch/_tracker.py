@@ -24,6 +24,7 @@ from .._errors import (
     TransportError,
     ValidationError,
 )
+from .._hooks import PollInfo
 from ._events import TRANSITION_KINDS, DeploymentEvent, Outcome, WatchOutcome
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
 
@@ -502,3 +503,30 @@ def _number(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return None
+
+
+def poll_info(
+    tracker: Tracker,
+    *,
+    watch_id: int,
+    elapsed: float,
+    now: float,
+    body: Mapping[str, Any] | None,
+    error: BaseException | None,
+    events: list[DeploymentEvent],
+) -> PollInfo:
+    """What an ``on_poll`` hook is told of the poll that just gave ``events``: one spelling
+    for the watcher and the monitor."""
+    last = tracker.progress
+    return PollInfo(
+        watch_id=watch_id,
+        instance_id=tracker.instance_id,
+        deployment_id=tracker.deployment_id,
+        poll=tracker.polls,
+        elapsed=elapsed,
+        body=body,
+        error=error,
+        events=tuple(e.kind for e in events),
+        changed=any(e.is_transition for e in events),
+        since_change=0.0 if last is None else now - last.at,
+    )

@@ -18,9 +18,9 @@ import anyio
 from .._errors import (
     ValidationError,
 )
-from .._hooks import HookSet, PollInfo, WatchInfo, next_watch_id
+from .._hooks import HookSet, OnPoll, PollInfo, WatchInfo, next_watch_id
 from .._log import get_logger
-from ._events import TRANSITION_KINDS, DeploymentEvent, WatchOutcome
+from ._events import DeploymentEvent, WatchOutcome
 from ._state import DeploymentState
 from ._tracker import (
     ACTION,
@@ -31,6 +31,7 @@ from ._tracker import (
     check_intervals,
     check_timeout,
     describe_change,  # noqa: F401 - re-exported for the tests and older imports
+    poll_info,
 )
 
 __all__ = [
@@ -100,7 +101,7 @@ class DeploymentWatcher:
         self._timeout = timeout
         self._progress_timeout = progress_timeout
         # The client's hooks and this watch's own on_poll, sorted once.
-        extra = [] if on_poll is None else [_OnPoll(on_poll)]
+        extra = [] if on_poll is None else [OnPoll(on_poll)]
         self._hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
         self._clock = clock or time.monotonic
         self._sleep = sleep or anyio.sleep
@@ -358,32 +359,18 @@ class DeploymentWatcher:
     ) -> None:
         assert self._hooks is not None
         now = self._clock()
-        last = tracker.progress
-        assert last is not None
         await self._hooks.emit(
             "on_poll",
-            PollInfo(
+            poll_info(
+                tracker,
                 watch_id=watch.watch_id,
-                instance_id=tracker.instance_id,
-                deployment_id=tracker.deployment_id,
-                poll=tracker.polls,
                 elapsed=now - watch.started,
+                now=now,
                 body=body,
                 error=error,
-                events=tuple(e.kind for e in events),
-                changed=any(e.kind in TRANSITION_KINDS for e in events),
-                since_change=now - last.at,
+                events=events,
             ),
         )
-
-
-class _OnPoll:
-    """A watch's own ``on_poll=`` callback, as a hook object."""
-
-    __slots__ = ("on_poll",)
-
-    def __init__(self, on_poll: Callable[[PollInfo], Any]) -> None:
-        self.on_poll = on_poll
 
 
 def watch_deployment(
