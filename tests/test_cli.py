@@ -84,6 +84,46 @@ def sigint_as_at_a_terminal() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+async def in_terminal(
+    *args: str, env: Mapping[str, str], columns: int, lines: int = 60
+) -> tuple[int, str]:
+    """Run ``aioedge ARGS`` with a pseudo-terminal of ``columns`` x ``lines`` as its stdio."""
+    master, slave = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "aioedge",
+        *args,
+        env={**env, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks: list[bytes] = []
+
+    def read_all() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    try:
+        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, read_all), TIMEOUT)
+        code = await asyncio.wait_for(proc.wait(), TIMEOUT)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        with contextlib.suppress(OSError):
+            os.close(master)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
 async def aioedge(*args: str, env: Mapping[str, str], timeout: float = TIMEOUT) -> Result:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -519,46 +559,17 @@ async def test_live_tree_under_a_terminal(
 ) -> None:
     instance_id, _ = await instance_with_gateway(client, "cli_tty")
 
-    master, slave = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aioedge",
+    code, text = await in_terminal(
         "deploy",
         instance_id,
         "--endpoint",
         emu.endpoint,
         "--poll-interval",
         "0.05",
-        env={**env, "COLUMNS": "120", "LINES": "40", "TERM": "xterm"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
+        env=env,
+        columns=120,
+        lines=40,
     )
-    os.close(slave)
-    loop = asyncio.get_running_loop()
-    chunks: list[bytes] = []
-
-    def read_all() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    try:
-        await asyncio.wait_for(loop.run_in_executor(None, read_all), TIMEOUT)
-        code = await asyncio.wait_for(proc.wait(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(master)
-    text = b"".join(chunks).decode("utf-8", "replace")
     assert code == 0, text
     assert "Traceback" not in text
     # Drawn in place: lines cleared and the cursor moved back up to redraw the tree.

@@ -8,20 +8,15 @@ on ``aioedge demo`` under a pseudo-terminal shorter than its tree.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
-import os
-import pty
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
 from aioedge._live import LiveDisplay, compose, fit, to_ascii
 from aioedge.watch import DeploymentEvent, DeploymentState, diff, render_text
 
-from .test_cli import TIMEOUT, base_env
+from .test_cli import base_env, in_terminal
 
 DEP = "d" * 32
 
@@ -126,45 +121,16 @@ def test_live_display_redraws_within_the_height() -> None:
 
 async def test_demo_under_a_short_terminal_stays_in_place(tmp_path: Path) -> None:
     rows = 16
-    master, slave = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aioedge",
+    code, text = await in_terminal(
         "demo",
         "--devices",
         "15",
         "--speed",
         "50",
-        env={**base_env(tmp_path), "COLUMNS": "100", "LINES": str(rows), "TERM": "xterm"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
+        env=base_env(tmp_path),
+        columns=100,
+        lines=rows,
     )
-    os.close(slave)
-    loop = asyncio.get_running_loop()
-    chunks: list[bytes] = []
-
-    def read_all() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    try:
-        await asyncio.wait_for(loop.run_in_executor(None, read_all), TIMEOUT)
-        code = await asyncio.wait_for(proc.wait(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(master)
-    text = b"".join(chunks).decode("utf-8", "replace")
     assert code == 0, text
     assert "Traceback" not in text
     ups = [int(n) for n in re.findall(r"\x1b\[(\d+)F", text)]

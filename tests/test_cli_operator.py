@@ -12,15 +12,12 @@ deployment id; the re-attach hint; an ASCII terminal; ``aioedge`` alone prints i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import os
-import pty
 import re
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +27,7 @@ from aioedge import EdgeClient
 from aioedge._cli import main
 from aioedge.testing import Emulator
 
-from .test_cli import TIMEOUT, aioedge, base_env, gateway, sigint_as_at_a_terminal
+from .test_cli import TIMEOUT, aioedge, base_env, gateway, in_terminal, sigint_as_at_a_terminal
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 MESSAGE = (
@@ -89,46 +86,6 @@ async def fleet(
     for result in results:
         result.unwrap()
     return inst, ids
-
-
-async def in_terminal(
-    *args: str, env: Mapping[str, str], columns: int, lines: int = 60
-) -> tuple[int, str]:
-    """Run ``aioedge ARGS`` with a pseudo-terminal of ``columns`` x ``lines`` as its stdio."""
-    master, slave = pty.openpty()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aioedge",
-        *args,
-        env={**env, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-
-    def read_all() -> None:
-        while True:
-            try:
-                data = os.read(master, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                return
-            if not data:
-                return
-            chunks.append(data)
-
-    try:
-        await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, read_all), TIMEOUT)
-        code = await asyncio.wait_for(proc.wait(), TIMEOUT)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        with contextlib.suppress(OSError):
-            os.close(master)
-    return code, b"".join(chunks).decode("utf-8", "replace")
 
 
 def last_drawing(text: str) -> list[str]:
