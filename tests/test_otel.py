@@ -89,6 +89,16 @@ def assert_no_secrets(otel: Otel) -> None:
         assert word not in text, word
 
 
+async def started_deployment(client: EdgeClient, name: str) -> tuple[str, str]:
+    """An instance named ``name`` with a gateway, and its deployment just created."""
+    inst = (await client.call("CreateEdgeInstance", {"Name": name}))["InstanceId"]
+    await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
+    created = await client.call(
+        "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+    )
+    return inst, created["DeploymentId"]
+
+
 async def test_a_batch_with_throttles_and_retries_and_a_failing_call(otel: Otel) -> None:
     stepping = SteppingClock(0.25)  # 1 QPS below: 3 of every 4 arrivals of an Action throttled
     async with Emulator(quota_scale=0.1, quota_clock=stepping, access_keys=[KEY]) as emu:
@@ -188,13 +198,7 @@ async def test_a_watch_is_one_span_with_a_call_span_per_poll(otel: Otel) -> None
             hooks=[otel.hooks],
         )
         async with client:
-            inst = (await client.call("CreateEdgeInstance", {"Name": "watched"}))["InstanceId"]
-            await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
-            dep = (
-                await client.call(
-                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
-                )
-            )["DeploymentId"]
+            inst, dep = await started_deployment(client, "watched")
             with otel.tracer.start_as_current_span("deploy") as root:
                 watcher = client.watch_deployment(
                     inst,
@@ -244,13 +248,7 @@ async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:
             hooks=[otel.hooks],
         )
         async with client:
-            inst = (await client.call("CreateEdgeInstance", {"Name": "stuck"}))["InstanceId"]
-            await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
-            dep = (
-                await client.call(
-                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
-                )
-            )["DeploymentId"]
+            inst, dep = await started_deployment(client, "stuck")
             watcher = client.watch_deployment(
                 inst, dep, progress_timeout=3, clock=clock, sleep=sleep, wall_clock=clock
             )
