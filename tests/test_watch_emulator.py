@@ -28,6 +28,7 @@ from aioedge import (
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import (
     DeploymentEvent,
+    DeploymentMonitor,
     DeploymentState,
     DeploymentWatcher,
     LogEntry,
@@ -516,13 +517,30 @@ async def test_a_non_transient_error_is_raised_as_it_is(env: Env) -> None:
         ({"poll_interval": 0}, "poll_interval"),
         ({"poll_interval": 2.0, "max_poll_interval": 1.0}, "max_poll_interval"),
         ({"timeout": -1}, "timeout"),
+        ({"progress_timeout": 0}, "progress_timeout"),
         ({"backoff": 0.5}, "backoff"),
+        ({"on_poll": "print"}, "on_poll"),
     ],
 )
 def test_bad_options_are_refused_before_any_call(kwargs: dict[str, Any], param: str) -> None:
+    # One rule for both: a watcher and a monitor refuse the same options the same way.
     with pytest.raises(ValidationError) as info:
         watch_deployment(object(), "i", "d", **kwargs)  # type: ignore[arg-type]
     assert info.value.param == param
+    with pytest.raises(ValidationError) as info:
+        DeploymentMonitor(object(), **kwargs)  # type: ignore[arg-type]
+    assert info.value.param == param
+
+
+@pytest.mark.parametrize("param", ["timeout", "progress_timeout"])
+async def test_a_monitor_checks_the_limits_add_gives_one_deployment(param: str) -> None:
+    monitor = DeploymentMonitor(object(), timeout=5.0, progress_timeout=5.0)  # type: ignore[arg-type]
+    with pytest.raises(ValidationError) as info:
+        monitor.add("i", "d", **{param: -1.0})
+    assert info.value.param == param
+    assert monitor.stats.watched == 0
+    # None turns the monitor's limit off for that deployment only.
+    assert monitor.add("i", "d", **{param: None})
 
 
 async def test_throttled_polls_are_poll_errors_and_the_watch_goes_on() -> None:

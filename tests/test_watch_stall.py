@@ -19,7 +19,7 @@ from aioedge import EdgeClient, ValidationError
 from aioedge._hooks import PollInfo
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentEvent, DeploymentMonitor
-from aioedge.watch._watcher import describe_change
+from aioedge.watch._tracker import describe_change
 
 from .test_cli import aioedge, base_env, instance_with_gateway
 from .test_watch_emulator import Env

@@ -12,6 +12,7 @@ leave the heap and cost nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import itertools
 import time
@@ -24,8 +25,8 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._errors import ApiError, DeploymentError, NotFoundError, ValidationError
-from .._hooks import HookSet, OnPoll, PollInfo, next_watch_id
+from .._errors import ApiError, DeploymentError, NotFoundError
+from .._hooks import PollInfo, next_watch_id
 from .._log import get_logger
 
 if TYPE_CHECKING:
@@ -36,12 +37,12 @@ from ._tracker import (
     ACTION,
     Caller,
     Tracker,
+    WatchOptions,
     WatchRetry,
-    check_intervals,
-    check_timeout,
     error_code,
     error_text,
     poll_info,
+    watch_hooks,
 )
 
 __all__ = ["DeploymentMonitor", "MonitorStats"]
@@ -55,8 +56,6 @@ class _Entry:
     seq: int
     tracker: Tracker = field(compare=False)
     deadline: float | None = field(compare=False, default=None)
-    timeout: float | None = field(compare=False, default=None)
-    progress_timeout: float | None = field(compare=False, default=None)
     # For PollInfo: which watch and since when (monotonic).
     watch_id: int = field(compare=False, default_factory=next_watch_id)
     added: float = field(compare=False, default=0.0)
@@ -121,31 +120,22 @@ class DeploymentMonitor:
         coordinator: RedisCoordinator | None = None,
         on_poll: Callable[[PollInfo], Any] | None = None,
     ) -> None:
-        check_intervals(poll_interval, max_poll_interval, backoff)
-        check_timeout(timeout)
-        check_timeout(progress_timeout, "progress_timeout")
-        if on_poll is not None and not callable(on_poll):
-            raise ValidationError(
-                f"on_poll must be callable, got {type(on_poll).__name__}",
-                param="on_poll",
-                rule="type",
-            )
+        # Each deployment's, unless add() gives it its own timeouts.
+        self._options = WatchOptions(
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            backoff=backoff,
+            retry=retry,
+            timeout=timeout,
+            progress_timeout=progress_timeout,
+        )
+        # The client's on_poll hooks and this monitor's own on_poll, told of every poll.
+        hooks = watch_hooks(client, on_poll)
         if pollers < 1:
             raise ValueError("pollers must be >= 1")
         self._client = client
-        # The client's on_poll hooks and this monitor's own on_poll, told of every poll.
-        extra = [] if on_poll is None else [OnPoll(on_poll)]
-        hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
         self._hooks = hooks if hooks is not None and hooks.wants("on_poll") else None
         self._pollers = pollers
-        self._options: dict[str, Any] = {
-            "poll_interval": poll_interval,
-            "max_poll_interval": max_poll_interval,
-            "backoff": backoff,
-            "retry": retry,
-        }
-        self._timeout = timeout
-        self._progress_timeout = progress_timeout
         self._buffer_size = buffer_size
         self._until_idle = until_idle
         self._clock = clock or time.monotonic
@@ -192,12 +182,14 @@ class DeploymentMonitor:
         key = (instance_id, deployment_id)
         if key in self._trackers:
             return False
-        timeout = self._timeout if timeout is _UNSET else timeout
-        check_timeout(timeout)
+        if timeout is _UNSET:
+            timeout = self._options.timeout
         if progress_timeout is _UNSET:
-            progress_timeout = self._progress_timeout
-        check_timeout(progress_timeout, "progress_timeout")
-        tracker = Tracker(instance_id, deployment_id, checkpoint=checkpoint, **self._options)
+            progress_timeout = self._options.progress_timeout
+        options = dataclasses.replace(
+            self._options, timeout=timeout, progress_timeout=progress_timeout
+        )
+        tracker = Tracker(instance_id, deployment_id, options, checkpoint=checkpoint)
         now = self._clock()
         tracker.begin(now, self._wall())
         self._trackers[key] = tracker
@@ -208,8 +200,6 @@ class DeploymentMonitor:
             seq=next(self._seq),
             tracker=tracker,
             deadline=None if timeout is None else now + timeout,
-            timeout=timeout,
-            progress_timeout=progress_timeout,
             added=now,
         )
         heapq.heappush(self._heap, entry)
@@ -377,7 +367,7 @@ class DeploymentMonitor:
             # Newly ours: continue from the checkpoint of the events handed out so far, by
             # whichever process that was (none yet: the one given to add()).
             checkpoint = claim.checkpoint or self._given.get(key)
-            tracker = Tracker(*key, checkpoint=checkpoint, **self._options)
+            tracker = Tracker(*key, entry.tracker.options, checkpoint=checkpoint)
             # The stall clock goes on from the last change the checkpoint recorded (or from
             # this monitor's add() when there is none yet): a takeover does not reset it.
             tracker.begin(self._clock(), self._wall(), since=entry.tracker.progress)
@@ -509,11 +499,10 @@ class DeploymentMonitor:
                     batch = [self._failed(tracker, fatal)]
         expired = entry.deadline is not None and (cut or self._clock() >= entry.deadline)
         if expired and not tracker.done:
-            batch.append(tracker.timed_out(entry.timeout, self._wall()))
-        elif entry.progress_timeout is not None and not tracker.done:
-            left = tracker.stall_left(self._clock(), entry.progress_timeout)
+            batch.append(tracker.timed_out(self._wall()))
+        elif not tracker.done and (left := tracker.stall_left(self._clock())) is not None:
             if left <= 0:
-                batch.append(tracker.stalled(entry.progress_timeout, self._wall()))
+                batch.append(tracker.stalled(self._wall()))
             else:
                 wait = min(wait if wait is not None else tracker.interval, left)
         for event in batch:

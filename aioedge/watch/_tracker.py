@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,7 +24,7 @@ from .._errors import (
     TransportError,
     ValidationError,
 )
-from .._hooks import PollInfo
+from .._hooks import HookSet, OnPoll, PollInfo
 from ._events import TRANSITION_KINDS, DeploymentEvent, Outcome, WatchOutcome
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
 
@@ -38,13 +38,13 @@ __all__ = [
     "SERVICE_OUTCOMES",
     "TRANSIENT_ERRORS",
     "Tracker",
+    "WatchOptions",
     "WatchRetry",
-    "check_intervals",
-    "check_timeout",
     "describe_change",
     "ends_deployment",
     "error_code",
     "error_text",
+    "watch_hooks",
 ]
 
 CHECKPOINT_VERSION = 1
@@ -93,29 +93,54 @@ class WatchRetry:
         return float(min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1)))
 
 
-def check_intervals(poll_interval: float, max_poll_interval: float, backoff: float) -> None:
-    if not poll_interval > 0:
-        raise ValidationError(
-            f"poll_interval must be > 0, got {poll_interval!r}", param="poll_interval", rule="range"
-        )
-    if not max_poll_interval >= poll_interval:
-        raise ValidationError(
-            f"max_poll_interval ({max_poll_interval!r}) must be >= poll_interval "
-            f"({poll_interval!r})",
-            param="max_poll_interval",
-            rule="range",
-        )
-    if not backoff >= 1:
-        raise ValidationError(
-            f"backoff must be >= 1, got {backoff!r}", param="backoff", rule="range"
-        )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WatchOptions:
+    """How one deployment is watched, checked once for the watcher and the monitor: polls
+    ``poll_interval`` apart, ``backoff``-fold further apart per quiet poll up to
+    ``max_poll_interval``; ``retry`` after a transient error; the watch ends after
+    ``timeout`` seconds, or after ``progress_timeout`` seconds without a stage or status
+    change (``None``: no limit)."""
+
+    poll_interval: float
+    max_poll_interval: float
+    backoff: float
+    retry: WatchRetry | None
+    timeout: float | None = None
+    progress_timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.poll_interval > 0:
+            raise ValidationError(
+                f"poll_interval must be > 0, got {self.poll_interval!r}",
+                param="poll_interval",
+                rule="range",
+            )
+        if not self.max_poll_interval >= self.poll_interval:
+            raise ValidationError(
+                f"max_poll_interval ({self.max_poll_interval!r}) must be >= poll_interval "
+                f"({self.poll_interval!r})",
+                param="max_poll_interval",
+                rule="range",
+            )
+        if not self.backoff >= 1:
+            raise ValidationError(
+                f"backoff must be >= 1, got {self.backoff!r}", param="backoff", rule="range"
+            )
+        for name, limit in (("timeout", self.timeout), ("progress_timeout", self.progress_timeout)):
+            if limit is not None and not limit > 0:
+                raise ValidationError(
+                    f"{name} must be > 0 or None, got {limit!r}", param=name, rule="range"
+                )
 
 
-def check_timeout(timeout: float | None, name: str = "timeout") -> None:
-    if timeout is not None and not timeout > 0:
+def watch_hooks(client: object, on_poll: Callable[[PollInfo], Any] | None) -> HookSet | None:
+    """The client's hooks and a watch's own ``on_poll`` (checked), sorted once."""
+    if on_poll is not None and not callable(on_poll):
         raise ValidationError(
-            f"{name} must be > 0 or None, got {timeout!r}", param=name, rule="range"
+            f"on_poll must be callable, got {type(on_poll).__name__}", param="on_poll", rule="type"
         )
+    extra = [] if on_poll is None else [OnPoll(on_poll)]
+    return HookSet.of([*getattr(client, "hooks", ()), *extra])
 
 
 def describe_change(event: DeploymentEvent) -> str:
@@ -204,20 +229,14 @@ class Tracker:
         self,
         instance_id: str,
         deployment_id: str,
+        options: WatchOptions,
         *,
-        poll_interval: float,
-        max_poll_interval: float,
-        backoff: float,
-        retry: WatchRetry | None,
         checkpoint: Mapping[str, Any] | None = None,
     ) -> None:
         self.instance_id = instance_id
         self.deployment_id = deployment_id
-        self.poll_interval = poll_interval
-        self.max_poll_interval = max_poll_interval
-        self.backoff = backoff
-        self.retry = retry
-        self.interval = poll_interval
+        self.options = options
+        self.interval = options.poll_interval
         self.errors = 0
         self.polls = 0
         self.state: DeploymentState | None = None
@@ -358,10 +377,13 @@ class Tracker:
             self.progress = Progress(what=describe_change(last), at=now, time=last.time, seen=wall)
         return self.progress
 
-    def stall_left(self, now: float, progress_timeout: float) -> float:
-        """Seconds until this watch counts as stalled (<= 0: it does): the one rule the
-        watcher and the monitor both follow.  Poll once more right at that moment: a change
-        seen then still counts."""
+    def stall_left(self, now: float) -> float | None:
+        """Seconds until this watch counts as stalled (<= 0: it does; None: no
+        ``progress_timeout``): the one rule the watcher and the monitor both follow.  Poll
+        once more right at that moment: a change seen then still counts."""
+        progress_timeout = self.options.progress_timeout
+        if progress_timeout is None:
+            return None
         if self.progress is None:
             raise RuntimeError("begin() the stall clock first")
         return self.progress.left(now, progress_timeout)
@@ -398,10 +420,11 @@ class Tracker:
             self.outcome = WatchOutcome(last if last is not None else final_event(current))
         self.state = carry_logs(self.state, current)
         self.errors = 0
+        options = self.options
         if any(e.kind in TRANSITION_KINDS or e.kind == "log" for e in events):
-            self.interval = self.poll_interval  # things move: look again soon
+            self.interval = options.poll_interval  # things move: look again soon
         else:
-            self.interval = min(self.max_poll_interval, self.interval * self.backoff)
+            self.interval = min(options.max_poll_interval, self.interval * options.backoff)
         return events
 
     def on_error(self, exc: BaseException, observed_at: float) -> tuple[DeploymentEvent, float]:
@@ -421,16 +444,17 @@ class Tracker:
             raise DeploymentError(
                 f"{what} does not exist ({exc.code})", deployment_id=self.deployment_id
             ) from exc
-        if not isinstance(exc, TRANSIENT_ERRORS) or self.retry is None:
+        retry = self.options.retry
+        if not isinstance(exc, TRANSIENT_ERRORS) or retry is None:
             raise exc
         self.errors += 1
-        if self.retry.max_errors is not None and self.errors > self.retry.max_errors:
+        if retry.max_errors is not None and self.errors > retry.max_errors:
             raise DeploymentError(
                 f"gave up watching deployment {self.deployment_id} after {self.errors - 1} "
                 f"consecutive failed polls; last: {error_code(exc)}: {error_text(exc)}",
                 deployment_id=self.deployment_id,
             ) from exc
-        delay = max(self.retry.delay(self.errors), self.poll_interval)
+        delay = max(retry.delay(self.errors), self.options.poll_interval)
         event = DeploymentEvent(
             kind="poll_error",
             deployment_id=self.deployment_id,
@@ -444,16 +468,18 @@ class Tracker:
         self.start_batch([event], observed_at)
         return event, delay
 
-    def timed_out(self, timeout: float | None, observed_at: float) -> DeploymentEvent:
+    def timed_out(self, observed_at: float) -> DeploymentEvent:
+        timeout = self.options.timeout
         message = f"no final status after {timeout:g}s" if timeout is not None else None
         return self.finish("timed_out", "timeout", observed_at, message=message)
 
-    def stalled(self, progress_timeout: float, observed_at: float) -> DeploymentEvent:
-        """The final event of a watch that saw no stage or status change for too long: its
-        message names the last change and when it happened."""
+    def stalled(self, observed_at: float) -> DeploymentEvent:
+        """The final event of a watch that saw no stage or status change for
+        ``progress_timeout`` seconds: its message names the last change and when it happened."""
         last = self.progress
-        if last is None:
-            raise RuntimeError("begin() the stall clock first")
+        progress_timeout = self.options.progress_timeout
+        if last is None or progress_timeout is None:
+            raise RuntimeError("begin() the stall clock of a watch with a progress_timeout first")
         when = (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
             if last.time is not None

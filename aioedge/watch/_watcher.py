@@ -15,10 +15,8 @@ from typing import Any
 
 import anyio
 
-from .._errors import (
-    ValidationError,
-)
-from .._hooks import HookSet, OnPoll, PollInfo, WatchInfo, next_watch_id
+from .._errors import ValidationError
+from .._hooks import PollInfo, WatchInfo, next_watch_id
 from .._log import get_logger
 from ._events import DeploymentEvent, WatchOutcome
 from ._state import DeploymentState
@@ -27,11 +25,10 @@ from ._tracker import (
     CHECKPOINT_VERSION,
     Caller,
     Tracker,
+    WatchOptions,
     WatchRetry,
-    check_intervals,
-    check_timeout,
-    describe_change,  # noqa: F401 - re-exported for the tests and older imports
     poll_info,
+    watch_hooks,
 )
 
 __all__ = [
@@ -75,15 +72,15 @@ class DeploymentWatcher:
         progress_timeout: float | None = None,
         on_poll: Callable[[PollInfo], Any] | None = None,
     ) -> None:
-        check_intervals(poll_interval, max_poll_interval, backoff)
-        check_timeout(timeout)
-        check_timeout(progress_timeout, "progress_timeout")
-        if on_poll is not None and not callable(on_poll):
-            raise ValidationError(
-                f"on_poll must be callable, got {type(on_poll).__name__}",
-                param="on_poll",
-                rule="type",
-            )
+        self._options = WatchOptions(
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            backoff=backoff,
+            retry=retry,
+            timeout=timeout,
+            progress_timeout=progress_timeout,
+        )
+        self._hooks = watch_hooks(client, on_poll)
         if deployment_id is None and resolve is None:
             raise ValidationError(
                 "deployment_id is required", param="deployment_id", rule="required"
@@ -91,18 +88,7 @@ class DeploymentWatcher:
         self._client = client
         self._instance_id = instance_id
         self._deployment_id = deployment_id
-        self._options: dict[str, Any] = {
-            "poll_interval": poll_interval,
-            "max_poll_interval": max_poll_interval,
-            "backoff": backoff,
-            "retry": retry,
-        }
         self._checkpoint = checkpoint
-        self._timeout = timeout
-        self._progress_timeout = progress_timeout
-        # The client's hooks and this watch's own on_poll, sorted once.
-        extra = [] if on_poll is None else [OnPoll(on_poll)]
-        self._hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
         self._clock = clock or time.monotonic
         self._sleep = sleep or anyio.sleep
         self._wall = wall_clock or time.time
@@ -111,7 +97,7 @@ class DeploymentWatcher:
         self._tracker: Tracker | None = None
         if deployment_id is not None:
             self._tracker = Tracker(
-                instance_id, deployment_id, checkpoint=checkpoint, **self._options
+                instance_id, deployment_id, self._options, checkpoint=checkpoint
             )
         self._gen: AsyncGenerator[DeploymentEvent, None] | None = None
 
@@ -211,7 +197,7 @@ class DeploymentWatcher:
             assert self._resolve is not None
             self._deployment_id, self._attached = await self._resolve()
             self._tracker = Tracker(
-                self._instance_id, self._deployment_id, checkpoint=self._checkpoint, **self._options
+                self._instance_id, self._deployment_id, self._options, checkpoint=self._checkpoint
             )
         tracker = self._tracker
         hooks = self._hooks
@@ -257,10 +243,10 @@ class DeploymentWatcher:
         self, tracker: Tracker, watch: WatchInfo, started: float
     ) -> AsyncGenerator[DeploymentEvent, None]:
         hooks = self._hooks
-        progress_timeout = self._progress_timeout
+        timeout = self._options.timeout
         tracker.begin(started, self._wall())
         stalled = False
-        deadline = None if self._timeout is None else started + self._timeout
+        deadline = None if timeout is None else started + timeout
         log = get_logger()  # looked up per watch: the application may configure it late
         log.debug(
             "aioedge.watch_started",
@@ -320,8 +306,8 @@ class DeploymentWatcher:
                 break  # timed out during the poll
             if body is not None:
                 wait = tracker.interval
-            if progress_timeout is not None:
-                left = tracker.stall_left(self._clock(), progress_timeout)
+            left = tracker.stall_left(self._clock())
+            if left is not None:
                 if left <= 0:
                     stalled = True
                     break
@@ -335,11 +321,7 @@ class DeploymentWatcher:
                     await self._sleep(max(0.0, left))
                     break
             await self._sleep(wait)
-        if stalled:
-            assert progress_timeout is not None
-            event = tracker.stalled(progress_timeout, self._wall())
-        else:
-            event = tracker.timed_out(self._timeout, self._wall())
+        event = tracker.stalled(self._wall()) if stalled else tracker.timed_out(self._wall())
         tracker.delivered()
         yield event
         log.info(
