@@ -356,23 +356,10 @@ class DeploymentWatcher:
 
 
 def watch_deployment(
-    client: Caller,
-    instance_id: str,
-    deployment_id: str,
-    *,
-    poll_interval: float = 0.5,
-    max_poll_interval: float = 5.0,
-    backoff: float = 1.5,
-    timeout: float | None = None,
-    checkpoint: Mapping[str, Any] | None = None,
-    clock: Callable[[], float] | None = None,
-    sleep: Callable[[float], Awaitable[Any]] | None = None,
-    wall_clock: Callable[[], float] | None = None,
-    retry: WatchRetry | None = WatchRetry(),  # noqa: B008 - frozen value object
-    progress_timeout: float | None = None,
-    on_poll: Callable[[PollInfo], Any] | None = None,
+    client: Caller, instance_id: str, deployment_id: str, **options: Any
 ) -> DeploymentWatcher:
-    """Watch one deployment: an async iterator of events that ends after the final one.
+    """Watch one deployment: an async iterator of events that ends after the final one;
+    ``options`` are the keyword arguments of :class:`DeploymentWatcher`.
 
     ``poll_interval`` is the shortest gap between two polls; while nothing changes the gap
     grows ``backoff``-fold per poll up to ``max_poll_interval``.  Every poll is one
@@ -387,19 +374,4 @@ def watch_deployment(
     from the overall ``timeout``.  ``on_poll(info)`` is called after every poll with a
     :class:`~aioedge._hooks.PollInfo`: the raw answer (``info.body``) or the error.
     """
-    return DeploymentWatcher(
-        client,
-        instance_id,
-        deployment_id,
-        poll_interval=poll_interval,
-        max_poll_interval=max_poll_interval,
-        backoff=backoff,
-        timeout=timeout,
-        checkpoint=checkpoint,
-        clock=clock,
-        sleep=sleep,
-        wall_clock=wall_clock,
-        retry=retry,
-        progress_timeout=progress_timeout,
-        on_poll=on_poll,
-    )
+    return DeploymentWatcher(client, instance_id, deployment_id, **options)
