@@ -21,10 +21,14 @@ place:
   datetimes in ``SERVICE_TZ``.  ``*Timestamp`` fields (ms since the epoch) become aware UTC
   datetimes; ERRATA's ``GmtCreateTimeStamp`` spelling is accepted.  QueryDeviceProvisioning's
   ``GmtCreate``/``GmtModified`` are ms timestamps already (its notes) and parse the same way.
+  One exception: a ``Log`` entry's ``timestamp`` stays the integer ms the service sends, as
+  the watcher's events carry it; ``LogEntry.at`` is its UTC datetime.
 - Integers arrive as numbers or numeric strings (GetEdgeInstance ``Data.Type`` is ``"0"``,
   QueryEdgeInstance ``Type`` is ``0``: ERRATA "Responses"); both become ``int``.
 - JSON-in-a-string fields (driver-version configs, a snapshot's ``Log``) stay ``str`` as the
-  service sent them, with parsed accessors (``parsed_source_config``, ``log_entries``).
+  service sent them, with parsed accessors (``parsed_source_config``, ``log_entries``).  A
+  ``Log`` is read by ``parse_log`` alone, here and in the watcher: ``LogEntry`` is the one
+  class of its entries (a plain value, not a model: it has no ``raw``).
 
 Pure: no I/O.  ``parse_result(action, body)`` turns any operation's body into its model;
 the typed methods of ``_operations`` call the per-kind parsers directly for precise types.
@@ -80,6 +84,7 @@ __all__ = [
     "attribute_path",
     "parse_data",
     "parse_list",
+    "parse_log",
     "parse_page",
     "parse_result",
 ]
@@ -599,17 +604,122 @@ class CreatedDeployment(Result):
     deployment_id: str = _w("DeploymentId")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, repr=False)
-class LogEntry(Model):
-    """One entry of a snapshot's ``Log``: the stage reached, at ``timestamp`` (ms → UTC)."""
+def _log_str(value: Any, key: str) -> str | None:
+    return None if value is None else str(value)
 
-    resource_id: str | None = _w("resourceId")
-    resource_type: str | None = _w("resourceType")
-    code: str | None = _w("code")
-    stage: int | None = _w("stage", to_int)
-    level: str | None = _w("level")
-    message: str | None = _w("message")
-    timestamp: datetime | None = _w("timestamp", _ms_time)
+
+def _log_int(value: Any, key: str) -> int | None:
+    return None if value is None or value == "" else to_int(value, key)
+
+
+def _log_key(key: str, read: Callable[[Any, str], Any] = _log_str) -> Any:
+    """A ``LogEntry`` field: its key in the ``Log`` JSON and how its value is read."""
+    return field(default=None, metadata={"wire": (key,), "read": read})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LogEntry:
+    """One entry of a snapshot's ``Log`` JSON string (ERRATA: Deployments).
+
+    ``timestamp`` is in milliseconds since the epoch, as the service sends it; ``at`` is the
+    same moment as an aware UTC datetime.  One class serves ``ResourceSnapshot.log_entries``
+    and a watcher's ``log`` events (``aioedge.watch.LogEntry``); a plain value, not a
+    response model (it has no ``raw``).
+
+    Changed: ``log_entries`` used to yield a model of its own whose ``timestamp`` was a UTC
+    datetime; it yields this class now: ``timestamp`` is the integer ms, ``at`` the datetime.
+    """
+
+    resource_id: str | None = _log_key("resourceId")
+    code: str | None = _log_key("code")
+    stage: int | None = _log_key("stage", _log_int)
+    level: str | None = _log_key("level")
+    message: str | None = _log_key("message")
+    resource_type: str | None = _log_key("resourceType")
+    timestamp: int | None = _log_key("timestamp", _log_int)
+
+    @property
+    def failed(self) -> bool:
+        """True when the entry reports a failure (level ERROR, or a non-zero code)."""
+        level = (self.level or "").upper()
+        return level in ("ERROR", "FATAL") or (self.code not in (None, "", "0"))
+
+    @property
+    def time(self) -> float | None:
+        """``timestamp`` in seconds since the epoch, as events date things."""
+        return None if self.timestamp is None else self.timestamp / 1000.0
+
+    @property
+    def at(self) -> datetime | None:
+        """``timestamp`` as an aware UTC datetime; ``None`` when absent or past year 9999."""
+        if self.timestamp is None:
+            return None
+        try:
+            return _ms_time(self.timestamp)
+        except (OverflowError, ValueError):
+            return None
+
+    def sort_key(self) -> tuple[int, int, str, str, str, str, str]:
+        """A total order: time first, then every field, so equal logs sort equally."""
+        return (
+            -1 if self.timestamp is None else self.timestamp,
+            -1 if self.stage is None else self.stage,
+            self.code or "",
+            self.level or "",
+            self.message or "",
+            self.resource_id or "",
+            self.resource_type or "",
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire spelling, as found in the ``Log`` string."""
+        return {f.metadata["wire"][0]: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> LogEntry:
+        """Read one wire entry; raises ``ValueError``/``TypeError`` on a wrong shape."""
+        values = {}
+        for f in fields(cls):
+            key = f.metadata["wire"][0]
+            values[f.name] = f.metadata["read"](raw.get(key), key)
+        return cls(**values)
+
+
+def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
+    """Parse a snapshot's ``Log`` (a JSON *string* holding a list, ERRATA: Deployments).
+
+    Returns ``(entries, problem)``: the well-formed entries in time order, and a short
+    description of what was wrong, or ``None``.  Never raises.
+    """
+    if raw is None or raw == "":
+        return (), None
+    items: Any = raw
+    if isinstance(raw, str):
+        try:
+            items = json.loads(raw)
+        except ValueError as exc:
+            return (), f"Log is not valid JSON ({exc.__class__.__name__}: {exc})"
+        except RecursionError:
+            return (), "Log is not valid JSON (nested too deeply)"
+    if items is None:
+        return (), None
+    if not isinstance(items, list):
+        return (), f"Log is a JSON {type(items).__name__}, not a list"
+    entries: list[LogEntry] = []
+    bad: list[str] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            bad.append(f"entry {index} is not an object")
+            continue
+        try:
+            entries.append(LogEntry.from_dict(item))
+        except (TypeError, ValueError) as exc:
+            # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too
+            # (_wire.to_int never lets an OverflowError out).
+            bad.append(f"entry {index}: {exc}")
+    entries.sort(key=LogEntry.sort_key)
+    problem = "; ".join(bad) if bad else None
+    return tuple(entries), problem
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -638,11 +748,9 @@ class ResourceSnapshot(Model):
 
     @property
     def log_entries(self) -> tuple[LogEntry, ...]:
-        """The parsed ``Log`` (ERRATA "Deployments"); empty when absent or malformed."""
-        entries = _json_or_none(self.log)
-        if not isinstance(entries, list):
-            return ()
-        return tuple(LogEntry.from_dict(e) for e in entries if isinstance(e, Mapping))
+        """The parsed ``Log`` (ERRATA "Deployments") in time order; empty when absent or
+        malformed, and without the entries that do not parse (``parse_log`` reads it)."""
+        return parse_log(self.log)[0]
 
     @property
     def finished(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+import aioedge.watch
 from aioedge._catalog import OPERATIONS, Operation
 from aioedge._errors import ApiError, InvalidResponseError
 from aioedge._models import (
@@ -27,6 +28,7 @@ from aioedge._models import (
     EdgeInstance,
     InstanceDevice,
     ListResult,
+    LogEntry,
     Model,
     Page,
     ResourceSnapshot,
@@ -38,6 +40,7 @@ from aioedge._models import (
     parse_result,
 )
 from aioedge._protocol import parse_response
+from aioedge.watch import DeploymentState
 
 UTC8 = timezone(timedelta(hours=8))
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -218,9 +221,9 @@ def test_gmt_strings_are_utc8_as_the_deployment_sample_shows() -> None:
     dep = parse_data(Deployment, OPERATIONS["GetEdgeInstanceDeployment"].sample_response)
     snap = dep.tasks[0].snapshots[0]
     first = snap.log_entries[0]
-    assert snap.gmt_create is not None and first.timestamp is not None
-    assert first.timestamp.tzinfo == timezone.utc
-    assert timedelta(0) <= first.timestamp - snap.gmt_create < timedelta(seconds=1)
+    assert snap.gmt_create is not None and first.at is not None
+    assert first.timestamp == 1561543949858 and first.at.tzinfo == timezone.utc
+    assert timedelta(0) <= first.at - snap.gmt_create < timedelta(seconds=1)
     assert snap.gmt_create.utcoffset() == timedelta(hours=8)
     assert SERVICE_TZ.utcoffset(None) == timedelta(hours=8)
 
@@ -237,7 +240,9 @@ def test_log_entries_are_typed_in_stage_order() -> None:
         "package success",
         "download success",
     ]
-    assert entries[-1].timestamp == EPOCH + timedelta(milliseconds=1561543954149)
+    # timestamp is the service's integer ms (as events carry it); at is that moment in UTC.
+    assert entries[-1].timestamp == 1561543954149
+    assert entries[-1].at == EPOCH + timedelta(milliseconds=1561543954149)
     assert entries[0].resource_type == "DEVICE_CONFIG" and entries[0].code == "0"
     assert entries[0].level == "INFO" and entries[0].resource_id == "device_config"
 
@@ -462,6 +467,49 @@ def test_missing_or_malformed_containers() -> None:
     dep = parse_data(Deployment, {"Data": "not an object"})
     assert dep.tasks == () and dep.deployment_id is None
     assert parse_data(Deployment, {"Data": {"TaskList": None}}).tasks == ()
+
+
+def test_log_entries_are_the_watchers_log_entries() -> None:
+    # One LogEntry and one reader of the Log string, for the models and the watcher alike.
+    log = json.dumps(
+        [
+            {"stage": 16, "level": "ERROR", "code": "1", "message": "disk full", "timestamp": 9},
+            {"stage": "eight", "timestamp": 5},  # not an integer: left out, as the watcher does
+            {"stage": 8, "level": "INFO", "code": "0", "message": "ok", "timestamp": "5"},
+        ]
+    )
+    snap = ResourceSnapshot.from_dict({"SnapshotId": "s", "Log": log})
+    state = DeploymentState.from_response(
+        {
+            "Data": {
+                "DeploymentId": "d",
+                "TaskList": [
+                    {"TaskId": "t", "ResourceSnapshotList": [{"SnapshotId": "s", "Log": log}]}
+                ],
+            }
+        }
+    )
+    assert LogEntry is aioedge.watch.LogEntry
+    assert snap.log_entries == state.tasks[0].snapshots[0].log
+    assert [(e.stage, e.timestamp, e.failed) for e in snap.log_entries] == [
+        (8, 5, False),
+        (16, 9, True),
+    ]
+    problem = state.tasks[0].snapshots[0].log_problem
+    assert problem is not None and problem.startswith("entry 1: ")
+    # The wire spelling, in the Log's own key order (JSON output stays byte for byte).
+    assert json.dumps(snap.log_entries[0].to_dict()) == (
+        '{"resourceId": null, "code": "0", "stage": 8, "level": "INFO", "message": "ok", '
+        '"resourceType": null, "timestamp": 5}'
+    )
+    assert [LogEntry.from_dict(e.to_dict()) for e in snap.log_entries] == list(snap.log_entries)
+
+
+def test_log_entry_at_is_the_timestamp_in_utc() -> None:
+    assert LogEntry(timestamp=1561543954149).at == EPOCH + timedelta(milliseconds=1561543954149)
+    assert LogEntry(timestamp=0).at == EPOCH and LogEntry(timestamp=0).time == 0.0
+    assert LogEntry().at is None and LogEntry().time is None
+    assert LogEntry(timestamp=10**20).at is None  # no calendar holds it: unknown, not an error
 
 
 def test_malformed_json_strings_leave_the_text_and_parse_to_none() -> None:

@@ -12,9 +12,10 @@ from their private modules for tools that build on them.
 
 from __future__ import annotations
 
+from .._models import LogEntry
 from ._cause import FailureCause
 from ._deploy import deploy_and_watch
-from ._events import DeploymentEvent, LogEntry, WatchOutcome, status_name
+from ._events import DeploymentEvent, WatchOutcome, status_name
 from ._monitor import DeploymentMonitor
 from ._render import EventLog, events_html, render_text
 from ._state import DeploymentState, apply, carry_logs, diff

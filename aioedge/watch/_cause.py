@@ -28,7 +28,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._events import LogEntry, stage_name
+from .._models import LogEntry
+from ._events import stage_name
 
 if TYPE_CHECKING:  # attributes only: _state builds final events from this module
     from ._state import DeploymentState, SnapshotState, TaskState

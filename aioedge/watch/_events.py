@@ -9,7 +9,8 @@ Kinds:
 - ``"deployment"``, ``"task"``, ``"snapshot"``: an object appeared, changed stage/status, or
   vanished (``change`` is ``"appeared"``, ``"updated"`` or ``"removed"``).  A transition read
   back from a snapshot's ``Log`` rather than seen in a poll has ``inferred=True``.
-- ``"log"``: one new entry of a snapshot's ``Log`` (ERRATA: Deployments), emitted once.
+- ``"log"``: one new entry of a snapshot's ``Log`` (ERRATA: Deployments), emitted once;
+  ``log`` is its ``LogEntry`` (``aioedge._models``, the class ``log_entries`` yields too).
 - ``"warning"``: something odd in an answer (a malformed ``Log``, or one that lost entries it
   listed before); the stream goes on.
 - ``"poll_error"``: a transient error while polling; the watcher retries after ``retry_in``.
@@ -29,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._wire import to_int
+from .._models import LogEntry
 
 __all__ = [
     "FINAL_STATUSES",
@@ -41,7 +42,6 @@ __all__ = [
     "DeploymentEvent",
     "WatchOutcome",
     "EventKind",
-    "LogEntry",
     "Outcome",
     "stage_name",
     "status_name",
@@ -120,79 +120,6 @@ def status_name(status: int | None) -> str:
     if status is None:
         return "-"
     return STATUS_NAMES.get(status, f"status {status}")
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class LogEntry:
-    """One entry of a snapshot's ``Log`` JSON string (ERRATA: Deployments).
-
-    ``timestamp`` is in milliseconds since the epoch, as the service sends it.
-    """
-
-    resource_id: str | None = None
-    code: str | None = None
-    stage: int | None = None
-    level: str | None = None
-    message: str | None = None
-    resource_type: str | None = None
-    timestamp: int | None = None
-
-    @property
-    def failed(self) -> bool:
-        """True when the entry reports a failure (level ERROR, or a non-zero code)."""
-        level = (self.level or "").upper()
-        return level in ("ERROR", "FATAL") or (self.code not in (None, "", "0"))
-
-    @property
-    def time(self) -> float | None:
-        return None if self.timestamp is None else self.timestamp / 1000.0
-
-    def sort_key(self) -> tuple[int, int, str, str, str, str, str]:
-        """A total order: time first, then every field, so equal logs sort equally."""
-        return (
-            -1 if self.timestamp is None else self.timestamp,
-            -1 if self.stage is None else self.stage,
-            self.code or "",
-            self.level or "",
-            self.message or "",
-            self.resource_id or "",
-            self.resource_type or "",
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wire spelling, as found in the ``Log`` string."""
-        return {
-            "resourceId": self.resource_id,
-            "code": self.code,
-            "stage": self.stage,
-            "level": self.level,
-            "message": self.message,
-            "resourceType": self.resource_type,
-            "timestamp": self.timestamp,
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> LogEntry:
-        """Read one wire entry; raises ``ValueError``/``TypeError`` on a wrong shape."""
-        return cls(
-            resource_id=_opt_str(raw.get("resourceId")),
-            code=_opt_str(raw.get("code")),
-            stage=_opt_int(raw.get("stage"), "stage"),
-            level=_opt_str(raw.get("level")),
-            message=_opt_str(raw.get("message")),
-            resource_type=_opt_str(raw.get("resourceType")),
-            timestamp=_opt_int(raw.get("timestamp"), "timestamp"),
-        )
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _opt_int(value: Any, what: str) -> int | None:
-    if value is None or value == "":
-        return None
-    return to_int(value, what)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

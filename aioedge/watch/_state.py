@@ -15,16 +15,16 @@ stage, status and log entries, with tasks and snapshots in any order.  Descripti
 from __future__ import annotations
 
 import heapq
-import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar
 
+from .._models import LogEntry, parse_log
 from .._wire import int_or_none, stamp
 from ._cause import FailureCause, failure_cause
-from ._events import FINAL_STATUSES, DeploymentEvent, LogEntry, Outcome, status_name
+from ._events import FINAL_STATUSES, DeploymentEvent, Outcome, status_name
 
 __all__ = [
     "DeploymentState",
@@ -41,51 +41,11 @@ __all__ = [
 _Change = Literal["appeared", "updated", "removed"]
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- the tree
 
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:
-    """Parse a snapshot's ``Log`` (a JSON *string* holding a list, ERRATA: Deployments).
-
-    Returns ``(entries, problem)``: the well-formed entries in time order, and a short
-    description of what was wrong, or ``None``.  Never raises.
-    """
-    if raw is None or raw == "":
-        return (), None
-    items: Any = raw
-    if isinstance(raw, str):
-        try:
-            items = json.loads(raw)
-        except ValueError as exc:
-            return (), f"Log is not valid JSON ({exc.__class__.__name__}: {exc})"
-        except RecursionError:
-            return (), "Log is not valid JSON (nested too deeply)"
-    if items is None:
-        return (), None
-    if not isinstance(items, list):
-        return (), f"Log is a JSON {type(items).__name__}, not a list"
-    entries: list[LogEntry] = []
-    bad: list[str] = []
-    for index, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            bad.append(f"entry {index} is not an object")
-            continue
-        try:
-            entries.append(LogEntry.from_dict(item))
-        except (TypeError, ValueError) as exc:
-            # A huge or non-finite number (JSON 1e999, Infinity, NaN) is a ValueError too
-            # (_wire.to_int never lets an OverflowError out).
-            bad.append(f"entry {index}: {exc}")
-    entries.sort(key=LogEntry.sort_key)
-    problem = "; ".join(bad) if bad else None
-    return tuple(entries), problem
-
-
-# --------------------------------------------------------------------------- the tree
 
 
 def _id() -> Any:
