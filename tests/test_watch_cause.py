@@ -75,6 +75,22 @@ def test_the_earliest_failure_is_the_cause_and_its_siblings_are_stopped() -> Non
     line = str(final)
     assert "sensor_03 (device_config) at dispatching on gateway gw1" in line and LONG in line
     assert json.loads(json.dumps(final.to_dict()))["failed_snapshot"] == "s2"
+    # The cause itself serialises field by field, in declaration order.
+    assert json.dumps(cause.to_dict()) == json.dumps(
+        {
+            "task_id": "t1",
+            "gateway_id": "gw1",
+            "snapshot_id": "s2",
+            "resource_id": "res-s2",
+            "resource_name": "sensor_03",
+            "resource_type": "device_config",
+            "stage": 24,
+            "code": "1",
+            "message": LONG,
+            "time": 2.0,
+            "logged": True,
+        }
+    )
 
 
 def test_time_decides_before_the_listing_order() -> None:

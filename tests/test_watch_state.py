@@ -388,6 +388,67 @@ def test_vanished_objects_are_reported_and_replayed() -> None:
     ]
 
 
+def test_apply_builds_objects_from_their_events_and_refuses_unknown_ones() -> None:
+    def ev(kind: Any, **fields: Any) -> DeploymentEvent:
+        return DeploymentEvent(kind=kind, deployment_id="d", **fields)
+
+    built = apply(
+        None,
+        [
+            ev("deployment", instance_id="i", status=1, change="appeared"),
+            ev("task", task_id="t", gateway_id="g", stage=0, status=0, change="appeared"),
+            ev(
+                "snapshot",
+                task_id="t",
+                snapshot_id="s",
+                gateway_id="g",
+                resource_id="r",
+                resource_name="drv",
+                resource_type="DRIVER",
+                operate_type=0,
+                stage=0,
+                status=0,
+                change="appeared",
+            ),
+            ev("snapshot", task_id="t", snapshot_id="s", stage=8, status=1, change="updated"),
+            ev("log", task_id="t", snapshot_id="s", log=LogEntry(stage=8, timestamp=5)),
+            ev("task", task_id="t", stage=8, status=1, change="updated"),
+            ev("task", task_id="gone", stage=0, status=0, change="appeared"),
+            ev("task", task_id="gone", change="removed"),
+        ],
+    )
+    assert (built.deployment_id, built.instance_id, built.status) == ("d", "i", 1)
+    [t] = built.tasks
+    assert (t.task_id, t.gateway_id, t.stage, t.status) == ("t", "g", 8, 1)
+    [s] = t.snapshots
+    assert (s.snapshot_id, s.resource_id, s.resource_name, s.resource_type) == (
+        "s",
+        "r",
+        "drv",
+        "DRIVER",
+    )
+    assert (s.operate_type, s.stage, s.status, s.log) == (
+        0,
+        8,
+        1,
+        (LogEntry(stage=8, timestamp=5),),
+    )
+    assert s.log_problem is None and s.created_ms is None and t.created_ms is None
+    for bad, text in [
+        (ev("task", task_id="x", stage=8, status=1, change="updated"), "unknown task x"),
+        (
+            ev("snapshot", task_id="t", snapshot_id="x", stage=8, status=2, change="updated"),
+            "unknown snapshot x",
+        ),
+        (ev("log", task_id="t", snapshot_id="x", log=LogEntry()), "unknown snapshot x"),
+        (ev("snapshot", task_id="x", snapshot_id="s", change="appeared"), "unknown task x"),
+    ]:
+        with pytest.raises(ValueError, match=text):
+            apply(built, [bad])
+    with pytest.raises(ValueError, match="before the deployment appeared"):
+        apply(None, [ev("task", task_id="t", change="appeared")])
+
+
 def test_final_is_emitted_once() -> None:
     running = state(answer(1, [task("t1", 8, 1, [])]))
     done = state(answer(2, [task("t1", 32, 2, [])]))

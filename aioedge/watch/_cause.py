@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._models import LogEntry
@@ -79,19 +79,8 @@ class FailureCause:
         return f"{self.resource} failed at {stage_name(self.stage)}: {code}{self.message}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "task_id": self.task_id,
-            "gateway_id": self.gateway_id,
-            "snapshot_id": self.snapshot_id,
-            "resource_id": self.resource_id,
-            "resource_name": self.resource_name,
-            "resource_type": self.resource_type,
-            "stage": self.stage,
-            "code": self.code,
-            "message": self.message,
-            "time": self.time,
-            "logged": self.logged,
-        }
+        """Every field by name, JSON-serialisable."""
+        return asdict(self)
 
 
 def _failing_entry(snap: SnapshotState) -> LogEntry | None:

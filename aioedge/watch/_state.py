@@ -24,7 +24,7 @@ from typing import Any, Literal, TypeVar
 from .._models import LogEntry, parse_log
 from .._wire import int_or_none, stamp
 from ._cause import FailureCause, failure_cause
-from ._events import FINAL_STATUSES, DeploymentEvent, Outcome, status_name
+from ._events import FINAL_STATUSES, DeploymentEvent, EventKind, Outcome, status_name
 
 __all__ = [
     "DeploymentState",
@@ -328,11 +328,20 @@ def _unique(items: Iterable[Any]) -> tuple[Any, ...]:
 # --------------------------------------------------------------------------- diff
 
 
+_Pair = tuple[int | None, int | None]  # (stage, status)
+
+
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     deployment_id: str
     instance_id: str | None
     observed_at: float | None
+
+    def event(self, kind: EventKind, **fields: Any) -> DeploymentEvent:
+        """An event of this deployment: its ids, and ``fields``."""
+        return DeploymentEvent(
+            kind=kind, deployment_id=self.deployment_id, instance_id=self.instance_id, **fields
+        )
 
 
 def _when(ms: int | None, ctx: _Ctx) -> float | None:
@@ -367,10 +376,8 @@ def diff(previous: DeploymentState | None, current: DeploymentState) -> list[Dep
     head: list[DeploymentEvent] = []
     streams: list[list[DeploymentEvent]] = []
     if previous is None or previous.status != current.status:
-        dep_event = DeploymentEvent(
-            kind="deployment",
-            deployment_id=ctx.deployment_id,
-            instance_id=ctx.instance_id,
+        dep_event = ctx.event(
+            "deployment",
             status=current.status,
             previous_status=None if previous is None else previous.status,
             change="appeared" if previous is None else "updated",
@@ -434,10 +441,8 @@ def final_event(state: DeploymentState, *, instance_id: str | None = None) -> De
     """
     ctx = _Ctx(state.deployment_id, state.instance_id or instance_id, state.observed_at)
     cause = failure_cause(state) if state.status == 3 else None
-    return DeploymentEvent(
-        kind="final",
-        deployment_id=state.deployment_id,
-        instance_id=ctx.instance_id,
+    return ctx.event(
+        "final",
         status=state.status,
         previous_status=state.status,
         outcome=state.outcome,
@@ -478,10 +483,8 @@ def _removed(
     stage: int | None,
     status: int | None,
 ) -> DeploymentEvent:
-    return DeploymentEvent(
-        kind=kind,
-        deployment_id=ctx.deployment_id,
-        instance_id=ctx.instance_id,
+    return ctx.event(
+        kind,
         task_id=task_id,
         snapshot_id=snapshot_id,
         previous_stage=stage,
@@ -493,20 +496,14 @@ def _removed(
 
 def _diff_task(ctx: _Ctx, prev: TaskState | None, task: TaskState) -> list[DeploymentEvent]:
     own: DeploymentEvent | None = None
-    if prev is None or (prev.stage, prev.status) != (task.stage, task.status):
-        own = DeploymentEvent(
-            kind="task",
-            deployment_id=ctx.deployment_id,
-            instance_id=ctx.instance_id,
+    was: _Pair | None = None if prev is None else (prev.stage, prev.status)
+    if was != (task.stage, task.status):
+        own = ctx.event(
+            "task",
             task_id=task.task_id,
             gateway_id=task.gateway_id,
-            stage=task.stage,
-            status=task.status,
-            previous_stage=None if prev is None else prev.stage,
-            previous_status=None if prev is None else prev.status,
-            change="appeared" if prev is None else "updated",
-            backwards=_backwards(None if prev is None else prev.stage, task.stage),
             time=_when(task.modified_ms, ctx),
+            **_move((task.stage, task.status), was),
         )
     before = {s.snapshot_id: s for s in prev.snapshots} if prev is not None else {}
     streams = [
@@ -525,8 +522,17 @@ def _diff_task(ctx: _Ctx, prev: TaskState | None, task: TaskState) -> list[Deplo
     return list(heapq.merge(*streams, key=_merge_key(ctx.observed_at)))
 
 
-def _backwards(before: int | None, after: int | None) -> bool:
-    return before is not None and after is not None and after < before
+def _move(now: _Pair, was: _Pair | None) -> dict[str, Any]:
+    """A transition's fields: to (stage, status) ``now`` from ``was`` (``None``: it appeared)."""
+    before = None if was is None else was[0]
+    return {
+        "stage": now[0],
+        "status": now[1],
+        "previous_stage": before,
+        "previous_status": None if was is None else was[1],
+        "change": "appeared" if was is None else "updated",
+        "backwards": before is not None and now[0] is not None and now[0] < before,
+    }
 
 
 def _new_entries(before: Sequence[LogEntry], after: Sequence[LogEntry]) -> list[LogEntry]:
@@ -546,10 +552,8 @@ def _diff_snapshot(
 ) -> list[DeploymentEvent]:
     def about(kind: Literal["snapshot", "warning", "log"], **fields: Any) -> DeploymentEvent:
         """An event of this snapshot: where it stands in the tree, its resource, ``fields``."""
-        return DeploymentEvent(
-            kind=kind,
-            deployment_id=ctx.deployment_id,
-            instance_id=ctx.instance_id,
+        return ctx.event(
+            kind,
             task_id=task.task_id,
             snapshot_id=snap.snapshot_id,
             resource_id=snap.resource_id,
@@ -559,25 +563,15 @@ def _diff_snapshot(
         )
 
     def transition(
-        stage: int | None,
-        status: int | None,
-        was: tuple[int | None, int | None] | None,
-        *,
-        time: float | None,
-        inferred: bool,
+        now: _Pair, was: _Pair | None, *, time: float | None, inferred: bool
     ) -> DeploymentEvent:
         return about(
             "snapshot",
             gateway_id=task.gateway_id,
             operate_type=snap.operate_type,
-            stage=stage,
-            status=status,
-            previous_stage=None if was is None else was[0],
-            previous_status=None if was is None else was[1],
-            change="appeared" if was is None else "updated",
-            backwards=was is not None and _backwards(was[0], stage),
             time=time,
             inferred=inferred,
+            **_move(now, was),
         )
 
     out: list[DeploymentEvent] = []
@@ -600,7 +594,7 @@ def _diff_snapshot(
         # ERRATA, Deployments: every snapshot starts at Stage 0, Status 0; its Log shows
         # it moved on before we first saw it, so that start belongs to the story too.
         first = snap.created_ms / 1000.0 if snap.created_ms is not None else entries[0].time
-        out.append(transition(*_INITIAL, None, time=first, inferred=True))
+        out.append(transition(_INITIAL, None, time=first, inferred=True))
         running = _INITIAL
     for entry in entries:
         implied = implied_state(entry)
@@ -611,24 +605,23 @@ def _diff_snapshot(
                 when = observed_time
                 if snap.modified_ms is None and entry.time is not None:
                     when = entry.time
-                out.append(transition(*observed, running, time=when, inferred=False))
+                out.append(transition(observed, running, time=when, inferred=False))
                 running = observed
             elif running is None or _order(implied) > _order(running):
                 # A move that happened between two polls, read back from the Log.
-                out.append(transition(*implied, running, time=entry.time, inferred=True))
+                out.append(transition(implied, running, time=entry.time, inferred=True))
                 running = implied
         if running is None:  # a log line needs its snapshot to exist first
-            out.append(transition(*observed, None, time=observed_time, inferred=False))
+            out.append(transition(observed, None, time=observed_time, inferred=False))
             running = observed
         out.append(
             about("log", stage=entry.stage, log=entry, message=entry.message, time=entry.time)
         )
     if running != observed:
-        out.append(transition(*observed, running, time=observed_time, inferred=False))
+        out.append(transition(observed, running, time=observed_time, inferred=False))
     return out
 
 
-_Pair = tuple[int | None, int | None]
 _INITIAL: _Pair = (0, 0)
 _LAST_STAGE = 32  # ERRATA, Deployments: 32 complete
 
@@ -666,19 +659,18 @@ def apply(state: DeploymentState | None, events: Iterable[DeploymentEvent]) -> D
     dep: dict[str, Any] | None = None
     tasks: dict[str, dict[str, Any]] = {}
     if state is not None:
-        dep = {f: getattr(state, f) for f in _DEP_FIELDS}
+        dep = _own_fields(state)
         for t in state.tasks:
             tasks[t.task_id] = {
-                **{f: getattr(t, f) for f in _TASK_FIELDS},
+                **_own_fields(t),
                 "snapshots": {
-                    s.snapshot_id: {**{f: getattr(s, f) for f in _SNAP_FIELDS}, "log": list(s.log)}
-                    for s in t.snapshots
+                    s.snapshot_id: {**_own_fields(s), "log": list(s.log)} for s in t.snapshots
                 },
             }
     for ev in events:
         if ev.kind == "deployment":
             if dep is None:
-                dep = {"deployment_id": ev.deployment_id, "instance_id": ev.instance_id}
+                dep = _carried(DeploymentState, ev)
             dep["status"] = ev.status
             continue
         if ev.kind not in ("task", "snapshot", "log"):
@@ -688,19 +680,7 @@ def apply(state: DeploymentState | None, events: Iterable[DeploymentEvent]) -> D
         if ev.task_id is None:
             raise ValueError(f"{ev.kind} event without task_id")
         if ev.kind == "task":
-            if ev.change == "removed":
-                tasks.pop(ev.task_id, None)
-            elif ev.change == "appeared" and ev.task_id not in tasks:
-                tasks[ev.task_id] = {
-                    "task_id": ev.task_id,
-                    "gateway_id": ev.gateway_id,
-                    "stage": ev.stage,
-                    "status": ev.status,
-                    "snapshots": {},
-                }
-            else:
-                task = _need(tasks, ev.task_id, "task")
-                task["stage"], task["status"] = ev.stage, ev.status
+            _replay(tasks, ev.task_id, TaskState, ev, snapshots={})
             continue
         snaps = _need(tasks, ev.task_id, "task")["snapshots"]
         if ev.snapshot_id is None:
@@ -708,22 +688,8 @@ def apply(state: DeploymentState | None, events: Iterable[DeploymentEvent]) -> D
         if ev.kind == "log":
             if ev.log is not None:
                 _need(snaps, ev.snapshot_id, "snapshot")["log"].append(ev.log)
-        elif ev.change == "removed":
-            snaps.pop(ev.snapshot_id, None)
-        elif ev.change == "appeared" and ev.snapshot_id not in snaps:
-            snaps[ev.snapshot_id] = {
-                "snapshot_id": ev.snapshot_id,
-                "resource_id": ev.resource_id,
-                "resource_name": ev.resource_name,
-                "resource_type": ev.resource_type,
-                "operate_type": ev.operate_type,
-                "stage": ev.stage,
-                "status": ev.status,
-                "log": [],
-            }
         else:
-            snap = _need(snaps, ev.snapshot_id, "snapshot")
-            snap["stage"], snap["status"] = ev.stage, ev.status
+            _replay(snaps, ev.snapshot_id, SnapshotState, ev, log=[])
     if dep is None:
         raise ValueError("no state and no deployment event to start from")
     built = tuple(
@@ -742,39 +708,37 @@ def apply(state: DeploymentState | None, events: Iterable[DeploymentEvent]) -> D
     return DeploymentState(**dep, tasks=built)
 
 
-_DEP_FIELDS = (
-    "deployment_id",
-    "instance_id",
-    "status",
-    "type",
-    "description",
-    "created_ms",
-    "modified_ms",
-    "completed_ms",
-    "observed_at",
-)
-_TASK_FIELDS = (
-    "task_id",
-    "gateway_id",
-    "stage",
-    "status",
-    "created_ms",
-    "modified_ms",
-    "completed_ms",
-)
-_SNAP_FIELDS = (
-    "snapshot_id",
-    "resource_id",
-    "resource_name",
-    "resource_type",
-    "operate_type",
-    "stage",
-    "status",
-    "log_problem",
-    "created_ms",
-    "modified_ms",
-    "completed_ms",
-)
+def _own_fields(node: _Node) -> dict[str, Any]:
+    """A node's fields but its children (or log entries)."""
+    return {f.name: getattr(node, f.name) for f in _fields(type(node)) if "of" not in f.metadata}
+
+
+def _carried(cls: type[_Node], ev: DeploymentEvent) -> dict[str, Any]:
+    """The fields of a ``cls`` node that its event carries (ids, resource, stage, status)."""
+    names = {f.name for f in _fields(DeploymentEvent)}
+    return {
+        f.name: getattr(ev, f.name)
+        for f in _fields(cls)
+        if f.name in names and "of" not in f.metadata
+    }
+
+
+def _replay(
+    table: dict[str, dict[str, Any]],
+    key: str,
+    cls: type[_Node],
+    ev: DeploymentEvent,
+    **children: Any,
+) -> None:
+    """A task or snapshot event on node ``key`` of ``table``: it appeared (with the fields its
+    event carries and empty ``children``), was removed, or moved to the event's stage/status."""
+    if ev.change == "removed":
+        table.pop(key, None)
+    elif ev.change == "appeared" and key not in table:
+        table[key] = {**_carried(cls, ev), **children}
+    else:
+        node = _need(table, key, ev.kind)
+        node["stage"], node["status"] = ev.stage, ev.status
 
 
 def _need(table: dict[str, Any], key: str, what: str) -> Any:
