@@ -116,6 +116,21 @@ def _need(entry: Mapping[str, Any], names: tuple[str, ...], where: str, what: st
         raise CredentialsError(f"{where}: {what} needs {', '.join(missing)}", source=where)
 
 
+def _fixed_key(
+    entry: Mapping[str, Any], token_key: str | None, what: str, kind: str, where: str
+) -> tuple[Credentials | None, str]:
+    """The AccessKey pair of a profile or section, with its token when ``token_key`` names
+    one; ``None`` and why when something is missing (the chain goes on)."""
+    ak, sk = entry.get("access_key_id"), entry.get("access_key_secret")
+    if not ak or not sk:
+        return None, f"{what} has no AccessKey pair"
+    token = entry.get(token_key) if token_key else None
+    if token_key and not token:
+        # Without its token an STS key pair is refused by the service: not usable.
+        return None, f"{what} has {kind} but no {token_key}"
+    return Credentials(ak, sk, security_token=token or None, source=where), ""
+
+
 def _wrap(where: str, build: Callable[[], Found]) -> Found:
     """Build a provider, naming the file and profile in a ValidationError it raises."""
     try:
@@ -152,14 +167,8 @@ class _CliConfig:
                 source=where,
             )
         if mode in ("AK", "StsToken"):
-            ak, sk = entry.get("access_key_id"), entry.get("access_key_secret")
-            if not ak or not sk:
-                return None, f"profile {name!r} has no AccessKey pair"
-            token = entry.get("sts_token") if mode == "StsToken" else None
-            if mode == "StsToken" and not token:
-                # Without its token an STS key pair is refused by the service: not usable.
-                return None, f"profile {name!r} has mode 'StsToken' but no sts_token"
-            return Credentials(ak, sk, security_token=token or None, source=where), ""
+            token_key = "sts_token" if mode == "StsToken" else None
+            return _fixed_key(entry, token_key, f"profile {name!r}", f"mode {mode!r}", where)
         sts: dict[str, Any] = {
             "role_session_name": entry.get("ram_session_name") or None,
             "duration_seconds": _duration(entry.get("expired_seconds"), where),
@@ -272,13 +281,8 @@ def _from_ini(
             f"{where}: unknown type {kind!r} (supported: {', '.join(INI_TYPES)})", source=where
         )
     if kind in ("access_key", "sts"):
-        ak, sk = sec.get("access_key_id"), sec.get("access_key_secret")
-        if not ak or not sk:
-            return None, f"section [{name}] has no AccessKey pair"
-        token = sec.get("security_token") if kind == "sts" else None
-        if kind == "sts" and not token:
-            return None, f"section [{name}] has type 'sts' but no security_token"
-        return Credentials(ak, sk, security_token=token or None, source=where), ""
+        token_key = "security_token" if kind == "sts" else None
+        return _fixed_key(sec, token_key, f"section [{name}]", f"type {kind!r}", where)
     common: dict[str, Any] = {
         "role_session_name": sec.get("role_session_name") or None,
         "policy": sec.get("policy") or None,

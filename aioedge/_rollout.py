@@ -328,13 +328,7 @@ class InstanceRecord:
         return self.outcome == _SUCCESS
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "intent": self.intent,
-            "before": self.before,
-            "deployment_id": self.deployment_id,
-            "attached": self.attached,
-            "outcome": self.outcome,
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> InstanceRecord:
