@@ -37,6 +37,7 @@ from ._credentials import Credentials, CredentialsProvider, format_expiration
 from ._errors import CredentialsError, ValidationError
 from ._log import get_logger
 from ._sts import (
+    HttpAnswer,
     StsRequest,
     assume_role_request,
     assume_role_with_oidc_request,
@@ -46,8 +47,8 @@ from ._sts import (
     parse_sts_answer,
     refresh_at,
     retry_delay,
-    sts_endpoint,
 )
+from ._sts import sts_endpoint as _sts_url  # the providers' sts_endpoint= would shadow it
 
 __all__ = [
     "EcsRamRoleProvider",
@@ -80,7 +81,7 @@ async def _http(
     timeout: aiohttp.ClientTimeout,
     data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
-) -> tuple[int, Mapping[str, str], bytes]:
+) -> HttpAnswer:
     """One request on a short-lived session (a refresh is rare); network failures become
     ``CredentialsError`` (code ``ConnectionError``) naming the source and the host only."""
     try:
@@ -88,7 +89,11 @@ async def _http(
             aiohttp.ClientSession(timeout=timeout) as session,
             session.request(method, url, data=data, headers=dict(headers or {})) as resp,
         ):
-            return resp.status, resp.headers, await resp.read()
+            return HttpAnswer(
+                status=resp.status,
+                body=await resp.read(),
+                request_id=resp.headers.get("x-acs-request-id") or None,
+            )
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
         raise CredentialsError(
@@ -96,10 +101,6 @@ async def _http(
             source=source,
             code="ConnectionError",
         ) from None
-
-
-def _request_id(headers: Mapping[str, str]) -> str | None:
-    return headers.get("x-acs-request-id") or None
 
 
 def _check_str(value: Any, name: str, *, optional: bool = False) -> str | None:
@@ -329,14 +330,14 @@ class _StsProvider(RefreshingProvider):
         )
         self.duration_seconds = _check_duration(duration_seconds)
         self.policy = _check_str(policy, "policy", optional=True)
-        self.sts_endpoint = _sts_endpoint_for(sts_endpoint, env, sts_region, enable_vpc)
+        self.sts_endpoint = _sts_url(sts_endpoint, env, region=sts_region, vpc=enable_vpc)
 
     @property
     def scope(self) -> str:
         return self.role_arn
 
     async def _post(self, request: StsRequest, secrets: tuple[str | None, ...]) -> Credentials:
-        status, headers, body = await _http(
+        answer = await _http(
             "POST",
             request.url,
             source=self.source,
@@ -344,15 +345,7 @@ class _StsProvider(RefreshingProvider):
             data=request.body,
             headers=request.headers,
         )
-        return parse_sts_answer(
-            status, body, source=self.source, secrets=secrets, request_id=_request_id(headers)
-        )
-
-
-def _sts_endpoint_for(
-    explicit: str | None, env: Mapping[str, str], region: str | None, vpc: bool | None
-) -> str:
-    return sts_endpoint(explicit, env, region=region, vpc=vpc)
+        return parse_sts_answer(answer, source=self.source, secrets=secrets)
 
 
 class OIDCRoleArnProvider(_StsProvider):
@@ -438,13 +431,9 @@ class OIDCRoleArnProvider(_StsProvider):
     async def _fetch(self) -> Credentials:
         token = await self._read_token()
         request = assume_role_with_oidc_request(
-            self.sts_endpoint,
-            role_arn=self.role_arn,
+            self,
             oidc_provider_arn=self.oidc_provider_arn,
             oidc_token=token,
-            role_session_name=self.role_session_name,
-            duration_seconds=self.duration_seconds,
-            policy=self.policy,
             timestamp=self._clock(),
             nonce=_nonce(),
         )
@@ -498,15 +487,7 @@ class RamRoleArnProvider(_StsProvider):
         source = self.source_credentials
         key = source if isinstance(source, Credentials) else await source.get_credentials()
         request = assume_role_request(
-            self.sts_endpoint,
-            source=key,
-            role_arn=self.role_arn,
-            role_session_name=self.role_session_name,
-            duration_seconds=self.duration_seconds,
-            policy=self.policy,
-            external_id=self.external_id,
-            timestamp=self._clock(),
-            nonce=_nonce(),
+            self, source=key, external_id=self.external_id, timestamp=self._clock(), nonce=_nonce()
         )
         return await self._post(request, (key.access_key_secret, key.security_token))
 
@@ -556,7 +537,7 @@ class EcsRamRoleProvider(RefreshingProvider):
     async def _metadata_token(self) -> str | None:
         """An IMDSv2 token, or None to go on with v1 (refused when v1 is disabled)."""
         try:
-            status, headers, body = await _http(
+            answer = await _http(
                 "PUT",
                 self.endpoint + "/latest/api/token",
                 source=self.source,
@@ -565,20 +546,20 @@ class EcsRamRoleProvider(RefreshingProvider):
             )
         except CredentialsError:
             raise  # nothing answers there at all: v1 would not either
-        if status == 200 and body.strip():
-            return body.decode("utf-8", "replace").strip()
+        if answer.status == 200 and answer.body.strip():
+            return answer.body.decode("utf-8", "replace").strip()
         if self.disable_imds_v1:
             raise CredentialsError(
-                f"{self.source}: no IMDSv2 token (HTTP {status} for PUT /latest/api/token) "
-                "and IMDSv1 is disabled",
+                f"{self.source}: no IMDSv2 token (HTTP {answer.status} for "
+                "PUT /latest/api/token) and IMDSv1 is disabled",
                 source=self.source,
-                code=f"HTTP{status}",
-                request_id=_request_id(headers),
+                code=f"HTTP{answer.status}",
+                request_id=answer.request_id,
             )
-        self._log.debug("aioedge.imds_v1_fallback", source=self.source, http_status=status)
+        self._log.debug("aioedge.imds_v1_fallback", source=self.source, http_status=answer.status)
         return None
 
-    async def _get(self, path: str, token: str | None) -> tuple[int, Mapping[str, str], bytes]:
+    async def _get(self, path: str, token: str | None) -> HttpAnswer:
         return await _http(
             "GET",
             self.endpoint + path,
@@ -591,24 +572,21 @@ class EcsRamRoleProvider(RefreshingProvider):
         token = await self._metadata_token()
         role = self.role_name
         if role is None:
-            status, headers, body = await self._get(_CREDENTIALS_PATH, token)
-            names = body.decode("utf-8", "replace").split() if status == 200 else []
+            listing = await self._get(_CREDENTIALS_PATH, token)
+            status = listing.status
+            names = listing.body.decode("utf-8", "replace").split() if status == 200 else []
             if not names:
                 raise CredentialsError(
                     f"{self.source}: no RAM role attached to this instance "
                     f"(HTTP {status} for {_CREDENTIALS_PATH})",
                     source=self.source,
                     code=f"HTTP{status}",
-                    request_id=_request_id(headers),
+                    request_id=listing.request_id,
                 )
             role = self.role_name = names[0]
-        status, headers, body = await self._get(_CREDENTIALS_PATH + quote(role, safe=""), token)
+        answer = await self._get(_CREDENTIALS_PATH + quote(role, safe=""), token)
         return parse_credentials_answer(
-            status,
-            body,
-            source=f"{self.source} role {role}",
-            secrets=(token,),
-            request_id=_request_id(headers),
+            answer, source=f"{self.source} role {role}", secrets=(token,)
         )
 
 
@@ -645,13 +623,7 @@ class URICredentialsProvider(RefreshingProvider):
         self.source = f"credentials URI ({parts.scheme}://{parts.netloc}{parts.path})"
 
     async def _fetch(self) -> Credentials:
-        status, headers, body = await _http(
-            "GET", self.uri, source=self.source, timeout=_STS_TIMEOUT
-        )
+        answer = await _http("GET", self.uri, source=self.source, timeout=_STS_TIMEOUT)
         return parse_credentials_answer(
-            status,
-            body,
-            source=self.source,
-            secrets=(urlsplit(self.uri).query or None,),
-            request_id=_request_id(headers),
+            answer, source=self.source, secrets=(urlsplit(self.uri).query or None,)
         )

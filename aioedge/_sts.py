@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError
@@ -34,7 +34,9 @@ from ._transport import check_endpoint
 __all__ = [
     "DEFAULT_STS_HOST",
     "STS_VERSION",
+    "HttpAnswer",
     "StsRequest",
+    "StsRole",
     "assume_role_request",
     "assume_role_with_oidc_request",
     "env_true",
@@ -155,6 +157,16 @@ class StsRequest:
     headers: Mapping[str, str] = field(repr=False)
 
 
+class StsRole(Protocol):
+    """The role an STS request assumes, as an STS provider holds it."""
+
+    sts_endpoint: str
+    role_arn: str
+    role_session_name: str
+    duration_seconds: int
+    policy: str | None
+
+
 _FORM = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 
 
@@ -166,16 +178,7 @@ def _optional(params: dict[str, str], **values: str | int | None) -> dict[str, s
 
 
 def assume_role_request(
-    endpoint: str,
-    *,
-    source: Credentials,
-    role_arn: str,
-    role_session_name: str,
-    duration_seconds: int,
-    policy: str | None,
-    external_id: str | None,
-    timestamp: float,
-    nonce: str,
+    role: StsRole, *, source: Credentials, external_id: str | None, timestamp: float, nonce: str
 ) -> StsRequest:
     """``AssumeRole`` signed v1 with ``source`` (its SecurityToken too, when it has one)."""
     params = {
@@ -187,28 +190,21 @@ def assume_role_request(
         "SignatureVersion": "1.0",
         "SignatureNonce": nonce,
         "Timestamp": format_timestamp(timestamp),
-        "RoleArn": role_arn,
-        "RoleSessionName": role_session_name,
-        "DurationSeconds": str(duration_seconds),
+        "RoleArn": role.role_arn,
+        "RoleSessionName": role.role_session_name,
+        "DurationSeconds": str(role.duration_seconds),
     }
-    _optional(params, SecurityToken=source.security_token, Policy=policy, ExternalId=external_id)
+    _optional(
+        params, SecurityToken=source.security_token, Policy=role.policy, ExternalId=external_id
+    )
     params["Signature"] = sign("POST", params, source.access_key_secret)
     return StsRequest(
-        action="AssumeRole", url=endpoint + "/", body=encode_form(params), headers=_FORM
+        action="AssumeRole", url=role.sts_endpoint + "/", body=encode_form(params), headers=_FORM
     )
 
 
 def assume_role_with_oidc_request(
-    endpoint: str,
-    *,
-    role_arn: str,
-    oidc_provider_arn: str,
-    oidc_token: str,
-    role_session_name: str,
-    duration_seconds: int,
-    policy: str | None,
-    timestamp: float,
-    nonce: str,
+    role: StsRole, *, oidc_provider_arn: str, oidc_token: str, timestamp: float, nonce: str
 ) -> StsRequest:
     """``AssumeRoleWithOIDC``: unsigned; the OIDC token proves who asks."""
     params = {
@@ -217,19 +213,32 @@ def assume_role_with_oidc_request(
         "Version": STS_VERSION,
         "SignatureNonce": nonce,
         "Timestamp": format_timestamp(timestamp),
-        "RoleArn": role_arn,
+        "RoleArn": role.role_arn,
         "OIDCProviderArn": oidc_provider_arn,
         "OIDCToken": oidc_token,
-        "RoleSessionName": role_session_name,
-        "DurationSeconds": str(duration_seconds),
+        "RoleSessionName": role.role_session_name,
+        "DurationSeconds": str(role.duration_seconds),
     }
-    _optional(params, Policy=policy)
+    _optional(params, Policy=role.policy)
     return StsRequest(
-        action="AssumeRoleWithOIDC", url=endpoint + "/", body=encode_form(params), headers=_FORM
+        action="AssumeRoleWithOIDC",
+        url=role.sts_endpoint + "/",
+        body=encode_form(params),
+        headers=_FORM,
     )
 
 
 # --------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpAnswer:
+    """What the parsers read of an HTTP answer.  Its repr leaves the body out."""
+
+    status: int
+    body: bytes = field(repr=False)
+    #: The ``x-acs-request-id`` header, for the errors (``None`` without one).
+    request_id: str | None = None
 
 
 def parse_expiration(value: Any, *, source: str) -> float:
@@ -287,41 +296,31 @@ def _load(body: bytes) -> Any:
 
 
 def _refusal(
-    data: Any,
-    status: int,
-    body: bytes,
-    *,
-    source: str,
-    secrets: tuple[str | None, ...],
-    request_id: str | None,
+    data: Any, answer: HttpAnswer, *, source: str, secrets: tuple[str | None, ...]
 ) -> CredentialsError:
     """The error for an answer that says no (or cannot be read), masked and on one line."""
+    request_id = answer.request_id
     if isinstance(data, dict):
-        code = str(data.get("Code") or f"HTTP{status}")
+        code = str(data.get("Code") or f"HTTP{answer.status}")
         message = str(data.get("Message") or data.get("message") or "")
         request_id = str(data.get("RequestId") or request_id or "") or None
     else:
-        code = f"HTTP{status}"
-        message = f"unreadable answer: {body[:120].decode('utf-8', 'replace')!r}"
+        code = f"HTTP{answer.status}"
+        message = f"unreadable answer: {answer.body[:120].decode('utf-8', 'replace')!r}"
     message = one_line(scrub(message, secrets))
     text = f"{source}: {code}{': ' + message if message else ''}{_rid(request_id)}"
     return CredentialsError(text, source=source, code=code, request_id=request_id)
 
 
 def parse_sts_answer(
-    status: int,
-    body: bytes,
-    *,
-    source: str,
-    secrets: tuple[str | None, ...] = (),
-    request_id: str | None = None,
+    answer: HttpAnswer, *, source: str, secrets: tuple[str | None, ...] = ()
 ) -> Credentials:
     """The key in an STS answer, or CredentialsError naming ``source``, the code and the
     RequestId (``secrets``: what the request carried, masked wherever the answer quotes it)."""
-    data = _load(body)
-    if status != 200 or not isinstance(data, dict) or data.get("Code"):
-        raise _refusal(data, status, body, source=source, secrets=secrets, request_id=request_id)
-    request_id = str(data.get("RequestId") or request_id or "") or None
+    data = _load(answer.body)
+    if answer.status != 200 or not isinstance(data, dict) or data.get("Code"):
+        raise _refusal(data, answer, source=source, secrets=secrets)
+    request_id = str(data.get("RequestId") or answer.request_id or "") or None
     creds = data.get("Credentials")
     if not isinstance(creds, dict):
         raise CredentialsError(
@@ -333,19 +332,18 @@ def parse_sts_answer(
 
 
 def parse_credentials_answer(
-    status: int,
-    body: bytes,
-    *,
-    source: str,
-    secrets: tuple[str | None, ...] = (),
-    request_id: str | None = None,
+    answer: HttpAnswer, *, source: str, secrets: tuple[str | None, ...] = ()
 ) -> Credentials:
     """The key in an ECS metadata or credentials-URI answer: ``Code: Success`` and the
     four fields at the top level."""
-    data = _load(body)
-    if status != 200 or not isinstance(data, dict) or data.get("Code", "Success") != "Success":
-        raise _refusal(data, status, body, source=source, secrets=secrets, request_id=request_id)
-    return _document(data, source=source, request_id=request_id, origin="the answer")
+    data = _load(answer.body)
+    if (
+        answer.status != 200
+        or not isinstance(data, dict)
+        or data.get("Code", "Success") != "Success"
+    ):
+        raise _refusal(data, answer, source=source, secrets=secrets)
+    return _document(data, source=source, request_id=answer.request_id, origin="the answer")
 
 
 # --------------------------------------------------------------------------- schedule
