@@ -66,6 +66,8 @@ _OIDC_VARS = (
     "ALIBABA_CLOUD_OIDC_TOKEN_FILE",
 )
 Found = Credentials | CredentialsProvider
+#: A credentials file's reader: what the profile found in it, else ``None`` and why not.
+ReadFile = Callable[[Path, str | None, Mapping[str, str], Clock], tuple[Found | None, str]]
 
 
 def _from_env(env: Mapping[str, str]) -> Credentials | None:
@@ -388,27 +390,24 @@ def resolve_credentials(
         found = _from_oidc_env(env, clock)
         if found is not None:
             return found
+    files: list[tuple[Path, ReadFile]] = []
     cli = home / ".aliyun" / "config.json"
     if env_true(env.get("ALIBABA_CLOUD_CLI_PROFILE_DISABLED")):
         tried.append(f"{cli} (disabled by ALIBABA_CLOUD_CLI_PROFILE_DISABLED)")
     else:
-        try:
-            found, why = _from_cli_config(cli, profile, env, clock)
-        except CredentialsError as exc:
-            raise CredentialsError(str(exc), tried=(*tried, str(cli)), source=exc.source) from None
-        if found is not None:
-            return found
-        tried.append(f"{cli} ({why})")
+        files.append((cli, _from_cli_config))
     ini = Path(
         env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini"
     )
-    try:
-        found, why = _from_ini(ini, profile, env, clock)
-    except CredentialsError as exc:
-        raise CredentialsError(str(exc), tried=(*tried, str(ini)), source=exc.source) from None
-    if found is not None:
-        return found
-    tried.append(f"{ini} ({why})")
+    files.append((ini, _from_ini))
+    for path, read in files:
+        try:
+            found, why = read(path, profile, env, clock)
+        except CredentialsError as exc:
+            raise CredentialsError(str(exc), tried=(*tried, str(path)), source=exc.source) from None
+        if found is not None:
+            return found
+        tried.append(f"{path} ({why})")
     if profile:
         raise CredentialsError(
             f"no credentials found for profile {profile!r}; tried: " + "; ".join(tried),
