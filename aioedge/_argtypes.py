@@ -1,12 +1,22 @@
-"""The argparse ``type``s the command lines share: a bad value is a usage error (exit 2,
-a message naming the option), not a traceback."""
+"""What the command lines share: argparse ``type``s (a bad value is a usage error, exit 2,
+a message naming the option, not a traceback) and the options that time a watch."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["count", "positive"]
+__all__ = ["WATCH_TIMING", "count", "positive", "watch_timing"]
+
+#: The options that time a watch (watch, deploy, rollout), each named as the keyword
+#: argument the watcher takes.
+WATCH_TIMING = ("poll_interval", "max_poll_interval", "timeout", "progress_timeout")
+
+
+def watch_timing(args: argparse.Namespace) -> dict[str, Any]:
+    """The watcher's timing keyword arguments, from the options of the same names."""
+    return {name: getattr(args, name) for name in WATCH_TIMING}
 
 
 def positive(kind: Callable[[str], float]) -> Callable[[str], float]:

@@ -23,6 +23,7 @@ from typing import Any, TextIO
 
 from ._argtypes import count as _count
 from ._argtypes import positive as _positive
+from ._argtypes import watch_timing
 from ._catalog import OPERATIONS, Operation, get_operation
 from ._credentials import Credentials
 from ._errors import (
@@ -745,11 +746,8 @@ async def _cmd_watch(args: argparse.Namespace) -> int:
             args.instance,
             args.deployment,
             resolve=None if args.deployment else resolve,
-            poll_interval=args.poll_interval,
-            max_poll_interval=args.max_poll_interval,
-            timeout=args.timeout,
             retry=retry,
-            progress_timeout=args.progress_timeout,
+            **watch_timing(args),
         )
         return await stream_events(args, events, polls=polls.info)
 
@@ -765,11 +763,8 @@ async def _cmd_deploy(args: argparse.Namespace) -> int:
             args.instance,
             type=args.type,
             attach=args.attach,
-            poll_interval=args.poll_interval,
-            max_poll_interval=args.max_poll_interval,
-            timeout=args.timeout,
             retry=WatchRetry(max_errors=args.max_poll_errors),
-            progress_timeout=args.progress_timeout,
+            **watch_timing(args),
         )
         return await stream_events(args, events, polls=polls.info)
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._argtypes import watch_timing
 from ._catalog import get_operation
 from ._errors import ValidationError
 from ._rollout import RolloutEvent, RolloutPlan, minimum_duration, parse_share, parse_waves
@@ -221,10 +222,7 @@ async def cmd_rollout(args: argparse.Namespace, make_client: Callable[..., Any])
             min_finished=args.min_finished,
             type=args.type,
             store=args.store,
-            poll_interval=args.poll_interval,
-            max_poll_interval=args.max_poll_interval,
-            timeout=args.timeout,
-            progress_timeout=args.progress_timeout,
+            **watch_timing(args),
         )
         async with rollout:
             async for event in rollout:
