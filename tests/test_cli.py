@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -32,6 +33,7 @@ from typing import Any
 import pytest
 
 from aioedge import Credentials, EdgeClient
+from aioedge._argtypes import WATCH_TIMING, watch_timing
 from aioedge._catalog import OPERATIONS
 from aioedge._cli import (
     _exit_code_for,
@@ -44,6 +46,7 @@ from aioedge._cli import (
 from aioedge._errors import ApiError, TransportError, error_class_for
 from aioedge._retry import DeadlineExceededError
 from aioedge.testing import Emulator
+from aioedge.watch import DeploymentMonitor, DeploymentWatcher
 
 TIMEOUT = 60.0
 LOCAL = "http://127.0.0.1"
@@ -959,3 +962,21 @@ def test_emulator_and_demo_still_accept_the_connection_options() -> None:
         argv = [command, "--endpoint", f"{LOCAL}:1", "--region", "cn-beijing", "--profile", "p"]
         args, extra = parser.parse_known_args(argv)
         assert extra == [] and args.region == "cn-beijing", command
+
+
+def test_watch_deploy_and_rollout_time_the_watch_with_the_same_four_options() -> None:
+    # watch_timing(args) hands them on under their own names: each is a keyword of the
+    # watcher (watch, deploy) and of the monitor (rollout), and each command fills all four.
+    timing = ["--timeout", "7", "--progress-timeout", "8"]
+    timing += ["--poll-interval", "0.25", "--max-poll-interval", "3"]
+    parser = build_parser()
+    for command in ("watch", "deploy", "rollout"):
+        args = parser.parse_args([command, "inst-1", *timing])
+        assert watch_timing(args) == {
+            "poll_interval": 0.25,
+            "max_poll_interval": 3.0,
+            "timeout": 7.0,
+            "progress_timeout": 8.0,
+        }, command
+    for takes in (DeploymentWatcher, DeploymentMonitor):
+        assert set(WATCH_TIMING) <= set(inspect.signature(takes).parameters), takes

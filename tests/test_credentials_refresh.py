@@ -34,6 +34,7 @@ from aioedge import (
 )
 from aioedge._protocol import secret_forms
 from aioedge._providers import RefreshingProvider
+from aioedge._sts import HttpAnswer, parse_sts_answer
 from aioedge.testing import Emulator, FakeClock
 
 # The library's own files: frames from anywhere else (this test's own among them) are not its.
@@ -587,6 +588,19 @@ async def test_secrets_never_reach_errors_logs_or_reprs(
 
 
 # --------------------------------------------------------------------------- the client
+
+
+def test_an_sts_answer_keeps_its_key_out_of_reprs_and_errors() -> None:
+    body = (
+        b'{"RequestId": "R-1", "Credentials": {"AccessKeyId": "STS.k", '
+        b'"AccessKeySecret": "answer-secret", "SecurityToken": "answer-token"}}'
+    )
+    answer = HttpAnswer(status=200, body=body, request_id="R-0")
+    assert "answer-secret" not in repr(answer) and "R-0" in repr(answer)
+    with pytest.raises(CredentialsError) as info:  # no Expiration: refused, named, masked
+        parse_sts_answer(answer, source="STS AssumeRole (r)")
+    assert str(info.value) == ("STS AssumeRole (r): Credentials has no Expiration (RequestId R-1)")
+    assert info.value.request_id == "R-1"
 
 
 async def test_every_attempt_signs_with_the_current_key(tmp_path: Path) -> None:
