@@ -673,16 +673,18 @@ class LogEntry:
 
     def to_dict(self) -> dict[str, Any]:
         """The wire spelling, as found in the ``Log`` string."""
-        return {f.metadata["wire"][0]: getattr(self, f.name) for f in fields(self)}
+        return {key: getattr(self, name) for name, key, _read in _LOG_KEYS}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> LogEntry:
         """Read one wire entry; raises ``ValueError``/``TypeError`` on a wrong shape."""
-        values = {}
-        for f in fields(cls):
-            key = f.metadata["wire"][0]
-            values[f.name] = f.metadata["read"](raw.get(key), key)
-        return cls(**values)
+        return cls(**{name: read(raw.get(key), key) for name, key, read in _LOG_KEYS})
+
+
+#: (attribute, key in the ``Log`` JSON, reader) of each ``LogEntry`` field, in wire order.
+_LOG_KEYS: tuple[tuple[str, str, Callable[[Any, str], Any]], ...] = tuple(
+    (f.name, f.metadata["wire"][0], f.metadata["read"]) for f in fields(LogEntry)
+)
 
 
 def parse_log(raw: Any) -> tuple[tuple[LogEntry, ...], str | None]:

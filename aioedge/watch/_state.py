@@ -715,12 +715,14 @@ def _own_fields(node: _Node) -> dict[str, Any]:
 
 def _carried(cls: type[_Node], ev: DeploymentEvent) -> dict[str, Any]:
     """The fields of a ``cls`` node that its event carries (ids, resource, stage, status)."""
-    names = {f.name for f in _fields(DeploymentEvent)}
     return {
         f.name: getattr(ev, f.name)
         for f in _fields(cls)
-        if f.name in names and "of" not in f.metadata
+        if f.name in _EVENT_FIELDS and "of" not in f.metadata
     }
+
+
+_EVENT_FIELDS = frozenset(f.name for f in fields(DeploymentEvent))
 
 
 def _replay(
