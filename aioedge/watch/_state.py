@@ -333,6 +333,8 @@ _Pair = tuple[int | None, int | None]  # (stage, status)
 
 @dataclass(frozen=True, slots=True)
 class _Ctx:
+    """What every event of one diff shares: the deployment's ids, and when the answer came."""
+
     deployment_id: str
     instance_id: str | None
     observed_at: float | None
