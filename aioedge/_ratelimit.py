@@ -616,11 +616,7 @@ class LocalRateLimiter:
         timeout: float | None = None,
         wait: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known.
-
-        ``wait``: give up (``TimeoutError``, the turn given back) when no slot was granted
-        within that many seconds; ``0`` takes only a slot that is free at once.
-        """
+        """See :meth:`RateLimiter.slot`; ``wait=0`` takes only a slot that is free at once."""
         _check_timeout("timeout", timeout)
         _check_timeout("wait", wait)
         qps = self.effective_qps(action, qps)

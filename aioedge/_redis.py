@@ -545,11 +545,7 @@ class RedisRateLimiter:
         timeout: float | None = None,
         wait: float | None = None,
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """A slot of ``action``; ``timeout``: this request's per-attempt timeout, if known.
-
-        ``wait``: give up (``TimeoutError``, the turn given back) when no slot was granted
-        within that many seconds.
-        """
+        """See :meth:`RateLimiter.slot`; ``timeout`` must be shorter than the lease."""
         _check_timeout("timeout", timeout)
         _check_timeout("wait", wait)
         if timeout is not None and timeout >= self._lease:
