@@ -44,7 +44,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
@@ -480,30 +480,29 @@ class _NullSlot:
 _NULL_SLOT = _NullSlot()
 
 
+@dataclass(slots=True, eq=False)
 class _LocalSlot:
-    __slots__ = ("_granted", "_held", "_lane", "_limiter", "_timeout", "_wait")
+    """One request's slot of a lane: ``timeout`` its per-attempt timeout (for the lost hold),
+    ``wait`` the longest its entry may wait; ``granted`` is when it was entered."""
 
-    def __init__(
-        self, limiter: LocalRateLimiter, lane: _Lane, timeout: float | None, wait: float | None
-    ) -> None:
-        self._limiter = limiter
-        self._lane = lane
-        self._timeout = timeout
-        self._wait = wait
-        self._held = False
-        self._granted = 0.0
+    limiter: LocalRateLimiter
+    lane: _Lane
+    timeout: float | None
+    wait: float | None
+    held: bool = field(default=False, init=False)
+    granted: float = field(default=0.0, init=False)
 
     async def __aenter__(self) -> None:
-        await self._limiter._acquire(self._lane, self._wait)
-        self._granted = self._limiter._clock()
-        self._held = True
+        await self.limiter._acquire(self.lane, self.wait)
+        self.granted = self.limiter._clock()
+        self.held = True
 
     def give_back(self) -> None:
         """Return the slot at once, no hold: nothing was sent with it (a limiter that wraps
         this one could not get its own slot)."""
-        if self._held:
-            self._held = False
-            self._limiter._abandon(self._lane)
+        if self.held:
+            self.held = False
+            self.limiter._abandon(self.lane)
 
     async def __aexit__(
         self,
@@ -514,16 +513,16 @@ class _LocalSlot:
         # Any exit counts as "maybe arrived" (the client validates before it enters) but one
         # that sent nothing; an exit without an answer counts as "may still arrive" and gets
         # the lost hold.
-        if self._held:
-            self._held = False
-            lim = self._limiter
+        if self.held:
+            self.held = False
+            lim = self.limiter
             if never_sent(exc):
-                lim._abandon(self._lane)
+                lim._abandon(self.lane)
                 return
             if answer_lost(exc):
-                lim._release(self._lane, at_least=lim._lost_hold(self._granted, self._timeout))
+                lim._release(self.lane, at_least=lim._lost_hold(self.granted, self.timeout))
             else:
-                lim._release(self._lane, at_least=hinted_hold(exc))
+                lim._release(self.lane, at_least=hinted_hold(exc))
 
 
 class LocalRateLimiter:
