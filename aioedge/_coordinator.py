@@ -32,12 +32,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import anyio
 
 from ._log import get_logger
-from ._redis import RedisUnavailableError, _redact_url
+from ._redis import RedisUnavailableError, _load_redis, _redact_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -129,15 +128,7 @@ class RedisCoordinator:
         socket_timeout: float = 2.0,
         client: Redis | None = None,
     ) -> None:
-        try:
-            import redis.asyncio
-            import redis.exceptions
-        except ImportError:
-            raise ImportError(
-                "RedisCoordinator needs the redis package: pip install 'aioedge[redis]'"
-            ) from None
-        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
+        redis_module, self._errors = _load_redis("RedisCoordinator", url)
         if not lease > 0 or not keep > 0:
             raise ValueError("lease and keep must be > 0 seconds")
         self.url = url
@@ -145,8 +136,7 @@ class RedisCoordinator:
         self.lease = float(lease)
         self.keep = float(keep)
         self.owner = uuid.uuid4().hex
-        self._errors: tuple[type[BaseException], ...] = (redis.exceptions.RedisError, OSError)
-        self._redis: Redis = client or redis.asyncio.Redis.from_url(
+        self._redis: Redis = client or redis_module.Redis.from_url(
             url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
         self._own_client = client is None

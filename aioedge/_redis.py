@@ -140,6 +140,22 @@ def _redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+def _load_redis(needed_by: str, url: str) -> tuple[Any, tuple[type[BaseException], ...]]:
+    """``redis.asyncio`` and the errors that mean Redis cannot be used, for ``needed_by``
+    (an ``ImportError`` naming the extra without the package) on ``url`` (a ``ValueError``
+    if it is not a Redis URL)."""
+    try:
+        import redis.asyncio
+        import redis.exceptions
+    except ImportError:
+        raise ImportError(
+            f"{needed_by} needs the redis package: pip install 'aioedge[redis]'"
+        ) from None
+    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+        raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
+    return redis.asyncio, (redis.exceptions.RedisError, OSError)
+
+
 # --------------------------------------------------------------------------- scripts
 
 # Shared Lua: Redis' clock, the CUBIC rate (same formula as _ratelimit.CubicRate) and the
@@ -421,17 +437,9 @@ class RedisRateLimiter:
         retry_after: float = 5.0,
         client: Redis | None = None,
     ) -> None:
-        try:
-            import redis.asyncio
-            import redis.exceptions
-        except ImportError:
-            raise ImportError(
-                "RedisRateLimiter needs the redis package: pip install 'aioedge[redis]'"
-            ) from None
+        self._redis_module, self._redis_errors = _load_redis("RedisRateLimiter", url)
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
-        if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-            raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
         if margin < 0 or lease <= 0 or poll_interval <= 0:
             raise ValueError("margin must be >= 0; lease and poll_interval > 0")
         _check_timeout("attempt_timeout", attempt_timeout)
@@ -444,11 +452,6 @@ class RedisRateLimiter:
         if poll_interval > WINDOW:
             # A waiter must see a slot's hold end before the hold ends (see module docstring).
             raise ValueError(f"poll_interval must be at most {WINDOW} s")
-        self._redis_module = redis.asyncio
-        self._redis_errors: tuple[type[BaseException], ...] = (
-            redis.exceptions.RedisError,
-            OSError,
-        )
         self.url = url
         self.prefix = prefix
         self.on_unavailable: OnUnavailable = on_unavailable
