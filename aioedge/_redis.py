@@ -113,6 +113,9 @@ if TYPE_CHECKING:
 __all__ = ["RedisRateLimiter", "RedisUnavailableError"]
 
 OnUnavailable = Literal["fail", "local"]
+# How a slot goes back to Redis: "0" never sent (no hold), "1" answered (the window, or the
+# service's retry-after), "2" no answer (the lost hold).
+_Mode = Literal["0", "1", "2"]
 
 # Releases kept to send again once Redis answers (see RedisRateLimiter._remember).
 _MAX_UNRETURNED = 1024
@@ -311,64 +314,57 @@ class _LoopState:
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
 
-class _RedisSlot:
-    __slots__ = (
-        "_action",
-        "_limiter",
-        "_local",
-        "_qps",
-        "_scope",
-        "_state",
-        "_timeout",
-        "_token",
-        "_wait",
-    )
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Grant:
+    """A slot Redis granted (or may have granted, its reply lost): the lane, the QPS it was
+    asked with and its token, all a release needs."""
 
-    def __init__(
-        self,
-        limiter: RedisRateLimiter,
-        scope: str,
-        action: str,
-        qps: float,
-        timeout: float | None,
-        wait: float | None,
-    ) -> None:
-        self._limiter = limiter
-        self._scope = scope
-        self._action = action
-        self._qps = qps
-        self._timeout = timeout
-        self._wait = wait
-        self._token: str | None = None
-        self._state: _LoopState | None = None
-        self._local: _LocalSlot | None = None
+    scope: str
+    action: str
+    qps: float
+    token: str
+
+
+@dataclass(slots=True, eq=False)
+class _RedisSlot:
+    """One request's slot: this process's local slot, then Redis' (see the module docstring).
+    ``timeout``: its per-attempt timeout (for the lost hold); ``wait``: the longest its entry
+    may wait."""
+
+    limiter: RedisRateLimiter
+    scope: str
+    action: str
+    qps: float
+    timeout: float | None
+    wait: float | None
+    state: _LoopState | None = field(default=None, init=False)
+    grant: _Grant | None = field(default=None, init=False)
+    local: _LocalSlot | None = field(default=None, init=False)
 
     async def __aenter__(self) -> None:
-        if self._wait is None:
+        if self.wait is None:
             await self._enter()
         else:  # a waiter cancelled at the limit gives its turn back
-            await enter_within(self._enter, self._wait)
+            await enter_within(self._enter, self.wait)
 
     async def _enter(self) -> None:
-        lim = self._limiter
+        lim = self.limiter
         # This process's own slot first (see the module docstring): it is the whole slot
         # while Redis is away, and it carries the slots held on either side across a switch.
-        local = lim._fallback.slot(self._scope, self._action, self._qps, timeout=self._timeout)
+        local = lim._fallback.slot(self.scope, self.action, self.qps, timeout=self.timeout)
         assert isinstance(local, _LocalSlot)  # qps is finite here, as in the fallback
         await local.__aenter__()
         try:
             if not lim._use_local():
-                self._state = lim._state()
+                self.state = lim._state()
                 try:
-                    self._token = await lim._acquire(
-                        self._state, self._scope, self._action, self._qps
-                    )
+                    self.grant = await lim._acquire(self.state, self.scope, self.action, self.qps)
                 except lim._redis_errors as exc:
-                    lim._unavailable(exc, self._action)  # raises in "fail" mode
+                    lim._unavailable(exc, self.action)  # raises in "fail" mode
         except BaseException:
             local.give_back()  # nothing was sent with it
             raise
-        self._local = local
+        self.local = local
 
     async def __aexit__(
         self,
@@ -376,31 +372,21 @@ class _RedisSlot:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        local, self._local = self._local, None
+        local, self.local = self.local, None
         try:
-            if self._token is not None and self._state is not None:
-                token, self._token = self._token, None
-                lim = self._limiter
+            if self.grant is not None and self.state is not None:
+                grant, self.grant = self.grant, None
+                lim = self.limiter
                 # Any exit counts as "maybe arrived" (the client validates before it enters)
                 # but one that sent nothing (no hold); one without an answer as "may still
                 # arrive": the lost hold.
-                mode: Literal["0", "1", "2"] = (
-                    "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
-                )
+                mode: _Mode = "0" if never_sent(exc) else "2" if answer_lost(exc) else "1"
                 if mode == "2":
-                    hold = lim._window + max(lim._attempt_timeout, self._timeout or 0.0)
+                    hold = lim._window + max(lim._attempt_timeout, self.timeout or 0.0)
                 else:
                     hold = hinted_hold(exc)  # the service's retry-after, else 0
                 with anyio.CancelScope(shield=True):
-                    await lim._release(
-                        self._state,
-                        self._scope,
-                        self._action,
-                        self._qps,
-                        token,
-                        mode=mode,
-                        lost_hold=hold,
-                    )
+                    await lim._release(self.state, grant, mode=mode, lost_hold=hold)
         finally:
             if local is not None:
                 await local.__aexit__(exc_type, exc, tb)  # the same rules, in this process
@@ -479,9 +465,8 @@ class RedisRateLimiter:
         # The QPS each lane was last used with: report_throttled() is told only the names.
         self._qps_seen: dict[tuple[str, str], float] = {}
         # Releases and hand-backs Redis could not take, to send again once it answers: the
-        # time they were due (monotonic), lane, qps, token, mode and lost hold.
-        self._unreturned: list[tuple[float, str, str, float, str, Literal["0", "1", "2"], float]]
-        self._unreturned = []
+        # time they were due (monotonic), the grant, mode and lost hold.
+        self._unreturned: list[tuple[float, _Grant, _Mode, float]] = []
 
     def __repr__(self) -> str:
         return (
@@ -647,9 +632,11 @@ class RedisRateLimiter:
     def _args(self, qps: float) -> tuple[str, str]:
         return repr(float(qps)), str(max(1, math.floor(qps)))
 
-    async def _acquire(self, state: _LoopState, scope: str, action: str, qps: float) -> str | None:
-        """A Redis slot's token; None when Redis became unavailable ("local") while this
-        waiter queued behind the one that found out."""
+    async def _acquire(
+        self, state: _LoopState, scope: str, action: str, qps: float
+    ) -> _Grant | None:
+        """A Redis slot; None when Redis became unavailable ("local") while this waiter
+        queued behind the one that found out."""
         self._qps_seen[(scope, action)] = qps
         keys = self.keys(scope, action)
         queue = self._queue(state, scope, action)
@@ -658,7 +645,8 @@ class RedisRateLimiter:
         a = self._adaptive
         args = [base, q, slots, repr(self._lease), repr(a.scale), repr(a.min_rate), "1"]
         args.append(repr(self._window))
-        token = f"{base}:1"  # the script names the one slot it grants "<base>:1"
+        # The script names the one slot it grants "<base>:1".
+        grant = _Grant(scope=scope, action=action, qps=qps, token=f"{base}:1")
         async with queue.lock:  # FIFO among this process's waiters; only the head asks Redis
             while True:
                 if self._use_local():
@@ -671,19 +659,17 @@ class RedisRateLimiter:
                     granted, raw = await asyncio.shield(call)
                 except asyncio.CancelledError:
                     # The script may still grant us a slot: give it straight back if so.
-                    call.add_done_callback(
-                        lambda f: self._abandon(state, scope, action, qps, token, f)
-                    )
+                    call.add_done_callback(lambda f: self._abandon(state, grant, f))
                     raise
                 except self._redis_errors:
                     # Redis may have run the script and granted the slot, its reply lost (a
                     # timeout, a connection cut after sending): hand it back, best effort.
-                    self._hand_back(state, scope, action, qps, token, again=True)
+                    self._hand_back(state, grant, again=True)
                     raise
                 if self._unreturned:
                     self._return_unreturned(state)  # Redis answers again
                 if int(granted) >= 1:
-                    return token
+                    return grant
                 if int(granted) < 0:
                     get_logger().info(
                         "aioedge.redis_lane_started",
@@ -697,61 +683,36 @@ class RedisRateLimiter:
                 with anyio.move_on_after(delay):
                     await queue.changed.wait()
 
-    def _abandon(
-        self,
-        state: _LoopState,
-        scope: str,
-        action: str,
-        qps: float,
-        token: str,
-        done: asyncio.Future[Any],
-    ) -> None:
+    def _abandon(self, state: _LoopState, grant: _Grant, done: asyncio.Future[Any]) -> None:
         """The acquire call of a cancelled waiter finished: hand back a slot it granted (or
         may have granted, when its reply was lost)."""
         if done.cancelled():
             return
         if done.exception() is None and int(done.result()[0]) < 1:
             return
-        self._hand_back(state, scope, action, qps, token)
+        self._hand_back(state, grant)
 
-    def _hand_back(
-        self,
-        state: _LoopState,
-        scope: str,
-        action: str,
-        qps: float,
-        token: str,
-        *,
-        again: bool = False,
-    ) -> None:
+    def _hand_back(self, state: _LoopState, grant: _Grant, *, again: bool = False) -> None:
         """Give back, in the background, a slot granted to nobody (mode ``0``: no hold).  A
         token Redis never granted is simply not found; if Redis cannot be reached, it is
         sent again once Redis answers (or the lease frees the slot).  ``again``: send it
         once more then anyway: an acquire whose reply timed out because Redis stalled runs
         when Redis wakes up, possibly after this hand-back."""
         task = asyncio.get_running_loop().create_task(
-            self._release(state, scope, action, qps, token, mode="0", quiet=True)
+            self._release(state, grant, mode="0", quiet=True)
         )
         state.background.add(task)
         task.add_done_callback(state.background.discard)
         if again:
-            self._remember(scope, action, qps, token, "0", 0.0)
+            self._remember(grant, "0", 0.0)
 
-    def _remember(
-        self,
-        scope: str,
-        action: str,
-        qps: float,
-        token: str,
-        mode: Literal["0", "1", "2"],
-        lost_hold: float,
-    ) -> None:
+    def _remember(self, grant: _Grant, mode: _Mode, lost_hold: float) -> None:
         """Keep a release to send again once Redis answers: those whose lease has ended
         are dropped (Redis has let them go), and at most ``_MAX_UNRETURNED`` are kept (a
         long outage in "fail" mode adds one per attempt; the leases free the rest)."""
         now = time.monotonic()
         pending = [e for e in self._unreturned if now - e[0] < self._lease]
-        pending.append((now, scope, action, qps, token, mode, lost_hold))
+        pending.append((now, grant, mode, lost_hold))
         self._unreturned = pending[-_MAX_UNRETURNED:]
 
     def _return_unreturned(self, state: _LoopState) -> None:
@@ -759,13 +720,11 @@ class RedisRateLimiter:
         lease has ended since are gone from Redis anyway)."""
         pending, self._unreturned = self._unreturned, []
         now = time.monotonic()
-        for due, scope, action, qps, token, mode, lost_hold in pending:
+        for due, grant, mode, lost_hold in pending:
             if now - due >= self._lease:
                 continue
             task = asyncio.get_running_loop().create_task(
-                self._release(
-                    state, scope, action, qps, token, mode=mode, lost_hold=lost_hold, quiet=True
-                )
+                self._release(state, grant, mode=mode, lost_hold=lost_hold, quiet=True)
             )
             state.background.add(task)
             task.add_done_callback(state.background.discard)
@@ -773,34 +732,32 @@ class RedisRateLimiter:
     async def _release(
         self,
         state: _LoopState,
-        scope: str,
-        action: str,
-        qps: float,
-        token: str,
+        grant: _Grant,
         *,
-        mode: Literal["0", "1", "2"],
+        mode: _Mode,
         lost_hold: float = 0.0,
         quiet: bool = False,
     ) -> None:
-        q, slots = self._args(qps)
+        q, slots = self._args(grant.qps)
         a = self._adaptive
-        args = [token, q, slots, repr(self._window), repr(a.scale), repr(a.min_rate)]
+        args = [grant.token, q, slots, repr(self._window), repr(a.scale), repr(a.min_rate)]
         args += [mode, repr(lost_hold), repr(self._lease)]
+        keys = self.keys(grant.scope, grant.action)[:3]
         try:
-            await state.scripts["release"](keys=list(self.keys(scope, action)[:3]), args=args)
+            await state.scripts["release"](keys=list(keys), args=args)
         except self._redis_errors as exc:
             # Sent again once Redis answers (or the slot's lease frees it); the request itself
             # is done, so do not raise.  (quiet: a hand-back after a failed acquire, whose
             # failure was reported already.)
-            self._remember(scope, action, qps, token, mode, lost_hold)
+            self._remember(grant, mode, lost_hold)
             log = get_logger()
             (log.debug if quiet else log.warning)(
                 "aioedge.redis_release_failed",
-                action=action,
+                action=grant.action,
                 error=f"{type(exc).__name__}: {exc}",
                 lease_s=self._lease,
             )
-        queue = state.queues.get((scope, action))
+        queue = state.queues.get((grant.scope, grant.action))
         if queue is not None:
             queue.changed.set()
 
