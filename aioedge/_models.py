@@ -34,8 +34,8 @@ Pure: no I/O.  ``parse_result(action, body)`` turns any operation's body into it
 the typed methods of ``_operations`` call the per-kind parsers directly for precise types.
 """
 
-# The field helpers (_w, _gmt, _stamp, _one, _many) return dataclasses.field(); RUF009 cannot
-# see through them.
+# The field helpers (_w, _gmt, _stamp, _one, _many, _log_key) return dataclasses.field();
+# RUF009 cannot see through them.
 # ruff: noqa: RUF009
 
 from __future__ import annotations
@@ -609,6 +609,8 @@ def _log_str(value: Any, key: str) -> str | None:
 
 
 def _log_int(value: Any, key: str) -> int | None:
+    """Strict, unlike a model's fields: an entry whose number is not one makes the Log
+    malformed (``parse_log`` says so and leaves the entry out)."""
     return None if value is None or value == "" else to_int(value, key)
 
 
