@@ -124,13 +124,12 @@ class Failure:
         return True
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class Transition:
     """One change of one object; ``log`` is the Log entry it appends (snapshots only)."""
 
     time_ms: int
     rank: int
-    seq: int
     kind: str  # "deployment" | "task" | "snapshot"
     task_id: str | None
     snapshot_id: str | None
@@ -138,14 +137,16 @@ class Transition:
     status: int
     log: dict[str, Any] | None = field(default=None, compare=False)
 
-    def sort_key(self) -> tuple[int, int, int]:
-        return (self.time_ms, self.rank, self.seq)
+    def sort_key(self) -> tuple[int, int]:
+        return (self.time_ms, self.rank)
 
 
 class _Builder:
+    """Transitions in the order they are added: sorted stably by :meth:`Transition.sort_key`,
+    those that share a time and a rank stay in that order."""
+
     def __init__(self, events: Sequence[Transition] = ()) -> None:
         self.events: list[Transition] = list(events)
-        self._seq = max((e.seq for e in self.events), default=-1) + 1
 
     def add(
         self,
@@ -157,21 +158,10 @@ class _Builder:
         stage: int | None,
         status: int,
         log: dict[str, Any] | None = None,
-    ) -> Transition:
-        event = Transition(
-            time_ms=time_ms,
-            rank=rank,
-            seq=self._seq,
-            kind=kind,
-            task_id=task_id,
-            snapshot_id=snapshot_id,
-            stage=stage,
-            status=status,
-            log=log,
+    ) -> None:
+        self.events.append(
+            Transition(time_ms, rank, kind, task_id, snapshot_id, stage, status, log)
         )
-        self._seq += 1
-        self.events.append(event)
-        return event
 
 
 def _log_entry(
