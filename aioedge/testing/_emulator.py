@@ -143,15 +143,7 @@ class Emulator:
             retry_after_hint=retry_after_hint,
         )
         self.service = Service(self.options)
-        self.identity = Identity(
-            self.service.gateway,
-            clock=self.service.clock,
-            token_lifetime=self.options.token_lifetime,
-            imds_v1=self.options.imds_v1,
-            imds_v2=self.options.imds_v2,
-            ecs_role_name=self.options.ecs_role_name,
-            seed=self.options.seed,
-        )
+        self.identity = Identity(self.service.gateway, self.options, clock=self.service.clock)
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
 

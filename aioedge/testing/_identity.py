@@ -37,6 +37,7 @@ from aiohttp import web
 from .._credentials import Credentials, format_expiration
 from .._signing import sign, string_to_sign
 from ._gateway import Gateway, parse_timestamp
+from ._service import EmulatorOptions
 
 __all__ = ["IDENTITY_FAULTS", "Identity", "IdentityRecord", "add_identity_routes"]
 
@@ -66,26 +67,15 @@ class Identity:
     """Issues keys and answers the identity endpoints; shares the API gateway's key table."""
 
     def __init__(
-        self,
-        gateway: Gateway,
-        *,
-        clock: Callable[[], float],
-        token_lifetime: float,
-        imds_v1: bool = True,
-        imds_v2: bool = True,
-        ecs_role_name: str = "EcsRamRole",
-        seed: int = 0,
+        self, gateway: Gateway, options: EmulatorOptions, *, clock: Callable[[], float]
     ) -> None:
         self.gateway = gateway
+        self.options = options  # token_lifetime, imds_v1, imds_v2, ecs_role_name, seed
         self.clock = clock
-        self.token_lifetime = token_lifetime
-        self.imds_v1 = imds_v1
-        self.imds_v2 = imds_v2
-        self.ecs_role_name = ecs_role_name
         self.fault: str | None = None
         self.records: list[IdentityRecord] = []
         self.issued: Counter[str] = Counter()
-        self._rng = random.Random(seed)
+        self._rng = random.Random(options.seed)
         self._serial = itertools.count(1)
         self._imds_tokens: dict[str, float] = {}
         self._issued_keys: list[str] = []
@@ -128,7 +118,9 @@ class Identity:
 
     def issue(self, kind: str, duration: float | None = None) -> Credentials:
         now = self.clock()
-        lifetime = self.token_lifetime if duration is None else min(duration, self.token_lifetime)
+        lifetime = self.options.token_lifetime
+        if duration is not None:
+            lifetime = min(duration, lifetime)
         serial = next(self._serial)
         creds = Credentials(
             f"STS.Emu{serial:06d}{self._hex(8)}",
@@ -285,7 +277,7 @@ class Identity:
     # ----------------------------------------------------------------- ECS metadata
 
     def metadata_token(self, ttl: str | None) -> tuple[int, str]:
-        if not self.imds_v2:
+        if not self.options.imds_v2:
             self._record("metadata-token", "HTTP404")
             return 404, "Not Found"
         if self.fault == "unavailable":
@@ -306,7 +298,7 @@ class Identity:
     def _imds_allowed(self, token: str | None) -> int | None:
         """None when the request may read metadata, else the HTTP status refusing it."""
         if token is None:
-            return None if self.imds_v1 else 403
+            return None if self.options.imds_v1 else 403
         expires = self._imds_tokens.get(token)
         if expires is None or self.clock() >= expires:
             return 401
@@ -324,8 +316,8 @@ class Identity:
             return refused, "Forbidden"
         if not role:
             self._record("metadata", "listed", imds_token=token is not None)
-            return 200, self.ecs_role_name
-        if role != self.ecs_role_name:
+            return 200, self.options.ecs_role_name
+        if role != self.options.ecs_role_name:
             self._record("metadata", "HTTP404", role=role, imds_token=token is not None)
             return 404, "Not Found"
         return 200, self._key_answer("metadata", role=role, imds_token=token is not None)
