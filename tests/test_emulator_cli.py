@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -155,3 +156,19 @@ async def test_a_fault_for_an_unknown_action_is_a_usage_error(
     assert proc.returncode == 2
     assert out == b""  # it did not start
     assert err.decode().splitlines() == [f"error: --faults: {message}"]
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "nan"])
+def test_a_token_lifetime_that_is_not_a_positive_number_is_a_usage_error(
+    value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aioedge.testing._command import main
+
+    try:
+        code = main(["--port", "0", "--json", f"--token-lifetime={value}"])
+    except SystemExit as exit_:  # argparse refused it
+        code = int(str(exit_.code))
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""  # it did not start
+    assert re.search(r"token[-_]lifetime", err), err

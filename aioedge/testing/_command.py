@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .._argtypes import count
+from .._argtypes import count, positive
 from ._emulator import Emulator
 from ._faults import check_fault_actions, normalize_faults
 from ._service import THROTTLE_STYLES
@@ -44,17 +44,6 @@ def _rate(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be within 0..1 (0%..100%), got {text!r}")
     return value
-
-
-def _lifetime(text: str) -> float:
-    """An argparse ``type`` for ``--token-lifetime``: a positive number of seconds."""
-    try:
-        seconds = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not seconds > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +100,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--token-lifetime",
-        type=_lifetime,
+        type=positive(float),
         default=3600.0,
         metavar="SECONDS",
         help="how long the keys of its STS, ECS metadata and credentials URI live",
