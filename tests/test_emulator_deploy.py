@@ -550,6 +550,8 @@ async def test_a_running_deployment_can_be_made_to_fail(site: Site) -> None:
         site.raw.emu.fail_deployment_at(stage=8, deployment_id="nope")
     with pytest.raises(ValueError, match="stage"):
         site.raw.emu.fail_deployment_at(stage=10)
+    with pytest.raises(ValueError, match="stage must be one of"):
+        site.raw.emu.stall_deployment_at(stage=10)
 
 
 async def test_close_stops_a_running_deployment(site: Site) -> None:

@@ -26,7 +26,7 @@ from aiohttp import web
 from .._credentials import Credentials
 from .._log import get_logger
 from ._backend import Limits
-from ._deploy import STAGES, Failure
+from ._deploy import Failure
 from ._faults import FaultRecord, FaultsInput, check_fault_actions, normalize_faults
 from ._identity import Identity, add_identity_routes
 from ._server import build_app
@@ -338,8 +338,6 @@ class Emulator:
         deployment is re-planned (ValueError if it has no such snapshot or that snapshot
         is already past ``stage``).
         """
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {stage}")
         failure = Failure(
             stage=stage, resource_id=resource_id, gateway_id=gateway_id, message=message
         )
@@ -383,8 +381,6 @@ class Emulator:
 
         Picks the snapshot, and arms or re-plans, as :meth:`fail_deployment_at` does.
         """
-        if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {stage}")
         failure = Failure(stage=stage, resource_id=resource_id, gateway_id=gateway_id, stall=True)
         self.service.backend.fail_deployment(failure, deployment_id, self.now_ms())
 
