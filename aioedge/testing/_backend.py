@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
-from .._catalog import OPERATIONS
+from .._catalog import OPERATIONS, snake_case
 from .._wire import to_int
 from ._deploy import (
     FINAL,
@@ -106,6 +106,18 @@ class Device:
         }
 
 
+# The optional texts of a driver version (2.8.4), each kept in the DriverVersion field of
+# its snake_case name: written by Create/UpdateEdgeDriverVersion, answered when set.
+_VERSION_TEXTS = (
+    "Description",
+    "Argument",
+    "SourceConfig",
+    "DriverConfig",
+    "ConfigCheckRule",
+    "ContainerConfig",
+)
+
+
 @dataclass(slots=True, kw_only=True)
 class DriverVersion:
     driver_id: str
@@ -120,6 +132,12 @@ class DriverVersion:
     state: int = 0  # VersionState: 0 unpublished, 1 published
     created_ms: int = 0
     modified_ms: int = 0
+
+
+def _write_texts(dv: DriverVersion, p: Mapping[str, str]) -> None:
+    """The texts as sent: one left out is cleared (2.8.6 Limits)."""
+    for name in _VERSION_TEXTS:
+        setattr(dv, snake_case(name), p.get(name))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -661,16 +679,10 @@ class Backend:
             **_times("GmtCreate", v.created_ms),
             **_times("GmtModified", v.modified_ms),
         }
-        for key, value in (
-            ("Description", v.description),
-            ("Argument", v.argument),
-            ("SourceConfig", v.source_config),
-            ("DriverConfig", v.driver_config),
-            ("ConfigCheckRule", v.config_check_rule),
-            ("ContainerConfig", v.container_config),
-        ):
+        for name in _VERSION_TEXTS:
+            value = getattr(v, snake_case(name))
             if value is not None:
-                out[key] = value
+                out[name] = value
         return out
 
     def _op_create_edge_driver(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
@@ -723,19 +735,15 @@ class Backend:
             raise BusinessError("iot.edge.DriverVersionAlreadyExist", version)
         if len(driver.versions) >= self.limits.driver_versions:
             raise BusinessError("iot.edge.DriverVersionLimitation")
-        driver.versions[version] = DriverVersion(
+        dv = DriverVersion(
             driver_id=driver.driver_id,
             version=version,
             edge_version=p["EdgeVersion"],
-            description=p.get("Description"),
-            argument=p.get("Argument"),
-            source_config=p.get("SourceConfig"),
-            driver_config=p.get("DriverConfig"),
-            config_check_rule=p.get("ConfigCheckRule"),
-            container_config=p.get("ContainerConfig"),
             created_ms=now,
             modified_ms=now,
         )
+        _write_texts(dv, p)
+        driver.versions[version] = dv
         driver.modified_ms = now
         return {}
 
@@ -756,14 +764,8 @@ class Backend:
         dv = self._version(driver, p["DriverVersion"])
         if dv.state == 1:
             raise BusinessError("iot.edge.ReleasedVersionCannotBeDeletedOrModified")
-        # 2.8.6 Limits: a parameter left out is cleared.
         dv.edge_version = p["EdgeVersion"]
-        dv.description = p.get("Description")
-        dv.argument = p.get("Argument")
-        dv.source_config = p.get("SourceConfig")
-        dv.driver_config = p.get("DriverConfig")
-        dv.config_check_rule = p.get("ConfigCheckRule")
-        dv.container_config = p.get("ContainerConfig")
+        _write_texts(dv, p)
         dv.modified_ms = now
         return {}
 
