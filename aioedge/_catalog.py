@@ -326,37 +326,21 @@ def _check_tags(action: str, params: Mapping[str, Any]) -> None:
     tags = params.get("Tags")
     if tags is None:
         return
+
+    def bad(rule: str, why: str) -> ValidationError:
+        return ValidationError(f"{action}: Tags {why}", param="Tags", rule=rule, action=action)
+
     seen: set[str] = set()
     for pair in str(tags).split(","):
         key, sep, value = pair.partition(":")
         if not sep:
-            raise ValidationError(
-                f"{action}: Tags must be comma-separated key:value pairs, got {quote(pair)}",
-                param="Tags",
-                rule="format",
-                action=action,
-            )
+            raise bad("format", f"must be comma-separated key:value pairs, got {quote(pair)}")
         if not _TAG_KEY.fullmatch(key):
-            raise ValidationError(
-                f"{action}: Tags key {quote(key)} must be 1-20 letters",
-                param="Tags",
-                rule="pattern",
-                action=action,
-            )
+            raise bad("pattern", f"key {quote(key)} must be 1-20 letters")
         if not _TAG_VALUE.fullmatch(value):
-            raise ValidationError(
-                f"{action}: Tags value {quote(value)} must be 1-20 letters, digits, '_' or '-'",
-                param="Tags",
-                rule="pattern",
-                action=action,
-            )
+            raise bad("pattern", f"value {quote(value)} must be 1-20 letters, digits, '_' or '-'")
         if key in seen:
-            raise ValidationError(
-                f"{action}: Tags key {quote(key)} appears twice; keys must be unique",
-                param="Tags",
-                rule="unique",
-                action=action,
-            )
+            raise bad("unique", f"key {quote(key)} appears twice; keys must be unique")
         seen.add(key)
 
 
