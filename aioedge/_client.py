@@ -612,10 +612,17 @@ class EdgeClient(OperationsMixin):
 
         return cap
 
-    def _default_concurrency(self) -> int:
-        """A batch's default bound on calls in flight: the connection pool's size (more would
-        only wait for a socket, their timeouts running), or DEFAULT_POOL without a limit."""
-        return self._transport.pool_size or DEFAULT_POOL
+    def _batch_options(self) -> dict[str, Any]:
+        """How this client's batches run (``aioedge._batch.iter_batch``'s options): each call
+        sent with the parameters it was validated to when the batch was planned; at most Q
+        calls of an Action in flight; by default as many in flight as the connection pool
+        holds (more would only wait for a socket, their timeouts running), or DEFAULT_POOL
+        without a limit."""
+        return {
+            "per_action": self._per_action(),
+            "default_concurrency": self._transport.pool_size or DEFAULT_POOL,
+            "send": self._send_validated,
+        }
 
     async def batch(
         self,
@@ -638,9 +645,7 @@ class EdgeClient(OperationsMixin):
             calls,
             concurrency=concurrency,
             on_progress=on_progress,
-            per_action=self._per_action(),
-            default_concurrency=self._default_concurrency(),
-            send=self._send_validated,
+            **self._batch_options(),
         )
 
     def batch_iter(
@@ -656,9 +661,7 @@ class EdgeClient(OperationsMixin):
             calls,
             concurrency=concurrency,
             on_progress=on_progress,
-            per_action=self._per_action(),
-            default_concurrency=self._default_concurrency(),
-            send=self._send_validated,
+            **self._batch_options(),
         )
 
     def watch_deployment(
