@@ -190,12 +190,7 @@ class EdgeClient(OperationsMixin):
         self._secret_bytes = tuple(form.encode() for form in self._secret_forms)
         # Everything about signing that is fixed for this key, computed once.
         self._signer = Signer(
-            endpoint=self.endpoint,
-            access_key_id=creds.access_key_id,
-            access_key_secret=creds.access_key_secret,
-            region_id=self.region_id,
-            security_token=creds.security_token,
-            method=self._method,
+            endpoint=self.endpoint, credentials=creds, region_id=self.region_id, method=self._method
         )
         # Mutating Actions always go as POST: aiohttp (like most HTTP stacks) may re-send a
         # GET on its own when a kept-alive connection drops, which would repeat the call.
@@ -203,12 +198,7 @@ class EdgeClient(OperationsMixin):
             self._signer
             if self._method == "POST"
             else Signer(
-                endpoint=self.endpoint,
-                access_key_id=creds.access_key_id,
-                access_key_secret=creds.access_key_secret,
-                region_id=self.region_id,
-                security_token=creds.security_token,
-                method="POST",
+                endpoint=self.endpoint, credentials=creds, region_id=self.region_id, method="POST"
             )
         )
 

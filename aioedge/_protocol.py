@@ -21,6 +21,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from ._catalog import API_VERSION, Operation
+from ._credentials import Credentials
 from ._errors import (
     ApiError,
     EdgeError,
@@ -180,28 +181,23 @@ class Signer:
     )
 
     def __init__(
-        self,
-        *,
-        endpoint: str,
-        access_key_id: str,
-        access_key_secret: str,
-        region_id: str,
-        security_token: str | None = None,
-        method: str = "POST",
+        self, *, endpoint: str, credentials: Credentials, region_id: str, method: str = "POST"
     ) -> None:
         self.method = method.upper()
         self.url = endpoint.rstrip("/") + "/"
         # 2.5: HMAC-SHA1 keyed with secret + "&"; keyed once, copied per request.
-        self._hmac = hmac.new((access_key_secret + "&").encode("utf-8"), digestmod=hashlib.sha1)
+        self._hmac = hmac.new(
+            (credentials.access_key_secret + "&").encode("utf-8"), digestmod=hashlib.sha1
+        )
         self._prefix = f"{self.method}&%2F&"
         # common_params' order, with placeholders for the three that change per attempt.
         self._template = common_params(
             action="",
-            access_key_id=access_key_id,
+            access_key_id=credentials.access_key_id,
             region_id=region_id,
             timestamp=0.0,
             nonce="",
-            security_token=security_token,
+            security_token=credentials.security_token,
         )
         self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}
         self._stamp: tuple[int, str, str] = (-1, "", "")
@@ -329,14 +325,8 @@ def build_request(
     method: str = "POST",
 ) -> PreparedRequest:
     """Sign ``wire_params`` (already validated/flattened) for one attempt."""
-    signer = Signer(
-        endpoint=endpoint,
-        access_key_id=access_key_id,
-        access_key_secret=access_key_secret,
-        region_id=region_id,
-        security_token=security_token,
-        method=method,
-    )
+    key = Credentials(access_key_id, access_key_secret, security_token=security_token)
+    signer = Signer(endpoint=endpoint, credentials=key, region_id=region_id, method=method)
     return signer.build(op, wire_params, timestamp=timestamp, nonce=nonce)
 
 
