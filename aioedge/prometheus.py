@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import Any
 
 try:
@@ -68,39 +69,13 @@ class PrometheusHooks:
         reg = REGISTRY if registry is None else registry
         self.registry = reg
         self.namespace = namespace
-        self.calls = Counter(
-            "calls",
-            "Logical calls by outcome",
-            ["action", "outcome"],
-            namespace=namespace,
-            registry=reg,
-        )
-        self.duration = Histogram(
-            "call_duration_seconds",
-            "Duration of logical calls",
-            ["action"],
-            namespace=namespace,
-            registry=reg,
-            buckets=BUCKETS,
-        )
-        self.retries = Counter(
-            "retries",
-            "Retries scheduled",
-            ["action", "reason"],
-            namespace=namespace,
-            registry=reg,
-        )
-        self.throttled = Counter(
-            "throttled", "Throttled answers", ["action"], namespace=namespace, registry=reg
-        )
-        self.quota_wait = Histogram(
-            "quota_wait_seconds",
-            "Waits for a quota slot",
-            ["action"],
-            namespace=namespace,
-            registry=reg,
-            buckets=BUCKETS,
-        )
+        counter = partial(Counter, namespace=namespace, registry=reg)
+        histogram = partial(Histogram, namespace=namespace, registry=reg, buckets=BUCKETS)
+        self.calls = counter("calls", "Logical calls by outcome", ["action", "outcome"])
+        self.duration = histogram("call_duration_seconds", "Duration of logical calls", ["action"])
+        self.retries = counter("retries", "Retries scheduled", ["action", "reason"])
+        self.throttled = counter("throttled", "Throttled answers", ["action"])
+        self.quota_wait = histogram("quota_wait_seconds", "Waits for a quota slot", ["action"])
         self._limiters = None if limiters is None else tuple(limiters)
         reg.register(_LimiterCollector(self))
 
