@@ -31,7 +31,7 @@ import inspect
 import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -273,42 +273,30 @@ async def _drain(name: str, pending: list[tuple[Any, Any]]) -> None:
             _hook_failed(method, name, exc)
 
 
+@dataclass(slots=True, eq=False)
 class CallObserver:
     """One logical call's view for the hooks: what the client tells it, turned into infos."""
 
-    __slots__ = (
-        "_action",
-        "_hooks",
-        "_latency",
-        "_read_only",
-        "_region",
-        "_started",
-        "_status",
-        "call_id",
-    )
-
-    def __init__(
-        self, hooks: HookSet, action: str, region_id: str, read_only: bool, started: float
-    ) -> None:
-        self._hooks = hooks
-        self._action = action
-        self._region = region_id
-        self._read_only = read_only
-        self._started = started
-        self.call_id = next(_call_ids)
-        self._status: int | None = None
-        self._latency: float | None = None
+    hooks: HookSet
+    action: str
+    region_id: str
+    read_only: bool
+    started: float
+    call_id: int = field(init=False, default_factory=_call_ids.__next__)
+    # The current attempt's answer: its HTTP status and latency (None: none, or not yet).
+    _status: int | None = field(init=False, default=None)
+    _latency: float | None = field(init=False, default=None)
 
     def _info(self, attempt: int, **fields: Any) -> CallInfo:
         info: CallInfo = object.__new__(CallInfo)
         values = info.__dict__
-        values["action"] = self._action
+        values["action"] = self.action
         values["call_id"] = self.call_id
         values["attempt"] = attempt
-        values["region_id"] = self._region
-        values["read_only"] = self._read_only
-        values["started"] = self._started
-        values["elapsed"] = time.monotonic() - self._started
+        values["region_id"] = self.region_id
+        values["read_only"] = self.read_only
+        values["started"] = self.started
+        values["elapsed"] = time.monotonic() - self.started
         if fields:
             values.update(fields)
         return info
@@ -317,13 +305,13 @@ class CallObserver:
     def slot(
         self, slot: contextlib.AbstractAsyncContextManager[None], attempt: int
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        if not self._hooks.wants("on_slot_wait"):
+        if not self.hooks.wants("on_slot_wait"):
             return slot
         return _TimedSlot(slot, self, attempt)
 
     async def request(self, attempt: int) -> None:
         self._status = self._latency = None
-        hooks = self._hooks
+        hooks = self.hooks
         if hooks.wants("on_request"):
             pending = hooks.dispatch("on_request", self._info(attempt))
             if pending is not None:
@@ -336,7 +324,7 @@ class CallObserver:
         self._status, self._latency = None, latency
 
     async def succeeded(self, attempt: int, body: Mapping[str, Any]) -> None:
-        hooks = self._hooks
+        hooks = self.hooks
         if not hooks.wants("on_response"):
             return
         request_id = body.get("RequestId")
@@ -367,7 +355,7 @@ class CallObserver:
             "retry_after": hint,
             "error": error,
         }
-        hooks = self._hooks
+        hooks = self.hooks
         await hooks.emit(
             "on_response",
             self._info(
@@ -392,7 +380,7 @@ class CallObserver:
             final=True,
             outcome="cancelled" if cancelled else "error",
         )
-        self._hooks.emit_now("on_response", info)
+        self.hooks.emit_now("on_response", info)
 
 
 class _TimedSlot:
@@ -415,7 +403,7 @@ class _TimedSlot:
         await self._slot.__aenter__()
         obs = self._observer
         try:
-            await obs._hooks.emit(
+            await obs.hooks.emit(
                 "on_slot_wait", obs._info(self._attempt, wait=time.monotonic() - t0)
             )
         except BaseException as exc:  # cancelled in an async hook: give the slot back
