@@ -32,7 +32,6 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol
 
 from ._errors import (
@@ -383,37 +382,25 @@ class CallObserver:
         self.hooks.emit_now("on_response", info)
 
 
+@dataclass(slots=True)
 class _TimedSlot:
     """A slot whose wait is measured and told to ``on_slot_wait``."""
 
-    __slots__ = ("_attempt", "_observer", "_slot")
-
-    def __init__(
-        self,
-        slot: contextlib.AbstractAsyncContextManager[None],
-        observer: CallObserver,
-        attempt: int,
-    ) -> None:
-        self._slot = slot
-        self._observer = observer
-        self._attempt = attempt
+    slot: contextlib.AbstractAsyncContextManager[None]
+    observer: CallObserver
+    attempt: int
 
     async def __aenter__(self) -> None:
         t0 = time.monotonic()
-        await self._slot.__aenter__()
-        obs = self._observer
+        await self.slot.__aenter__()
+        obs = self.observer
         try:
             await obs.hooks.emit(
-                "on_slot_wait", obs._info(self._attempt, wait=time.monotonic() - t0)
+                "on_slot_wait", obs._info(self.attempt, wait=time.monotonic() - t0)
             )
         except BaseException as exc:  # cancelled in an async hook: give the slot back
-            await self._slot.__aexit__(type(exc), exc, exc.__traceback__)
+            await self.slot.__aexit__(type(exc), exc, exc.__traceback__)
             raise
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool | None:
-        return await self._slot.__aexit__(exc_type, exc, tb)
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        return await self.slot.__aexit__(*exc_info)
