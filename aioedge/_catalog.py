@@ -216,7 +216,9 @@ class Operation:
     response_fields: tuple[Mapping[str, Any], ...]
     product: str  # "edge" for Link IoT Edge, "iot" for IoT Platform
     success_code: str
-    checks: tuple[Callable[[str, Mapping[str, Any]], None], ...] = field(default=(), repr=False)
+    checks: tuple[Callable[[Operation, Mapping[str, Any]], None], ...] = field(
+        default=(), repr=False
+    )
     # Derived, for validation: params by wire name; for its fast path, the free-form string
     # parameters (no rule but the type) and the required names.
     _by_name: Mapping[str, Param] = field(init=False, repr=False, compare=False)
@@ -322,71 +324,61 @@ _TAG_KEY = re.compile(r"[A-Za-z]{1,20}")
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
-def _check_tags(action: str, params: Mapping[str, Any]) -> None:
+def _check_tags(op: Operation, params: Mapping[str, Any]) -> None:
     tags = params.get("Tags")
     if tags is None:
         return
-
-    def bad(rule: str, why: str) -> ValidationError:
-        return ValidationError(f"{action}: Tags {why}", param="Tags", rule=rule, action=action)
-
     seen: set[str] = set()
     for pair in str(tags).split(","):
         key, sep, value = pair.partition(":")
         if not sep:
-            raise bad("format", f"must be comma-separated key:value pairs, got {quote(pair)}")
+            raise _fail(
+                op, "Tags", "format", f"must be comma-separated key:value pairs, got {quote(pair)}"
+            )
         if not _TAG_KEY.fullmatch(key):
-            raise bad("pattern", f"key {quote(key)} must be 1-20 letters")
+            raise _fail(op, "Tags", "pattern", f"key {quote(key)} must be 1-20 letters")
         if not _TAG_VALUE.fullmatch(value):
-            raise bad("pattern", f"value {quote(value)} must be 1-20 letters, digits, '_' or '-'")
+            raise _fail(
+                op,
+                "Tags",
+                "pattern",
+                f"value {quote(value)} must be 1-20 letters, digits, '_' or '-'",
+            )
         if key in seen:
-            raise bad("unique", f"key {quote(key)} appears twice; keys must be unique")
+            raise _fail(
+                op, "Tags", "unique", f"key {quote(key)} appears twice; keys must be unique"
+            )
         seen.add(key)
 
 
-def _check_gateway_identity(action: str, params: Mapping[str, Any]) -> None:
+def _check_gateway_identity(op: Operation, params: Mapping[str, Any]) -> None:
     # 2.9.1: IotId, or ProductKey together with DeviceName.
     pk, dn, iot_id = params.get("ProductKey"), params.get("DeviceName"), params.get("IotId")
     if (pk is None) != (dn is None):
-        missing = "DeviceName" if dn is None else "ProductKey"
-        raise ValidationError(
-            f"{action}: {missing} is required when "
-            f"{'ProductKey' if missing == 'DeviceName' else 'DeviceName'} is given",
-            param=missing,
-            rule="dependency",
-            action=action,
+        missing, given = (
+            ("DeviceName", "ProductKey") if dn is None else ("ProductKey", "DeviceName")
         )
+        raise _fail(op, missing, "dependency", f"is required when {given} is given")
     if iot_id is None and pk is None:
-        raise ValidationError(
-            f"{action}: IotId is required unless ProductKey and DeviceName are given",
-            param="IotId",
-            rule="required",
-            action=action,
+        raise _fail(
+            op, "IotId", "required", "is required unless ProductKey and DeviceName are given"
         )
 
 
-def _check_presigned_instance(action: str, params: Mapping[str, Any]) -> None:
+def _check_presigned_instance(op: Operation, params: Mapping[str, Any]) -> None:
     if params.get("Type") == "INSTANCE_DRIVER_VERSION_CONFIG" and params.get("InstanceId") is None:
-        raise ValidationError(
-            f"{action}: InstanceId is required when Type is INSTANCE_DRIVER_VERSION_CONFIG",
-            param="InstanceId",
-            rule="required",
-            action=action,
+        raise _fail(
+            op, "InstanceId", "required", "is required when Type is INSTANCE_DRIVER_VERSION_CONFIG"
         )
 
 
-def _check_time_window(action: str, params: Mapping[str, Any]) -> None:
+def _check_time_window(op: Operation, params: Mapping[str, Any]) -> None:
     start, end = params.get("StartTime"), params.get("EndTime")
     if start is not None and end is not None and int(start) > int(end):
-        raise ValidationError(
-            f"{action}: StartTime ({start}) must not be after EndTime ({end})",
-            param="StartTime",
-            rule="range",
-            action=action,
-        )
+        raise _fail(op, "StartTime", "range", f"({start}) must not be after EndTime ({end})")
 
 
-_CHECKS: dict[str, tuple[Callable[[str, Mapping[str, Any]], None], ...]] = {
+_CHECKS: dict[str, tuple[Callable[[Operation, Mapping[str, Any]], None], ...]] = {
     "CreateEdgeInstance": (_check_tags,),
     "UpdateEdgeInstance": (_check_tags,),
     "BindGatewayToEdgeInstance": (_check_gateway_identity,),
@@ -1008,5 +1000,5 @@ def _validate_full(
         elif p.required:
             raise _fail(op, p.name, "required", "is required")
     for check in op.checks:
-        check(op.action, checked)
+        check(op, checked)
     return out

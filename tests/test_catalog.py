@@ -485,6 +485,41 @@ def test_dependencies() -> None:
     assert (info.value.param, info.value.rule) == ("StartTime", "range")
 
 
+@pytest.mark.parametrize(
+    ("action", "params", "message"),
+    [
+        (
+            "BindGatewayToEdgeInstance",
+            {"InstanceId": "i", "DeviceName": "dn"},
+            "BindGatewayToEdgeInstance: ProductKey is required when DeviceName is given",
+        ),
+        (
+            "BindGatewayToEdgeInstance",
+            {"InstanceId": "i"},
+            "BindGatewayToEdgeInstance: IotId is required unless ProductKey and DeviceName "
+            "are given",
+        ),
+        (
+            "QueryEdgeInstanceHistoricDeployment",
+            {"InstanceId": "i", "StartTime": 10, "EndTime": 5},
+            "QueryEdgeInstanceHistoricDeployment: StartTime (10) must not be after EndTime (5)",
+        ),
+        (
+            "UpdateEdgeInstance",
+            {"InstanceId": "i", "Name": "n", "Tags": "a:b,a:c"},
+            "UpdateEdgeInstance: Tags key 'a' appears twice; keys must be unique",
+        ),
+    ],
+)
+def test_cross_parameter_errors_name_the_action_and_the_parameters(
+    action: str, params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        validate_params(get_operation(action), params)
+    assert str(info.value) == message
+    assert info.value.action == action
+
+
 def test_bool_is_not_an_integer() -> None:
     with pytest.raises(ValidationError, match="got bool"):
         validate_params(get_operation("QueryEdgeInstance"), {"PageSize": True})
