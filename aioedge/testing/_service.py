@@ -367,7 +367,6 @@ class Service:
         nonce = params.get("SignatureNonce")
         rejection = self.gateway.check(method, params, self.clock())
         if rejection is not None:
-            self.count(action, "rejected")
             self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
             return self._error(rid, rejection.http_status, rejection.code, rejection.message)
         assert key_id is not None and nonce is not None  # the gateway requires them
@@ -387,7 +386,6 @@ class Service:
                 else:
                     invalid = exc
         if missing is not None:
-            self.count(action, "rejected")
             self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
             return self._error(
                 rid, 400, f"Missing{missing}", f"{missing} is mandatory for this action."
@@ -398,7 +396,6 @@ class Service:
         if self.options.quotas and not self.window.try_acquire(
             key_id, action, self._limits[action], arrival
         ):
-            self.count(action, "throttled")
             self._record(action, key_id, arrival, "throttled", nonce, rid)
             reply = self._throttle(op, rid)
             if self.options.retry_after_hint:
@@ -407,11 +404,9 @@ class Service:
                 reply = replace(reply, retry_after_ms=max(1, math.ceil(free_in * 1000)))
             return reply
         if invalid is not None:
-            self.count(action, "invalid")
             self._record(action, key_id, arrival, "invalid", nonce, rid)
             return self._invalid(op, rid, invalid)
         now_ms = self.now_ms()
-        self.count(action, "executed")
         self._record(action, key_id, arrival, "executed", nonce, rid)
         try:
             result = self.backend.execute(action, wire, now_ms)
@@ -442,6 +437,8 @@ class Service:
         nonce: str | None,
         rid: str,
     ) -> None:
+        """Count a request's outcome and keep its record."""
+        self.count(action, outcome)
         self.requests.append(
             RequestRecord(
                 action=action,
