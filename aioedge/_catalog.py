@@ -28,6 +28,7 @@ __all__ = [
     "COMMON_PARAMS",
     "INT_BOUNDS",
     "OPERATIONS",
+    "REQUIRED_COMMON_PARAMS",
     "Field",
     "JsonField",
     "Operation",
@@ -39,22 +40,22 @@ __all__ = [
 
 API_VERSION = "2018-01-20"
 
-# 2.4: parameters the client sets on every request; a caller may not pass them.
+# 2.4: the common parameters every request must carry (Format, RegionId and SecurityToken
+# are optional), in the order the emulator's gateway checks them: it reports the first missing.
+REQUIRED_COMMON_PARAMS = (
+    "Action",
+    "Version",
+    "AccessKeyId",
+    "Signature",
+    "SignatureMethod",
+    "Timestamp",
+    "SignatureVersion",
+    "SignatureNonce",
+)
+
+# Parameters the client sets on every request; a caller may not pass them.
 COMMON_PARAMS = frozenset(
-    {
-        "Action",
-        "Format",
-        "Version",
-        "AccessKeyId",
-        "Signature",
-        "SignatureMethod",
-        "Timestamp",
-        "SignatureVersion",
-        "SignatureNonce",
-        "RegionId",
-        "SecurityToken",
-        "SignatureType",
-    }
+    (*REQUIRED_COMMON_PARAMS, "Format", "RegionId", "SecurityToken", "SignatureType")
 )
 
 # Integer is a signed 32-bit and Long a signed 64-bit number on the service's side.

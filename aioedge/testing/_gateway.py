@@ -17,23 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 
-from .._catalog import API_VERSION, OPERATIONS
+from .._catalog import API_VERSION, OPERATIONS, REQUIRED_COMMON_PARAMS
 from .._credentials import Credentials
 from .._signing import sign, string_to_sign
 
 __all__ = ["Gateway", "NonceStore", "Rejection", "parse_timestamp"]
-
-# 2.4: the common parameters every request must carry (Format and SecurityToken are optional).
-_REQUIRED = (
-    "Action",
-    "Version",
-    "AccessKeyId",
-    "Signature",
-    "SignatureMethod",
-    "Timestamp",
-    "SignatureVersion",
-    "SignatureNonce",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +105,7 @@ class Gateway:
 
     def check(self, method: str, params: Mapping[str, str], now: float) -> Rejection | None:
         """None when the request may proceed, else the gateway's refusal."""
-        for name in _REQUIRED:
+        for name in REQUIRED_COMMON_PARAMS:
             if not params.get(name):
                 return Rejection(400, f"Missing{name}", f"{name} is mandatory for this action.")
         if params["Version"] != API_VERSION:
