@@ -14,12 +14,21 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import aiohttp
 import anyio
 
-from ._batch import DEFAULT_POOL, BatchResult, BatchResults, iter_batch, quota_cap, run_batch
+from ._batch import (
+    DEFAULT_POOL,
+    BatchResult,
+    BatchResults,
+    PerAction,
+    SendFn,
+    iter_batch,
+    quota_cap,
+    run_batch,
+)
 from ._catalog import Operation, get_operation, validate_params
 from ._chain import resolve_credentials
 from ._credentials import Credentials, CredentialsProvider, format_expiration
@@ -58,6 +67,14 @@ class _Default:
 
 
 _DEFAULT: Any = _Default()
+
+
+class _BatchOptions(TypedDict):
+    """What a client tells ``run_batch``/``iter_batch`` (see ``EdgeClient._batch_options``)."""
+
+    per_action: PerAction | None
+    default_concurrency: int
+    send: SendFn
 
 
 class EdgeClient(OperationsMixin):
@@ -602,17 +619,17 @@ class EdgeClient(OperationsMixin):
 
         return cap
 
-    def _batch_options(self) -> dict[str, Any]:
+    def _batch_options(self) -> _BatchOptions:
         """How this client's batches run (``aioedge._batch.iter_batch``'s options): each call
         sent with the parameters it was validated to when the batch was planned; at most Q
         calls of an Action in flight; by default as many in flight as the connection pool
         holds (more would only wait for a socket, their timeouts running), or DEFAULT_POOL
         without a limit."""
-        return {
-            "per_action": self._per_action(),
-            "default_concurrency": self._transport.pool_size or DEFAULT_POOL,
-            "send": self._send_validated,
-        }
+        return _BatchOptions(
+            per_action=self._per_action(),
+            default_concurrency=self._transport.pool_size or DEFAULT_POOL,
+            send=self._send_validated,
+        )
 
     async def batch(
         self,
