@@ -20,14 +20,14 @@ def watch_timing(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """An argparse ``type`` that rejects zero and negatives (exit 2, not a traceback)."""
+    """An argparse ``type`` that rejects zero, negatives and NaN (exit 2, not a traceback)."""
 
     def parse(text: str) -> float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if value <= 0:
+        if not value > 0:  # NaN too: every comparison with it is false
             raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
         return value
 

@@ -328,6 +328,9 @@ async def test_errors_are_one_line_with_code_and_request_id(
         (["call", "GetEdgeInstance", "InstanceId=x", "--retries", "-1"], "--retries: must be >="),
         (["call", "GetEdgeInstance", "--retries", "two"], "--retries: not a whole number"),
         (["demo", "--speed", "0"], "--speed: must be > 0"),
+        # NaN is not > 0 either (a comparison with it is always false).
+        (["watch", "X", "--progress-timeout", "nan"], "--progress-timeout: must be > 0"),
+        (["call", "GetEdgeInstance", "InstanceId=x", "--timeout", "nan"], "--timeout: must be"),
         (["watch"], "the following arguments are required: INSTANCE"),
         (["deploy", "X"], "no credentials found"),
         (["emulator", "--port", "0", "--faults", "garbage"], "fault 'garbage' must look like"),
