@@ -172,3 +172,33 @@ def test_a_token_lifetime_that_is_not_a_positive_number_is_a_usage_error(
     assert code == 2
     assert out == ""  # it did not start
     assert re.search(r"token[-_]lifetime", err), err
+
+
+def test_the_emulator_defaults_are_written_once() -> None:
+    """Emulator(), its options and the command line start from the same values: the
+    command's defaults are read from EmulatorOptions, and the constructor's spelled-out
+    defaults (kept for type checkers and help()) must agree with it."""
+    import dataclasses
+    import inspect
+
+    from aioedge.testing import Emulator
+    from aioedge.testing._command import build_parser
+    from aioedge.testing._service import EmulatorOptions
+
+    defaults = EmulatorOptions()
+    # The constructor takes other spellings for these (None, a mapping, a spec string).
+    other_forms = {"faults", "limits", "access_keys"}
+    compared = 0
+    for name, param in inspect.signature(Emulator).parameters.items():
+        if name in other_forms:
+            continue
+        assert param.default == getattr(defaults, name), name
+        compared += 1
+    assert compared == len(dataclasses.fields(EmulatorOptions)) - len(other_forms)
+
+    args = build_parser().parse_args([])
+    shared = ("host", "speed", "quota_scale", "throttle_style", "seed", "fleet")
+    for name in (*shared, "fleet_gateways", "fail_rate", "token_lifetime", "strict_devices"):
+        assert getattr(args, name) == getattr(defaults, name), name
+    assert defaults.quotas and not args.no_quotas
+    assert args.port == 8123  # the one deliberate difference: a served emulator's port

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from .._argtypes import count, positive
 from ._emulator import Emulator
 from ._faults import check_fault_actions, normalize_faults
-from ._service import THROTTLE_STYLES
+from ._service import THROTTLE_STYLES, EmulatorOptions
 
 __all__ = ["add_arguments", "build_parser", "main", "serve"]
 
@@ -46,12 +46,17 @@ def _rate(text: str) -> float:
     return value
 
 
+# The defaults are the emulator's own (EmulatorOptions'), except the port: a served
+# emulator listens on a known one.
+_DEFAULT = EmulatorOptions()
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The emulator's options, for this command or a parent CLI's subcommand."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--host", default=_DEFAULT.host, help="address to listen on")
     parser.add_argument("--port", type=_port, default=8123, help="port (0: any free port)")
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="deployment simulation speed factor"
+        "--speed", type=float, default=_DEFAULT.speed, help="deployment simulation speed factor"
     )
     parser.add_argument(
         "--no-quota",
@@ -60,11 +65,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not enforce the per-Action QPS quotas",
     )
-    parser.add_argument("--quota-scale", type=float, default=1.0, help="multiply every quota")
+    parser.add_argument(
+        "--quota-scale", type=float, default=_DEFAULT.quota_scale, help="multiply every quota"
+    )
     parser.add_argument(
         "--throttle-style",
         choices=THROTTLE_STYLES,
-        default="alternate",
+        default=_DEFAULT.throttle_style,
         help="how throttled calls are answered",
     )
     parser.add_argument(
@@ -75,21 +82,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fault injection, ACTION:KIND[=RATE][:times=N][:after=N][:delay=S], "
         "e.g. 'CreateEdgeInstance:lost:times=1' or '*:503=0.05' (repeatable, comma-joinable)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for ids and fault draws")
+    parser.add_argument(
+        "--seed", type=int, default=_DEFAULT.seed, help="seed for ids and fault draws"
+    )
     parser.add_argument(
         "--fleet",
         type=count,
-        default=0,
+        default=_DEFAULT.fleet,
         metavar="N",
         help="start with N edge instances (fleet-0000 ...), each with a gateway and a driver",
     )
     parser.add_argument(
-        "--fleet-gateways", type=int, choices=(1, 2), default=1, help="gateways per instance"
+        "--fleet-gateways",
+        type=int,
+        choices=(1, 2),
+        default=_DEFAULT.fleet_gateways,
+        help="gateways per instance",
     )
     parser.add_argument(
         "--fail-rate",
         type=_rate,
-        default=0.0,
+        default=_DEFAULT.fail_rate,
         metavar="R",
         help="share of the fleet (0..1, or 10%%) whose deployments fail, drawn with --seed",
     )
@@ -101,7 +114,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--token-lifetime",
         type=positive(float),
-        default=3600.0,
+        default=_DEFAULT.token_lifetime,
         metavar="SECONDS",
         help="how long the keys of its STS, ECS metadata and credentials URI live",
     )
