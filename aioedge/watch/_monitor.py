@@ -41,7 +41,7 @@ from ._tracker import (
     WatchRetry,
     error_code,
     error_text,
-    poll_info,
+    tell_poll,
     watch_hooks,
 )
 
@@ -524,18 +524,15 @@ class DeploymentMonitor:
         batch: list[DeploymentEvent],
     ) -> None:
         assert self._hooks is not None
-        now = self._clock()
-        await self._hooks.emit(
-            "on_poll",
-            poll_info(
-                entry.tracker,
-                watch_id=entry.watch_id,
-                elapsed=now - entry.added,
-                now=now,
-                body=body,
-                error=error,
-                events=batch,
-            ),
+        await tell_poll(
+            self._hooks,
+            entry.tracker,
+            watch_id=entry.watch_id,
+            started=entry.added,
+            now=self._clock(),
+            body=body,
+            error=error,
+            events=batch,
         )
 
     def _failed(self, tracker: Tracker, exc: BaseException) -> DeploymentEvent:

@@ -44,6 +44,7 @@ __all__ = [
     "ends_deployment",
     "error_code",
     "error_text",
+    "tell_poll",
     "watch_hooks",
 ]
 
@@ -531,28 +532,33 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def poll_info(
+async def tell_poll(
+    hooks: HookSet,
     tracker: Tracker,
     *,
     watch_id: int,
-    elapsed: float,
+    started: float,
     now: float,
     body: Mapping[str, Any] | None,
     error: BaseException | None,
     events: list[DeploymentEvent],
-) -> PollInfo:
-    """What an ``on_poll`` hook is told of the poll that just gave ``events``: one spelling
-    for the watcher and the monitor."""
+) -> None:
+    """Tell the ``on_poll`` hooks of the poll that just gave ``events`` (``started``: when
+    the watch of ``tracker`` began, on the clock of ``now``): one spelling for the watcher
+    and the monitor."""
     last = tracker.progress
-    return PollInfo(
-        watch_id=watch_id,
-        instance_id=tracker.instance_id,
-        deployment_id=tracker.deployment_id,
-        poll=tracker.polls,
-        elapsed=elapsed,
-        body=body,
-        error=error,
-        events=tuple(e.kind for e in events),
-        changed=any(e.is_transition for e in events),
-        since_change=0.0 if last is None else now - last.at,
+    await hooks.emit(
+        "on_poll",
+        PollInfo(
+            watch_id=watch_id,
+            instance_id=tracker.instance_id,
+            deployment_id=tracker.deployment_id,
+            poll=tracker.polls,
+            elapsed=now - started,
+            body=body,
+            error=error,
+            events=tuple(e.kind for e in events),
+            changed=any(e.is_transition for e in events),
+            since_change=0.0 if last is None else now - last.at,
+        ),
     )

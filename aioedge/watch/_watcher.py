@@ -27,7 +27,7 @@ from ._tracker import (
     Tracker,
     WatchOptions,
     WatchRetry,
-    poll_info,
+    tell_poll,
     watch_hooks,
 )
 
@@ -340,18 +340,15 @@ class DeploymentWatcher:
         events: list[DeploymentEvent],
     ) -> None:
         assert self._hooks is not None
-        now = self._clock()
-        await self._hooks.emit(
-            "on_poll",
-            poll_info(
-                tracker,
-                watch_id=watch.watch_id,
-                elapsed=now - watch.started,
-                now=now,
-                body=body,
-                error=error,
-                events=events,
-            ),
+        await tell_poll(
+            self._hooks,
+            tracker,
+            watch_id=watch.watch_id,
+            started=watch.started,
+            now=self._clock(),
+            body=body,
+            error=error,
+            events=events,
         )
 
 
