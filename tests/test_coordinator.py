@@ -30,6 +30,7 @@ from aioedge import (
 from aioedge.testing import Emulator
 
 from .test_redis import _redis_url
+from .test_watch_emulator import on_fake_clock
 
 pytestmark = pytest.mark.redis
 
@@ -489,16 +490,8 @@ async def test_a_takeover_keeps_the_stall_clock(redis_url: str, prefix: str) -> 
         clock.advance(seconds)
         await anyio.sleep(0)
 
-    async with (
-        Emulator(clock=clock, quotas=False, stage_seconds=2.0, fleet=1) as emu,
-        EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-        ) as client,
-    ):
+    async with on_fake_clock(clock, stage_seconds=2.0, fleet=1) as env:
+        emu, client = env.emu, env.client
         (pair,) = await _deployments(emu, client, 1)
         emu.stall_deployment_at(stage=8, deployment_id=pair[1])
         fake = {"clock": clock, "sleep": sleep, "wall_clock": clock}

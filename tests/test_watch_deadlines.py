@@ -14,11 +14,10 @@ from collections.abc import AsyncIterator
 import anyio
 import pytest
 
-from aioedge import EdgeClient
-from aioedge.testing import Emulator, FakeClock
+from aioedge.testing import FakeClock
 from aioedge.watch import DeploymentEvent, DeploymentMonitor, WatchRetry
 
-from .test_watch_emulator import STAGE_SECONDS, Env
+from .test_watch_emulator import STAGE_SECONDS, Env, on_fake_clock
 
 #: An epoch-like start: at ~1.7e9 a float step is ~2.4e-7 s, so sums of 0.1-s sleeps land a
 #: hair short of (or past) ``start + timeout``.
@@ -28,19 +27,8 @@ GUARD = 20.0  # real seconds, far above what any of these tests needs
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    clock = FakeClock(EPOCH)
-    async with (
-        Emulator(clock=clock, quotas=False, stage_seconds=STAGE_SECONDS, seed=5) as emu,
-        EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            quota_scope=emu.endpoint,
-        ) as client,
-    ):
-        yield Env(emu, client, clock)
+    async with on_fake_clock(FakeClock(EPOCH), stage_seconds=STAGE_SECONDS, seed=5) as env:
+        yield env
 
 
 @pytest.mark.parametrize("timeout", [0.3, 0.7, 1.0, 2.3])

@@ -12,6 +12,7 @@ import itertools
 import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -93,21 +94,28 @@ class Env:
         return str(body["DeploymentId"])
 
 
-@pytest.fixture
-async def env() -> AsyncIterator[Env]:
-    clock = FakeClock()
+@asynccontextmanager
+async def on_fake_clock(clock: FakeClock, **emulator: Any) -> AsyncIterator[Env]:
+    """An emulator (no quotas, ``emulator`` options) and a client sharing ``clock``, with
+    no limiter and no retry of its own: the watcher's own retry is under test."""
     async with (
-        Emulator(clock=clock, quotas=False, stage_seconds=STAGE_SECONDS, seed=7) as emu,
+        Emulator(clock=clock, quotas=False, **emulator) as emu,
         EdgeClient(
             credentials=emu.credentials,
             endpoint=emu.endpoint,
             rate_limit=False,
-            retry=None,  # the watcher's own retry is under test
+            retry=None,
             clock=clock,
             quota_scope=emu.endpoint,
         ) as client,
     ):
         yield Env(emu, client, clock)
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[Env]:
+    async with on_fake_clock(FakeClock(), stage_seconds=STAGE_SECONDS, seed=7) as env:
+        yield env
 
 
 def truth(timeline: list[dict[str, Any]]) -> dict[Key, list[tuple[Any, ...]]]:

@@ -22,24 +22,14 @@ from .test_watch_emulator import (
     check_snapshots_exact,
     logs_seen,
     logs_told,
+    on_fake_clock,
 )
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    clock = FakeClock()
-    async with (
-        Emulator(clock=clock, quotas=False, stage_seconds=STAGE_SECONDS, seed=11) as emu,
-        EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            quota_scope=emu.endpoint,
-        ) as client,
-    ):
-        yield Env(emu, client, clock)
+    async with on_fake_clock(FakeClock(), stage_seconds=STAGE_SECONDS, seed=11) as env:
+        yield env
 
 
 def monitor_for(env: Env, **kw: Any) -> DeploymentMonitor:

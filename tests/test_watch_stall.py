@@ -22,25 +22,15 @@ from aioedge.watch import DeploymentEvent, DeploymentMonitor
 from aioedge.watch._tracker import describe_change
 
 from .test_cli import aioedge, base_env, instance_with_gateway
-from .test_watch_emulator import Env
+from .test_watch_emulator import Env, on_fake_clock
 
 STAGE = 2.0
 
 
 @pytest.fixture
 async def env() -> AsyncIterator[Env]:
-    clock = FakeClock()
-    async with (
-        Emulator(clock=clock, quotas=False, stage_seconds=STAGE, seed=3) as emu,
-        EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-        ) as client,
-    ):
-        yield Env(emu, client, clock)
+    async with on_fake_clock(FakeClock(), stage_seconds=STAGE, seed=3) as env:
+        yield env
 
 
 async def _collect(watcher: Any) -> list[DeploymentEvent]:
