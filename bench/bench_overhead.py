@@ -86,13 +86,13 @@ CallFn = Callable[[], Awaitable[Any]]
 # --------------------------------------------------------------------------- clients
 
 
-async def _floor(endpoint: str) -> CallFn:
-    import aiohttp
-
+def presigned(endpoint: str) -> Any:
+    """One signed GetEdgeInstance request (an ``aioedge._protocol.PreparedRequest``), sent
+    over and over by the floor."""
     from aioedge._catalog import get_operation
     from aioedge._protocol import build_request
 
-    request = build_request(
+    return build_request(
         get_operation("GetEdgeInstance"),
         {"InstanceId": INSTANCE_ID},
         endpoint=endpoint,
@@ -102,6 +102,12 @@ async def _floor(endpoint: str) -> CallFn:
         timestamp=time.time(),
         nonce="0" * 32,
     )
+
+
+async def _floor(endpoint: str) -> CallFn:
+    import aiohttp
+
+    request = presigned(endpoint)
     url, body, headers = request.url, request.body, dict(request.headers)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     _CLOSERS.append(session.close)

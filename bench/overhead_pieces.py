@@ -24,19 +24,17 @@ import argparse
 import asyncio
 import json
 import os
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _common import cpu_seconds, instant_server, median, pin_cpus
+from bench_overhead import AKID, INSTANCE_ID, SECRET, presigned
 
 import aioedge
 from aioedge._catalog import get_operation
-from aioedge._protocol import build_request
 from aioedge._transport import Transport
 
-AKID, SECRET = "LTAI4bench0000000000", "bench-secret-not-real"
-PARAMS = {"InstanceId": "F3APY0tPLhmgGtx0abcd"}
+PARAMS = {"InstanceId": INSTANCE_ID}
 
 
 async def _per_call(fn: Callable[[], Awaitable[Any]], calls: int, concurrency: int) -> float:
@@ -56,16 +54,7 @@ async def _measure(endpoint: str, blocks: int, calls: int, concurrency: int) -> 
     import aiohttp
 
     op = get_operation("GetEdgeInstance")
-    request = build_request(
-        op,
-        PARAMS,
-        endpoint=endpoint,
-        access_key_id=AKID,
-        access_key_secret=SECRET,
-        region_id="cn-shanghai",
-        timestamp=time.time(),
-        nonce="0" * 32,
-    )
+    request = presigned(endpoint)
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64))
     transport = Transport()
     client = aioedge.EdgeClient(
