@@ -525,7 +525,51 @@ class _LocalSlot:
                 lim._release(self.lane, at_least=hinted_hold(exc))
 
 
-class LocalRateLimiter:
+def _checked_overrides(overrides: Mapping[str, float] | None) -> dict[str, float]:
+    out = dict(overrides or {})
+    for action, qps in out.items():
+        if not qps > 0:
+            raise ValueError(f"override for {action} must be > 0, got {qps}")
+    return out
+
+
+class _Limiter:
+    """What the two limiters share: the per-Action overrides and :meth:`slot`'s checks of
+    its arguments, before each builds its own kind of slot (``_slot``)."""
+
+    _overrides: dict[str, float]
+
+    def effective_qps(self, action: str, qps: float) -> float:
+        """The QPS ``action`` is held to: its override, else ``qps`` (the catalog's)."""
+        return self._overrides.get(action, qps)
+
+    def slot(
+        self,
+        scope: str,
+        action: str,
+        qps: float,
+        *,
+        timeout: float | None = None,
+        wait: float | None = None,
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        """See :meth:`RateLimiter.slot`; ``wait=0`` takes only a slot that is free at once,
+        and an Action whose QPS is ``math.inf`` (an override) is not limited."""
+        _check_timeout("timeout", timeout)
+        _check_timeout("wait", wait)
+        qps = self.effective_qps(action, qps)
+        if math.isinf(qps):
+            return _NULL_SLOT
+        if not qps > 0:
+            raise ValueError(f"qps must be > 0, got {qps}")
+        return self._slot(scope, action, qps, timeout, wait)
+
+    def _slot(
+        self, scope: str, action: str, qps: float, timeout: float | None, wait: float | None
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+
+class LocalRateLimiter(_Limiter):
     """Per-(scope, Action) slots for every client of one process.
 
     ``overrides`` maps an Action to the QPS to use instead of the catalog's (``math.inf``
@@ -552,10 +596,7 @@ class LocalRateLimiter:
             raise ValueError(f"margin must be >= 0, got {margin}")
         _check_timeout("attempt_timeout", attempt_timeout)
         self._attempt_timeout = float(attempt_timeout)
-        self._overrides = dict(overrides or {})
-        for action, qps in self._overrides.items():
-            if not qps > 0:
-                raise ValueError(f"override for {action} must be > 0, got {qps}")
+        self._overrides = _checked_overrides(overrides)
         self._window = WINDOW + margin
         self._adaptive = adaptive or AdaptiveConfig()
         self._clock = clock
@@ -588,9 +629,6 @@ class LocalRateLimiter:
         in_flight = self._clock() - granted
         return self._window + max(self._attempt_timeout, in_flight, timeout or 0.0)
 
-    def effective_qps(self, action: str, qps: float) -> float:
-        return self._overrides.get(action, qps)
-
     def _lane(self, scope: str, action: str, qps: float) -> _Lane:
         key = (scope, action)
         lane = self._lanes.get(key)
@@ -605,23 +643,12 @@ class LocalRateLimiter:
                 lane.window.set_qps(qps)
         return lane
 
-    # -- RateLimiter
-    def slot(
-        self,
-        scope: str,
-        action: str,
-        qps: float,
-        *,
-        timeout: float | None = None,
-        wait: float | None = None,
+    def _slot(
+        self, scope: str, action: str, qps: float, timeout: float | None, wait: float | None
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """See :meth:`RateLimiter.slot`; ``wait=0`` takes only a slot that is free at once."""
-        _check_timeout("timeout", timeout)
-        _check_timeout("wait", wait)
-        qps = self.effective_qps(action, qps)
-        if math.isinf(qps):
-            return _NULL_SLOT
         return _LocalSlot(self, self._lane(scope, action, qps), timeout, wait)
+
+    # -- RateLimiter
 
     def report_throttled(self, scope: str, action: str) -> None:
         lane = self._lanes.get((scope, action))

@@ -92,7 +92,6 @@ from ._errors import TransportError
 from ._log import get_logger
 from ._ratelimit import (
     _MIN_DELAY,
-    _NULL_SLOT,
     DEFAULT_ATTEMPT_TIMEOUT,
     DEFAULT_MARGIN,
     WINDOW,
@@ -100,6 +99,8 @@ from ._ratelimit import (
     LaneState,
     LocalRateLimiter,
     _check_timeout,
+    _checked_overrides,
+    _Limiter,
     _LocalSlot,
     answer_lost,
     enter_within,
@@ -392,7 +393,7 @@ class _RedisSlot:
                 await local.__aexit__(exc_type, exc, tb)  # the same rules, in this process
 
 
-class RedisRateLimiter:
+class RedisRateLimiter(_Limiter):
     """Per-Action quotas shared by every process and host that uses the same Redis.
 
     ``url``: a ``redis://`` / ``rediss://`` / ``unix://`` URL (or pass ``client=``, a
@@ -441,7 +442,7 @@ class RedisRateLimiter:
         self.url = url
         self.prefix = prefix
         self.on_unavailable: OnUnavailable = on_unavailable
-        self._overrides = dict(overrides or {})
+        self._overrides = _checked_overrides(overrides)
         self._window = WINDOW + margin
         self._adaptive = adaptive or AdaptiveConfig()
         self._lease = lease
@@ -520,32 +521,16 @@ class RedisRateLimiter:
         base = f"{self.prefix}:{{{tag}}}"
         return f"{base}:inflight", f"{base}:held", f"{base}:rate", f"{base}:since"
 
-    def effective_qps(self, action: str, qps: float) -> float:
-        return self._overrides.get(action, qps)
-
-    # -- RateLimiter
-    def slot(
-        self,
-        scope: str,
-        action: str,
-        qps: float,
-        *,
-        timeout: float | None = None,
-        wait: float | None = None,
+    def _slot(
+        self, scope: str, action: str, qps: float, timeout: float | None, wait: float | None
     ) -> contextlib.AbstractAsyncContextManager[None]:
-        """See :meth:`RateLimiter.slot`; ``timeout`` must be shorter than the lease."""
-        _check_timeout("timeout", timeout)
-        _check_timeout("wait", wait)
         if timeout is not None and timeout >= self._lease:
             raise ValueError(
                 f"timeout ({timeout} s) must be shorter than the limiter's lease ({self._lease} s)"
             )
-        qps = self.effective_qps(action, qps)
-        if math.isinf(qps):
-            return _NULL_SLOT
-        if not qps > 0:
-            raise ValueError(f"qps must be > 0, got {qps}")
         return _RedisSlot(self, scope, action, qps, timeout, wait)
+
+    # -- RateLimiter
 
     def report_throttled(self, scope: str, action: str) -> None:
         self._fallback.report_throttled(scope, action)

@@ -664,3 +664,40 @@ async def test_a_retry_after_hint_holds_the_shared_slot_at_least_that_long(
     async with limiter.slot("k", "GetEdgeInstance", 1):
         waited = loop.time() - t0
     assert waited >= 1.5
+
+
+@pytest.mark.parametrize(
+    ("qps", "timeout", "wait", "message"),
+    [
+        (0.0, None, None, "qps must be > 0"),
+        (float("nan"), None, None, "qps must be > 0"),
+        (5.0, -1.0, None, "timeout must be a finite number"),
+        (5.0, None, float("nan"), "wait must be a finite number"),
+    ],
+)
+def test_both_limiters_check_slot_arguments_alike(
+    qps: float, timeout: float | None, wait: float | None, message: str
+) -> None:
+    """One set of checks for both limiters, before any I/O (no Redis needed to refuse)."""
+    from aioedge import LocalRateLimiter
+
+    for limiter in (LocalRateLimiter(), RedisRateLimiter("redis://127.0.0.1:1/0")):
+        with pytest.raises(ValueError, match=message):
+            limiter.slot("AK", "GetEdgeInstance", qps, timeout=timeout, wait=wait)
+
+
+def test_an_infinite_override_is_not_limited_by_either() -> None:
+    from aioedge import LocalRateLimiter
+
+    inf = {"GetEdgeInstance": float("inf")}
+    local = LocalRateLimiter(overrides=inf)
+    shared = RedisRateLimiter("redis://127.0.0.1:1/0", overrides=inf)
+    for limiter in (local, shared):
+        assert limiter.effective_qps("GetEdgeInstance", 5.0) == float("inf")
+        assert limiter.effective_qps("QueryEdgeInstance", 5.0) == 5.0
+        # The same unlimited slot from both: nothing is counted, Redis is never asked.
+        assert limiter.slot("AK", "GetEdgeInstance", 5.0) is local.slot(
+            "AK", "GetEdgeInstance", 5.0
+        )
+    with pytest.raises(ValueError, match="override for GetEdgeInstance must be > 0"):
+        RedisRateLimiter("redis://127.0.0.1:1/0", overrides={"GetEdgeInstance": 0})
