@@ -534,10 +534,34 @@ def _checked_overrides(overrides: Mapping[str, float] | None) -> dict[str, float
 
 
 class _Limiter:
-    """What the two limiters share: the per-Action overrides and :meth:`slot`'s checks of
-    its arguments, before each builds its own kind of slot (``_slot``)."""
+    """What the two limiters share: the settings both take (checked here), the per-Action
+    overrides, and :meth:`slot`'s checks of its arguments, before each builds its own kind
+    of slot (``_slot``)."""
 
-    _overrides: dict[str, float]
+    def __init__(
+        self,
+        overrides: Mapping[str, float] | None,
+        margin: float,
+        adaptive: AdaptiveConfig | None,
+        attempt_timeout: float,
+    ) -> None:
+        if margin < 0:
+            raise ValueError(f"margin must be >= 0, got {margin}")
+        _check_timeout("attempt_timeout", attempt_timeout)
+        self._overrides = _checked_overrides(overrides)
+        self._window = WINDOW + margin
+        self._adaptive = adaptive or AdaptiveConfig()
+        self._attempt_timeout = float(attempt_timeout)
+
+    @property
+    def window(self) -> float:
+        """Seconds a slot is held after its answer: one second plus the ``margin``."""
+        return self._window
+
+    @property
+    def attempt_timeout(self) -> float:
+        """The longest per-attempt timeout of the clients that use this limiter."""
+        return self._attempt_timeout
 
     def effective_qps(self, action: str, qps: float) -> float:
         """The QPS ``action`` is held to: its override, else ``qps`` (the catalog's)."""
@@ -592,13 +616,7 @@ class LocalRateLimiter(_Limiter):
         attempt_timeout: float = DEFAULT_ATTEMPT_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
-        _check_timeout("attempt_timeout", attempt_timeout)
-        self._attempt_timeout = float(attempt_timeout)
-        self._overrides = _checked_overrides(overrides)
-        self._window = WINDOW + margin
-        self._adaptive = adaptive or AdaptiveConfig()
+        super().__init__(overrides, margin, adaptive, attempt_timeout)
         self._clock = clock
         self._lanes: dict[tuple[str, str], _Lane] = {}
         # The pure state is tiny and touched without awaiting; a lock makes it thread-safe.
@@ -609,14 +627,6 @@ class LocalRateLimiter(_Limiter):
             f"LocalRateLimiter(lanes={len(self._lanes)}, margin={self._window - WINDOW:g}, "
             f"overrides={self._overrides!r})"
         )
-
-    @property
-    def window(self) -> float:
-        return self._window
-
-    @property
-    def attempt_timeout(self) -> float:
-        return self._attempt_timeout
 
     def expect_attempt_timeout(self, seconds: float) -> None:
         """A client with this per-attempt timeout uses the limiter: never hold lost slots less."""

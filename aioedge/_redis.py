@@ -99,7 +99,6 @@ from ._ratelimit import (
     LaneState,
     LocalRateLimiter,
     _check_timeout,
-    _checked_overrides,
     _Limiter,
     _LocalSlot,
     answer_lost,
@@ -427,9 +426,9 @@ class RedisRateLimiter(_Limiter):
         self._redis_module, self._redis_errors = _load_redis("RedisRateLimiter", url)
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
-        if margin < 0 or lease <= 0 or poll_interval <= 0:
-            raise ValueError("margin must be >= 0; lease and poll_interval > 0")
-        _check_timeout("attempt_timeout", attempt_timeout)
+        super().__init__(overrides, margin, adaptive, attempt_timeout)
+        if lease <= 0 or poll_interval <= 0:
+            raise ValueError("lease and poll_interval must be > 0")
         if lease <= attempt_timeout:
             # A lease ending while its request is still in flight would free the slot early.
             raise ValueError(
@@ -442,11 +441,7 @@ class RedisRateLimiter(_Limiter):
         self.url = url
         self.prefix = prefix
         self.on_unavailable: OnUnavailable = on_unavailable
-        self._overrides = _checked_overrides(overrides)
-        self._window = WINDOW + margin
-        self._adaptive = adaptive or AdaptiveConfig()
         self._lease = lease
-        self._attempt_timeout = float(attempt_timeout)
         self._poll = poll_interval
         self._connect_timeout = connect_timeout
         self._socket_timeout = socket_timeout
@@ -496,10 +491,6 @@ class RedisRateLimiter(_Limiter):
     @property
     def lease(self) -> float:
         return self._lease
-
-    @property
-    def attempt_timeout(self) -> float:
-        return self._attempt_timeout
 
     def expect_attempt_timeout(self, seconds: float) -> None:
         """A client with this per-attempt timeout uses the limiter: its lease must exceed the
