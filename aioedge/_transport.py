@@ -25,7 +25,7 @@ from yarl import URL
 from ._errors import TransportError, ValidationError
 from ._protocol import PreparedRequest, incomplete_response
 
-__all__ = ["Transport", "check_endpoint"]
+__all__ = ["Transport", "check_endpoint", "what_failed"]
 
 _QUERY = re.compile(r"\?[^\s'\"]*")
 
@@ -194,34 +194,12 @@ class Transport:
             status, headers, body, complete, expected = await self._exchange(
                 session, request, extra
             )
-        except aiohttp.ClientConnectorError as exc:
-            # Could not connect at all: the service never saw the request.
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            message, maybe_executed = what_failed(exc, request)
             failure = TransportError(
-                f"cannot connect to {urlsplit(request.url).netloc}: {_safe(exc.os_error or exc)}",
+                message,
                 action=request.action,
-                maybe_executed=False,
-                cause=_summary(exc),
-            )
-        except aiohttp.ConnectionTimeoutError as exc:
-            failure = TransportError(
-                f"timed out connecting to {urlsplit(request.url).netloc}",
-                action=request.action,
-                maybe_executed=False,
-                cause=_summary(exc),
-            )
-        except (asyncio.TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            failure = TransportError(
-                f"{request.action} timed out waiting for the answer",
-                action=request.action,
-                maybe_executed=True,
-                cause=_summary(exc),
-            )
-        except aiohttp.ClientError as exc:
-            failure = TransportError(
-                f"{request.action}: connection failed after sending "
-                f"({type(exc).__name__}: {_safe(exc)})",
-                action=request.action,
-                maybe_executed=True,
+                maybe_executed=maybe_executed,
                 cause=_summary(exc),
             )
         else:
@@ -255,6 +233,26 @@ class Transport:
             except aiohttp.ClientPayloadError:
                 return resp.status, resp.headers, b"".join(chunks), False, resp.content_length
             return resp.status, resp.headers, b"".join(chunks), True, resp.content_length
+
+
+def what_failed(exc: BaseException, request: PreparedRequest) -> tuple[str, bool]:
+    """What an aiohttp failure means to the caller: the message, and whether the service
+    may have run the request (``maybe_executed``).  The most specific kind comes first."""
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        # Could not connect at all: the service never saw the request.
+        return (
+            f"cannot connect to {urlsplit(request.url).netloc}: {_safe(exc.os_error or exc)}",
+            False,
+        )
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"timed out connecting to {urlsplit(request.url).netloc}", False
+    if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
+        return f"{request.action} timed out waiting for the answer", True
+    # Anything else broke the connection once the request was (perhaps) on its way.
+    return (
+        f"{request.action}: connection failed after sending ({type(exc).__name__}: {_safe(exc)})",
+        True,
+    )
 
 
 def _summary(exc: BaseException) -> str:

@@ -14,6 +14,8 @@ import pytest
 from aioresponses import aioresponses
 
 from aioedge import EdgeClient, InvalidResponseError, RetryPolicy, TransportError
+from aioedge._protocol import PreparedRequest
+from aioedge._transport import what_failed
 
 from .support import TEST_CREDS
 
@@ -160,3 +162,34 @@ async def test_cut_off_503_body_does_not_count_as_not_executed(raw_server: RawSe
             await c.call("CreateEdgeInstance", {"Name": "n1"})
     assert info.value.http_status == 503 and "<html>unavail" in str(info.value)
     assert raw_server.requests == 1
+
+
+def _connector_error() -> aiohttp.ClientConnectorError:
+    key = aiohttp.client_reqrep.ConnectionKey("127.0.0.1", 1, False, True, None, None, None)
+    return aiohttp.ClientConnectorError(key, OSError(111, "Connection refused"))
+
+
+@pytest.mark.parametrize(
+    ("exc", "message", "maybe_executed"),
+    [
+        (_connector_error(), "cannot connect to api.test: ", False),
+        (aiohttp.ConnectionTimeoutError(), "timed out connecting to api.test", False),
+        (aiohttp.ServerTimeoutError(), "GetEdgeInstance timed out waiting for the answer", True),
+        (asyncio.TimeoutError(), "GetEdgeInstance timed out waiting for the answer", True),
+        (
+            aiohttp.ServerDisconnectedError(),
+            "GetEdgeInstance: connection failed after sending (ServerDisconnectedError: ",
+            True,
+        ),
+    ],
+    ids=["refused", "connect-timeout", "read-timeout", "asyncio-timeout", "disconnected"],
+)
+def test_what_failed_says_whether_the_service_may_have_run_it(
+    exc: BaseException, message: str, maybe_executed: bool
+) -> None:
+    """The one table from aiohttp's failures to ours: a connection never made ran nothing; a
+    failure once the request may have left may have run it (a mutating call is not repeated)."""
+    request = PreparedRequest("GetEdgeInstance", "POST", "https://api.test/", b"", {}, "n")
+    text, maybe = what_failed(exc, request)
+    assert text.startswith(message)
+    assert maybe is maybe_executed
