@@ -48,7 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
-from ._wire import stamp_keys, to_int
+from ._wire import SUCCEEDED, is_final, stamp_keys, to_int
 
 __all__ = [
     "RESULTS",
@@ -592,10 +592,6 @@ class DeviceConfig(Model):
 # ---------------------------------------------------------------------------- 2.12 deployments
 
 
-def _final(status: int | None) -> bool:
-    return status in (2, 3)
-
-
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
 class CreatedDeployment(Result):
     """CreateEdgeInstanceDeployment: the ID of the new deployment."""
@@ -759,7 +755,7 @@ class ResourceSnapshot(Model):
     @property
     def finished(self) -> bool:
         """True once the snapshot succeeded (2) or failed (3)."""
-        return _final(self.status)
+        return is_final(self.status)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -781,7 +777,7 @@ class DeploymentTask(Model):
     @property
     def finished(self) -> bool:
         """True once the subtask succeeded (2) or failed (3)."""
-        return _final(self.status)
+        return is_final(self.status)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)
@@ -806,12 +802,12 @@ class HistoricDeployment(Result):
     @property
     def finished(self) -> bool:
         """True once the deployment succeeded (2) or failed (3)."""
-        return _final(self.status)
+        return is_final(self.status)
 
     @property
     def succeeded(self) -> bool:
         """True when the deployment succeeded (2)."""
-        return self.status == 2
+        return self.status == SUCCEEDED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, repr=False)

@@ -44,6 +44,7 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
+from ._wire import is_final
 from .watch import DeploymentEvent, DeploymentMonitor
 from .watch._deploy import history_pages, start_deployment
 from .watch._tracker import Caller
@@ -56,9 +57,6 @@ __all__ = [
     "newest_deployment",
     "open_store",
 ]
-
-_RUNNING = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processed
-
 
 # --------------------------------------------------------------------------- stores
 
@@ -526,7 +524,7 @@ class Rollout:
         log = get_logger()
         try:
             newest = await newest_deployment(self._client, iid)
-            if newest is not None and newest[1] in _RUNNING:
+            if newest is not None and not is_final(newest[1]):
                 # Already deploying: join it rather than refuse (2.12.1 deploySheetAlreadyExist).
                 rec.intent, rec.deployment_id, rec.attached = True, newest[0], True
                 await self._save()

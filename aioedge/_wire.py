@@ -1,4 +1,5 @@
-"""How the service writes numbers and times in its answers: each rule once.
+"""How the service writes numbers, times and deployment statuses in its answers: each
+rule once.
 
 Used by the response models (``_models``), the deployment watcher (``watch``) and the
 emulator (``testing``).  Pure: no I/O.
@@ -10,7 +11,19 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["int_or_none", "stamp", "stamp_keys", "to_int"]
+__all__ = [
+    "FAILED",
+    "FINAL_STATUSES",
+    "LAST_STAGE",
+    "NOT_STARTED",
+    "PROCESSING",
+    "SUCCEEDED",
+    "int_or_none",
+    "is_final",
+    "stamp",
+    "stamp_keys",
+    "to_int",
+]
 
 #: The service's integers are 64-bit (Java ``long``): a number beyond that is not one of
 #: them, and would overflow the float arithmetic of times and progress bars.
@@ -63,6 +76,27 @@ def stamp(raw: Mapping[str, Any], name: str) -> int | None:
     first, second = stamp_keys(name)
     value = raw.get(first)
     return int_or_none(raw.get(second) if value is None else value)
+
+
+# ERRATA, Deployments: a deployment, a subtask and a resource snapshot share one Status
+# (0 not started, 1 processing, 2 succeeded, 3 failed) and one Stage (0 initial, 8
+# assembling, 16 packaging, 24 dispatching, 32 complete).
+NOT_STARTED, PROCESSING, SUCCEEDED, FAILED = 0, 1, 2, 3
+#: The Status values after which nothing changes any more.
+FINAL_STATUSES: frozenset[int] = frozenset({SUCCEEDED, FAILED})
+#: The last Stage: a success there means the snapshot succeeded.
+LAST_STAGE = 32
+
+
+def is_final(status: int | None) -> bool:
+    """Whether a Status says the thing ended: 2 (succeeded) or 3 (failed).
+
+    Anything else is still going on, for every reader alike (the watcher, the history
+    lookup, a rollout): 0 and 1, but also a value the documents do not list and a Status
+    that is absent or unreadable (``None``).  Nothing says such a deployment ended, so a
+    watcher keeps polling it and the history lookup counts it as running.
+    """
+    return status in FINAL_STATUSES
 
 
 def _brief(value: Any) -> str:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import pytest
+
 from aioedge._rollout_run import newest_deployment
+from aioedge._wire import is_final
 from aioedge.watch._deploy import find_running_deployment, history_pages, latest_deployment
+from aioedge.watch._state import DeploymentState
 
 
 class History:
@@ -53,3 +57,21 @@ async def test_the_listing_order_breaks_ties_and_odd_entries_are_skipped() -> No
     pages = [page async for page in history_pages(History(items), "i")]
     assert [[e[1] for e in page] for page in pages] == [["a", "b"]]
     assert await find_running_deployment(History(items), "i") == "a"
+
+
+@pytest.mark.parametrize("status", [0, 1, 2, 3, "2", 4, -1, "x", "", None])
+async def test_the_history_and_the_watcher_agree_on_what_has_ended(status: Any) -> None:
+    # One rule (aioedge._wire.is_final): only 2 and 3 are ended.  An unknown or missing
+    # Status is still going on for every reader, so the watcher never waits on a
+    # deployment the history lookup (attach, `aioedge watch INSTANCE`, rollouts) calls
+    # ended, nor the reverse.
+    item: dict[str, Any] = {"DeploymentId": "d1", "GmtCreateTimestamp": 1000}
+    if status is not None:
+        item["Status"] = status
+    watched = DeploymentState.from_response({"Data": item})
+    ended = status in (2, 3, "2")
+    assert watched.is_final is ended
+    assert await latest_deployment(History([item]), "i") == ("d1", not ended)
+    assert await find_running_deployment(History([item]), "i") == (None if ended else "d1")
+    newest = await newest_deployment(History([item]), "i")
+    assert newest is not None and is_final(newest[1]) is ended

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._models import LogEntry
+from .._wire import FAILED
 from ._events import stage_name
 
 if TYPE_CHECKING:  # attributes only: _state builds final events from this module
@@ -118,7 +119,7 @@ def _names_another(snap: SnapshotState, names: Mapping[str, int]) -> bool:
 
 def _own(task: TaskState) -> tuple[SnapshotState | None, float]:
     """The snapshot whose failure is ``task``'s own (None: no failed snapshot), and when."""
-    failed = [(i, s) for i, s in enumerate(task.snapshots) if s.status == 3]
+    failed = [(i, s) for i, s in enumerate(task.snapshots) if s.status == FAILED]
     if not failed:
         ms = task.completed_ms if task.completed_ms is not None else task.modified_ms
         return None, math.inf if ms is None else ms / 1000.0
@@ -175,7 +176,7 @@ def _failed_tasks(
 ) -> list[tuple[int, TaskState, SnapshotState | None, float]]:
     out = []
     for index, task in enumerate(state.tasks):
-        if task.status == 3 or any(s.status == 3 for s in task.snapshots):
+        if task.status == FAILED or any(s.status == FAILED for s in task.snapshots):
             snap, when = _own(task)
             out.append((index, task, snap, when))
     return out
@@ -204,7 +205,7 @@ def failure_roles(state: DeploymentState) -> dict[tuple[str, str], FailureRole]:
     for item in failed:
         _, task, own, _ = item
         for snap in task.snapshots:
-            if snap.status != 3:
+            if snap.status != FAILED:
                 continue
             if snap is own:
                 roles[(task.task_id, snap.snapshot_id)] = "cause" if item is root else "failed"

@@ -7,7 +7,7 @@ from typing import Any
 
 from .._errors import ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
-from .._wire import int_or_none, stamp
+from .._wire import int_or_none, is_final, stamp
 from ._tracker import Caller
 from ._watcher import DeploymentWatcher
 
@@ -21,7 +21,6 @@ __all__ = [
 ]
 
 _ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
-_RUNNING_STATUSES = frozenset({0, 1})  # 2.12.4: 0 not started, 1 being processed
 _PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
 _MAX_PAGES = 20
 
@@ -57,9 +56,13 @@ async def history_pages(
 
 
 async def find_running_deployment(client: Caller, instance_id: str) -> str | None:
-    """The id of the instance's deployment in Status 0 or 1 (the newest if several), or None."""
+    """The id of the instance's running deployment (the newest if several), or None.
+
+    Running is every Status but 2 and 3, an unknown or missing one included, as a watcher
+    sees it (:func:`aioedge._wire.is_final`).
+    """
     async for entries in history_pages(client, instance_id):
-        running = [e for e in entries if e[2] in _RUNNING_STATUSES]
+        running = [e for e in entries if not is_final(e[2])]
         if running:
             return min(running)[1]
     return None
@@ -75,7 +78,7 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
     ended: list[HistoryEntry] = []
     async for entries in history_pages(client, instance_id):
         for entry in entries:
-            (running if entry[2] in _RUNNING_STATUSES else ended).append(entry)
+            (ended if is_final(entry[2]) else running).append(entry)
     if running:
         return min(running)[1], True
     if ended:

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .._models import LogEntry
+from .._wire import FAILED, LAST_STAGE, NOT_STARTED, PROCESSING, SUCCEEDED
 
 __all__ = [
-    "FINAL_STATUSES",
     "OUTCOMES",
     "REASONS",
     "STAGE_NAMES",
@@ -92,22 +92,21 @@ REASONS: tuple[str, ...] = (
 )
 
 # ERRATA, Deployments: Stage 0/8/16/24/32; Status 0..3 (0 means "not started" for both
-# subtasks and snapshots, whatever wording the text uses).
+# subtasks and snapshots, whatever wording the text uses).  What the numbers mean (which
+# Status is final, the last Stage) is ``aioedge._wire``'s; these are only their names.
 STAGE_NAMES: Mapping[int, str] = {
     0: "initial",
     8: "assembling",
     16: "packaging",
     24: "dispatching",
-    32: "complete",
+    LAST_STAGE: "complete",
 }
 STATUS_NAMES: Mapping[int, str] = {
-    0: "not started",
-    1: "processing",
-    2: "succeeded",
-    3: "failed",
+    NOT_STARTED: "not started",
+    PROCESSING: "processing",
+    SUCCEEDED: "succeeded",
+    FAILED: "failed",
 }
-#: Deployment Status values after which nothing changes any more.
-FINAL_STATUSES: frozenset[int] = frozenset({2, 3})
 
 
 def stage_name(stage: int | None) -> str:

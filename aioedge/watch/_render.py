@@ -10,9 +10,9 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from .._wire import LAST_STAGE
 from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import (
-    STAGE_NAMES,
     DeploymentEvent,
     clock_text,
     printable,
@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # _state imports this module to draw itself: the types only, 
 
 __all__ = ["EventLog", "events_html", "progress_bar", "render_html", "render_text"]
 
-_LAST_STAGE = max(STAGE_NAMES)  # 32: complete
 _MARK = {0: "·", 1: "…", 2: "✔", 3: "✘"}
 _ASCII_MARK = {0: ".", 1: "~", 2: "+", 3: "x"}
 _STOPPED_MARK, _ASCII_STOPPED_MARK = "⊘", "/"
@@ -71,7 +70,7 @@ def _status_role(status: int | None) -> str | None:
 def _fraction(stage: int | None) -> float:
     if stage is None or stage <= 0:
         return 0.0
-    return min(1.0, stage / _LAST_STAGE)
+    return min(1.0, stage / LAST_STAGE)
 
 
 def progress_bar(stage: int | None, width: int = 10, *, ascii: bool = False) -> str:
@@ -343,7 +342,7 @@ def _snapshot_rows(
     out = []
     for snap in task.snapshots:
         role = roles.get((task.task_id, snap.snapshot_id))
-        value = round(_fraction(snap.stage) * _LAST_STAGE)
+        value = round(_fraction(snap.stage) * LAST_STAGE)
         style = {
             "cause": " class='aioedge-root-cause' style='background:#ffebee'",
             "stopped": " class='aioedge-stopped' style='color:#9e9e9e'",
@@ -354,7 +353,7 @@ def _snapshot_rows(
             f"<br><small><code>{e(snap.snapshot_id)}</code></small></td>"
             f"<td>{e(snap.resource_type or '')}</td>"
             f"<td>{e(stage_name(snap.stage))}</td>"
-            f"<td><progress max='{_LAST_STAGE}' value='{value}'></progress></td>"
+            f"<td><progress max='{LAST_STAGE}' value='{value}'></progress></td>"
             f"{_status_cell(snap.status, role)}</tr>"
         )
         if role == "cause" and cause is not None and cause.snapshot_id == snap.snapshot_id:

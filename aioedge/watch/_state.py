@@ -22,9 +22,9 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar
 
 from .._models import LogEntry, parse_log
-from .._wire import int_or_none, stamp
+from .._wire import FAILED, LAST_STAGE, PROCESSING, SUCCEEDED, int_or_none, is_final, stamp
 from ._cause import FailureCause, failure_cause
-from ._events import FINAL_STATUSES, DeploymentEvent, EventKind, Outcome, status_name
+from ._events import DeploymentEvent, EventKind, Outcome, status_name
 
 __all__ = [
     "DeploymentState",
@@ -240,15 +240,16 @@ class DeploymentState(_Node):
 
     @property
     def is_final(self) -> bool:
-        """Status 2 (succeeded) or 3 (failed): nothing will change any more."""
-        return self.status in FINAL_STATUSES
+        """Status 2 (succeeded) or 3 (failed): nothing will change any more.  Any other
+        Status, or none, is still going on (``aioedge._wire.is_final``, for every reader)."""
+        return is_final(self.status)
 
     @property
     def outcome(self) -> Outcome | None:
         """``"succeeded"``/``"failed"`` once final, else ``None``."""
-        if self.status == 2:
+        if self.status == SUCCEEDED:
             return "succeeded"
-        if self.status == 3:
+        if self.status == FAILED:
             return "failed"
         return None
 
@@ -418,7 +419,7 @@ def _merge_key(observed_at: float | None) -> Callable[[DeploymentEvent], tuple[f
     """
 
     def key(event: DeploymentEvent) -> tuple[float, int]:
-        ending = event.status in FINAL_STATUSES
+        ending = is_final(event.status)
         if event.kind == "deployment":
             rank = 4 if ending else 0
         elif event.kind == "task":
@@ -442,7 +443,7 @@ def final_event(state: DeploymentState, *, instance_id: str | None = None) -> De
     subtask without a failed snapshot, ``"failed"`` when the tree says nothing).
     """
     ctx = _Ctx(state.deployment_id, state.instance_id or instance_id, state.observed_at)
-    cause = failure_cause(state) if state.status == 3 else None
+    cause = failure_cause(state) if state.status == FAILED else None
     return ctx.event(
         "final",
         status=state.status,
@@ -455,9 +456,9 @@ def final_event(state: DeploymentState, *, instance_id: str | None = None) -> De
 
 
 def _reason(state: DeploymentState, cause: FailureCause | None) -> str | None:
-    if state.status == 2:
+    if state.status == SUCCEEDED:
         return "completed"
-    if state.status != 3:
+    if state.status != FAILED:
         return None
     if cause is None:
         return "failed"
@@ -625,7 +626,6 @@ def _diff_snapshot(
 
 
 _INITIAL: _Pair = (0, 0)
-_LAST_STAGE = 32  # ERRATA, Deployments: 32 complete
 
 
 def implied_state(entry: LogEntry) -> tuple[int, int] | None:
@@ -638,8 +638,8 @@ def implied_state(entry: LogEntry) -> tuple[int, int] | None:
     if entry.stage is None:
         return None
     if entry.failed:
-        return (entry.stage, 3)
-    return (entry.stage, 2 if entry.stage >= _LAST_STAGE else 1)
+        return (entry.stage, FAILED)
+    return (entry.stage, SUCCEEDED if entry.stage >= LAST_STAGE else PROCESSING)
 
 
 def _order(pair: _Pair) -> tuple[int, int]:
