@@ -36,6 +36,7 @@ __all__ = [
     "RolloutKind",
     "RolloutPlan",
     "RolloutResult",
+    "check_min_finished",
     "minimum_duration",
     "parse_share",
     "parse_waves",
@@ -72,6 +73,17 @@ def parse_share(text: str | float, *, param: str) -> float:
     if not 0.0 <= value <= 1.0 or math.isnan(value):
         raise ValidationError(
             f"{param} must be within 0..1 (0%..100%), got {text!r}", param=param, rule="range"
+        )
+    return value
+
+
+def check_min_finished(value: int, *, param: str) -> int:
+    """``value`` if it is a whole number >= 1 (how many deployments must have ended before
+    the abort rule judges); a ValidationError naming ``param`` otherwise (``min_finished``
+    for ``Rollout``, ``--min-finished`` on the command line)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValidationError(
+            f"{param} must be an integer >= 1, got {value!r}", param=param, rule="range"
         )
     return value
 

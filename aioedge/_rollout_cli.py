@@ -19,7 +19,14 @@ from typing import Any, TextIO
 from ._argtypes import watch_timing
 from ._catalog import get_operation
 from ._errors import ValidationError
-from ._rollout import RolloutEvent, RolloutPlan, minimum_duration, parse_share, parse_waves
+from ._rollout import (
+    RolloutEvent,
+    RolloutPlan,
+    check_min_finished,
+    minimum_duration,
+    parse_share,
+    parse_waves,
+)
 from .watch._events import one_line
 
 __all__ = ["add_parser", "cmd_rollout", "read_instance_ids", "render_plan"]
@@ -201,8 +208,7 @@ async def cmd_rollout(args: argparse.Namespace, make_client: Callable[..., Any])
     ids = read_instance_ids(args)
     waves = parse_waves(args.waves)
     max_failures = parse_share(args.max_failures, param="--max-failures")
-    if args.min_finished < 1:
-        raise ValidationError("--min-finished must be >= 1", param="--min-finished", rule="range")
+    check_min_finished(args.min_finished, param="--min-finished")
     plan = RolloutPlan.build(ids, waves)
     if args.dry_run:
         print(

@@ -41,12 +41,13 @@ from ._rollout import (
     RolloutPlan,
     RolloutResult,
     WaveSpec,
+    check_min_finished,
     parse_share,
     parse_waves,
 )
 from ._wire import is_final
 from .watch import DeploymentEvent, DeploymentMonitor
-from .watch._deploy import history_pages, start_deployment
+from .watch._deploy import check_type, history_pages, start_deployment
 from .watch._tracker import Caller
 
 __all__ = [
@@ -241,19 +242,9 @@ class Rollout:
         pollers: int = 4,
         wall_clock: Any = None,
     ) -> None:
-        if type not in ("deploy", "reset"):
-            raise ValidationError(
-                f"type must be 'deploy' or 'reset', got {type!r}", param="type", rule="enum"
-            )
-        if isinstance(min_finished, bool) or not isinstance(min_finished, int) or min_finished < 1:
-            raise ValidationError(
-                f"min_finished must be an int >= 1, got {min_finished!r}",
-                param="min_finished",
-                rule="range",
-            )
+        self.type = check_type(type)
+        self.min_finished = check_min_finished(min_finished, param="min_finished")
         self.max_failures = parse_share(max_failures, param="max_failures")
-        self.min_finished = min_finished
-        self.type = type
         if isinstance(waves, str):  # "1,25%,100%", as on the command line
             waves = parse_waves(waves)
         plan = RolloutPlan.build(instance_ids, waves)

@@ -22,6 +22,7 @@ from aioedge._rollout import (
 )
 from aioedge._rollout_run import FileRolloutStore, Rollout
 from aioedge.testing import Emulator
+from aioedge.watch import deploy_and_watch
 
 TIMEOUT = 60  # real seconds: a rollout that never ends fails, not hangs
 FAST = {"poll_interval": 0.05, "max_poll_interval": 0.3}
@@ -423,3 +424,20 @@ async def test_a_stalled_deployment_counts_as_failed() -> None:
         # The deployment itself still runs: only the watch gave up on it.
         dep = result.deployments[hung]
         assert [t for t in emu.timeline(dep) if t["kind"] == "deployment"][-1]["status"] == 1
+
+
+def test_deploy_and_rollout_check_type_and_min_finished_by_one_rule() -> None:
+    client: Any = object()  # never called: the checks come before any I/O
+    for make in (
+        lambda: deploy_and_watch(client, "i", type="upgrade"),
+        lambda: Rollout(client, ["a"], type="upgrade"),
+    ):
+        with pytest.raises(ValidationError) as info:
+            make()
+        assert (info.value.param, info.value.rule) == ("type", "enum")
+        assert str(info.value) == "type must be 'deploy' or 'reset', got 'upgrade'"
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ValidationError) as info:
+            Rollout(client, ["a"], min_finished=bad)  # type: ignore[arg-type]
+        assert (info.value.param, info.value.rule) == ("min_finished", "range")
+        assert str(info.value) == f"min_finished must be an integer >= 1, got {bad!r}"

@@ -131,3 +131,9 @@ async def test_progress_timeout_counts_a_stalled_deployment_as_failed(tmp_path: 
         assert len(stalled) == 1 and emu.fleet[0] in stalled[0] and " stalled (" in stalled[0]
         assert "last change:" in stalled[0]
         assert "done: 1 succeeded, 1 failed, 0 skipped" in r.out
+
+
+async def test_min_finished_is_refused_as_the_api_refuses_it(tmp_path: Path) -> None:
+    r = await aioedge("rollout", "a", "--min-finished", "0", "--dry-run", env=base_env(tmp_path))
+    assert r.code == 2
+    assert "--min-finished must be an integer >= 1, got 0" in r.error_line()

@@ -12,7 +12,9 @@ from ._tracker import Caller
 from ._watcher import DeploymentWatcher
 
 __all__ = [
+    "DEPLOYMENT_TYPES",
     "HistoryEntry",
+    "check_type",
     "deploy_and_watch",
     "find_running_deployment",
     "history_pages",
@@ -21,6 +23,8 @@ __all__ = [
 ]
 
 _ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
+#: CreateEdgeInstanceDeployment's ``Type`` (2.12.1).
+DEPLOYMENT_TYPES = ("deploy", "reset")
 _PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
 _MAX_PAGES = 20
 
@@ -86,19 +90,28 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
     return None
 
 
+def check_type(type: str) -> str:
+    """``type`` if it is ``"deploy"`` or ``"reset"``; else a ValidationError naming the
+    ``type`` argument.  The one check of it, made when a deployment or a rollout is set up
+    (``deploy_and_watch``, ``Rollout``), before any I/O."""
+    if type not in DEPLOYMENT_TYPES:
+        raise ValidationError(
+            f"type must be 'deploy' or 'reset', got {type!r}", param="type", rule="enum"
+        )
+    return type
+
+
 async def start_deployment(
     client: Caller, instance_id: str, *, type: str = "deploy", attach: bool = False
 ) -> tuple[str, bool]:
     """Create a ``deploy``/``reset`` deployment; returns ``(deployment_id, attached)``.
 
-    When one is already running (``iot.edge.deploySheetAlreadyExist``, a
-    :class:`~aioedge.ConflictError`) and ``attach`` is true, the running deployment is
-    returned instead (``attached=True``); otherwise the error propagates.
+    ``type`` was checked by the caller (:func:`check_type`); the client's own validation of
+    ``Type`` still stands behind it.  When one is already running
+    (``iot.edge.deploySheetAlreadyExist``, a :class:`~aioedge.ConflictError`) and ``attach``
+    is true, the running deployment is returned instead (``attached=True``); otherwise the
+    error propagates.
     """
-    if type not in ("deploy", "reset"):
-        raise ValidationError(
-            f"type must be 'deploy' or 'reset', got {type!r}", param="Type", rule="enum"
-        )
     try:
         body = await client.call(
             "CreateEdgeInstanceDeployment", {"InstanceId": instance_id, "Type": type}
@@ -141,10 +154,7 @@ def deploy_and_watch(
     :func:`watch_deployment`; ``watcher.attached`` tells whether an already running
     deployment was joined (``attach=True``).
     """
-    if type not in ("deploy", "reset"):
-        raise ValidationError(
-            f"type must be 'deploy' or 'reset', got {type!r}", param="Type", rule="enum"
-        )
+    check_type(type)
 
     async def resolve() -> tuple[str, bool]:
         return await start_deployment(client, instance_id, type=type, attach=attach)
