@@ -48,7 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
-from ._wire import SUCCEEDED, is_final, stamp_keys, to_int
+from ._wire import SUCCEEDED, is_final, ms_to_seconds, stamp_keys, to_int
 
 __all__ = [
     "RESULTS",
@@ -645,7 +645,7 @@ class LogEntry:
     @property
     def time(self) -> float | None:
         """``timestamp`` in seconds since the epoch, as events date things."""
-        return None if self.timestamp is None else self.timestamp / 1000.0
+        return ms_to_seconds(self.timestamp)
 
     @property
     def at(self) -> datetime | None:

@@ -20,6 +20,7 @@ __all__ = [
     "SUCCEEDED",
     "int_or_none",
     "is_final",
+    "ms_to_seconds",
     "stamp",
     "stamp_keys",
     "to_int",
@@ -63,6 +64,12 @@ def int_or_none(value: Any) -> int | None:
         return to_int(value)
     except (TypeError, ValueError):
         return None
+
+
+def ms_to_seconds(ms: int | None) -> float | None:
+    """The service's milliseconds since the epoch as seconds (how events date things);
+    ``None`` stays ``None`` (0 is a time: the epoch)."""
+    return None if ms is None else ms / 1000.0
 
 
 def stamp_keys(name: str) -> tuple[str, str]:

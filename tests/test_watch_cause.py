@@ -224,3 +224,29 @@ async def test_a_failing_rollout_reports_its_root_cause_everywhere(
     assert list(roles.values()).count("cause") == 1
     assert set(roles.values()) == {"cause", "stopped"}  # every other failure is fallout
     assert state.failure is not None and state.failure.snapshot_id == final.failed_snapshot
+
+
+@pytest.mark.parametrize(
+    ("completed", "modified", "ended"),
+    [(7_000, 5_000, 7.0), (None, 5_000, 5.0), (0, 5_000, 0.0), (None, None, None)],
+)
+def test_when_it_ended_is_one_rule_for_ranking_the_cause_and_dating_it(
+    completed: int | None, modified: int | None, ended: float | None
+) -> None:
+    # "When it ended" is GmtCompleted, else GmtModified (0 is a time, not a missing one):
+    # a failed subtask without snapshots is ranked by that time and reported with it, and
+    # the deployment's final event is dated by the same rule.
+    lone = TaskState(task_id="t1", status=3, completed_ms=completed, modified_ms=modified)
+    assert lone.ended_at == ended
+    state = DeploymentState(
+        deployment_id="d" * 32,
+        status=3,
+        tasks=(lone,),
+        completed_ms=completed,
+        modified_ms=modified,
+        observed_at=9.5,
+    )
+    cause = failure_cause(state)
+    assert cause is not None and cause.time == ended
+    assert state.ended_at == ended
+    assert final_event(state).time == (9.5 if ended is None else ended)

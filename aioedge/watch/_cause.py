@@ -92,8 +92,7 @@ def _failure_time(snap: SnapshotState) -> float | None:
     entry = _failing_entry(snap)
     if entry is not None and entry.time is not None:
         return entry.time
-    ms = snap.completed_ms if snap.completed_ms is not None else snap.modified_ms
-    return None if ms is None else ms / 1000.0
+    return snap.ended_at
 
 
 _WORD = re.compile(r"[\w.:/-]+")
@@ -121,8 +120,8 @@ def _own(task: TaskState) -> tuple[SnapshotState | None, float]:
     """The snapshot whose failure is ``task``'s own (None: no failed snapshot), and when."""
     failed = [(i, s) for i, s in enumerate(task.snapshots) if s.status == FAILED]
     if not failed:
-        ms = task.completed_ms if task.completed_ms is not None else task.modified_ms
-        return None, math.inf if ms is None else ms / 1000.0
+        ended = task.ended_at
+        return None, math.inf if ended is None else ended
 
     names: dict[str, int] = {}
     for other in task.snapshots:
@@ -149,7 +148,7 @@ def _cause(task: TaskState, snap: SnapshotState | None) -> FailureCause:
             gateway_id=task.gateway_id,
             stage=task.stage,
             message=f"subtask failed at {stage_name(task.stage)}",
-            time=None if task.completed_ms is None else task.completed_ms / 1000.0,
+            time=task.ended_at,
             logged=False,
         )
     entry = _failing_entry(snap)

@@ -22,7 +22,16 @@ from dataclasses import Field, dataclass, field, fields, replace
 from typing import Any, Literal, TypeVar
 
 from .._models import LogEntry, parse_log
-from .._wire import FAILED, LAST_STAGE, PROCESSING, SUCCEEDED, int_or_none, is_final, stamp
+from .._wire import (
+    FAILED,
+    LAST_STAGE,
+    PROCESSING,
+    SUCCEEDED,
+    int_or_none,
+    is_final,
+    ms_to_seconds,
+    stamp,
+)
 from ._cause import FailureCause, failure_cause
 from ._events import DeploymentEvent, EventKind, Outcome, status_name
 
@@ -131,6 +140,18 @@ class _Node:
     def _read(cls, raw: Mapping[str, Any]) -> dict[str, Any]:
         """The fields read straight from an answer's keys (``_wire``, ``_ms``)."""
         return {f.name: f.metadata["wire"](raw) for f in _fields(cls) if "wire" in f.metadata}
+
+    # Every node has these (``_ms`` fields); declared here for ``ended_at``.
+    completed_ms: int | None
+    modified_ms: int | None
+
+    @property
+    def ended_at(self) -> float | None:
+        """When it ended, in seconds since the epoch: ``GmtCompletedTimestamp``, else (no
+        completion time in the answer) ``GmtModifiedTimestamp``, its last change; ``None``
+        when the answer gives neither."""
+        ms = self.completed_ms if self.completed_ms is not None else self.modified_ms
+        return ms_to_seconds(ms)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
@@ -348,7 +369,7 @@ class _Ctx:
 
 
 def _when(ms: int | None, ctx: _Ctx) -> float | None:
-    return ms / 1000.0 if ms is not None else ctx.observed_at
+    return ctx.observed_at if ms is None else ms_to_seconds(ms)
 
 
 def diff(previous: DeploymentState | None, current: DeploymentState) -> list[DeploymentEvent]:
@@ -449,7 +470,7 @@ def final_event(state: DeploymentState, *, instance_id: str | None = None) -> De
         status=state.status,
         previous_status=state.status,
         outcome=state.outcome,
-        time=_when(state.completed_ms or state.modified_ms, ctx),
+        time=state.observed_at if state.ended_at is None else state.ended_at,
         reason=_reason(state, cause),
         **({} if cause is None else _cause_fields(cause)),
     )
@@ -596,7 +617,7 @@ def _diff_snapshot(
     if running is None and entries and _order(_INITIAL) < _order(observed):
         # ERRATA, Deployments: every snapshot starts at Stage 0, Status 0; its Log shows
         # it moved on before we first saw it, so that start belongs to the story too.
-        first = snap.created_ms / 1000.0 if snap.created_ms is not None else entries[0].time
+        first = entries[0].time if snap.created_ms is None else ms_to_seconds(snap.created_ms)
         out.append(transition(_INITIAL, None, time=first, inferred=True))
         running = _INITIAL
     for entry in entries:
