@@ -615,6 +615,16 @@ def _log_key(key: str, read: Callable[[Any, str], Any] = _log_str) -> Any:
     return field(default=None, metadata={"wire": (key,), "read": read})
 
 
+def shown_code(code: str | None) -> str | None:
+    """``code`` when it is worth showing people, else ``None``: a ``Log`` entry's code is
+    absent, empty or ``"0"`` (success) unless something failed (ERRATA: Deployments).
+
+    The one rule for ``code=…`` in every view (``str(event)``, the tree, the HTML, a
+    ``FailureCause``); a non-zero code also marks an entry as :attr:`LogEntry.failed`.
+    """
+    return None if code is None or code in ("", "0") else code
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogEntry:
     """One entry of a snapshot's ``Log`` JSON string (ERRATA: Deployments).
@@ -640,7 +650,12 @@ class LogEntry:
     def failed(self) -> bool:
         """True when the entry reports a failure (level ERROR, or a non-zero code)."""
         level = (self.level or "").upper()
-        return level in ("ERROR", "FATAL") or (self.code not in (None, "", "0"))
+        return level in ("ERROR", "FATAL") or self.shown_code is not None
+
+    @property
+    def shown_code(self) -> str | None:
+        """``code`` when it is worth showing (:func:`shown_code`): not absent, ``""`` or ``"0"``."""
+        return shown_code(self.code)
 
     @property
     def time(self) -> float | None:
