@@ -660,7 +660,7 @@ def test_printing_a_state_draws_its_tree(capsys: pytest.CaptureFixture[str]) -> 
     assert DEP_ID in render_text(s, full_ids=True)
     assert f"{s}" == str(s) and "DeploymentState(" not in str(s)
     # repr is one line (to_dict() has every field): not the tree, not 25 KB of nested fields.
-    assert repr(s) == f"<DeploymentState {DEP_ID} succeeded: 1 tasks, 1/1 snapshots done>"
+    assert repr(s) == f"<DeploymentState {DEP_ID} succeeded: 1 task, 1/1 snapshots done>"
     assert str(DeploymentState(deployment_id="d")).startswith("? deployment d: -")
 
 

@@ -32,12 +32,13 @@ from .._wire import (
     ms_to_seconds,
     stamp,
 )
-from ._cause import FailureCause, failure_cause
+from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import DeploymentEvent, EventKind, Outcome, status_name
 
 __all__ = [
     "DeploymentState",
     "SnapshotState",
+    "SnapshotTally",
     "TaskState",
     "apply",
     "carry_logs",
@@ -207,6 +208,26 @@ class TaskState(_Node):
         return cls(task_id=tid, snapshots=snaps, **cls._read(raw))
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SnapshotTally:
+    """How a deployment's snapshots stand, as every summary counts them: ``done`` succeeded;
+    ``failed`` failed on their own (the root cause among them); ``stopped`` failed only
+    because their subtask did (:func:`~aioedge.watch.failure_roles`), never also ``failed``."""
+
+    tasks: int
+    total: int
+    done: int
+    failed: int
+    stopped: int
+
+    def __str__(self) -> str:
+        """``2 tasks, 0/7 snapshots done, 1 failed, 6 stopped`` (zero counts left out)."""
+        text = f"{self.tasks} task{'s' if self.tasks != 1 else ''}, "
+        text += f"{self.done}/{self.total} snapshots done"
+        text += f", {self.failed} failed" if self.failed else ""
+        return text + (f", {self.stopped} stopped" if self.stopped else "")
+
+
 @dataclass(frozen=True, kw_only=True, slots=True, eq=False)
 class DeploymentState(_Node):
     """What one GetEdgeInstanceDeployment answer says about a deployment (2.12.3).
@@ -290,6 +311,26 @@ class DeploymentState(_Node):
             for snap in task.snapshots:
                 yield task, snap
 
+    def tally(self, roles: Mapping[tuple[str, str], FailureRole] | None = None) -> SnapshotTally:
+        """The snapshots done, failed and stopped (:class:`SnapshotTally`), the one count the
+        tree, ``repr()`` and the monitor's table show; ``roles`` is
+        :func:`~aioedge.watch.failure_roles` of this state, when the caller has it already."""
+        if roles is None:
+            roles = failure_roles(self)
+        total = done = failed = stopped = 0
+        for task, snap in self.snapshots():
+            total += 1
+            if snap.status == SUCCEEDED:
+                done += 1
+            elif snap.status == FAILED:
+                if roles.get((task.task_id, snap.snapshot_id)) == "stopped":
+                    stopped += 1
+                else:
+                    failed += 1
+        return SnapshotTally(
+            tasks=len(self.tasks), total=total, done=done, failed=failed, stopped=stopped
+        )
+
     def counts(self) -> Counter[int | None]:
         """How many snapshots are in each Status (for progress summaries)."""
         return Counter(snap.status for _task, snap in self.snapshots())
@@ -314,15 +355,7 @@ class DeploymentState(_Node):
     def __repr__(self) -> str:
         """One line: id, status, counts and the root cause (the tree is ``str()``; every
         field is in :meth:`to_dict`)."""
-        snaps = [s for _t, s in self.snapshots()]
-        done = sum(1 for s in snaps if s.status == 2)
-        failed = sum(1 for s in snaps if s.status == 3)
-        text = (
-            f"<DeploymentState {self.deployment_id} {status_name(self.status)}: "
-            f"{len(self.tasks)} tasks, {done}/{len(snaps)} snapshots done"
-        )
-        if failed:
-            text += f", {failed} failed"
+        text = f"<DeploymentState {self.deployment_id} {status_name(self.status)}: {self.tally()}"
         cause = self.failure
         if cause is not None:
             text += f"; root cause {cause.describe()[:200]}"
