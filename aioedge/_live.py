@@ -28,7 +28,7 @@ from typing import Any, TextIO
 
 from .watch import DeploymentEvent, DeploymentState, apply, render_text, status_name
 from .watch._cause import failure_roles
-from .watch._events import clock_text, printable
+from .watch._events import clock_text, printable, resource_label
 from .watch._render import paint, short_id
 from .watch._state import SnapshotState
 
@@ -155,7 +155,9 @@ def duration_text(seconds: float) -> str:
 
 def _note(event: DeploymentEvent) -> str:
     """A log or warning event as a short row: time, resource, stage, level, message."""
-    what = printable(event.resource_name or short_id(event.resource_id or event.snapshot_id))
+    rid = None if event.resource_id is None else short_id(event.resource_id)
+    sid = short_id(event.snapshot_id)
+    what = resource_label(event.resource_name, rid, sid, event.resource_type)
     text = " ".join((event.message or "").split())
     if event.kind == "warning":
         return f"{clock_text(event.time)} warning {what}: {printable(text)}"

@@ -27,7 +27,7 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
-from .watch._events import one_line
+from .watch._events import cause_text, one_line
 
 __all__ = ["add_parser", "cmd_rollout", "read_instance_ids", "render_plan"]
 
@@ -190,7 +190,7 @@ def _line(event: RolloutEvent) -> str | None:
         final = event.event
         # Root cause first, as `aioedge watch` says it: the failing resource and its message.
         cause = final.culprit()
-        detail = f": {cause}: {one_line(final.message or '')}" if cause else ""
+        detail = f": {cause_text(cause, final.message)}" if cause else ""
         detail += f" ({final.error})" if final.error else ""
         if event.outcome == "stalled" and final.message and not cause:
             detail = f" ({one_line(final.message)})"  # names the last change and when

@@ -105,8 +105,8 @@ def test_a_state_repr_is_one_short_line() -> None:
     text = repr(state)
     assert len(text) < 300, text
     assert re.fullmatch(
-        r"<DeploymentState d{32} failed: 2 tasks, 0/50 snapshots done, 50 failed; "
-        r"root cause sensor_0 failed at dispatching: code=1: boom 0>",
+        r"<DeploymentState d{32} failed: 2 tasks, 0/50 snapshots done, 2 failed, 48 stopped; "
+        r"root cause sensor_0 at dispatching: code=1: boom 0>",
         text,
     )
     assert len(str(state).splitlines()) > 50  # the tree is str()

@@ -62,7 +62,9 @@ def test_the_earliest_failure_is_the_cause_and_its_siblings_are_stopped() -> Non
     assert cause is not None
     assert (cause.snapshot_id, cause.task_id, cause.gateway_id) == ("s2", "t1", "gw1")
     assert cause.message == LONG and cause.code == "1" and cause.stage == 24
-    assert cause.describe().startswith("sensor_03 (device_config) failed at dispatching: code=1:")
+    assert cause.describe().startswith(
+        "sensor_03 (device_config) at dispatching on gateway gw1: code=1: dispatch failed"
+    )
     assert failure_roles(state) == {
         ("t1", "s1"): "stopped",
         ("t1", "s2"): "cause",

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from .._models import LogEntry
 from .._wire import FAILED
-from ._events import stage_name
+from ._events import cause_text, culprit_text, printable, resource_label, stage_name
 
 if TYPE_CHECKING:  # attributes only: _state builds final events from this module
     from ._state import DeploymentState, SnapshotState, TaskState
@@ -65,19 +65,22 @@ class FailureCause:
 
     @property
     def resource(self) -> str:
-        """The failing resource as people name it: ``sensor_03 (device_config)``."""
+        """The failing resource as people name it (``sensor_03 (device_config)``, see
+        :func:`~aioedge.watch._events.resource_label`), or ``subtask T on gateway G``."""
         if self.snapshot_id is None:
-            gw = f" on gateway {self.gateway_id}" if self.gateway_id else ""
-            return f"subtask {self.task_id}{gw}"
-        name = self.resource_name or self.resource_id or self.snapshot_id
-        if self.resource_type and self.resource_type != name:
-            return f"{name} ({self.resource_type})"
-        return name
+            gw = f" on gateway {printable(self.gateway_id)}" if self.gateway_id else ""
+            return f"subtask {printable(self.task_id)}{gw}"
+        return resource_label(
+            self.resource_name, self.resource_id, self.snapshot_id, self.resource_type
+        )
 
     def describe(self) -> str:
-        """One line: ``sensor_03 (device_config) failed at dispatching: code=1: <message>``."""
-        code = f"code={self.code}: " if self.code not in (None, "", "0") else ""
-        return f"{self.resource} failed at {stage_name(self.stage)}: {code}{self.message}"
+        """One line, as ``aioedge watch`` ends: ``sensor_03 (device_config) at dispatching on
+        gateway G: code=1: <message>`` (the code only when it is worth showing)."""
+        what = self.resource
+        if self.snapshot_id is None:  # not "subtask T on gateway G": the gateway comes last
+            what = f"subtask {printable(self.task_id)}"
+        return cause_text(culprit_text(what, self.stage, self.gateway_id), self.message, self.code)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field by name, JSON-serialisable."""

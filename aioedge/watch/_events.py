@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .._models import LogEntry
+from .._models import LogEntry, shown_code
 from .._wire import FAILED, LAST_STAGE, NOT_STARTED, PROCESSING, SUCCEEDED
 
 __all__ = [
@@ -203,7 +203,7 @@ class DeploymentEvent:
         if self.kind == "log":
             entry = self.log or LogEntry()
             level = printable(entry.level or "LOG")
-            code = f" code={printable(entry.code)}" if entry.failed and entry.code else ""
+            code = f" code={printable(entry.shown_code)}" if entry.shown_code else ""
             return (
                 f"log {self._resource()} [{stage_name(entry.stage)}] {level}{code}: "
                 f"{one_line(entry.message or '')}"
@@ -222,7 +222,7 @@ class DeploymentEvent:
         outcome = (self.outcome or "finished").replace("_", " ")
         if self.reason in ("snapshot_failed", "task_failed"):
             # The root cause, whole: which resource, where, and its full message.
-            return f"deployment {dep} {outcome}: {self.culprit()}: {one_line(self.message or '')}"
+            return f"deployment {dep} {outcome}: {cause_text(self.culprit(), self.message)}"
         detail = f" ({one_line(self.message)})" if self.message else ""
         return f"deployment {dep} {outcome}{detail}"
 
@@ -230,23 +230,18 @@ class DeploymentEvent:
         """A failed ``final``'s root cause as people name it: ``sensor_03 (device_config) at
         dispatching on gateway G``; ``""`` for any other event."""
         if self.reason == "snapshot_failed":
-            name = printable(self.resource_name or self.resource_id or self.failed_snapshot or "?")
-            kind = printable(self.resource_type or "")
-            what = f"{name} ({kind})" if kind and kind != name else name
+            sid = self.failed_snapshot or "?"
+            what = resource_label(self.resource_name, self.resource_id, sid, self.resource_type)
         elif self.reason == "task_failed":
             what = f"subtask {printable(self.task_id or '?')}"
         else:
             return ""
-        gw = f" on gateway {printable(self.gateway_id)}" if self.gateway_id else ""
-        return f"{what} at {stage_name(self.stage)}{gw}"
+        return culprit_text(what, self.stage, self.gateway_id)
 
     def _resource(self) -> str:
-        name = printable(self.resource_name or self.resource_id or "")
-        kind = printable(self.resource_type or "")
-        sid = printable(self.snapshot_id or "?")
-        if name and kind and kind != name:
-            return f"{sid} {name} ({kind})"
-        return f"{sid} {name}" if name else sid
+        return snapshot_label(
+            self.snapshot_id, self.resource_name, self.resource_id, self.resource_type
+        )
 
     def _moves(self, *, stages: bool) -> str:
         if self.change == "removed":
@@ -301,6 +296,74 @@ class WatchOutcome(str):
             f"WatchOutcome({str(self)!r}, reason={self.reason!r}, "
             f"failed_snapshot={self.failed_snapshot!r}, message={self.message!r})"
         )
+
+
+def resource_label_parts(
+    name: str | None,
+    resource_id: str | None = None,
+    snapshot_id: str | None = None,
+    resource_type: str | None = None,
+) -> tuple[str, str]:
+    """A resource as people name it, in two parts: what names it (its name, else its
+    resource id, else its snapshot id) and what follows (`` (type)``, unless the type is that
+    name itself or nothing names it).  Both :func:`printable`; ``("", "")`` when nothing
+    names it.  A view that cuts the name to fit keeps the second part whole."""
+    label = printable(name or resource_id or snapshot_id or "")
+    kind = printable(resource_type or "")
+    if not label or not kind or kind == label:
+        return label, ""
+    return label, f" ({kind})"
+
+
+def resource_label(
+    name: str | None,
+    resource_id: str | None = None,
+    snapshot_id: str | None = None,
+    resource_type: str | None = None,
+) -> str:
+    """A resource as people name it: ``sensor_03 (device_config)`` (:func:`resource_label_parts`).
+
+    The one rule for every view: ``str(event)``, the tree and the HTML, a root cause's
+    :attr:`~aioedge.watch.FailureCause.resource`, the live display's log lines and a stall's
+    "last change".
+    """
+    label, kind = resource_label_parts(name, resource_id, snapshot_id, resource_type)
+    return label + kind
+
+
+def snapshot_label(
+    snapshot_id: str | None,
+    name: str | None,
+    resource_id: str | None,
+    resource_type: str | None,
+) -> str:
+    """A snapshot in a line of text: its id, then its resource (``8c77… ModbusDriver (driver)``);
+    the id alone names it (with its type) when nothing else does."""
+    sid = printable(snapshot_id or "?")
+    label = resource_label(name, resource_id)
+    if not label:
+        return resource_label(None, None, sid, resource_type)
+    return f"{sid} {resource_label(name, resource_id, None, resource_type)}"
+
+
+def culprit_text(what: str, stage: int | None, gateway_id: str | None) -> str:
+    """Where a root cause failed: ``sensor_03 (device_config) at dispatching on gateway G``."""
+    gw = f" on gateway {printable(gateway_id)}" if gateway_id else ""
+    return f"{what} at {stage_name(stage)}{gw}"
+
+
+def code_prefix(code: str | None) -> str:
+    """``code=1: `` before a failure's message, or ``""`` when the code is not worth showing
+    (:func:`aioedge._models.shown_code`)."""
+    shown = shown_code(code)
+    return "" if shown is None else f"code={printable(shown)}: "
+
+
+def cause_text(culprit: str, message: str | None, code: str | None = None) -> str:
+    """The root cause on one line, as every view says it (``str(event)``, ``repr(state)``, the
+    rollout lines, the HTML captions): ``<culprit>: [code=C: ]<message>``, the message whole,
+    its whitespace runs as one space."""
+    return f"{culprit}: {code_prefix(code)}{one_line(message or '')}"
 
 
 def _move(before: int | None, after: int | None, name: Any) -> str:

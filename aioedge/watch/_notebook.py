@@ -11,7 +11,7 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from .._notebook import LiveOutput
-from ._events import stage_name, status_name
+from ._events import status_name
 from ._render import events_html, html_table, render_html, short_id
 
 if TYPE_CHECKING:  # the watcher and the monitor import this module to display themselves
@@ -78,13 +78,12 @@ def monitor_html(monitor: DeploymentMonitor) -> str:
         outcome = outcomes.get((instance_id, deployment_id))
         status, done, total, cause = "waiting", 0, 0, ""
         if state is not None:
-            snaps = [s for _t, s in state.snapshots()]
-            total = len(snaps)
-            done = sum(1 for s in snaps if s.status == 2)
+            tally = state.tally()
+            total, done = tally.total, tally.done
             status = status_name(state.status)
             failure = state.failure
             if failure is not None:
-                cause = f"{failure.resource} at {stage_name(failure.stage)}: {failure.message}"
+                cause = failure.describe()
         if outcome is not None:
             status = str(outcome)
         final = getattr(outcome, "final", None)

@@ -14,8 +14,13 @@ from .._wire import LAST_STAGE
 from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import (
     DeploymentEvent,
+    cause_text,
     clock_text,
+    code_prefix,
+    one_line,
     printable,
+    resource_label,
+    resource_label_parts,
     stage_name,
     status_name,
 )
@@ -106,10 +111,9 @@ def _mark(status: int | None, ascii: bool) -> str:
 
 def _label_parts(snap: SnapshotState) -> tuple[str, str]:
     """A snapshot's name, and what follows it: its type and whether it deletes."""
-    name = snap.resource_name or snap.resource_id or snap.snapshot_id
-    suffix = ""
-    if snap.resource_type and snap.resource_type != name:
-        suffix = f" ({snap.resource_type})"
+    name, suffix = resource_label_parts(
+        snap.resource_name, snap.resource_id, snap.snapshot_id, snap.resource_type
+    )
     if snap.operate_type == 1:  # ERRATA: OperateType 1 deletes the resource
         suffix += " [delete]"
     return name, suffix
@@ -122,23 +126,12 @@ def _resource_label(snap: SnapshotState) -> str:
 
 def _fitted_label(snap: SnapshotState, width: int, ascii: bool) -> str:
     """The label in ``width``: the name cut in its middle before its type goes."""
-    name, suffix = (printable(part) for part in _label_parts(snap))
+    name, suffix = _label_parts(snap)
     if len(name) + len(suffix) <= width:
         return name + suffix
     if width - len(suffix) >= 12:
         return _clip_middle(name, width - len(suffix), ascii) + suffix
     return _clip_middle(name + suffix, width, ascii)
-
-
-def _summary(state: DeploymentState, roles: Mapping[tuple[str, str], FailureRole]) -> str:
-    snaps = [s for _t, s in state.snapshots()]
-    done = sum(1 for s in snaps if s.status == 2)
-    stopped = sum(1 for r in roles.values() if r == "stopped")
-    failed = sum(1 for s in snaps if s.status == 3) - stopped
-    tasks = len(state.tasks)
-    text = f"{tasks} task{'s' if tasks != 1 else ''}, {done}/{len(snaps)} snapshots done"
-    text += f", {failed} failed" if failed else ""
-    return text + (f", {stopped} stopped" if stopped else "")
 
 
 def _wrap(text: str, width: int) -> list[str]:
@@ -183,7 +176,7 @@ def render_text(
     kind = f" ({printable(state.type)})" if state.type and state.type != "deploy" else ""
     head = (
         f"{_mark(state.status, ascii)} deployment {ident(state.deployment_id)}{kind}: "
-        f"{status_name(state.status)} ({_summary(state, roles)})"
+        f"{status_name(state.status)} ({state.tally(roles)})"
     )
     lines.append(
         paint(_clip(head, width, ascii=ascii).rstrip(), _status_role(state.status), colour)
@@ -225,9 +218,7 @@ def render_text(
             if role == "cause" and cause is not None and cause.logged:
                 # The root cause's whole message, wrapped under its row: never cut.
                 indent = child + (space if s_last else pipe) + ("-> " if ascii else "↳ ")
-                text = printable(" ".join(cause.message.split()))
-                if cause.code not in (None, "", "0"):
-                    text = f"code={printable(cause.code or '')}: {text}"
+                text = code_prefix(cause.code) + one_line(cause.message)
                 more = child + (space if s_last else pipe) + "  "
                 for n, piece in enumerate(_wrap(text, width - len(indent))):
                     lines.append((indent if n == 0 else more) + paint(piece, "cause", colour))
@@ -288,13 +279,12 @@ def render_html(state: DeploymentState) -> str:
     caption = (
         f"deployment <code>{e(state.deployment_id)}</code>"
         f"{' (' + e(state.type) + ')' if state.type else ''}: "
-        f"<b>{e(status_name(state.status))}</b> &middot; {e(_summary(state, roles))}"
+        f"<b>{e(status_name(state.status))}</b> &middot; {e(str(state.tally(roles)))}"
     )
     if cause is not None:
         caption += (
             "<br><span class='aioedge-cause' style='color:#c62828'>root cause: "
-            f"<b>{e(cause.resource)}</b> at {e(stage_name(cause.stage))}: "
-            f"{e(cause.message)}</span>"
+            f"{e(cause.describe())}</span>"
         )
     columns = ("subtask / resource", "type", "stage", "progress", "status")
     return html_table("aioedge-deployment", caption, columns, rows)
@@ -357,7 +347,7 @@ def _snapshot_rows(
             f"{_status_cell(snap.status, role)}</tr>"
         )
         if role == "cause" and cause is not None and cause.snapshot_id == snap.snapshot_id:
-            code = f"code={e(cause.code)}: " if cause.code not in (None, "", "0") else ""
+            code = e(code_prefix(cause.code))
             out.append(
                 "<tr class='aioedge-root-cause' style='background:#ffebee'>"
                 "<td colspan='5' style='padding-left:3em;color:#c62828;white-space:pre-wrap'>"
@@ -393,7 +383,9 @@ def events_html(
     shown = items[-limit:] if limit > 0 else []
     rows = []
     for ev in shown:
-        obj = ev.resource_name or (f"gateway {ev.gateway_id}" if ev.gateway_id else "")
+        obj = resource_label(ev.resource_name, ev.resource_id, None, ev.resource_type) or (
+            f"gateway {printable(ev.gateway_id)}" if ev.gateway_id else ""
+        )
         ident = ev.snapshot_id or ev.task_id or ev.deployment_id
         moves = ev.kind in ("deployment", "task", "snapshot")
         stage = stage_name(ev.stage) if moves and ev.kind != "deployment" else ""
@@ -402,7 +394,7 @@ def events_html(
             status += " (inferred)"
         detail = (ev.log.message if ev.log else "") or ev.message or ev.outcome or ev.error or ""
         if ev.kind == "final" and ev.reason in ("snapshot_failed", "task_failed"):
-            detail = f"{ev.culprit()}: {detail}"
+            detail = cause_text(ev.culprit(), detail)
         failed = ev.status == 3 or (ev.log is not None and ev.log.failed) or ev.kind == "poll_error"
         rows.append(
             f"<tr{' class=f' if failed else ''}><td>{_when(ev.time)}</td><td>{e(ev.kind)}</td>"

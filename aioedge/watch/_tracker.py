@@ -25,7 +25,17 @@ from .._errors import (
     ValidationError,
 )
 from .._hooks import HookSet, OnPoll, PollInfo
-from ._events import TRANSITION_KINDS, DeploymentEvent, Outcome, WatchOutcome
+from ._events import (
+    TRANSITION_KINDS,
+    DeploymentEvent,
+    Outcome,
+    WatchOutcome,
+    _move,
+    printable,
+    snapshot_label,
+    stage_name,
+    status_name,
+)
 from ._state import DeploymentState, apply, carry_logs, diff, final_event
 
 __all__ = [
@@ -145,20 +155,21 @@ def watch_hooks(client: object, on_poll: Callable[[PollInfo], Any] | None) -> Ho
 
 
 def describe_change(event: DeploymentEvent) -> str:
-    """A short name of the change ``event`` made: ``task T1 stage 8 → 16``."""
+    """A short name of the change ``event`` made, named as ``str(event)`` names things:
+    ``snapshot S1 cfg (driver_config) stage assembling → packaging``."""
     if event.kind == "deployment":
         what = "deployment"
     elif event.kind == "task":
-        what = f"task {event.task_id}"
+        what = f"task {printable(event.task_id or '?')}"
     else:
-        what = f"snapshot {event.snapshot_id}"
-        if event.resource_name or event.resource_id:
-            what += f" ({event.resource_name or event.resource_id})"
+        what = "snapshot " + snapshot_label(
+            event.snapshot_id, event.resource_name, event.resource_id, event.resource_type
+        )
     moves = []
     if event.stage_changed and event.stage is not None:
-        moves.append(f"stage {event.previous_stage} → {event.stage}")
+        moves.append(f"stage {_move(event.previous_stage, event.stage, stage_name)}")
     if event.status_changed and event.status is not None:
-        moves.append(f"status {event.previous_status} → {event.status}")
+        moves.append(f"status {_move(event.previous_status, event.status, status_name)}")
     return f"{what} {', '.join(moves) or 'appeared'}"
 
 
