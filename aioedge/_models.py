@@ -654,7 +654,7 @@ class LogEntry:
 
     @property
     def shown_code(self) -> str | None:
-        """``code`` when it is worth showing (:func:`shown_code`): not absent, ``""`` or ``"0"``."""
+        """The code when it is worth showing: not absent, empty or "0" (else ``None``)."""
         return shown_code(self.code)
 
     @property
