@@ -254,6 +254,13 @@ class Operation:
     def mutating(self) -> bool:
         return not self.read_only
 
+    @property
+    def max_page_size(self) -> int | None:
+        """The largest ``PageSize`` a paged operation takes (30), the size a walk over every
+        page asks for; ``None`` when the operation is not paged."""
+        size = self.param("PageSize")
+        return None if size is None or size.maximum is None else int(size.maximum)
+
 
 # --------------------------------------------------------------------------- rules in prose
 

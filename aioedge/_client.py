@@ -48,6 +48,7 @@ from ._protocol import PreparedRequest, Signer, parse_response, redact_error, se
 from ._ratelimit import RateLimiter, as_rate_limiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
+from ._wire import int_or_none, more_pages
 
 if TYPE_CHECKING:
     from ._rollout_run import Rollout
@@ -565,7 +566,9 @@ class EdgeClient(OperationsMixin):
         """Yield the items of every page of a paged ``Query*`` operation.
 
         Starts at ``CurrentPage`` (default 1) with ``PageSize`` (default 30, the maximum)
-        and stops after the page that reaches ``Total`` (or an empty page).
+        and stops after an empty or short page or the page that reaches ``Total``; a full
+        page without a ``Total`` is followed by the next (``_wire.more_pages``, the rule
+        ``Page.has_more`` and the deployment history follow too).
         """
         op = get_operation(action)
         if not op.paged or op.items_key is None:
@@ -578,25 +581,20 @@ class EdgeClient(OperationsMixin):
             )
         base = dict(params or {})
         if base.get("PageSize") is None:
-            base["PageSize"] = 30
+            base["PageSize"] = op.max_page_size
         # Validate the caller's CurrentPage and PageSize with everything else (a
         # ValidationError before any I/O), then count pages from the validated value.
         wire = self._prepare(op, base)
         page = int(wire["CurrentPage"])
         base.pop("CurrentPage", None)
-        seen = 0
         while True:
             body = await self._send(op, wire)
             data = body.get("Data") or {}
             items = data.get(op.items_key) or []
             for item in items:
                 yield item
-            seen += len(items)
-            total = data.get("Total")
-            page_size = int(data.get("PageSize") or wire["PageSize"])
-            if not items or len(items) < page_size:
-                return
-            if total is not None and page * page_size >= int(total):
+            page_size = int_or_none(data.get("PageSize")) or int(wire["PageSize"])
+            if not more_pages(page, page_size, len(items), int_or_none(data.get("Total"))):
                 return
             page += 1
             wire = self._prepare(op, {**base, "CurrentPage": page})

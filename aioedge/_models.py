@@ -48,7 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
-from ._wire import SUCCEEDED, is_final, ms_to_seconds, stamp_keys, to_int
+from ._wire import SUCCEEDED, is_final, more_pages, ms_to_seconds, stamp_keys, to_int
 
 __all__ = [
     "RESULTS",
@@ -915,11 +915,11 @@ class Page(_Items[_T]):
 
     @property
     def has_more(self) -> bool:
-        """Whether a later page exists (``current_page * page_size < total``)."""
-        if not self.items or self.total is None:
-            return False
+        """Whether a later page may exist, by the rule ``client.paginate`` follows: not after
+        an empty or short page, nor once ``current_page * page_size`` reaches ``total``; a
+        full page without a ``Total`` may be followed by more."""
         page, size = self.current_page or 1, self.page_size or len(self.items)
-        return page * size < self.total
+        return more_pages(page, size, len(self.items), self.total)
 
 
 # ---------------------------------------------------------------------------- parsing bodies

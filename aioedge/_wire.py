@@ -20,6 +20,7 @@ __all__ = [
     "SUCCEEDED",
     "int_or_none",
     "is_final",
+    "more_pages",
     "ms_to_seconds",
     "stamp",
     "stamp_keys",
@@ -64,6 +65,20 @@ def int_or_none(value: Any) -> int | None:
         return to_int(value)
     except (TypeError, ValueError):
         return None
+
+
+def more_pages(page: int, size: int, count: int, total: int | None) -> bool:
+    """Whether a paged ``Query*`` may have a page after page ``page`` (1-based) of ``size``,
+    which listed ``count`` items; ``total`` is the answer's ``Total`` (``None``: absent or
+    unreadable).
+
+    No after an empty page or one shorter than ``size``, nor once ``page * size`` reaches
+    ``total``.  Otherwise yes: a full page without a ``Total`` may be followed by more, so
+    the next page is asked for (an empty one then ends the walk).
+    """
+    if count == 0 or count < size:
+        return False
+    return total is None or page * size < total
 
 
 def ms_to_seconds(ms: int | None) -> float | None:

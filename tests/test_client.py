@@ -27,6 +27,7 @@ from aioedge import (
     ValidationError,
 )
 from aioedge._signing import sign
+from aioedge.watch._deploy import history_pages
 
 from .support import TEST_CREDS, ScriptServer, ok_body
 
@@ -654,3 +655,55 @@ async def test_a_limiter_with_the_whole_protocol_is_used_as_it_is(
     async with make(script_server, rate_limit=full, retry=None) as client:
         await client.call("GetEdgeInstance", {"InstanceId": "x"})
     assert full.slots[-1] == (10.0, None)
+
+
+@pytest.mark.parametrize(
+    ("count", "total", "asked"),
+    [
+        (45, None, [1, 2]),  # no Total: the short page ends it
+        (60, None, [1, 2, 3]),  # no Total, full pages: the empty third page ends it
+        (60, "n/a", [1, 2, 3]),  # an unreadable Total is no Total
+        (60, 60, [1, 2]),  # Total reached on a full page
+    ],
+)
+async def test_paginate_has_more_and_the_history_stop_paging_alike(
+    script_server: ScriptServer, count: int, total: Any, asked: list[int]
+) -> None:
+    # One rule (_wire.more_pages): client.paginate, Page.has_more and the deployment
+    # history reader ask for the same pages of a server that may leave out Total.
+    deployments = [{"DeploymentId": f"d{n}", "Status": 2} for n in range(count)]
+
+    def answer(req: web.Request) -> web.Response:
+        p = script_server.params()
+        cur, size = int(p["CurrentPage"]), int(p["PageSize"])
+        data: dict[str, Any] = {
+            "PageSize": size,
+            "CurrentPage": cur,
+            "DeploymentList": deployments[(cur - 1) * size : cur * size],
+        }
+        if total is not None:
+            data["Total"] = total
+        return web.json_response(ok_body(Data=data))
+
+    def pages_asked() -> list[int]:
+        got = [int(r.params["CurrentPage"]) for r in script_server.requests]
+        assert {r.params["PageSize"] for r in script_server.requests} == {"30"}  # the largest
+        script_server.requests.clear()
+        return got
+
+    script_server.default = answer
+    action = "QueryEdgeInstanceHistoricDeployment"
+    async with make(script_server) as client:
+        walked = [d["DeploymentId"] async for d in client.paginate(action, {"InstanceId": "i"})]
+        assert walked == [f"d{n}" for n in range(count)]
+        assert pages_asked() == asked
+        history = [page async for page in history_pages(client, "i")]
+        assert sum(len(page) for page in history) == count
+        assert pages_asked() == asked
+        more = [
+            (await client.query_edge_instance_historic_deployment(
+                instance_id="i", current_page=n, page_size=30
+            )).has_more
+            for n in asked
+        ]  # fmt: skip
+        assert more == [True] * (len(asked) - 1) + [False]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from .._catalog import get_operation
 from .._errors import ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
-from .._wire import int_or_none, is_final, stamp
+from .._wire import int_or_none, is_final, more_pages, stamp
 from ._tracker import Caller
 from ._watcher import DeploymentWatcher
 
@@ -25,7 +26,7 @@ __all__ = [
 _ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
 #: CreateEdgeInstanceDeployment's ``Type`` (2.12.1).
 DEPLOYMENT_TYPES = ("deploy", "reset")
-_PAGE_SIZE = 30  # 2.12.4: PageSize 1..30
+_HISTORY = "QueryEdgeInstanceHistoricDeployment"
 _MAX_PAGES = 20
 
 
@@ -37,11 +38,12 @@ HistoryEntry = tuple[tuple[int, int], str, "int | None"]
 async def history_pages(
     client: Caller, instance_id: str, *, pages: int = _MAX_PAGES
 ) -> AsyncIterator[list[HistoryEntry]]:
-    """QueryEdgeInstanceHistoricDeployment (2.12.4), a page at a time, up to ``pages``."""
+    """QueryEdgeInstanceHistoricDeployment (2.12.4), a page at a time, up to ``pages``;
+    pages of the largest size, stopping as ``client.paginate`` does (``_wire.more_pages``)."""
+    size = get_operation(_HISTORY).max_page_size or 1
     for page in range(1, pages + 1):
         body = await client.call(
-            "QueryEdgeInstanceHistoricDeployment",
-            {"InstanceId": instance_id, "CurrentPage": page, "PageSize": _PAGE_SIZE},
+            _HISTORY, {"InstanceId": instance_id, "CurrentPage": page, "PageSize": size}
         )
         data = body.get("Data")
         items = data.get("DeploymentList") if isinstance(data, Mapping) else None
@@ -51,11 +53,12 @@ async def history_pages(
         for position, item in enumerate(items):
             if isinstance(item, Mapping) and item.get("DeploymentId"):
                 created = stamp(item, "GmtCreate") or 0
-                key = (-created, (page - 1) * _PAGE_SIZE + position)
+                key = (-created, (page - 1) * size + position)
                 entries.append((key, str(item["DeploymentId"]), int_or_none(item.get("Status"))))
         yield entries
-        total = int_or_none(data.get("Total")) if isinstance(data, Mapping) else None
-        if len(items) < _PAGE_SIZE or (total is not None and page * _PAGE_SIZE >= total):
+        answer = data if isinstance(data, Mapping) else {}
+        page_size = int_or_none(answer.get("PageSize")) or size
+        if not more_pages(page, page_size, len(items), int_or_none(answer.get("Total"))):
             return
 
 
