@@ -4,21 +4,31 @@ How a resource is named (``sensor_03 (device_config)``), the root cause's one li
 log entry's code is shown, and how snapshots are counted done / failed / stopped each have
 one rule; these tests hold every view to it (``str(event)``, the tree, ``repr(state)``,
 the HTML, the live display's log lines, a stall's "last change", the rollout lines).
-Pure: hand-built trees and events.
+Hand-built trees and events, and a monitor's table against the emulator.
 """
 
 from __future__ import annotations
 
 import html
 
+import anyio
 import pytest
 
+from aioedge import EdgeClient
 from aioedge._live import _note
 from aioedge._rollout import RolloutEvent
 from aioedge._rollout_cli import _line
-from aioedge.watch import DeploymentEvent, DeploymentState, LogEntry, render_text
+from aioedge.testing import Emulator, FakeClock
+from aioedge.watch import (
+    DeploymentEvent,
+    DeploymentMonitor,
+    DeploymentState,
+    LogEntry,
+    render_text,
+)
 from aioedge.watch._cause import FailureCause, failure_cause
 from aioedge.watch._events import resource_label
+from aioedge.watch._notebook import monitor_html
 from aioedge.watch._render import events_html, render_html
 from aioedge.watch._state import SnapshotState, TaskState, final_event
 from aioedge.watch._tracker import describe_change
@@ -199,3 +209,58 @@ def test_repr_and_the_tree_count_stopped_snapshots_apart_from_failed_ones() -> N
     tally = state.tally()
     assert (tally.total, tally.done, tally.failed, tally.stopped) == (4, 1, 1, 2)
     assert str(tally) == counts
+
+
+# --------------------------------------------------------------------------- emulator
+
+
+async def test_the_monitor_table_says_the_cause_and_counts_as_the_tree_does() -> None:
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with (
+        Emulator(clock=clock, quotas=False, stage_seconds=2.0, seed=3) as emu,
+        EdgeClient(
+            credentials=emu.credentials,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            clock=clock,
+            quota_scope=emu.endpoint,
+        ) as client,
+    ):
+        inst = (await client.create_edge_instance(name="line_8")).instance_id
+        await client.bind_gateway_to_edge_instance(instance_id=inst, iot_id="line8gw")
+        found = await client.call("QueryEdgeDriver", {"CurrentPage": 1, "PageSize": 30, "Type": 0})
+        driver_id = found["Data"]["DriverList"][0]["DriverId"]
+        await client.call("BindDriverToEdgeInstance", {"InstanceId": inst, "DriverId": driver_id})
+        devices = [f"sensor{n}" for n in range(4)]
+        await client.call(
+            "BatchBindDeviceToEdgeInstanceWithDriver",
+            {"InstanceId": inst, "DriverId": driver_id, "IotIds": devices},
+        )
+        await client.call(
+            "BatchSetEdgeInstanceDeviceConfig",
+            {"InstanceId": inst, "DeviceConfigs": [{"IotId": d, "Content": "{}"} for d in devices]},
+        )
+        emu.fail_deployment_at(devices[2], stage=24, message="disk full")
+        created = await client.call(
+            "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+        )
+        async with DeploymentMonitor(
+            client, poll_interval=0.25, max_poll_interval=0.25, clock=clock, sleep=sleep
+        ) as monitor:
+            monitor.add(inst, created["DeploymentId"])
+            with anyio.fail_after(60):
+                events = [e async for e in monitor]
+        assert events[-1].kind == "final" and events[-1].outcome == "failed"
+        [state] = monitor.states().values()
+        assert state is not None and state.failure is not None
+        tally = state.tally()
+        assert tally.failed == 1 and tally.stopped == tally.total - tally.done - 1
+        table = monitor_html(monitor)
+        assert f"<td>{html.escape(state.failure.describe())}</td>" in table
+        assert f" {tally.done}/{tally.total}</td>" in table
+        assert f"({tally})" in render_text(state).splitlines()[0]
