@@ -30,9 +30,7 @@ from ._errors import (
     ApiError,
     AuthError,
     CredentialsError,
-    DeploymentError,
     EdgeError,
-    NotFoundError,
     TransportError,
     ValidationError,
 )
@@ -589,16 +587,14 @@ def _follow_hint(args: argparse.Namespace, lead: str = "") -> str:
 def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> Any:
     """The ``final`` record of a watch that ended on an error: outcome, reason, code, text."""
     from .watch import DeploymentEvent
+    from .watch._tracker import classify
 
-    cause = err.__cause__ if isinstance(err, DeploymentError) and err.__cause__ else err
-    if isinstance(err, _Unreachable) or (
-        isinstance(err, DeploymentError) and isinstance(cause, TransportError)
-    ):
+    outcome, reason, code = classify(err)
+    # The CLI's own two: the endpoint never answered; the instance has no deployment.
+    if isinstance(err, _Unreachable):
         outcome, reason = "error", "unreachable"
-    elif isinstance(cause, NotFoundError) or isinstance(err, _NoDeployment):
+    elif isinstance(err, _NoDeployment):
         outcome, reason = "not_found", "not_found"
-    else:
-        outcome, reason = "error", "error"
     stream = io.StringIO()
     _print_error(err, stream)
     message = stream.getvalue().strip().removeprefix("error: ")
@@ -608,9 +604,9 @@ def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> A
         deployment_id=getattr(events, "deployment_id", None) or "",
         instance_id=getattr(args, "instance", None),
         status=None if state is None else state.status,
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         reason=reason,
-        error=cause.code if isinstance(cause, ApiError) else type(cause).__name__,
+        error=code,
         message=message,
         time=time.time(),
     )

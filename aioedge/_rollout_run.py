@@ -33,7 +33,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import ApiError, EdgeError, TransportError, ValidationError
+from ._errors import EdgeError, TransportError, ValidationError
 from ._log import get_logger
 from ._rollout import (
     RolloutBook,
@@ -48,7 +48,7 @@ from ._rollout import (
 from ._wire import is_final
 from .watch import DeploymentEvent, DeploymentMonitor
 from .watch._deploy import check_type, history_pages, start_deployment
-from .watch._tracker import Caller
+from .watch._tracker import Caller, classify
 
 __all__ = [
     "FileRolloutStore",
@@ -537,8 +537,10 @@ class Rollout:
                     raise
                 dep_id, attached = found, False
         except EdgeError as exc:
-            code = exc.code if isinstance(exc, ApiError) else type(exc).__name__
-            log.info("aioedge.rollout_start_failed", instance_id=iid, error=code)
+            # Documented (docs/fleets.md): a start that fails ends with outcome "error" even
+            # for an instance that does not exist; the reason says why.
+            _, reason, code = classify(exc)
+            log.info("aioedge.rollout_start_failed", instance_id=iid, reason=reason, error=code)
             rec.intent = True
             await send.send(
                 RolloutEvent(
@@ -551,6 +553,7 @@ class Rollout:
                         deployment_id="",
                         instance_id=iid,
                         outcome="error",
+                        reason=reason,
                         error=code,
                         message=getattr(exc, "message", str(exc)),
                         time=self._wall(),

@@ -246,6 +246,8 @@ async def test_an_instance_that_cannot_deploy_counts_as_failed() -> None:
         final = next(e for e in events if e.instance_id == "NoSuchInstance000000")
         assert final.outcome == "error" and final.event is not None
         assert final.event.error == "iot.edge.InstanceNotExist"
+        # Outcome "error" (docs/fleets.md), and the reason names why, as a monitor's would.
+        assert final.event.reason == "not_found"
 
 
 async def test_a_stopped_rollout_resumes_from_its_store(tmp_path: Path) -> None:

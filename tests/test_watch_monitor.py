@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import socket
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -11,10 +12,19 @@ from typing import Any
 import anyio
 import pytest
 
-from aioedge import EdgeClient
+from aioedge import (
+    Credentials,
+    DeploymentError,
+    EdgeClient,
+    NotFoundError,
+    RetryPolicy,
+    ThrottledError,
+    TransportError,
+)
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentEvent, DeploymentMonitor, DeploymentState, WatchRetry
+from aioedge.watch._tracker import classify
 
 from .test_watch_emulator import (
     STAGE_SECONDS,
@@ -134,6 +144,49 @@ async def test_a_vanished_deployment_does_not_stop_the_others(env: Env) -> None:
     assert finals["0" * 32].outcome == "not_found"
     assert finals["0" * 32].error == "iot.edge.deploySheetNotExist"
     assert finals[dep].outcome == "succeeded"
+
+
+def test_classify_judges_a_deployment_error_by_its_cause() -> None:
+    def wrapped(cause: Exception) -> DeploymentError:
+        try:
+            raise DeploymentError("gave up", deployment_id="D") from cause
+        except DeploymentError as err:
+            return err
+
+    lost = TransportError("cannot connect", maybe_executed=False)
+    gone = NotFoundError("iot.edge.deploySheetNotExist", "no such deployment")
+    assert classify(lost) == classify(wrapped(lost)) == ("error", "unreachable", "TransportError")
+    assert classify(wrapped(gone)) == ("not_found", "not_found", "iot.edge.deploySheetNotExist")
+    assert classify(ThrottledError("Throttling", "slow down")) == ("error", "error", "Throttling")
+    assert classify(DeploymentError("bare", deployment_id="D")) == (
+        "error",
+        "error",
+        "DeploymentError",
+    )
+
+
+@pytest.mark.parametrize("retry", [None, WatchRetry(initial=0.0, max_errors=1)])
+async def test_an_unreachable_endpoint_ends_with_reason_unreachable(
+    retry: WatchRetry | None,
+) -> None:
+    # REASONS documents "unreachable" for an endpoint that cannot be reached, as the CLI says.
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with (
+        EdgeClient(
+            credentials=Credentials("id", "secret"),
+            endpoint=f"http://127.0.0.1:{port}",
+            retry=RetryPolicy(max_attempts=1),
+        ) as client,
+        DeploymentMonitor(client, poll_interval=0.01, retry=retry) as monitor,
+    ):
+        monitor.add("I", "D")
+        events = [e async for e in monitor]
+    final = events[-1]
+    assert (final.kind, final.outcome, final.reason) == ("final", "error", "unreachable")
+    assert final.error == "TransportError" and f"127.0.0.1:{port}" in (final.message or "")
+    assert monitor.outcomes() == {("I", "D"): "error"}
 
 
 async def test_per_deployment_timeout(env: Env) -> None:

@@ -25,7 +25,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .._errors import ApiError, DeploymentError, NotFoundError
+from .._errors import ApiError
 from .._hooks import PollInfo, next_watch_id
 from .._log import get_logger
 
@@ -39,8 +39,9 @@ from ._tracker import (
     Tracker,
     WatchOptions,
     WatchRetry,
-    error_code,
+    classify,
     error_text,
+    root_cause,
     tell_poll,
     watch_hooks,
 )
@@ -536,20 +537,18 @@ class DeploymentMonitor:
         )
 
     def _failed(self, tracker: Tracker, exc: BaseException) -> DeploymentEvent:
-        cause = exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
-        outcome: Outcome = "not_found" if isinstance(cause, NotFoundError) else "error"
+        outcome, reason, code = classify(exc)
         get_logger().info(
             "aioedge.monitor_deployment_failed",
             instance_id=tracker.instance_id,
             deployment_id=tracker.deployment_id,
             outcome=outcome,
-            error=error_code(cause),
+            reason=reason,
+            error=code,
         )
+        cause = root_cause(exc)
         message = str(exc) if not isinstance(cause, ApiError) else error_text(cause)
-        reason = "not_found" if outcome == "not_found" else "error"
-        return tracker.finish(
-            outcome, reason, self._wall(), message=message, error=error_code(cause)
-        )
+        return tracker.finish(outcome, reason, self._wall(), message=message, error=code)
 
 
 def _reported(tracker: Tracker, outcome: str | None) -> WatchOutcome | None:

@@ -50,10 +50,12 @@ __all__ = [
     "Tracker",
     "WatchOptions",
     "WatchRetry",
+    "classify",
     "describe_change",
     "ends_deployment",
     "error_code",
     "error_text",
+    "root_cause",
     "tell_poll",
     "watch_hooks",
 ]
@@ -197,9 +199,34 @@ _NO_CHANGE = "none since the watch started"
 
 
 def error_code(exc: BaseException) -> str:
+    """What a ``final`` or ``poll_error`` event's ``error`` holds: the service's code, or
+    the exception's class name."""
     if isinstance(exc, ApiError):
         return exc.code
     return type(exc).__name__
+
+
+def root_cause(exc: BaseException) -> BaseException:
+    """The error a :class:`~aioedge.DeploymentError` was raised from, else ``exc`` itself."""
+    return exc.__cause__ if isinstance(exc, DeploymentError) and exc.__cause__ else exc
+
+
+def classify(exc: BaseException) -> tuple[Outcome, str, str]:
+    """The ``outcome``, ``reason`` (:data:`~aioedge.watch.REASONS`) and ``error`` code of a
+    watch that ended on ``exc``, for a monitor, a rollout and the CLI alike.
+
+    A :class:`~aioedge.DeploymentError` is judged by the error behind it (``__cause__``): a
+    :class:`~aioedge.TransportError` (the endpoint could not be reached, or polls kept failing
+    on the network until the watch gave up) is ``("error", "unreachable")``, a
+    :class:`~aioedge.NotFoundError` ``("not_found", "not_found")``, anything else
+    ``("error", "error")``.
+    """
+    cause = root_cause(exc)
+    if isinstance(cause, TransportError):
+        return "error", "unreachable", error_code(cause)
+    if isinstance(cause, NotFoundError):
+        return "not_found", "not_found", error_code(cause)
+    return "error", "error", error_code(cause)
 
 
 def error_text(exc: BaseException) -> str:
