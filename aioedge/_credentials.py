@@ -11,11 +11,14 @@ Secrets never appear in a repr, a log line or an error message.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from ._errors import CredentialsError
+from ._signing import timestamp_text
+
+#: UNIX seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (how STS writes an Expiration); never raises.
+format_expiration = timestamp_text
 
 __all__ = ["Credentials", "CredentialsProvider", "format_expiration"]
 
@@ -55,11 +58,6 @@ class Credentials:
         )
 
     __str__ = __repr__
-
-
-def format_expiration(moment: float) -> str:
-    """UNIX seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (how STS writes an Expiration)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
 
 @runtime_checkable

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import re
 import time
 from collections.abc import Mapping
@@ -17,10 +18,12 @@ from urllib.parse import quote
 __all__ = [
     "canonical_query",
     "format_timestamp",
+    "parse_timestamp",
     "percent_encode",
     "sign",
     "sign_canonical",
     "string_to_sign",
+    "timestamp_text",
 ]
 
 # 2.5: letters, digits, '-', '_', '.', '~' stay; everything else is %XY of its UTF-8 bytes,
@@ -99,3 +102,32 @@ def format_timestamp(moment: datetime | float) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def timestamp_text(moment: float) -> str:
+    """:func:`format_timestamp` for showing a time (a message, a repr): one no calendar holds
+    (``time.gmtime`` refuses it), an infinity or NaN is shown as the raw seconds instead
+    (``1e+17s``, ``inf``), so that showing a time never raises."""
+    try:
+        return format_timestamp(moment)
+    except (ArithmeticError, OSError, TypeError, ValueError):
+        return f"{moment!r}s" if math.isfinite(moment) else repr(moment)
+
+
+# 2.4: exactly ``YYYY-MM-DDTHH:MM:SSZ``: zero-padded ASCII digits, no fraction, no offset.
+_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
+
+
+def parse_timestamp(text: str) -> float | None:
+    """``YYYY-MM-DDTHH:MM:SSZ`` (2.4 Timestamp, an STS Expiration) as UNIX seconds; None for
+    anything else: fractional seconds, unpadded fields, a missing ``Z`` or an impossible
+    date (month 13, February 30, second 60)."""
+    match = _TIMESTAMP.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(part) for part in match.groups())
+    try:
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError:
+        return None
+    return moment.timestamp()

@@ -22,13 +22,12 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError
 from ._protocol import encode_form, secret_forms
-from ._signing import format_timestamp, sign
+from ._signing import format_timestamp, parse_timestamp, sign
 from ._transport import check_endpoint
 
 __all__ = [
@@ -56,7 +55,6 @@ DEFAULT_STS_HOST = "sts.aliyuncs.com"
 REFRESH_MARGIN = 15 * 60.0
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
-_EXPIRATION = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
 _MESSAGE_MAX = 300
 
 
@@ -243,15 +241,9 @@ class HttpAnswer:
 
 def parse_expiration(value: Any, *, source: str) -> float:
     """``YYYY-MM-DDTHH:MM:SSZ`` (UTC) as UNIX seconds; CredentialsError for anything else."""
-    match = _EXPIRATION.fullmatch(value) if isinstance(value, str) else None
-    if match is not None:
-        try:
-            year, month, day, hour, minute, second = (int(g) for g in match.groups())
-            moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-        except ValueError:
-            match = None
-        else:
-            return moment.timestamp()
+    moment = parse_timestamp(value) if isinstance(value, str) else None
+    if moment is not None:
+        return moment
     shown = one_line(repr(value))[:60]
     raise CredentialsError(
         f"{source}: malformed Expiration {shown} (expected YYYY-MM-DDTHH:MM:SSZ)",

@@ -216,6 +216,17 @@ def test_secrets_never_in_repr() -> None:
         assert "AKID" in text
 
 
+@pytest.mark.parametrize(
+    ("expiration", "shown"),
+    [(1_704_103_200.0, "'2024-01-01T10:00:00Z'"), (1e17, "'1e+17s'"), (float("nan"), "'nan'")],
+)
+def test_a_repr_shows_any_expiration_and_never_raises(expiration: float, shown: str) -> None:
+    # A time no calendar holds (time.gmtime refuses 1e17) is shown as seconds, as a
+    # deployment event's time is: printing a key must not raise.
+    c = Credentials("AKID", "super-secret", expiration=expiration)
+    assert repr(c).endswith(f", expiration={shown})")
+
+
 def test_empty_values_rejected_without_echoing_secret() -> None:
     with pytest.raises(CredentialsError):
         Credentials("", "x")

@@ -10,7 +10,15 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aioedge._signing import canonical_query, format_timestamp, percent_encode, sign, string_to_sign
+from aioedge._signing import (
+    canonical_query,
+    format_timestamp,
+    parse_timestamp,
+    percent_encode,
+    sign,
+    string_to_sign,
+    timestamp_text,
+)
 
 # The 2.5 example (AccessKey secret "testsecret"); ERRATA: its string-to-sign lacks an '&'.
 EXAMPLE = {
@@ -57,6 +65,20 @@ def test_percent_encoding_rules() -> None:
     assert percent_encode("~-_.") == "~-_."
     assert percent_encode("+/=&") == "%2B%2F%3D%26"
     assert percent_encode("设备") == "%E8%AE%BE%E5%A4%87"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(min_value=0, max_value=253_402_300_799))  # to 9999-12-31T23:59:59Z
+def test_parse_timestamp_reads_what_format_timestamp_writes(seconds: int) -> None:
+    text = format_timestamp(float(seconds))
+    assert parse_timestamp(text) == seconds
+    assert timestamp_text(float(seconds)) == text
+
+
+def test_timestamp_text_shows_an_impossible_time_as_seconds() -> None:
+    assert timestamp_text(1e17) == "1e+17s"
+    assert timestamp_text(float("inf")) == "inf"
+    assert timestamp_text(float("nan")) == "nan"
 
 
 def test_format_timestamp() -> None:

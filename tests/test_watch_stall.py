@@ -19,7 +19,7 @@ from aioedge import EdgeClient, ValidationError
 from aioedge._hooks import PollInfo
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentEvent, DeploymentMonitor
-from aioedge.watch._tracker import describe_change
+from aioedge.watch._tracker import Progress, Tracker, WatchOptions, describe_change
 
 from .test_cli import aioedge, base_env, instance_with_gateway
 from .test_watch_emulator import Env, on_fake_clock
@@ -303,3 +303,19 @@ async def test_a_checkpoint_keeps_the_stall_clock(env: Env) -> None:
     # The clock went on from the last change before the checkpoint: not 30 s from the resume.
     assert 30.0 <= final.time - last.time <= 32.001
     assert final.time - resumed_at < 30.0 - 10
+
+
+@pytest.mark.parametrize(("last", "shown"), [(1e17, "1e+17s"), (float("inf"), "inf")])
+def test_a_stall_after_a_change_at_an_impossible_time_still_ends_the_watch(
+    last: float, shown: str
+) -> None:
+    # The last change's time comes from an answer or a checkpoint: one no calendar holds
+    # must not make stalled() raise (it did, from time.gmtime) instead of ending the watch.
+    options = WatchOptions(
+        poll_interval=1.0, max_poll_interval=1.0, backoff=1.0, retry=None, progress_timeout=10
+    )
+    tracker = Tracker("I", "D", options)
+    tracker.begin(0.0, 100.0, since=Progress(what="stage 8 → 16", at=0.0, time=last))
+    final = tracker.stalled(100.0)
+    assert (final.outcome, final.reason) == ("stalled", "stalled")
+    assert final.message is not None and f"last change: stage 8 → 16 at {shown}" in final.message

@@ -10,13 +10,12 @@ and finally the SignatureNonce (2.4: never reused).  Pure: time is passed in.
 
 from __future__ import annotations
 
-import re
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from functools import lru_cache
 
+from .. import _signing
 from .._catalog import API_VERSION, OPERATIONS, REQUIRED_COMMON_PARAMS
 from .._credentials import Credentials
 from .._signing import sign, string_to_sign
@@ -33,25 +32,9 @@ class Rejection:
     message: str
 
 
-# 2.4: exactly ``YYYY-MM-DDTHH:MM:SSZ``: zero-padded ASCII digits, no fraction, no offset.
-_TIMESTAMP = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
-
-
-@lru_cache(maxsize=1024)  # requests within one second share their Timestamp
-def parse_timestamp(text: str) -> float | None:
-    """``YYYY-MM-DDTHH:MM:SSZ`` (2.4) as UNIX seconds; None for anything else.
-
-    Fractional seconds, unpadded fields, a missing ``Z`` or an impossible date are all
-    malformed (``InvalidTimeStamp.Format``)."""
-    match = _TIMESTAMP.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(part) for part in match.groups())
-    try:
-        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
-    except ValueError:  # month 13, February 30, second 60, ...
-        return None
-    return moment.timestamp()
+#: ``aioedge._signing.parse_timestamp`` (anything else is ``InvalidTimeStamp.Format``),
+#: cached: requests within one second share their Timestamp.
+parse_timestamp = lru_cache(maxsize=1024)(_signing.parse_timestamp)
 
 
 class NonceStore:

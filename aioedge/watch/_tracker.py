@@ -8,7 +8,6 @@ what was delivered) and turns each answer or error into events, and checkpoints.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from .._errors import (
     ValidationError,
 )
 from .._hooks import HookSet, OnPoll, PollInfo
+from .._signing import timestamp_text
 from ._events import (
     TRANSITION_KINDS,
     DeploymentEvent,
@@ -519,11 +519,7 @@ class Tracker:
         progress_timeout = self.options.progress_timeout
         if last is None or progress_timeout is None:
             raise RuntimeError("begin() the stall clock of a watch with a progress_timeout first")
-        when = (
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last.time))
-            if last.time is not None
-            else "?"
-        )
+        when = timestamp_text(last.time) if last.time is not None else "?"
         ago = max(0.0, observed_at - last.time) if last.time is not None else None
         message = (
             f"no stage or status change for {progress_timeout:g}s; last change: {last.what} "
