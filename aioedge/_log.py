@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
 
+from ._protocol import SECRET_PARAMS
+
 __all__ = ["debug_check", "get_logger", "redact_processor"]
 
+# Log field names that say they hold a secret: every name in SECRET_PARAMS, in lower case and
+# in snake_case (``SecurityToken``: ``securitytoken``, ``security_token``), and ``secret``.
 _SECRET_KEYS = frozenset(
-    {
-        "signature",
-        "securitytoken",
-        "security_token",
-        "accesskeysecret",
-        "access_key_secret",
-        "secret",
+    {"secret"}
+    | {name.lower() for name in SECRET_PARAMS}
+    | {
+        re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+        for name in SECRET_PARAMS
     }
 )
 

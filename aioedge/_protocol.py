@@ -41,6 +41,7 @@ __all__ = [
     "common_params",
     "encode_form",
     "incomplete_response",
+    "mask_secrets",
     "parse_response",
     "redact",
     "redact_error",
@@ -48,8 +49,9 @@ __all__ = [
     "secret_forms",
 ]
 
-# Parameters whose values must never reach a log line, repr or error message.
-SECRET_PARAMS = frozenset({"Signature", "SecurityToken", "AccessKeySecret"})
+# Parameters whose values must never reach a log line, repr or error message (the one list:
+# aioedge._log masks log fields of these names, in any case and in snake_case, too).
+SECRET_PARAMS = frozenset({"Signature", "SecurityToken", "AccessKeySecret", "OIDCToken"})
 _SNIPPET = 200
 
 
@@ -69,16 +71,18 @@ def secret_forms(*secrets: str | None) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))
 
 
-def _scrub(value: Any, forms: tuple[str, ...]) -> Any:
+def mask_secrets(value: Any, forms: tuple[str, ...]) -> Any:
+    """``value`` (text, or a body of dicts and lists) with each of ``forms`` (see
+    :func:`secret_forms`) replaced by ``***``: the one masking of secrets in text."""
     if isinstance(value, str):
         for form in forms:
             if form in value:
                 value = value.replace(form, "***")
         return value
     if isinstance(value, dict):
-        return {k: _scrub(v, forms) for k, v in value.items()}
+        return {k: mask_secrets(v, forms) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub(v, forms) for v in value]
+        return [mask_secrets(v, forms) for v in value]
     return value
 
 
@@ -92,15 +96,15 @@ def redact_error(err: EdgeError, forms: tuple[str, ...]) -> EdgeError:
     if not forms:
         return err
     if isinstance(err, ApiError):
-        err.message = _scrub(err.message, forms)
-        err.body = _scrub(err.body, forms)
-        err.recommend = _scrub(err.recommend, forms)
+        err.message = mask_secrets(err.message, forms)
+        err.body = mask_secrets(err.body, forms)
+        err.recommend = mask_secrets(err.recommend, forms)
         err.args = (err._render(),)
         return err
     message = getattr(err, "message", None)  # TransportError: never quotes an answer today
     if isinstance(message, str):
-        err.message = _scrub(message, forms)  # type: ignore[attr-defined]
-    err.args = tuple(_scrub(a, forms) for a in err.args)
+        err.message = mask_secrets(message, forms)  # type: ignore[attr-defined]
+    err.args = tuple(mask_secrets(a, forms) for a in err.args)
     return err
 
 

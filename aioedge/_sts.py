@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError
-from ._protocol import encode_form, secret_forms
+from ._protocol import encode_form, mask_secrets, secret_forms
 from ._signing import format_timestamp, parse_timestamp, sign
 from ._transport import check_endpoint
 
@@ -71,9 +71,8 @@ def one_line(text: str) -> str:
 
 def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
     """``text`` with every form of every secret (raw, encoded once and twice) masked."""
-    for form in secret_forms(*secrets):
-        text = text.replace(form, "***")
-    return text
+    masked: str = mask_secrets(text, secret_forms(*secrets))
+    return masked
 
 
 # --------------------------------------------------------------------------- endpoint

@@ -22,6 +22,7 @@ from aioedge import (
 )
 from aioedge._catalog import OPERATIONS, get_operation, validate_params
 from aioedge._errors import TransportError, error_class_for
+from aioedge._log import redact_processor
 from aioedge._protocol import (
     build_request,
     parse_response,
@@ -80,6 +81,23 @@ def test_repr_hides_secrets(method: str) -> None:
     assert quote(req.params["Signature"], safe="") not in text
     assert "s3cr3t-value" not in text
     assert redact(req.params)["Signature"] == "***"
+
+
+def test_every_secret_name_is_masked_in_params_and_in_log_fields() -> None:
+    # One list (SECRET_PARAMS): an OIDC token is a secret too, as a parameter (AssumeRoleWithOIDC)
+    # and as a log field, whatever its case or spelling.
+    params = {"OIDCToken": "eyJ-oidc", "SecurityToken": "tok", "Action": "AssumeRoleWithOIDC"}
+    assert redact(params) == {
+        "OIDCToken": "***",
+        "SecurityToken": "***",
+        "Action": params["Action"],
+    }
+    secret = ["oidc_token", "OIDCToken", "Signature", "security_token", "SecurityToken"]
+    secret += ["access_key_secret", "AccessKeySecret", "secret"]
+    plain = ["event", "oidc_token_file", "access_key_id", "request_id"]
+    event = {name: f"value-of-{name}" for name in secret + plain}
+    out = redact_processor(None, "info", dict(event))
+    assert {k for k, v in out.items() if v == "***"} == set(secret)
 
 
 def _parse(status: int, body: Any, headers: dict[str, str] | None = None, op: Any = OP) -> Any:
