@@ -62,6 +62,7 @@ from ._errors import (
     TransportError,
     ValidationError,
 )
+from ._protocol import request_id_of
 
 __all__ = [
     "BatchResult",
@@ -118,8 +119,7 @@ class BatchResult:
     @property
     def request_id(self) -> str | None:
         if self.value is not None:
-            rid = self.value.get("RequestId")
-            return rid if isinstance(rid, str) else None
+            return request_id_of(self.value)
         rid = getattr(self.error, "request_id", None)
         return rid if isinstance(rid, str) else None
 
@@ -323,7 +323,7 @@ def _merge(bodies: Sequence[dict[str, Any]]) -> dict[str, Any]:
                         x for b in bodies for x in ((b.get("Data") or {}).get(dkey) or [])
                     ]
             merged[key] = data
-    merged["RequestIds"] = [b.get("RequestId") for b in bodies]
+    merged["RequestIds"] = [request_id_of(b) for b in bodies]
     return merged
 
 

@@ -43,6 +43,7 @@ from ._errors import (
     TransportError,
 )
 from ._log import get_logger
+from ._protocol import request_id_of
 
 __all__ = [
     "CALL_HOOKS",
@@ -326,12 +327,11 @@ class CallObserver:
         hooks = self.hooks
         if not hooks.wants("on_response"):
             return
-        request_id = body.get("RequestId")
         pending = hooks.dispatch(
             "on_response",
             self._info(
                 attempt,
-                request_id=request_id if isinstance(request_id, str) else None,
+                request_id=request_id_of(body),
                 http_status=self._status,
                 latency=self._latency,
                 final=True,

@@ -48,6 +48,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
+from ._protocol import request_id_of
 from ._wire import SUCCEEDED, is_final, more_pages, ms_to_seconds, stamp_keys, to_int
 
 __all__ = [
@@ -268,7 +269,7 @@ class Model:
                 raise InvalidResponseError(
                     "InvalidResponse",
                     f"{cls.__name__}: the reply carries no {name} (body: {_snippet(data)})",
-                    request_id=_request_id(data) if isinstance(data, Mapping) else None,
+                    request_id=request_id_of(data) if isinstance(data, Mapping) else None,
                 )
         return cls(raw=data if raw is None else raw, **kwargs)
 
@@ -930,11 +931,6 @@ def _data(body: Mapping[str, Any]) -> Mapping[str, Any]:
     return data if isinstance(data, Mapping) else {}
 
 
-def _request_id(body: Mapping[str, Any]) -> str | None:
-    value = body.get("RequestId")
-    return value if isinstance(value, str) else None
-
-
 def _items(model: type[_T], value: Any) -> tuple[_T, ...]:
     try:
         items: tuple[_T, ...] = _tuple_of(model)(value)
@@ -945,14 +941,14 @@ def _items(model: type[_T], value: Any) -> tuple[_T, ...]:
 
 def parse_data(model: type[_R], body: Mapping[str, Any]) -> _R:
     """A Get*-style body: the model is read from ``Data``; ``raw`` is the whole body."""
-    return model.from_dict(_data(body), raw=body, request_id=_request_id(body))
+    return model.from_dict(_data(body), raw=body, request_id=request_id_of(body))
 
 
 def parse_page(model: type[_T], items_key: str, body: Mapping[str, Any]) -> Page[_T]:
     """A paged body: ``Data.<items_key>`` → ``items``, with Total/PageSize/CurrentPage."""
     data = _data(body)
     page: Page[_T] = Page.from_dict(
-        data, raw=body, request_id=_request_id(body), items=_items(model, data.get(items_key))
+        data, raw=body, request_id=request_id_of(body), items=_items(model, data.get(items_key))
     )
     return page
 

@@ -45,6 +45,7 @@ __all__ = [
     "parse_response",
     "redact",
     "redact_error",
+    "request_id_of",
     "retry_after",
     "secret_forms",
 ]
@@ -372,6 +373,17 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
 _SUCCESS_CODES = (None, "Success", "success")
 
 
+def request_id_of(body: Mapping[str, Any], default: str | None = None) -> str | None:
+    """The ``RequestId`` an answer's body carries, as text (a number too: it is still the id
+    to quote to support), else ``default`` (e.g. the ``x-acs-request-id`` header)."""
+    value = body.get("RequestId")
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return default
+
+
 def _header_request_id(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-acs-request-id") or headers.get("X-Acs-Request-Id")
 
@@ -418,7 +430,7 @@ def parse_response(
             ),
             headers,
         )
-    request_id = str(data.get("RequestId") or request_id or "") or None
+    request_id = request_id_of(data, request_id)
     if 200 <= status < 300:  # ERRATA: HTTP 200 with Success false is a failure
         code_text = str(data.get("Code") or "UnknownError")
         message = str(data.get("ErrorMessage") or data.get("Message") or "")

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError
-from ._protocol import encode_form, mask_secrets, secret_forms
+from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
 from ._signing import format_timestamp, parse_timestamp, sign
 from ._transport import check_endpoint
 
@@ -294,7 +294,7 @@ def _refusal(
     if isinstance(data, dict):
         code = str(data.get("Code") or f"HTTP{answer.status}")
         message = str(data.get("Message") or data.get("message") or "")
-        request_id = str(data.get("RequestId") or request_id or "") or None
+        request_id = request_id_of(data, request_id)
     else:
         code = f"HTTP{answer.status}"
         message = f"unreadable answer: {answer.body[:120].decode('utf-8', 'replace')!r}"
@@ -311,7 +311,7 @@ def parse_sts_answer(
     data = _load(answer.body)
     if answer.status != 200 or not isinstance(data, dict) or data.get("Code"):
         raise _refusal(data, answer, source=source, secrets=secrets)
-    request_id = str(data.get("RequestId") or answer.request_id or "") or None
+    request_id = request_id_of(data, answer.request_id)
     creds = data.get("Credentials")
     if not isinstance(creds, dict):
         raise CredentialsError(

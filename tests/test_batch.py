@@ -582,3 +582,9 @@ def test_result_text_and_html() -> None:
         [BatchResult(index=i, action="X", params={}, value={}) for i in range(60)]
     )._repr_html_()
     assert "10 more" in many
+
+
+def test_a_batch_result_keeps_a_numeric_request_id_as_text() -> None:
+    # A number is still the id to quote to support, as every reader of a body gives it.
+    result = BatchResult(index=0, action="GetEdgeInstance", params={}, value={"RequestId": 7})
+    assert result.request_id == "7"

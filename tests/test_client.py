@@ -707,3 +707,26 @@ async def test_paginate_has_more_and_the_history_stop_paging_alike(
             for n in asked
         ]  # fmt: skip
         assert more == [True] * (len(asked) - 1) + [False]
+
+
+async def test_a_numeric_request_id_is_kept_as_text_by_every_reader(
+    script_server: ScriptServer,
+) -> None:
+    # One reader of a body's RequestId: the error path kept a number as text, while models,
+    # hooks and batches dropped it to None.
+    seen: list[str | None] = []
+
+    class Hook:
+        def on_response(self, info: Any) -> None:
+            seen.append(info.request_id)
+
+    script_server.answers = [
+        ok_body(RequestId=123, Data={"InstanceId": "F3AP", "Name": "n"}),
+        (400, {"RequestId": 456, "Code": "iot.edge.InstanceNotExist", "Message": "no"}),
+    ]
+    async with make(script_server, hooks=[Hook()]) as client:
+        inst = await client.get_edge_instance(instance_id="F3AP")
+        with pytest.raises(NotFoundError) as info:
+            await client.get_edge_instance(instance_id="F3AP")
+    assert inst.request_id == "123" and info.value.request_id == "456"
+    assert seen == ["123", "456"]
