@@ -589,11 +589,12 @@ def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> A
     from .watch import DeploymentEvent
     from .watch._tracker import classify
 
-    outcome, reason, code = classify(err)
-    # The CLI's own two: the endpoint never answered; the instance has no deployment.
-    if isinstance(err, _Unreachable):
-        outcome, reason = "error", "unreachable"
-    elif isinstance(err, _NoDeployment):
+    # An endpoint that never answered is judged by the TransportError behind it, as a
+    # monitor judges one (reason unreachable, code TransportError); the CLI's own other
+    # case is an instance with no deployment.
+    behind = err.__cause__ if isinstance(err, _Unreachable) and err.__cause__ else err
+    outcome, reason, code = classify(behind)
+    if isinstance(err, _NoDeployment):
         outcome, reason = "not_found", "not_found"
     stream = io.StringIO()
     _print_error(err, stream)

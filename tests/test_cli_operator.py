@@ -270,6 +270,7 @@ async def test_json_final_on_timeout_and_on_a_lost_endpoint(
     final = lines[-1]
     assert (final["kind"], final["outcome"], final["reason"]) == ("final", "error", "unreachable")
     assert final["deployment_id"] == dep and "gave up watching" in final["message"]
+    assert final["error"] == "TransportError"
     assert any(e["kind"] == "poll_error" for e in lines)
 
 
@@ -424,6 +425,7 @@ async def test_json_final_when_the_endpoint_is_wrong_or_the_service_refuses(
     assert unreachable.code == 1 and "is the endpoint right?" in unreachable.err
     [final] = records(unreachable.out)  # nothing else happened, and it says so
     assert (final["kind"], final["outcome"], final["reason"]) == ("final", "error", "unreachable")
+    assert final["error"] == "TransportError"  # the code a monitor gives it, not a private name
     assert final["deployment_id"] == "D" and f"127.0.0.1:{port}" in final["message"]
     assert refused.code == 1
     [final] = records(refused.out)
