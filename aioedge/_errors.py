@@ -51,6 +51,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "error_class_for",
+    "error_code",
     "is_throttling",
 ]
 
@@ -329,6 +330,14 @@ def is_throttling(code: str | None, http_status: int | None = None) -> bool:
     if not code:
         return False
     return code in _THROTTLING_CODES or code.startswith("Throttling")
+
+
+def error_code(exc: BaseException) -> str:
+    """An error's short name wherever one is shown (a ``final`` or ``poll_error`` event's
+    ``error``, a hook's ``CallInfo.code``, a span's ``error.type``): the service's code for
+    an :class:`ApiError`, else the exception's class name (a ``CredentialsError``'s ``code``
+    is the identity service's and may be None)."""
+    return exc.code if isinstance(exc, ApiError) else type(exc).__name__
 
 
 def error_class_for(code: str, http_status: int | None = None) -> type[ApiError]:

@@ -41,6 +41,7 @@ from ._errors import (
     ServiceUnavailableError,
     ThrottledError,
     TransportError,
+    error_code,
 )
 from ._log import get_logger
 from ._protocol import request_id_of
@@ -102,10 +103,7 @@ class CallInfo:
     @property
     def code(self) -> str | None:
         """The service's error code, the error's class name for other errors, else None."""
-        err = self.error
-        if err is None:
-            return None
-        return err.code if isinstance(err, ApiError) else type(err).__name__
+        return None if self.error is None else error_code(self.error)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

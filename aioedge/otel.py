@@ -38,6 +38,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("aioedge.otel needs OpenTelemetry: pip install 'aioedge[otel]'") from exc
 
+from ._errors import error_code
 from ._hooks import CallInfo, PollInfo, WatchInfo
 
 __all__ = ["OpenTelemetryHooks"]
@@ -220,5 +221,5 @@ class OpenTelemetryHooks:
             "aioedge.events": list(info.events),
         }
         if info.error is not None:
-            event["error.type"] = getattr(info.error, "code", type(info.error).__name__)
+            event["error.type"] = error_code(info.error)
         span.add_event("poll", event)

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from aioedge import Credentials, EdgeClient, NotFoundError, RetryPolicy
+from aioedge import Credentials, CredentialsError, EdgeClient, NotFoundError, RetryPolicy
 from aioedge._retry import set_testing
 from aioedge.otel import OpenTelemetryHooks
 from aioedge.testing import Emulator, FakeClock
@@ -228,6 +228,38 @@ async def test_a_watch_is_one_span_with_a_call_span_per_poll(otel: Otel) -> None
     (create,) = otel.spans("Iot.CreateEdgeInstanceDeployment")
     assert create.parent is None
     assert_no_secrets(otel)
+
+
+async def test_a_poll_that_failed_without_a_service_code_names_the_error(otel: Otel) -> None:
+    # A CredentialsError's own code is the identity service's and may be None: the poll
+    # event still carries error.type, the class name, as a final event's error does.
+    class Failing:
+        away = False
+
+        async def get_credentials(self) -> Credentials:
+            if self.away:
+                raise CredentialsError("the key store is away")
+            return KEY
+
+    keys = Failing()
+    async with Emulator(quotas=False, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=keys,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            inst, dep = await started_deployment(client, "keyless")
+            keys.away = True
+            with pytest.raises(CredentialsError):
+                async for _ in client.watch_deployment(inst, dep):
+                    pass
+    (watch,) = otel.spans("aioedge.watch_deployment")
+    (poll,) = [e for e in watch.events if e.name == "poll"]
+    assert poll.attributes is not None
+    assert poll.attributes["error.type"] == "CredentialsError"
 
 
 async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:

@@ -22,6 +22,7 @@ from .._errors import (
     ThrottledError,
     TransportError,
     ValidationError,
+    error_code,
 )
 from .._hooks import HookSet, OnPoll, PollInfo
 from .._signing import timestamp_text
@@ -196,14 +197,6 @@ class Progress:
 
 #: What a watch that has seen no change yet names as its last one.
 _NO_CHANGE = "none since the watch started"
-
-
-def error_code(exc: BaseException) -> str:
-    """What a ``final`` or ``poll_error`` event's ``error`` holds: the service's code, or
-    the exception's class name."""
-    if isinstance(exc, ApiError):
-        return exc.code
-    return type(exc).__name__
 
 
 def root_cause(exc: BaseException) -> BaseException:
