@@ -15,8 +15,9 @@ and ``paginate`` run their calls in the caller's context, so their spans nest un
 Span attributes: ``rpc.system`` ``"alibaba_cloud"``, ``rpc.service`` ``"Iot"``,
 ``rpc.method`` (the Action), ``cloud.region``, ``alibaba_cloud.request_id`` (the last
 answer's), ``http.request.resend_count`` (attempts after the first).  Each attempt is a span
-event.  A failed call has status ERROR, ``error.type`` and ``alibaba_cloud.error_code``
-(the error's ``.code``).  Nothing secret, no signature and no query string is ever recorded.
+event.  A failed call has status ERROR and ``error.type`` (``aioedge._errors.error_code``:
+the service's code, else the error's class name); ``alibaba_cloud.error_code`` when the
+service gave a code.  Nothing secret, no signature and no query string is ever recorded.
 
 Metrics (instruments of the meter ``aioedge``): ``rpc.client.call.duration`` (histogram,
 seconds, per call), ``aioedge.client.retries`` (counter; ``rpc.method``, ``reason``),
@@ -38,7 +39,7 @@ try:
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("aioedge.otel needs OpenTelemetry: pip install 'aioedge[otel]'") from exc
 
-from ._errors import error_code
+from ._errors import ApiError, error_code
 from ._hooks import CallInfo, PollInfo, WatchInfo
 
 __all__ = ["OpenTelemetryHooks"]
@@ -152,8 +153,8 @@ class OpenTelemetryHooks:
         if info.outcome != "ok":
             error = code if code is not None else info.outcome or "error"
             span.set_attribute("error.type", error)
-            if code is not None:
-                span.set_attribute("alibaba_cloud.error_code", code)
+            if isinstance(info.error, ApiError):  # a code the service gave, not a class name
+                span.set_attribute("alibaba_cloud.error_code", info.error.code)
             span.set_status(Status(StatusCode.ERROR, error))
             attrs["error.type"] = error
         self._duration.record(info.elapsed, attrs)

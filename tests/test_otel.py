@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from aioedge import Credentials, CredentialsError, EdgeClient, NotFoundError, RetryPolicy
+from aioedge import (
+    Credentials,
+    CredentialsError,
+    EdgeClient,
+    NotFoundError,
+    RetryPolicy,
+    TransportError,
+)
 from aioedge._retry import set_testing
 from aioedge.otel import OpenTelemetryHooks
 from aioedge.testing import Emulator, FakeClock
@@ -260,6 +268,27 @@ async def test_a_poll_that_failed_without_a_service_code_names_the_error(otel: O
     (poll,) = [e for e in watch.events if e.name == "poll"]
     assert poll.attributes is not None
     assert poll.attributes["error.type"] == "CredentialsError"
+
+
+async def test_a_call_that_never_reached_the_service_has_no_service_code(otel: Otel) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    client = EdgeClient(
+        credentials=KEY,
+        endpoint=f"http://127.0.0.1:{port}",
+        rate_limit=False,
+        retry=None,
+        hooks=[otel.hooks],
+    )
+    async with client:
+        with pytest.raises(TransportError):
+            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+    (span,) = otel.spans("Iot.QueryEdgeInstance")
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None
+    assert span.attributes["error.type"] == "TransportError"
+    assert "alibaba_cloud.error_code" not in span.attributes  # a class name is not its code
 
 
 async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:
