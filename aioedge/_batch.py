@@ -61,6 +61,7 @@ from ._errors import (
     ServiceUnavailableError,
     TransportError,
     ValidationError,
+    one_line,
 )
 from ._protocol import request_id_of
 
@@ -92,13 +93,8 @@ DEFAULT_POOL = 64
 # --------------------------------------------------------------------------- results
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _error_text(error: BaseException) -> str:
-    return _one_line(f"{type(error).__name__}: {error}")
+    return one_line(f"{type(error).__name__}: {error}", 160)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

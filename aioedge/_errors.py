@@ -32,6 +32,7 @@ SecurityToken included): ``EdgeClient`` masks them in every error it raises
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "error_class_for",
     "error_code",
     "is_throttling",
+    "one_line",
+    "printable",
 ]
 
 
@@ -321,6 +324,33 @@ _SUFFIX_RULES: tuple[tuple[re.Pattern[str], type[ApiError]], ...] = (
     (re.compile(r"(AlreadyExist|Exist|AlreadyBindToInstance|AlreadyBind)$"), AlreadyExistsError),
     (re.compile(r"(PermissionDeny|Forbidden|Unauthorized)$"), AuthError),
 )
+
+
+#: Unicode categories that break a line or steer a terminal: control characters (C0, DEL,
+#: C1: newline, carriage return, escape ...) and the line and paragraph separators.
+_UNPRINTABLE = frozenset({"Cc", "Zl", "Zp"})
+
+
+def printable(text: str) -> str:
+    """``text`` with every control character or line break escaped (``\\n``, ``\\x1b``).
+
+    Identifiers, names and messages come from services; escaping (rather than dropping)
+    keeps two different ones different, and keeps an error, a ``str(event)`` or a tree row
+    on one line.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        repr(ch)[1:-1] if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text
+    )
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """Free text on one line, for a message or a display: runs of whitespace (line breaks
+    too) become one space and what is left unprintable is escaped (:func:`printable`);
+    with ``limit``, cut to that many characters, the last an ellipsis."""
+    flat = printable(" ".join(text.split()))
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def is_throttling(code: str | None, http_status: int | None = None) -> bool:

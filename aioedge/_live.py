@@ -26,9 +26,10 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from ._errors import printable
 from .watch import DeploymentEvent, DeploymentState, apply, render_text, status_name
 from .watch._cause import failure_roles
-from .watch._events import clock_text, printable, resource_label
+from .watch._events import clock_text, resource_label
 from .watch._render import paint, short_id
 from .watch._state import SnapshotState
 

@@ -34,7 +34,7 @@ import aiohttp
 import anyio
 
 from ._credentials import Credentials, CredentialsProvider, format_expiration
-from ._errors import CredentialsError, ValidationError
+from ._errors import CredentialsError, ValidationError, one_line
 from ._log import get_logger
 from ._sts import (
     HttpAnswer,
@@ -42,7 +42,6 @@ from ._sts import (
     assume_role_request,
     assume_role_with_oidc_request,
     env_true,
-    one_line,
     parse_credentials_answer,
     parse_sts_answer,
     refresh_at,
@@ -614,7 +613,7 @@ class URICredentialsProvider(RefreshingProvider):
         parts = urlsplit(value) if isinstance(value, str) else None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError(
-                f"{name} must be an http(s) URL, got {one_line(str(value))[:80]!r}",
+                f"{name} must be an http(s) URL, got {one_line(str(value), 80)!r}",
                 param=name,
                 rule="format",
             )

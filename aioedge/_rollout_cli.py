@@ -18,7 +18,7 @@ from typing import Any, TextIO
 
 from ._argtypes import watch_timing
 from ._catalog import get_operation
-from ._errors import ValidationError
+from ._errors import ValidationError, one_line
 from ._rollout import (
     RolloutEvent,
     RolloutPlan,
@@ -27,7 +27,7 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
-from .watch._events import cause_text, one_line
+from .watch._events import cause_text
 
 __all__ = ["add_parser", "cmd_rollout", "read_instance_ids", "render_plan"]
 

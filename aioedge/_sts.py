@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ._credentials import Credentials
-from ._errors import CredentialsError, ValidationError
+from ._errors import CredentialsError, ValidationError, one_line
 from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
 from ._signing import format_timestamp, parse_timestamp, sign
 from ._transport import check_endpoint
@@ -39,7 +39,6 @@ __all__ = [
     "assume_role_request",
     "assume_role_with_oidc_request",
     "env_true",
-    "one_line",
     "parse_credentials_answer",
     "parse_expiration",
     "parse_sts_answer",
@@ -61,12 +60,6 @@ _MESSAGE_MAX = 300
 def env_true(value: str | None) -> bool:
     """``true`` (any case) means yes, as the official SDKs read their switches."""
     return (value or "").strip().lower() == "true"
-
-
-def one_line(text: str) -> str:
-    """``text`` on one line, cut to a readable length."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _MESSAGE_MAX else flat[: _MESSAGE_MAX - 1] + "…"
 
 
 def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
@@ -243,7 +236,7 @@ def parse_expiration(value: Any, *, source: str) -> float:
     moment = parse_timestamp(value) if isinstance(value, str) else None
     if moment is not None:
         return moment
-    shown = one_line(repr(value))[:60]
+    shown = one_line(repr(value), 60)
     raise CredentialsError(
         f"{source}: malformed Expiration {shown} (expected YYYY-MM-DDTHH:MM:SSZ)",
         source=source,
@@ -298,8 +291,9 @@ def _refusal(
     else:
         code = f"HTTP{answer.status}"
         message = f"unreadable answer: {answer.body[:120].decode('utf-8', 'replace')!r}"
-    message = one_line(scrub(message, secrets))
-    text = f"{source}: {code}{': ' + message if message else ''}{_rid(request_id)}"
+    message = one_line(scrub(message, secrets), _MESSAGE_MAX)
+    shown = one_line(code, 80)  # the code as sent stays on the error, for programs
+    text = f"{source}: {shown}{': ' + message if message else ''}{_rid(request_id)}"
     return CredentialsError(text, source=source, code=code, request_id=request_id)
 
 

@@ -9,6 +9,7 @@ as its requests do, and every count is deterministic.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -32,6 +33,7 @@ from aioedge import (
     RamRoleArnProvider,
     URICredentialsProvider,
 )
+from aioedge._errors import one_line
 from aioedge._protocol import secret_forms
 from aioedge._providers import RefreshingProvider
 from aioedge._sts import HttpAnswer, parse_sts_answer
@@ -601,6 +603,28 @@ def test_an_sts_answer_keeps_its_key_out_of_reprs_and_errors() -> None:
         parse_sts_answer(answer, source="STS AssumeRole (r)")
     assert str(info.value) == ("STS AssumeRole (r): Credentials has no Expiration (RequestId R-1)")
     assert info.value.request_id == "R-1"
+
+
+def test_an_sts_refusal_is_one_line_with_its_control_characters_escaped() -> None:
+    # An identity service's words reach terminals and logs: a line break or a terminal
+    # escape in its Code or Message is shown escaped, as the watch shows a service's names.
+    body = json.dumps(
+        {"Code": "Bad\x1b[2JCode", "Message": "no\nway \x1b[31mred\x9b", "RequestId": "R-2"}
+    ).encode()
+    with pytest.raises(CredentialsError) as info:
+        parse_sts_answer(HttpAnswer(status=400, body=body), source="STS AssumeRole (r)")
+    assert str(info.value) == (
+        "STS AssumeRole (r): Bad\\x1b[2JCode: no way \\x1b[31mred\\x9b (RequestId R-2)"
+    )
+    assert info.value.code == "Bad\x1b[2JCode"  # as the service sent it, for a program
+
+
+def test_one_line_flattens_escapes_and_cuts() -> None:
+    assert one_line("a\n\t b  c") == "a b c"
+    assert one_line("x\x1b[0m\u2028y") == "x\\x1b[0m y"  # U+2028 is whitespace: one space
+    assert one_line("x\x85\x07y") == "x \\x07y"
+    assert one_line("abcdef", 4) == "abc…" and one_line("abcd", 4) == "abcd"
+    assert one_line("\x07" * 3, 5) == "\\x07…"  # cut after escaping: the limit holds
 
 
 async def test_every_attempt_signs_with_the_current_key(tmp_path: Path) -> None:

@@ -28,9 +28,10 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from .._errors import printable
 from .._models import LogEntry
 from .._wire import FAILED
-from ._events import cause_text, culprit_text, printable, resource_label, stage_name
+from ._events import cause_text, culprit_text, resource_label, stage_name
 
 if TYPE_CHECKING:  # attributes only: _state builds final events from this module
     from ._state import DeploymentState, SnapshotState, TaskState

@@ -25,11 +25,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import time as _time
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .._errors import one_line, printable
 from .._models import LogEntry, shown_code
 from .._wire import FAILED, LAST_STAGE, NOT_STARTED, PROCESSING, SUCCEEDED
 
@@ -370,29 +370,6 @@ def _move(before: int | None, after: int | None, name: Any) -> str:
     if before is None or before == after:
         return str(name(after))
     return f"{name(before)} → {name(after)}"
-
-
-#: Unicode categories that break a line or steer a terminal: control characters (C0, DEL,
-#: C1: newline, carriage return, escape ...) and the line and paragraph separators.
-_UNPRINTABLE = frozenset({"Cc", "Zl", "Zp"})
-
-
-def printable(text: str) -> str:
-    """``text`` with every control character or line break escaped (``\\n``, ``\\x1b``).
-
-    Identifiers and names come from the service; escaping (rather than dropping) keeps two
-    different ones different, and keeps a ``str(event)`` or a tree row on one line.
-    """
-    if text.isprintable():
-        return text
-    return "".join(
-        repr(ch)[1:-1] if unicodedata.category(ch) in _UNPRINTABLE else ch for ch in text
-    )
-
-
-def one_line(text: str) -> str:
-    """Free text on one line: runs of whitespace (line breaks too) become one space."""
-    return printable(" ".join(text.split()))
 
 
 def clock_text(t: float | None) -> str:

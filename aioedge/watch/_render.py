@@ -10,6 +10,7 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
+from .._errors import one_line, printable
 from .._wire import LAST_STAGE
 from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import (
@@ -17,8 +18,6 @@ from ._events import (
     cause_text,
     clock_text,
     code_prefix,
-    one_line,
-    printable,
     resource_label,
     resource_label_parts,
     stage_name,

@@ -23,6 +23,7 @@ from .._errors import (
     TransportError,
     ValidationError,
     error_code,
+    printable,
 )
 from .._hooks import HookSet, OnPoll, PollInfo
 from .._signing import timestamp_text
@@ -32,7 +33,6 @@ from ._events import (
     Outcome,
     WatchOutcome,
     _move,
-    printable,
     snapshot_label,
     stage_name,
     status_name,
