@@ -248,9 +248,9 @@ class DeploymentEvent:
             return "no longer listed"
         parts = []
         if stages and (self.stage_changed or self.change == "appeared"):
-            parts.append(_move(self.previous_stage, self.stage, stage_name))
+            parts.append(move_text(self.previous_stage, self.stage, stage_name))
         if self.status_changed or self.change == "appeared" or not parts:
-            parts.append(_move(self.previous_status, self.status, status_name))
+            parts.append(move_text(self.previous_status, self.status, status_name))
         text = ", ".join(parts)
         if self.change == "appeared":
             text = f"appeared, {text}"
@@ -366,7 +366,9 @@ def cause_text(culprit: str, message: str | None, code: str | None = None) -> st
     return f"{culprit}: {code_prefix(code)}{one_line(message or '')}"
 
 
-def _move(before: int | None, after: int | None, name: Any) -> str:
+def move_text(before: int | None, after: int | None, name: Any) -> str:
+    """``"assembling → packaging"``: a stage or status before and after, named by ``name``
+    (:func:`stage_name`, :func:`status_name`); just the new one when it did not move."""
     if before is None or before == after:
         return str(name(after))
     return f"{name(before)} → {name(after)}"

@@ -32,7 +32,7 @@ from ._events import (
     DeploymentEvent,
     Outcome,
     WatchOutcome,
-    _move,
+    move_text,
     snapshot_label,
     stage_name,
     status_name,
@@ -170,9 +170,9 @@ def describe_change(event: DeploymentEvent) -> str:
         )
     moves = []
     if event.stage_changed and event.stage is not None:
-        moves.append(f"stage {_move(event.previous_stage, event.stage, stage_name)}")
+        moves.append(f"stage {move_text(event.previous_stage, event.stage, stage_name)}")
     if event.status_changed and event.status is not None:
-        moves.append(f"status {_move(event.previous_status, event.status, status_name)}")
+        moves.append(f"status {move_text(event.previous_status, event.status, status_name)}")
     return f"{what} {', '.join(moves) or 'appeared'}"
 
 
