@@ -45,7 +45,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
@@ -504,12 +503,7 @@ class _LocalSlot:
             self.held = False
             self.limiter._abandon(self.lane)
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         # Any exit counts as "maybe arrived" (the client validates before it enters) but one
         # that sent nothing; an exit without an answer counts as "may still arrive" and gets
         # the lost hold.

@@ -82,7 +82,6 @@ import uuid
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -366,12 +365,7 @@ class _RedisSlot:
             raise
         self.local = local
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         local, self.local = self.local, None
         try:
             if self.grant is not None and self.state is not None:
@@ -389,7 +383,7 @@ class _RedisSlot:
                     await lim._release(self.state, grant, mode=mode, lost_hold=hold)
         finally:
             if local is not None:
-                await local.__aexit__(exc_type, exc, tb)  # the same rules, in this process
+                await local.__aexit__(_type, exc, _tb)  # the same rules, in this process
 
 
 class RedisRateLimiter(_Limiter):
