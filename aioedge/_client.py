@@ -44,7 +44,14 @@ from ._errors import (
 from ._hooks import CallObserver, HookSet
 from ._log import debug_check, get_logger
 from ._operations import OperationsMixin
-from ._protocol import PreparedRequest, Signer, parse_response, redact_error, secret_forms
+from ._protocol import (
+    PreparedRequest,
+    Signer,
+    parse_response,
+    redact_error,
+    request_id_of,
+    secret_forms,
+)
 from ._ratelimit import RateLimiter, as_rate_limiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
 from ._transport import Transport, check_endpoint
@@ -488,7 +495,7 @@ class EdgeClient(OperationsMixin):
                 action=op.action,
                 attempt=attempt,
                 http_status=status,
-                request_id=data.get("RequestId"),
+                request_id=request_id_of(data),
                 latency_ms=round(latency * 1000, 2),
             )
         return data

@@ -337,6 +337,20 @@ def test_bad_config_is_rejected_before_io() -> None:
     assert c.endpoint == "https://iot.ap-southeast-1.aliyuncs.com"
 
 
+async def test_the_request_log_quotes_a_numeric_request_id_as_text(
+    script_server: ScriptServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # As errors, models, hooks and batch results read it: the id to quote, as text.
+    script_server.answers = [{"RequestId": 12345, "Success": True, "Code": "Success"}]
+    with caplog.at_level(logging.DEBUG, logger="aioedge"):
+        async with EdgeClient(
+            credentials=TEST_CREDS, endpoint=script_server.endpoint, rate_limit=False
+        ) as client:
+            await client.call("GetEdgeInstance", {"InstanceId": "x"})
+    (sent,) = [r for r in caplog.records if "aioedge.request_sent" in r.getMessage()]
+    assert "request_id='12345'" in sent.getMessage()
+
+
 def test_region_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ALIBABA_CLOUD_REGION_ID", "eu-central-1")
     assert EdgeClient(credentials=TEST_CREDS).region_id == "eu-central-1"
