@@ -47,6 +47,7 @@ from ._operations import OperationsMixin
 from ._protocol import (
     PreparedRequest,
     Signer,
+    mask_secrets,
     parse_response,
     redact_error,
     request_id_of,
@@ -506,12 +507,8 @@ class EdgeClient(OperationsMixin):
         """The answer with the client's secrets masked, before any frame keeps it in a local
         (error trackers record frame locals): the service quotes the SecurityToken in the
         string-to-sign of SignatureDoesNotMatch."""
-        body = answer[2]
-        if not any(form in body for form in self._secret_bytes):
-            return answer
-        for form in self._secret_bytes:
-            body = body.replace(form, b"***")
-        return answer[0], answer[1], body
+        body = mask_secrets(answer[2], self._secret_bytes)
+        return answer if body is answer[2] else (answer[0], answer[1], body)
 
     async def _current_key(
         self, provider: CredentialsProvider, used: list[Credentials] | None

@@ -72,14 +72,17 @@ def secret_forms(*secrets: str | None) -> tuple[str, ...]:
     return tuple(sorted(forms, key=len, reverse=True))
 
 
-def mask_secrets(value: Any, forms: tuple[str, ...]) -> Any:
-    """``value`` (text, or a body of dicts and lists) with each of ``forms`` (see
-    :func:`secret_forms`) replaced by ``***``: the one masking of secrets in text."""
-    if isinstance(value, str):
+def mask_secrets(value: Any, forms: tuple[str, ...] | tuple[bytes, ...]) -> Any:
+    """``value`` (text, raw answer bytes with ``forms`` encoded alike, or a body of dicts and
+    lists) with each of ``forms`` (see :func:`secret_forms`) replaced by ``***``: the one
+    masking of secrets.  ``value`` itself when it holds none."""
+    if isinstance(value, str | bytes):
+        text: Any = value  # str with str forms, bytes with bytes forms
+        mask = "***" if isinstance(value, str) else b"***"
         for form in forms:
-            if form in value:
-                value = value.replace(form, "***")
-        return value
+            if form in text:
+                text = text.replace(form, mask)
+        return text
     if isinstance(value, dict):
         return {k: mask_secrets(v, forms) for k, v in value.items()}
     if isinstance(value, list):

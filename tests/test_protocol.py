@@ -25,6 +25,7 @@ from aioedge._errors import TransportError, error_class_for
 from aioedge._log import redact_processor
 from aioedge._protocol import (
     build_request,
+    mask_secrets,
     parse_response,
     redact,
     redact_error,
@@ -314,3 +315,20 @@ def test_redact_error_masks_transport_errors_too_and_leaves_others_alone() -> No
     plain = ApiError("Code", "nothing secret here")
     assert str(redact_error(plain, secret_forms(TOKEN))) == "Code: nothing secret here"
     assert redact_error(plain, ()) is plain
+
+
+def test_mask_secrets_masks_text_bytes_and_bodies_alike() -> None:
+    forms = secret_forms("s/cr+t")  # raw, encoded once and twice
+    assert forms == ("s%252Fcr%252Bt", "s%2Fcr%2Bt", "s/cr+t")
+    text = "a s/cr+t b s%2Fcr%2Bt c s%252Fcr%252Bt"
+    assert mask_secrets(text, forms) == "a *** b *** c ***"
+    raw = text.encode()
+    assert mask_secrets(raw, tuple(f.encode() for f in forms)) == b"a *** b *** c ***"
+    body = {"Message": text, "List": [text, 3], "Code": None}
+    assert mask_secrets(body, forms) == {
+        "Message": "a *** b *** c ***",
+        "List": ["a *** b *** c ***", 3],
+        "Code": None,
+    }
+    clean = b"nothing to hide"
+    assert mask_secrets(clean, (b"s/cr+t",)) is clean  # untouched: the client keeps its tuple
