@@ -55,14 +55,7 @@ from typing import Any, Literal, TextIO
 import anyio
 
 from ._catalog import Operation, _gather_flattened, get_operation, validate_params
-from ._errors import (
-    EdgeError,
-    InvalidResponseError,
-    ServiceUnavailableError,
-    TransportError,
-    ValidationError,
-    one_line,
-)
+from ._errors import EdgeError, ValidationError, may_have_run, one_line
 from ._protocol import request_id_of
 
 __all__ = [
@@ -223,19 +216,9 @@ class ChunkOutcome:
         """``unknown``: a mutating chunk whose answer was lost or unreadable (may have run)."""
         if self.error is None:
             return "ok"
-        if not self.read_only and _maybe_executed(self.error):
+        if not self.read_only and may_have_run(self.error):
             return "unknown"
         return "failed"
-
-
-def _maybe_executed(error: EdgeError) -> bool:
-    if isinstance(error, TransportError):
-        return error.maybe_executed
-    if isinstance(error, InvalidResponseError):
-        return True
-    if isinstance(error, ServiceUnavailableError):
-        return not error.not_executed
-    return False
 
 
 def _ranges(outcomes: Iterable[ChunkOutcome]) -> str:

@@ -47,6 +47,7 @@ __all__ = [
     "InvalidResponseError",
     "LimitExceededError",
     "NotFoundError",
+    "TRANSIENT_ERRORS",
     "ServiceUnavailableError",
     "ThrottledError",
     "TransportError",
@@ -54,6 +55,7 @@ __all__ = [
     "error_class_for",
     "error_code",
     "is_throttling",
+    "may_have_run",
     "one_line",
     "printable",
 ]
@@ -251,6 +253,38 @@ class ConflictError(ApiError):
 
 class InvalidResponseError(ApiError):
     """The service's answer could not be understood (non-JSON, truncated, wrong shape)."""
+
+
+#: Errors after which the same request may well succeed: the service throttled it or was
+#: briefly unavailable, the network failed, or the answer could not be read.  What a read-only
+#: Action is retried through (``_retry.is_retryable``) and what a watch polls again after
+#: (``watch._tracker.Tracker.on_error``); a mutating Action only when not :func:`may_have_run`.
+TRANSIENT_ERRORS: tuple[type[EdgeError], ...] = (
+    ThrottledError,
+    ServiceUnavailableError,
+    TransportError,
+    InvalidResponseError,
+)
+
+
+def may_have_run(error: EdgeError) -> bool:
+    """Whether the service may have executed the request that failed with ``error``.
+
+    True for a ``TransportError`` whose request may have reached it (``maybe_executed``), an
+    answer that could not be read (``InvalidResponseError``) and a service failure other than
+    a refusal before the work (``ServiceUnavailableError`` but not ``not_executed``).  False
+    for a throttled request (ERRATA "Responses": not executed), any other answer (the service
+    said no) and an error raised before sending.  The one rule behind "never repeat a
+    mutating call that may have run" (``_retry``), a batch chunk's ``unknown``, the CLI's
+    "the call may have run" and a rollout's look for the deployment a failed create made.
+    """
+    if isinstance(error, TransportError):
+        return error.maybe_executed
+    if isinstance(error, InvalidResponseError):
+        return True
+    if isinstance(error, ServiceUnavailableError):
+        return not error.not_executed
+    return False
 
 
 _THROTTLING_CODES = frozenset({"iot.common.HighFrequentDeny", "ServiceUnavailable.Throttling"})

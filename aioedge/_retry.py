@@ -28,13 +28,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import (
-    EdgeError,
-    InvalidResponseError,
-    ServiceUnavailableError,
-    ThrottledError,
-    TransportError,
-)
+from ._errors import TRANSIENT_ERRORS, EdgeError, ThrottledError, TransportError, may_have_run
 
 __all__ = ["DeadlineExceededError", "RetryPolicy", "is_retryable", "is_testing", "set_testing"]
 
@@ -89,23 +83,10 @@ def is_testing() -> bool:
     return _testing
 
 
-def _certainly_not_executed(error: EdgeError) -> bool:
-    if isinstance(error, ThrottledError):
-        return True  # ERRATA "Responses": a throttled request was not executed
-    if isinstance(error, TransportError):
-        return not error.maybe_executed
-    if isinstance(error, ServiceUnavailableError):
-        return error.not_executed
-    return False
-
-
 def is_retryable(error: EdgeError, *, read_only: bool) -> bool:
-    """The table in the module docstring."""
-    if _certainly_not_executed(error):
-        return True
-    if not read_only:
-        return False
-    return isinstance(error, (TransportError, InvalidResponseError, ServiceUnavailableError))
+    """The table in the module docstring: a transient error (``TRANSIENT_ERRORS``), for a
+    mutating Action only when the service certainly did not run it (not ``may_have_run``)."""
+    return isinstance(error, TRANSIENT_ERRORS) and (read_only or not may_have_run(error))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -33,7 +33,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._errors import EdgeError, TransportError, ValidationError
+from ._errors import EdgeError, TransportError, ValidationError, may_have_run
 from ._log import get_logger
 from ._rollout import (
     RolloutBook,
@@ -529,7 +529,7 @@ class Rollout:
                     self._client, iid, type=self.type, attach=True
                 )
             except EdgeError as exc:
-                if not getattr(exc, "maybe_executed", False):
+                if not may_have_run(exc):
                     raise
                 # The create may have run: look, never send it twice.
                 found = await self._created_since(iid, rec.before)

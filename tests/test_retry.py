@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import aioedge
 from aioedge._errors import (
+    TRANSIENT_ERRORS,
     AlreadyExistsError,
     ApiError,
     AuthError,
@@ -27,6 +28,7 @@ from aioedge._errors import (
     TransportError,
     ValidationError,
     error_class_for,
+    may_have_run,
 )
 from aioedge._retry import (
     DeadlineExceededError,
@@ -79,6 +81,22 @@ def test_decision_table(error: EdgeError, read_only: bool, mutating: bool) -> No
     got_mut = policy.decide(error, attempt=1, read_only=False, elapsed=0.0, rng=rng)
     assert (got_ro is not None) is read_only
     assert (got_mut is not None) is mutating
+
+
+@pytest.mark.parametrize(
+    ("error", "read_only", "mutating"), [row[1:] for row in TABLE], ids=[row[0] for row in TABLE]
+)
+def test_the_watch_batches_and_rollouts_ask_the_same_rules(
+    error: EdgeError, read_only: bool, mutating: bool
+) -> None:
+    """A watch polls a read-only Action again after exactly what the client retries for one;
+    what may have run (a batch chunk's ``unknown``, a rollout's look for its deployment, the
+    CLI's note) is exactly what is transient yet not retried for a mutating Action."""
+    from aioedge.watch import _tracker
+
+    assert _tracker.TRANSIENT_ERRORS is TRANSIENT_ERRORS
+    assert isinstance(error, TRANSIENT_ERRORS) is read_only
+    assert may_have_run(error) is (read_only and not mutating)
 
 
 def test_every_throttling_form_is_retried_for_mutating_calls() -> None:

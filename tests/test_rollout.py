@@ -443,3 +443,19 @@ def test_deploy_and_rollout_check_type_and_min_finished_by_one_rule() -> None:
             Rollout(client, ["a"], min_finished=bad)  # type: ignore[arg-type]
         assert (info.value.param, info.value.rule) == ("min_finished", "range")
         assert str(info.value) == f"min_finished must be an integer >= 1, got {bad!r}"
+
+
+async def test_a_create_whose_answer_could_not_be_read_is_looked_for_not_failed() -> None:
+    """CreateEdgeInstanceDeployment ran but its answer came back cut off: the client does
+    not repeat it (it may have run), so the rollout looks for the deployment it may have
+    made and watches it, as after a lost connection, rather than count the instance failed
+    while its deployment runs unwatched."""
+    async with (
+        Emulator(fleet=2, speed=50, faults="CreateEdgeInstanceDeployment:malformed:times=1") as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        rollout = client.rollout(emu.fleet, waves=(1.0,), **FAST)
+        await run(rollout)
+        assert [f.kind for f in emu.fault_log] == ["malformed"]
+        assert rollout.result.ok and set(rollout.result.succeeded) == set(emu.fleet)
+        assert Counter(i for i, _ in creates(emu)) == Counter(emu.fleet)  # one each

@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from .._errors import (
+    TRANSIENT_ERRORS,
     ApiError,
     DeploymentError,
     InvalidResponseError,
     NotFoundError,
-    ServiceUnavailableError,
-    ThrottledError,
     TransportError,
     ValidationError,
     error_code,
@@ -66,13 +65,6 @@ ACTION = "GetEdgeInstanceDeployment"
 # 2.6 Error codes: the two ids a watch names.
 DEPLOYMENT_NOT_FOUND = "iot.edge.deploySheetNotExist"
 INSTANCE_NOT_FOUND = "iot.edge.InstanceNotExist"
-#: Errors after which polling again may well succeed (ERRATA: a throttled call was not run).
-TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
-    ThrottledError,
-    ServiceUnavailableError,
-    TransportError,
-    InvalidResponseError,
-)
 
 
 class Caller(Protocol):
