@@ -58,6 +58,7 @@ __all__ = [
     "may_have_run",
     "one_line",
     "printable",
+    "turned_away",
 ]
 
 
@@ -174,8 +175,9 @@ class ApiError(EdgeError):
         self.recommend = recommend
         self.attempts = attempts
         self.server_time: float | None = None  # the service's Date header, for clock skew
-        # Seconds from the service's x-acs-retry-after (throttled or 503 answers only): the
-        # least the next attempt waits, and the least this Action's slot is held.
+        # Seconds from the service's x-acs-retry-after (only on an answer the service
+        # turned_away: throttled, or a not_executed 503): the least the next attempt waits,
+        # and the least this Action's slot is held.
         self.retry_after: float | None = None
         super().__init__(self._render())
 
@@ -285,6 +287,15 @@ def may_have_run(error: EdgeError) -> bool:
     if isinstance(error, ServiceUnavailableError):
         return not error.not_executed
     return False
+
+
+def turned_away(error: EdgeError) -> bool:
+    """Did the service refuse ``error``'s request before running it, asking to be asked again
+    (throttled, or a ``ServiceUnavailableError`` that is ``not_executed``)?  Only such an
+    answer's ``x-acs-retry-after`` hint is read (``_protocol``)."""
+    if isinstance(error, ThrottledError):
+        return True
+    return isinstance(error, ServiceUnavailableError) and error.not_executed
 
 
 _THROTTLING_CODES = frozenset({"iot.common.HighFrequentDeny", "ServiceUnavailable.Throttling"})

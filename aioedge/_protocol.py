@@ -30,6 +30,8 @@ from ._errors import (
     ServiceUnavailableError,
     ThrottledError,
     error_class_for,
+    is_throttling,
+    turned_away,
 )
 from ._signing import canonical_query, format_timestamp, percent_encode
 
@@ -417,7 +419,7 @@ def parse_response(
     if not isinstance(data, dict):
         # Not JSON (a proxy page, a truncated body): keep status and a short snippet.
         cls: type[ApiError]
-        if status == 429:
+        if is_throttling(None, status):  # HTTP 429
             cls, code = ThrottledError, "Throttling"
         elif status >= 500:
             cls, code = ServiceUnavailableError, f"HTTP{status}"
@@ -485,7 +487,7 @@ def incomplete_response(
 
 def _attach_time(err: ApiError, headers: Mapping[str, str]) -> ApiError:
     err.server_time = server_time(headers)
-    # The hint counts only where the request certainly did not run: throttled, or a 503.
-    if isinstance(err, ThrottledError) or err.http_status == 503:
+    # The hint counts only where the service turned the request away before running it.
+    if turned_away(err):
         err.retry_after = retry_after(headers)
     return err

@@ -287,9 +287,10 @@ def never_sent(exc: BaseException | None) -> bool:
 
 
 def hinted_hold(exc: BaseException | None) -> float:
-    """The least hold the service asked for: the ``retry_after`` (``x-acs-retry-after``) of a
-    throttled or 503 answer that exited the slot, else 0.  The service said when it will take
-    this Action again; a slot freed sooner would only earn another refusal."""
+    """The least hold the service asked for: the ``retry_after`` (``x-acs-retry-after``) of an
+    answer the service turned away (``_errors.turned_away``: throttled, or a 503) that exited
+    the slot, else 0.  The service said when it will take this Action again; a slot freed
+    sooner would only earn another refusal."""
     hint = getattr(exc, "retry_after", None) if isinstance(exc, EdgeError) else None
     return float(hint) if hint else 0.0
 

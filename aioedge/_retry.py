@@ -8,7 +8,7 @@ failed attempt and sleeps for the answer (or gives up on None).  The rules keep 
 error                                             read-only  mutating
 ================================================  =========  ========
 ThrottledError (any form; ERRATA: "not executed")    retry     retry
-ServiceUnavailableError, HTTP 503 (before work)      retry     retry
+ServiceUnavailableError, not_executed (a 503)        retry     retry
 ServiceUnavailableError, other 5xx / iot.system.*    retry     give up
 TransportError(maybe_executed=False)                 retry     retry
 TransportError(maybe_executed=True)                  retry     give up

@@ -15,7 +15,7 @@ from aioedge._errors import ApiError, ServiceUnavailableError
 from aioedge._hooks import CallInfo
 from aioedge._protocol import MAX_RETRY_AFTER, parse_response, retry_after
 from aioedge._ratelimit import LocalRateLimiter
-from aioedge._retry import set_testing
+from aioedge._retry import is_retryable, set_testing
 from aioedge.testing import Emulator, FakeClock
 
 OP = get_operation("GetEdgeInstance")
@@ -54,6 +54,23 @@ def test_a_throttled_or_503_answer_carries_the_hint_and_nothing_else_does() -> N
     with pytest.raises(ApiError) as other:
         parse_response(OP, 400, headers, bad)
     assert other.value.retry_after is None  # the hint means nothing on a refusal
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        # A "ServiceUnavailable" code is a refusal before the work at any status: the retry
+        # policy repeats it for a mutating Action too, so its hint is read as a 503's is.
+        (500, b'{"RequestId":"R4","Code":"ServiceUnavailable","Message":"busy"}'),
+        (200, b'{"RequestId":"R5","Success":false,"Code":"ServiceUnavailable"}'),
+    ],
+)
+def test_the_hint_is_read_wherever_the_request_was_turned_away(status: int, body: bytes) -> None:
+    with pytest.raises(ServiceUnavailableError) as info:
+        parse_response(OP, status, {"x-acs-retry-after": "800"}, body)
+    err = info.value
+    assert err.not_executed and is_retryable(err, read_only=False)
+    assert err.retry_after == 0.8
 
 
 def _throttled(hint: float | None) -> ThrottledError:
