@@ -33,6 +33,7 @@ from ._errors import (
     EdgeError,
     TransportError,
     ValidationError,
+    may_have_run,
 )
 from ._retry import DeadlineExceededError, RetryPolicy
 
@@ -389,10 +390,13 @@ def cli_text(message: str) -> str:
 _STRING_TO_SIGN = "server string to sign is:"
 
 
-def _may_have_changed(action: str | None) -> bool:
-    """Whether a call of ``action`` that may have run may have changed something: not for a
+def _may_have_changed(err: BaseException) -> bool:
+    """Whether the call that failed with ``err`` may have run (``_errors.may_have_run``: a
+    lost or unreadable answer, a 5xx other than a refusal) and changed something: not for a
     read-only Action, which is harmless to have run (and safe to run again)."""
-    op = OPERATIONS.get(action) if action else None
+    if not isinstance(err, ApiError | TransportError) or not may_have_run(err):
+        return False
+    op = OPERATIONS.get(err.action) if err.action else None
     return op is None or not op.read_only
 
 
@@ -409,12 +413,13 @@ def _print_error(err: BaseException, stream: TextIO | None = None, *, hint: str 
         cut = message.lower().find(_STRING_TO_SIGN)
         if cut >= 0:
             message = message[:cut].rstrip()
-        line = f"error: {err.code}: {message}{rid}"
+        note = " (the call may have run)" if _may_have_changed(err) else ""
+        line = f"error: {err.code}: {message}{rid}{note}"
     elif isinstance(err, DeadlineExceededError):
         line = f"error: quota: {err.message}"  # not sent: nothing to do with the network
     elif isinstance(err, TransportError):
         notes = [f"{err.attempts} attempts"] if err.attempts > 1 else []
-        if err.maybe_executed and _may_have_changed(err.action):
+        if _may_have_changed(err):
             notes.append("the call may have run")
         note = f" ({'; '.join(notes)})" if notes else ""
         line = f"error: network: {err.message}{note}"
@@ -430,9 +435,9 @@ def _hint(args: argparse.Namespace, err: BaseException) -> str:
     if args.command != "deploy":
         return ""
     if (
-        isinstance(err, TransportError)
-        and err.maybe_executed
+        isinstance(err, ApiError | TransportError)
         and err.action == "CreateEdgeInstanceDeployment"
+        and may_have_run(err)
     ):
         # The deployment may have been created: --attach follows it if so, else creates one.
         return "; re-run with --attach to follow the deployment if it started"

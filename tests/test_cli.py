@@ -928,6 +928,40 @@ async def test_a_lost_or_refused_deploy_points_to_attach(tmp_path: Path) -> None
     assert created == ["Success"] + ["iot.edge.deploySheetAlreadyExist"] * 2
 
 
+async def test_a_deploy_whose_answer_was_unreadable_may_have_run_too(tmp_path: Path) -> None:
+    """The client does not repeat a create whose answer came back cut off (it may have run),
+    so the line says so and points to --attach, as after a lost answer; a read-only call
+    whose answer was unreadable changed nothing and says nothing of the kind."""
+    faults = "CreateEdgeInstanceDeployment:malformed:times=1,GetEdgeInstance:malformed"
+    async with (
+        Emulator(speed=0.05, faults=faults) as emu,
+        EdgeClient(
+            credentials=emu.credentials, endpoint=emu.endpoint, quota_scope=emu.endpoint
+        ) as client,
+    ):
+        instance_id, _ = await instance_with_gateway(client, "cli_garbled")
+        env = base_env(tmp_path, emu.credentials)
+        ep = emu.endpoint
+        garbled = await aioedge("deploy", instance_id, "--endpoint", ep, env=env)
+        read = await aioedge(
+            "call", "GetEdgeInstance", f"InstanceId={instance_id}", "--retries", "0",
+            "--endpoint", ep, env=env,
+        )  # fmt: skip
+        created = [e.code for e in emu.execution_log if e.action == "CreateEdgeInstanceDeployment"]
+    assert created == ["Success"]
+    assert garbled.code == 1 and garbled.out == ""
+    assert re.fullmatch(
+        r"error: InvalidResponse: unreadable response body .+ \(the call may have run\); "
+        r"re-run with --attach to follow the deployment if it started",
+        garbled.error_line(),
+    ), garbled.err
+    assert read.code == 1 and read.out == ""
+    assert re.fullmatch(
+        r"error: InvalidResponse: unreadable response body .+ \(RequestId [^()]+\)",
+        read.error_line(),
+    ), read.err
+
+
 # --------------------------------------------------------------------------- parsers
 
 
