@@ -11,9 +11,9 @@ import pytest
 
 from aioedge import EdgeClient, RetryPolicy, ThrottledError
 from aioedge._catalog import get_operation
-from aioedge._errors import ApiError, ServiceUnavailableError
+from aioedge._errors import ApiError, ServiceUnavailableError, may_have_run
 from aioedge._hooks import CallInfo
-from aioedge._protocol import MAX_RETRY_AFTER, parse_response, retry_after
+from aioedge._protocol import MAX_RETRY_AFTER, incomplete_response, parse_response, retry_after
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge._retry import is_retryable, set_testing
 from aioedge.testing import Emulator, FakeClock
@@ -71,6 +71,14 @@ def test_the_hint_is_read_wherever_the_request_was_turned_away(status: int, body
     err = info.value
     assert err.not_executed and is_retryable(err, read_only=False)
     assert err.retry_after == 0.8
+
+
+def test_a_503_cut_off_on_the_wire_is_no_refusal_and_its_hint_is_not_read() -> None:
+    # A body cut off mid-way is not proof that nothing ran (the retry policy does not repeat
+    # it for a mutating Action), so its hint is not taken as the service's word either.
+    err = incomplete_response("GetEdgeInstance", 503, {"x-acs-retry-after": "800"}, b'{"Re', 40)
+    assert may_have_run(err) and not is_retryable(err, read_only=False)
+    assert err.retry_after is None
 
 
 def _throttled(hint: float | None) -> ThrottledError:
