@@ -12,7 +12,7 @@ The tree::
     ├── PartialBatchError          some chunks of a split call failed (aioedge._batch)
     └── ApiError                   the service said no (.code, .message, .request_id, ...)
         ├── ThrottledError         Throttling*, iot.common.HighFrequentDeny, HTTP 429
-        ├── ServiceUnavailableError  HTTP 5xx / iot.system.*: transient on the service side
+        ├── ServiceUnavailableError  HTTP 5xx / iot.system.* / ServiceUnavailable*: transient
         ├── AuthError              signature, AccessKey, permission, tenant problems
         ├── InvalidParameterError  the service rejected a parameter
         ├── NotFoundError          *NotExist, *NotBindToInstance, ...
@@ -226,7 +226,7 @@ class ServiceUnavailableError(ApiError):
         """True when the request certainly did not run: a 503 (``ServiceUnavailable*``) is
         the gateway refusing before the work starts; a 500 InternalError or an iot.system.*
         answer may come from half-done work."""
-        return self.http_status == 503 or self.code.startswith("ServiceUnavailable")
+        return self.http_status == 503 or _is_unavailable_code(self.code)
 
 
 class AuthError(ApiError):
@@ -298,6 +298,13 @@ def turned_away(error: EdgeError) -> bool:
     return isinstance(error, ServiceUnavailableError) and error.not_executed
 
 
+def _is_unavailable_code(code: str) -> bool:
+    """``ServiceUnavailable`` and its variants (``ServiceUnavailableTemporary``, ...): the
+    gateway's refusal before the work, whatever the HTTP status it came with.  One test for
+    :func:`error_class_for` (the class) and ``ServiceUnavailableError.not_executed``."""
+    return code.startswith("ServiceUnavailable")
+
+
 _THROTTLING_CODES = frozenset({"iot.common.HighFrequentDeny", "ServiceUnavailable.Throttling"})
 
 _EXACT: dict[str, type[ApiError]] = {
@@ -359,7 +366,6 @@ _EXACT: dict[str, type[ApiError]] = {
     "InvalidAction.NotFound": InvalidParameterError,
     "UnsupportedOperation": InvalidParameterError,
     "InternalError": ServiceUnavailableError,
-    "ServiceUnavailable": ServiceUnavailableError,
 }
 
 # Suffix rules, tried in order on the last dotted component.
@@ -417,8 +423,10 @@ def error_code(exc: BaseException) -> str:
 
 def error_class_for(code: str, http_status: int | None = None) -> type[ApiError]:
     """Map a service error code (and HTTP status) onto the exception class to raise."""
-    if is_throttling(code, http_status):
+    if is_throttling(code, http_status):  # ServiceUnavailable.Throttling among them
         return ThrottledError
+    if _is_unavailable_code(code):
+        return ServiceUnavailableError
     cls = _EXACT.get(code)
     if cls is not None:
         return cls

@@ -63,6 +63,7 @@ def test_a_throttled_or_503_answer_carries_the_hint_and_nothing_else_does() -> N
         # policy repeats it for a mutating Action too, so its hint is read as a 503's is.
         (500, b'{"RequestId":"R4","Code":"ServiceUnavailable","Message":"busy"}'),
         (200, b'{"RequestId":"R5","Success":false,"Code":"ServiceUnavailable"}'),
+        (400, b'{"RequestId":"R6","Code":"ServiceUnavailableTemporary","Message":"later"}'),
     ],
 )
 def test_the_hint_is_read_wherever_the_request_was_turned_away(status: int, body: bytes) -> None:
