@@ -54,7 +54,7 @@ from typing import Any, Literal, TextIO
 
 import anyio
 
-from ._catalog import Operation, _gather_flattened, get_operation, validate_params
+from ._catalog import Operation, gather_lists, get_operation, validate_params
 from ._errors import EdgeError, ValidationError, may_have_run, one_line
 from ._protocol import request_id_of
 
@@ -341,42 +341,33 @@ def _shift(error: ValidationError, offset: int) -> ValidationError:
     )
 
 
-def _list_items(op: Operation, params: Mapping[str, Any], name: str) -> list[Any] | None:
-    """The chunkable list as given (``"IotIds": [...]`` or ``IotIds.1``… keys), or None."""
-    plain, flat = _gather_flattened(op, params)
-    if name in flat:
-        if name in plain:
-            return None  # both forms: let validate_params report it
-        slots = flat[name]
-        if sorted(slots) != list(range(1, len(slots) + 1)):
-            return None  # gaps: let validate_params report it
-        return [slots[i] for i in sorted(slots)]
-    value = plain.get(name)
-    if value is None or isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        return None
-    return list(value)
-
-
 def _plan(index: int, action: str, params: Mapping[str, Any]) -> _Item:
-    """Look the call up and validate it (every chunk) before any I/O; raises ValidationError."""
+    """Look the call up and validate it (every chunk) before any I/O; raises ValidationError.
+
+    The list to split is read as validation reads it (``_catalog.gather_lists``: a list or
+    ``IotIds.1``… keys); every other key goes to every chunk as it was given, so a chunk is
+    refused for exactly what ``call`` refuses."""
     op = get_operation(action)
     params = params if params is not None else {}
     if not isinstance(params, Mapping):
         validate_params(op, params)  # raises the catalog's own "must be a mapping" error
     name = op.chunk_param
     p = op.param(name) if name else None
-    items = _list_items(op, params, name) if name else None
-    if name is None or p is None or p.max_items is None or items is None:
+    if name is None or p is None or p.max_items is None:
         return _Item(index, action, params, op, [params], [validate_params(op, params)])
+    gathered = gather_lists(op, params)
+    value = gathered.get(name)
+    if value is None or isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        return _Item(index, action, params, op, [params], [validate_params(op, params)])
+    items = list(value)  # a generator is read once
     if len(items) <= p.max_items:
-        single = _without_list(params, name) | {name: items}  # a generator is read once
+        single = gathered | {name: items}
         return _Item(index, action, params, op, [single], [validate_params(op, single)])
-    rest = _without_list(params, name)
     size = p.max_items
     calls: list[Mapping[str, Any]] = []
     wires: list[dict[str, str]] = []
     for start in range(0, len(items), size):
-        chunk = rest | {name: items[start : start + size]}
+        chunk = gathered | {name: items[start : start + size]}
         try:
             wires.append(validate_params(op, chunk))
         except ValidationError as err:
@@ -393,11 +384,6 @@ def _plan(index: int, action: str, params: Mapping[str, Any]) -> _Item:
         chunk_size=size,
         items=items,
     )
-
-
-def _without_list(params: Mapping[str, Any], name: str) -> dict[str, Any]:
-    prefix = name + "."
-    return {k: v for k, v in params.items() if k != name and not str(k).startswith(prefix)}
 
 
 def _finish(item: _Item) -> BatchResult:

@@ -33,6 +33,7 @@ __all__ = [
     "JsonField",
     "Operation",
     "Param",
+    "gather_lists",
     "get_operation",
     "snake_case",
     "validate_params",
@@ -841,6 +842,25 @@ def _gather_flattened(
     return plain, flat
 
 
+def gather_lists(op: Operation, params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` with each list given as ``X.N`` (or ``X.N.Field``) keys gathered under
+    ``X``, in index order; every other key as it is, an unknown one included.
+
+    The one reading of the flattened form: validation and a batch's split both use it.
+    Raises ValidationError for a name that is not a string, an ``X.N`` key of no list
+    parameter, an index below 1, a list given both ways, or indexes with gaps.
+    """
+    plain, flat = _gather_flattened(op, params)
+    for base, slots in flat.items():
+        if base in plain:
+            raise _fail(op, base, "format", f"given both as a list and as {base}.N keys")
+        indexes = sorted(slots)
+        if indexes != list(range(1, len(indexes) + 1)):
+            raise _fail(op, base, "format", f"indexes must be contiguous from 1, got {indexes}")
+        plain[base] = [slots[i] for i in indexes]
+    return plain
+
+
 def _unknown(op: Operation, key: str) -> ValidationError:
     if key in COMMON_PARAMS:
         return _fail(
@@ -956,15 +976,7 @@ def _validate_full(
             rule="type",
             action=op.action,
         )
-    plain, flat = _gather_flattened(op, params)
-    for base, slots in flat.items():
-        if base in plain:
-            raise _fail(op, base, "format", f"given both as a list and as {base}.N keys")
-        indexes = sorted(slots)
-        if indexes != list(range(1, len(indexes) + 1)):
-            raise _fail(op, base, "format", f"indexes must be contiguous from 1, got {indexes}")
-        plain[base] = [slots[i] for i in indexes]
-
+    plain = gather_lists(op, params)
     out: dict[str, str] = {}
     checked: dict[str, Any] = {}
     for key, value in plain.items():

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError
+from aioedge import EdgeClient, EdgeError, InvalidResponseError, TransportError, ValidationError
 from aioedge._batch import PartialBatchError
 from aioedge._catalog import OPERATIONS
 from aioedge._ratelimit import WINDOW, LocalRateLimiter
@@ -319,3 +319,30 @@ async def test_each_chunk_is_validated_once_and_sent_as_validated(
             d["IotId"] async for d in c.paginate("QueryEdgeInstanceDevice", {"InstanceId": iid})
         }
         assert bound == set(ids)  # and the validated chunks are what the service got
+
+
+@pytest.mark.parametrize("size", [1, 25])  # one call, and a list the batch splits
+@pytest.mark.parametrize("stray", ["IotIds.abc", "IotIds.1x", "IotIds.1.IotId"])
+async def test_a_batch_refuses_what_call_refuses_next_to_the_list_it_splits(
+    size: int, stray: str
+) -> None:
+    """A key that only looks like an item of the list (``IotIds.abc``) is refused by ``call``;
+    the batch reads the list the same way, so it is refused there too, before any I/O, and
+    not dropped while the list is taken apart into chunks."""
+    action = "BatchGetEdgeInstanceDeviceConfig"
+    ids = [f"d{i}" for i in range(size)]
+    params = {"InstanceId": "i1", "IotIds": ids, stray: "x"}
+    limit = OPERATIONS[action].param("IotIds").max_items  # type: ignore[union-attr]
+    async with Emulator() as emu, _client(emu, retry=None) as c:
+        with pytest.raises(ValidationError) as by_call:  # what call says of the first chunk
+            await c.call(action, params | {"IotIds": ids[:limit]})
+        [result] = await c.batch([(action, params)])
+        assert emu.requests == []
+    err = result.error
+    assert isinstance(err, ValidationError)
+    assert (err.message, err.param, err.rule, err.action) == (
+        by_call.value.message,
+        by_call.value.param,
+        by_call.value.rule,
+        by_call.value.action,
+    )
