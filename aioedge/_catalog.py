@@ -18,6 +18,7 @@ import re
 import reprlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from importlib import resources
 from typing import Any
 
@@ -180,6 +181,8 @@ class Param:
     # The members a JSON string documents; json_list: also a JSON list of such objects.
     json_fields: tuple[JsonField, ...] = ()
     json_list: bool = False
+    # Milliseconds since the epoch: an aware datetime is taken too (and a naive one refused).
+    millis: bool = False
     description: str = ""
     example: Any = None
 
@@ -276,6 +279,7 @@ class _Rule:
     minimum: int | None = None
     maximum: int | None = None
     min_length: int | None = None
+    millis: bool = False
 
 
 _NAME_RULE = _Rule(r"[A-Za-z0-9_-]{1,20}", "1-20 letters, digits, '_' or '-'")
@@ -290,7 +294,7 @@ _JSON_RULE = _Rule(json_string=True)
 _JSON_LIST_RULE = _Rule(json_string=True, json_list=True)
 _PAGE_SIZE_RULE = _Rule(minimum=1, maximum=30)
 _CURRENT_PAGE_RULE = _Rule(minimum=1)
-_TIME_RULE = _Rule(minimum=0)
+_TIME_RULE = _Rule(minimum=0, millis=True)
 
 _RULES: dict[tuple[str, str], _Rule] = {
     ("CreateEdgeInstance", "Name"): _NAME_RULE,
@@ -484,6 +488,7 @@ def _build_param(action: str, raw: Mapping[str, Any]) -> Param:
         json_string=rule.json_string,
         json_fields=_build_json_fields(name, raw.get("json_fields", ())),
         json_list=rule.json_list,
+        millis=rule.millis,
         description=raw.get("description", ""),
         example=raw.get("example"),
     )
@@ -687,7 +692,26 @@ def _check_length(
         raise _fail(op, label, "max_length", f"must be at most {max_length} characters")
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _epoch_ms(op: Operation, label: str, value: datetime) -> int:
+    """An aware datetime as milliseconds since the epoch; a naive one is refused (its zone
+    would be a guess)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise _fail(
+            op,
+            label,
+            "type",
+            "must be a timezone-aware datetime or milliseconds since the epoch, "
+            "got a naive datetime",
+        )
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
 def _check_scalar(op: Operation, p: Param, label: str, value: Any) -> str | int | bool:
+    if p.millis and isinstance(value, datetime):
+        value = _epoch_ms(op, label, value)
     v = _coerce_scalar(op, label, p.type, value)
     if isinstance(v, str):
         if p.required and not v:

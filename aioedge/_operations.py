@@ -9,10 +9,9 @@ signing and retries all happen there) and parses the body into its model (``_mod
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Literal
 
-from ._errors import ValidationError
 from ._models import (
     ActionResult,
     CreatedDeployment,
@@ -42,8 +41,6 @@ from ._models import (
 
 __all__ = ["OperationsMixin"]
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
 
 def _params(**wire: Any) -> dict[str, Any]:
     """The wire parameters that were given (None means "not given")."""
@@ -64,19 +61,6 @@ def _entries(items: Iterable[Any] | None) -> Any:
     if items is None or isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         return items
     return [item.to_wire() if isinstance(item, _ENTRY_MODELS) else item for item in items]
-
-
-def _millis(value: int | datetime | None, name: str) -> Any:
-    """A ms timestamp parameter; an aware datetime is converted, a naive one refused."""
-    if not isinstance(value, datetime):
-        return value
-    if value.tzinfo is None:
-        raise ValidationError(
-            f"{name} must be a timezone-aware datetime or milliseconds since the epoch",
-            param=name,
-            rule="type",
-        )
-    return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
 class OperationsMixin:
@@ -1269,8 +1253,8 @@ class OperationsMixin:
                 InstanceId=instance_id,
                 CurrentPage=current_page,
                 PageSize=page_size,
-                StartTime=_millis(start_time, "StartTime"),
-                EndTime=_millis(end_time, "EndTime"),
+                StartTime=start_time,
+                EndTime=end_time,
                 IotInstanceId=iot_instance_id,
             ),
         )

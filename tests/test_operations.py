@@ -35,6 +35,7 @@ from aioedge._models import (
     parse_result,
 )
 from aioedge._operations import OperationsMixin
+from aioedge.testing import Emulator
 
 from .support import TEST_CREDS, ScriptServer, ok_body
 
@@ -286,6 +287,39 @@ async def test_rejected_arguments_send_nothing() -> None:
         await client.create_edge_instance_deployment(instance_id="i", type="redeploy")  # type: ignore[arg-type]
     assert bad_enum.value.param == "Type" and bad_enum.value.rule == "enum"
     assert client.sent == []
+
+
+async def test_a_time_argument_is_one_rule_for_typed_methods_call_and_batch() -> None:
+    """StartTime and EndTime are milliseconds, or an aware datetime the catalog converts: the
+    same wire value, and the same ValidationError for a naive datetime, whether the typed
+    method, ``call`` or ``batch`` sends it."""
+    action = "QueryEdgeInstanceHistoricDeployment"
+    naive = datetime(2019, 6, 26)
+    aware = datetime(2019, 6, 26, 18, 12, 28, 874000, tzinfo=timezone(timedelta(hours=8)))
+    async with (
+        Emulator() as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        iid = (await client.create_edge_instance(name="times")).instance_id
+        assert iid
+        params = {"InstanceId": iid, "StartTime": naive}
+        with pytest.raises(ValidationError) as typed:
+            await client.query_edge_instance_historic_deployment(instance_id=iid, start_time=naive)
+        with pytest.raises(ValidationError) as called:
+            await client.call(action, params)
+        [batched] = await client.batch([(action, params)])
+        errors = [typed.value, called.value, batched.error]
+        assert all(isinstance(e, ValidationError) for e in errors)
+        seen = {(e.message, e.param, e.rule, e.action) for e in errors}  # type: ignore[union-attr]
+        assert len(seen) == 1, seen
+        assert seen.pop()[1:] == ("StartTime", "type", action)
+        assert emu.execution_log[-1].action == "CreateEdgeInstance"  # none of them was sent
+
+        await client.query_edge_instance_historic_deployment(instance_id=iid, end_time=aware)
+        await client.call(action, {"InstanceId": iid, "EndTime": aware})
+        (await client.batch([(action, {"InstanceId": iid, "EndTime": aware})])).raise_first()
+        sent = [r.params.get("EndTime") for r in emu.execution_log if r.action == action]
+        assert sent == ["1561543948874"] * 3
 
 
 @pytest.mark.parametrize(

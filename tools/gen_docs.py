@@ -95,6 +95,8 @@ def _rules(op: Operation, p: Param) -> str:
     bounded = p.minimum is not None and p.maximum is not None
     if p.type in ("Integer", "Long") and not isinstance(values, Mapping) and not bounded:
         rules.append(_int_bits(p.type))
+    if p.millis:
+        rules.append("ms since the epoch, or an aware `datetime` (a naive one is refused)")
     if p.max_items is not None:
         rules.append(f"at most {p.max_items} items per call (`client.batch` splits larger lists)")
     if p.json_string and p.json_fields:
@@ -213,8 +215,7 @@ _CHECKED: dict[tuple[str, str], str] = {
     ("CreateEdgeOssPreSignedAddress", "InstanceId"): (
         "required when Type is `INSTANCE_DRIVER_VERSION_CONFIG`"
     ),
-    ("QueryEdgeInstanceHistoricDeployment", "StartTime"): "ms; not after EndTime",
-    ("QueryEdgeInstanceHistoricDeployment", "EndTime"): "ms",
+    ("QueryEdgeInstanceHistoricDeployment", "StartTime"): "not after EndTime",
 }
 
 

@@ -40,8 +40,6 @@ _ENTRY_TYPES = {
     "Configs": "DriverConfigInput | DriverConfig | Mapping[str, str]",
     "DeviceConfigs": "DeviceConfigInput | DeviceConfig | Mapping[str, str]",
 }
-# Millisecond time parameters that also take an aware datetime.
-_TIME_PARAMS = frozenset({"StartTime", "EndTime"})
 
 HEADER = '''\
 """The 34 typed methods: one per Action, keyword-only snake_case arguments, typed results.
@@ -55,17 +53,14 @@ signing and retries all happen there) and parses the body into its model (``_mod
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Literal
 
-from ._errors import ValidationError
 from ._models import (
 {imports}
 )
 
 __all__ = ["OperationsMixin"]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _params(**wire: Any) -> dict[str, Any]:
@@ -87,19 +82,6 @@ def _entries(items: Iterable[Any] | None) -> Any:
     if items is None or isinstance(items, (str, bytes, Mapping)) or not isinstance(items, Iterable):
         return items
     return [item.to_wire() if isinstance(item, _ENTRY_MODELS) else item for item in items]
-
-
-def _millis(value: int | datetime | None, name: str) -> Any:
-    """A ms timestamp parameter; an aware datetime is converted, a naive one refused."""
-    if not isinstance(value, datetime):
-        return value
-    if value.tzinfo is None:
-        raise ValidationError(
-            f"{{name}} must be a timezone-aware datetime or milliseconds since the epoch",
-            param=name,
-            rule="type",
-        )
-    return (value - _EPOCH) // timedelta(milliseconds=1)
 
 
 class OperationsMixin:
@@ -138,7 +120,7 @@ def annotation(p: Param) -> str:
     """The argument's type as the method spells it (without ``| None``)."""
     if p.is_struct_list:
         return f"Sequence[{_ENTRY_TYPES[p.name]}]"
-    if p.name in _TIME_PARAMS:
+    if p.millis:  # the catalog converts an aware datetime (and refuses a naive one)
         return "int | datetime"
     literal = _literal(p)
     if literal is not None:
@@ -205,7 +187,7 @@ def param_doc(op: Operation, p: Param) -> str:
         parts.append(_sentence(str(constraints)[:1].upper() + str(constraints)[1:]))
     if p.max_items:
         parts.append(f"At most {p.max_items} per call.")
-    if p.name in _TIME_PARAMS:
+    if p.millis:
         parts.append("Milliseconds since the epoch, or an aware datetime.")
     return " ".join(x for x in parts if x)
 
@@ -253,8 +235,6 @@ def return_expr(spec: ResultSpec) -> str:
 def wire_value(p: Param) -> str:
     if p.is_struct_list:
         return f"_entries({p.py_name})"
-    if p.name in _TIME_PARAMS:
-        return f'_millis({p.py_name}, "{p.name}")'
     return p.py_name
 
 
