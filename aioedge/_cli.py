@@ -338,7 +338,10 @@ class _FailFast:
 
 
 def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
-    """``key=value`` words → a params dict for ``client.call`` (wire names)."""
+    """``key=value`` words → a params dict for ``client.call`` (wire names).
+
+    A list parameter given again adds to its list, whichever form the words take: items
+    (``IotIds=a IotIds=b,c``) or JSON lists of structures (``DeviceConfigs='[...]'``)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -352,7 +355,12 @@ def parse_call_params(op: Operation, pairs: Sequence[str]) -> dict[str, Any]:
                 raise _UsageError(
                     f"{key} takes a JSON list of objects: {_json_problem(exc)}"
                 ) from None
-            out[key] = parsed
+            if isinstance(parsed, list) and isinstance(out.get(key, []), list):
+                out.setdefault(key, []).extend(parsed)  # a repeated key adds to the list
+            elif key in out:
+                raise _UsageError(f"{key} given twice")
+            else:
+                out[key] = parsed  # not a list: validation names the parameter
         elif param is not None and param.repeated:
             out.setdefault(key, []).extend(v for v in value.split(",") if v)
         elif key in out:

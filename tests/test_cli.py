@@ -259,12 +259,15 @@ async def test_call_prints_json_and_takes_lists_both_ways(
         aioedge("call", "QueryEdgeInstance", "--all-pages", "--endpoint", ep, env=env),
         aioedge("call", "GetEdgeInstance", f"InstanceId={instance_id}", "--endpoint", ep, env=env),
     )
-    configs = json.dumps([{"IotId": "d1", "Content": "{}"}, {"IotId": "d3", "Content": "x=1"}])
+    # A list of structures given twice adds to the list, as IotIds does (not replaced).
+    first = json.dumps([{"IotId": "d1", "Content": "{}"}])
+    second = json.dumps([{"IotId": "d3", "Content": "x=1"}])
     config = await aioedge(
         "call",
         "BatchSetEdgeInstanceDeviceConfig",
         f"InstanceId={instance_id}",
-        f"DeviceConfigs={configs}",
+        f"DeviceConfigs={first}",
+        f"DeviceConfigs={second}",
         "--endpoint",
         ep,
         env=env,
