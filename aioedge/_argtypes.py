@@ -1,5 +1,6 @@
 """What the command lines share: argparse ``type``s (a bad value is a usage error, exit 2,
-a message naming the option, not a traceback) and the options that time a watch."""
+a message naming the option, not a traceback) and the options that time a watch, declared
+once for ``watch``, ``deploy`` and ``rollout``."""
 
 from __future__ import annotations
 
@@ -7,11 +8,49 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["WATCH_TIMING", "count", "positive", "watch_timing"]
+__all__ = ["WATCH_TIMING", "add_watch_timing", "count", "positive", "watch_timing"]
 
 #: The options that time a watch (watch, deploy, rollout), each named as the keyword
 #: argument the watcher takes.
 WATCH_TIMING = ("poll_interval", "max_poll_interval", "timeout", "progress_timeout")
+
+
+def add_watch_timing(
+    parser: argparse.ArgumentParser,
+    *,
+    poll_interval: float,
+    max_poll_interval: float,
+    timeout_help: str,
+    progress_timeout_help: str,
+) -> None:
+    """The options of ``WATCH_TIMING``, each a number of seconds > 0 (``positive``: 0, a
+    negative number or NaN is a usage error naming the option, whichever command takes it);
+    the poll intervals' defaults are the command's own."""
+    seconds = positive(float)
+    parser.add_argument(
+        "--timeout", type=seconds, default=None, metavar="SECONDS", help=timeout_help
+    )
+    parser.add_argument(
+        "--progress-timeout",
+        type=seconds,
+        default=None,
+        metavar="SECONDS",
+        help=progress_timeout_help,
+    )
+    parser.add_argument(
+        "--poll-interval",
+        type=seconds,
+        default=poll_interval,
+        metavar="SECONDS",
+        help=f"shortest gap between polls (default {poll_interval:g})",
+    )
+    parser.add_argument(
+        "--max-poll-interval",
+        type=seconds,
+        default=max_poll_interval,
+        metavar="SECONDS",
+        help=f"longest gap between polls, while nothing changes (default {max_poll_interval:g})",
+    )
 
 
 def watch_timing(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from ._argtypes import add_watch_timing, watch_timing
 from ._argtypes import count as _count
 from ._argtypes import positive as _positive
-from ._argtypes import watch_timing
 from ._catalog import OPERATIONS, Operation, get_operation
 from ._credentials import Credentials
 from ._errors import (
@@ -234,11 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
                 action="store_true",
                 help="if a deployment is already running, watch it instead of failing",
             )
-        p.add_argument(
-            "--timeout",
-            type=_positive(float),
-            default=None,
-            help="stop watching after this many seconds (the deployment goes on)",
+        add_watch_timing(
+            p,
+            poll_interval=0.5,
+            max_poll_interval=5.0,
+            timeout_help="stop watching after this many seconds (the deployment goes on)",
+            progress_timeout_help="end as stalled (exit 1) when no stage or status changed "
+            "for this long",
         )
         p.add_argument(
             "--max-poll-errors",
@@ -246,25 +248,6 @@ def build_parser() -> argparse.ArgumentParser:
             default=None,
             metavar="N",
             help="give up after N consecutive failed polls (default: keep retrying)",
-        )
-        p.add_argument(
-            "--progress-timeout",
-            type=_positive(float),
-            default=None,
-            metavar="SECONDS",
-            help="end as stalled (exit 1) when no stage or status changed for this long",
-        )
-        p.add_argument(
-            "--poll-interval",
-            type=float,
-            default=0.5,
-            help="shortest gap between polls in seconds (default 0.5)",
-        )
-        p.add_argument(
-            "--max-poll-interval",
-            type=float,
-            default=5.0,
-            help="longest gap between polls in seconds (default 5)",
         )
     from ._rollout_cli import add_parser as add_rollout_parser
 

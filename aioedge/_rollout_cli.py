@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from ._argtypes import watch_timing
+from ._argtypes import add_watch_timing, watch_timing
 from ._catalog import get_operation
 from ._errors import ValidationError, one_line
 from ._rollout import (
@@ -80,18 +80,14 @@ def add_parser(
     p.add_argument(
         "--dry-run", action="store_true", help="print the plan and its minimum duration only"
     )
-    p.add_argument(
-        "--timeout", type=float, default=None, help="give up on one deployment after SECONDS"
+    add_watch_timing(
+        p,
+        poll_interval=1.0,
+        max_poll_interval=10.0,
+        timeout_help="give up on one deployment after SECONDS",
+        progress_timeout_help="count a deployment with no stage or status change for SECONDS "
+        "as stalled (failed)",
     )
-    p.add_argument(
-        "--progress-timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="count a deployment with no stage or status change for SECONDS as stalled (failed)",
-    )
-    p.add_argument("--poll-interval", type=float, default=1.0, help="default 1 s")
-    p.add_argument("--max-poll-interval", type=float, default=10.0, help="default 10 s")
     return p
 
 

@@ -334,6 +334,14 @@ async def test_errors_are_one_line_with_code_and_request_id(
         # NaN is not > 0 either (a comparison with it is always false).
         (["watch", "X", "--progress-timeout", "nan"], "--progress-timeout: must be > 0"),
         (["call", "GetEdgeInstance", "InstanceId=x", "--timeout", "nan"], "--timeout: must be"),
+        # The options that time a watch are declared once, checked alike by every command
+        # (a rollout's --dry-run used to take a timeout of 0 or an interval of NaN).
+        (["rollout", "X", "--dry-run", "--timeout", "0"], "--timeout: must be > 0"),
+        (["rollout", "X", "--dry-run", "--progress-timeout", "-1"], "--progress-timeout: must"),
+        (["rollout", "X", "--dry-run", "--poll-interval", "nan"], "--poll-interval: must be > 0"),
+        (["rollout", "X", "--max-poll-interval", "0"], "--max-poll-interval: must be > 0"),
+        (["watch", "X", "--poll-interval", "0"], "--poll-interval: must be > 0"),
+        (["deploy", "X", "--max-poll-interval", "-5"], "--max-poll-interval: must be > 0"),
         (["watch"], "the following arguments are required: INSTANCE"),
         (["deploy", "X"], "no credentials found"),
         (["emulator", "--port", "0", "--faults", "garbage"], "fault 'garbage' must look like"),
