@@ -6,9 +6,20 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["WATCH_TIMING", "add_watch_timing", "count", "positive", "watch_timing"]
+from ._errors import ValidationError
+
+__all__ = [
+    "WATCH_TIMING",
+    "add_watch_timing",
+    "check_positive",
+    "count",
+    "positive",
+    "watch_timing",
+]
+
+_N = TypeVar("_N", int, float)
 
 #: The options that time a watch (watch, deploy, rollout), each named as the keyword
 #: argument the watcher takes.
@@ -58,6 +69,18 @@ def watch_timing(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in WATCH_TIMING}
 
 
+def check_positive(value: _N, *, param: str, none: str = "") -> _N:
+    """``value`` if it is > 0; else a ValidationError naming ``param`` (``none``: what the
+    message adds, such as ``" or None"``).  NaN is refused too: every comparison with it is
+    false.  The one "> 0" rule of the command lines (``positive``), the watch options and
+    the emulator's options."""
+    if not value > 0:
+        raise ValidationError(
+            f"{param} must be > 0{none}, got {value!r}", param=param, rule="range"
+        )
+    return value
+
+
 def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     """An argparse ``type`` that rejects zero, negatives and NaN (exit 2, not a traceback)."""
 
@@ -66,9 +89,10 @@ def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value > 0:  # NaN too: every comparison with it is false
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
+        try:
+            return check_positive(value, param=text)
+        except ValidationError:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}") from None
 
     parse.__name__ = kind.__name__  # argparse names the type in its messages
     return parse

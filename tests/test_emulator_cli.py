@@ -158,20 +158,33 @@ async def test_a_fault_for_an_unknown_action_is_a_usage_error(
     assert err.decode().splitlines() == [f"error: --faults: {message}"]
 
 
+@pytest.mark.parametrize("option", ["token-lifetime", "speed", "quota-scale"])
 @pytest.mark.parametrize("value", ["0", "-5", "ten", "nan"])
-def test_a_token_lifetime_that_is_not_a_positive_number_is_a_usage_error(
-    value: str, capsys: pytest.CaptureFixture[str]
+def test_an_option_that_is_not_a_positive_number_is_a_usage_error(
+    option: str, value: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Each is checked by the command lines' one ``positive`` type, at parse time: --speed
+    nan and --quota-scale nan used to pass, and the emulator then failed with "cannot
+    convert float NaN to integer", naming no option."""
     from aioedge.testing._command import main
 
     try:
-        code = main(["--port", "0", "--json", f"--token-lifetime={value}"])
+        code = main(["--port", "0", "--json", f"--{option}={value}"])
     except SystemExit as exit_:  # argparse refused it
         code = int(str(exit_.code))
     out, err = capsys.readouterr()
     assert code == 2
     assert out == ""  # it did not start
-    assert re.search(r"token[-_]lifetime", err), err
+    assert f"argument --{option}: " in err, err
+
+
+@pytest.mark.parametrize("name", ["speed", "quota_scale", "token_lifetime"])
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan")])
+def test_emulator_options_refuse_what_is_not_a_positive_number(name: str, value: float) -> None:
+    from aioedge.testing._service import EmulatorOptions
+
+    with pytest.raises(ValueError, match=f"^{name} must be > 0, got {value!r}$"):
+        EmulatorOptions(**{name: value})
 
 
 def test_the_emulator_defaults_are_written_once() -> None:

@@ -56,7 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default=_DEFAULT.host, help="address to listen on")
     parser.add_argument("--port", type=_port, default=8123, help="port (0: any free port)")
     parser.add_argument(
-        "--speed", type=float, default=_DEFAULT.speed, help="deployment simulation speed factor"
+        "--speed",
+        type=positive(float),
+        default=_DEFAULT.speed,
+        help="deployment simulation speed factor",
     )
     parser.add_argument(
         "--no-quota",
@@ -66,7 +69,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not enforce the per-Action QPS quotas",
     )
     parser.add_argument(
-        "--quota-scale", type=float, default=_DEFAULT.quota_scale, help="multiply every quota"
+        "--quota-scale",
+        type=positive(float),
+        default=_DEFAULT.quota_scale,
+        help="multiply every quota",
     )
     parser.add_argument(
         "--throttle-style",

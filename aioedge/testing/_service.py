@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, NamedTuple
 
+from .._argtypes import check_positive
 from .._catalog import COMMON_PARAMS, OPERATIONS, Operation, validate_params
 from .._credentials import Credentials
 from .._errors import ValidationError
@@ -99,12 +100,8 @@ class EmulatorOptions:
 
     def __post_init__(self) -> None:
         FleetSpec(size=self.fleet, gateways=self.fleet_gateways, fail_rate=self.fail_rate)
-        if self.speed <= 0:
-            raise ValueError(f"speed must be > 0, got {self.speed}")
-        if self.quota_scale <= 0:
-            raise ValueError(f"quota_scale must be > 0, got {self.quota_scale}")
-        if not self.token_lifetime > 0:
-            raise ValueError(f"token_lifetime must be > 0 seconds, got {self.token_lifetime}")
+        for name in ("speed", "quota_scale", "token_lifetime"):  # a ValueError, NaN included
+            check_positive(getattr(self, name), param=name)
         if self.throttle_style not in THROTTLE_STYLES:
             raise ValueError(
                 f"throttle_style must be one of {', '.join(THROTTLE_STYLES)}, "

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from .._argtypes import check_positive
 from .._errors import (
     TRANSIENT_ERRORS,
     ApiError,
@@ -115,12 +116,7 @@ class WatchOptions:
     progress_timeout: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.poll_interval > 0:
-            raise ValidationError(
-                f"poll_interval must be > 0, got {self.poll_interval!r}",
-                param="poll_interval",
-                rule="range",
-            )
+        check_positive(self.poll_interval, param="poll_interval")
         if not self.max_poll_interval >= self.poll_interval:
             raise ValidationError(
                 f"max_poll_interval ({self.max_poll_interval!r}) must be >= poll_interval "
@@ -133,10 +129,8 @@ class WatchOptions:
                 f"backoff must be >= 1, got {self.backoff!r}", param="backoff", rule="range"
             )
         for name, limit in (("timeout", self.timeout), ("progress_timeout", self.progress_timeout)):
-            if limit is not None and not limit > 0:
-                raise ValidationError(
-                    f"{name} must be > 0 or None, got {limit!r}", param=name, rule="range"
-                )
+            if limit is not None:
+                check_positive(limit, param=name, none=" or None")
 
 
 def watch_hooks(client: object, on_poll: Callable[[PollInfo], Any] | None) -> HookSet | None:
