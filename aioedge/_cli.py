@@ -125,6 +125,7 @@ _CALL_DESCRIPTION = textwrap.fill(
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .watch._deploy import DEPLOYMENT_TYPES
 
     parser = _Parser(
         prog="aioedge",
@@ -225,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument(
                 "--type",
-                choices=("deploy", "reset"),
+                choices=DEPLOYMENT_TYPES,
                 default="deploy",
                 help="deploy (default) or reset (resets the edge instance)",
             )

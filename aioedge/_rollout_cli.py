@@ -27,6 +27,7 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
+from .watch._deploy import DEPLOYMENT_TYPES
 from .watch._events import cause_text
 
 __all__ = ["add_parser", "cmd_rollout", "read_instance_ids", "render_plan"]
@@ -71,7 +72,7 @@ def add_parser(
         metavar="N",
         help="judge the failed share only once N deployments have ended (default 3)",
     )
-    p.add_argument("--type", choices=("deploy", "reset"), default="deploy")
+    p.add_argument("--type", choices=DEPLOYMENT_TYPES, default="deploy")
     p.add_argument(
         "--store",
         metavar="FILE",

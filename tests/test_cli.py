@@ -203,6 +203,25 @@ async def test_help_and_ops_come_from_the_catalog(tmp_path: Path) -> None:
     ]
 
 
+def test_every_deployment_type_option_offers_the_catalogs_types() -> None:
+    """CreateEdgeInstanceDeployment's Type values are written once, in the spec: check_type
+    (deploy_and_watch, Rollout) and the --type of deploy and rollout read the catalog's
+    tuple itself, not copies of it that could drift apart."""
+    import argparse
+
+    from aioedge._catalog import get_operation
+    from aioedge.watch._deploy import DEPLOYMENT_TYPES, check_type
+
+    param = get_operation("CreateEdgeInstanceDeployment").param("Type")
+    assert param is not None and param.values is not None
+    assert DEPLOYMENT_TYPES is param.values
+    assert [check_type(t) for t in param.values] == list(param.values)
+    (sub,) = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    for command in ("deploy", "rollout"):
+        (option,) = [a for a in sub.choices[command]._actions if "--type" in a.option_strings]
+        assert option.choices is DEPLOYMENT_TYPES, command
+
+
 def test_ops_table_and_one_operation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops"]) == 0
     out = capsys.readouterr().out

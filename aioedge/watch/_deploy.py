@@ -24,9 +24,19 @@ __all__ = [
 ]
 
 _ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
-#: CreateEdgeInstanceDeployment's ``Type`` (2.12.1).
-DEPLOYMENT_TYPES = ("deploy", "reset")
+_CREATE = "CreateEdgeInstanceDeployment"
 _HISTORY = "QueryEdgeInstanceHistoricDeployment"
+
+
+def _deployment_types() -> tuple[str, ...]:
+    param = get_operation(_CREATE).param("Type")
+    assert param is not None and param.values is not None  # the catalog's enum
+    return param.values
+
+
+#: CreateEdgeInstanceDeployment's ``Type`` (2.12.1: deploy, reset), read from the catalog:
+#: what ``check_type`` takes and the ``--type`` options of the command line offer.
+DEPLOYMENT_TYPES = _deployment_types()
 _MAX_PAGES = 20
 
 
@@ -94,13 +104,12 @@ async def latest_deployment(client: Caller, instance_id: str) -> tuple[str, bool
 
 
 def check_type(type: str) -> str:
-    """``type`` if it is ``"deploy"`` or ``"reset"``; else a ValidationError naming the
-    ``type`` argument.  The one check of it, made when a deployment or a rollout is set up
-    (``deploy_and_watch``, ``Rollout``), before any I/O."""
+    """``type`` if it is one of ``DEPLOYMENT_TYPES`` (``"deploy"`` or ``"reset"``); else a
+    ValidationError naming the ``type`` argument.  The one check of it, made when a
+    deployment or a rollout is set up (``deploy_and_watch``, ``Rollout``), before any I/O."""
     if type not in DEPLOYMENT_TYPES:
-        raise ValidationError(
-            f"type must be 'deploy' or 'reset', got {type!r}", param="type", rule="enum"
-        )
+        allowed = " or ".join(repr(t) for t in DEPLOYMENT_TYPES)
+        raise ValidationError(f"type must be {allowed}, got {type!r}", param="type", rule="enum")
     return type
 
 
@@ -116,9 +125,7 @@ async def start_deployment(
     error propagates.
     """
     try:
-        body = await client.call(
-            "CreateEdgeInstanceDeployment", {"InstanceId": instance_id, "Type": type}
-        )
+        body = await client.call(_CREATE, {"InstanceId": instance_id, "Type": type})
     except ConflictError as exc:
         if not attach or exc.code != _ALREADY_RUNNING:
             raise
@@ -135,8 +142,8 @@ async def start_deployment(
     if not dep_id:
         raise InvalidResponseError(
             "InvalidResponse",
-            "CreateEdgeInstanceDeployment answered without a DeploymentId",
-            action="CreateEdgeInstanceDeployment",
+            f"{_CREATE} answered without a DeploymentId",
+            action=_CREATE,
         )
     get_logger().info(
         "aioedge.deployment_created", instance_id=instance_id, deployment_id=dep_id, type=type
