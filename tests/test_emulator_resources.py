@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from aioedge._catalog import OPERATIONS
+from aioedge._catalog import OPERATIONS, Operation
 from aioedge.testing import Emulator, Limits
 
 from .test_emulator_support import Raw, keys_match_spec
@@ -149,6 +150,35 @@ async def test_paging_values_below_one_are_the_defaults_where_documented(
     # Still not a number: refused.
     text = await raw.call("QueryEdgeInstance", {"PageSize": "zero"}, validate=False)
     assert text.code == "iot.common.InvalidParam"
+
+
+def _with_default(action: str, name: str, default: Any) -> Operation:
+    op = OPERATIONS[action]
+    params = tuple(
+        dataclasses.replace(p, default=default) if p.name == name else p for p in op.params
+    )
+    return dataclasses.replace(op, params=params)
+
+
+async def test_the_defaults_the_service_applies_are_the_catalogs(
+    raw: Raw, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spec 20, IsBuiltIn false and PageSize 10 (for a value below 1) are the spec's
+    documented defaults: the emulator reads them from the catalog, which the client's docs
+    and typed methods read too, so that the two cannot disagree.  Shown by documenting
+    other defaults and seeing the emulator follow."""
+    for action, name, default in (
+        ("CreateEdgeInstance", "Spec", 30),
+        ("CreateEdgeDriver", "IsBuiltIn", True),
+        ("QueryEdgeInstance", "PageSize", 7),
+    ):
+        monkeypatch.setitem(OPERATIONS, action, _with_default(action, name, default))
+    iid = await _instance(raw, "defaults")
+    assert (await raw.ok("GetEdgeInstance", {"InstanceId": iid}))["Data"]["Spec"] == 30
+    did = await _driver(raw)
+    (driver,) = (await raw.ok("BatchGetEdgeDriver", {"DriverIds.1": did}))["DriverList"]
+    assert driver["IsBuiltIn"] is True
+    assert (await _page(raw, "QueryEdgeInstance", {"PageSize": "0"}))["PageSize"] == 7
 
 
 async def test_instance_count_limit() -> None:

@@ -247,6 +247,16 @@ def _int(params: Mapping[str, str], name: str, default: int) -> int:
     return default if raw is None else to_int(raw, name)
 
 
+def documented_default(action: str, name: str) -> Any:
+    """The default operations.json gives an optional parameter, which the service applies
+    when a request leaves it out: read from the catalog, as the client's docs and typed
+    methods are (Spec 20, IsBuiltIn false, PageSize 10...)."""
+    param = OPERATIONS[action].param(name)
+    if param is None or param.default is None:
+        raise KeyError(f"{action} documents no default for {name}")
+    return param.default
+
+
 def _bool(params: Mapping[str, str], name: str, default: bool) -> bool:
     raw = params.get(name)
     return default if raw is None else raw.lower() == "true"
@@ -271,8 +281,9 @@ def _structs(params: Mapping[str, str], name: str, fields: tuple[str, ...]) -> l
 
 
 def _page(items: list[dict[str, Any]], params: Mapping[str, str], key: str) -> dict[str, Any]:
-    size = _int(params, "PageSize", 10)
-    current = max(1, _int(params, "CurrentPage", 1))
+    # Validated parameters: the catalog gave both their defaults, and both are >= 1.
+    size = to_int(params["PageSize"], "PageSize")
+    current = to_int(params["CurrentPage"], "CurrentPage")
     start = (current - 1) * size
     return {
         "Data": {
@@ -599,7 +610,7 @@ class Backend:
             instance_id=self._alnum(20),
             name=name,
             tags=p.get("Tags"),
-            spec=_int(p, "Spec", 20),
+            spec=_int(p, "Spec", documented_default("CreateEdgeInstance", "Spec")),
             biz_enable=True,
             created_ms=now,
             modified_ms=now,
@@ -698,7 +709,7 @@ class Backend:
             protocol=p["DriverProtocol"],
             runtime=p["Runtime"],
             cpu_arch=p.get("CpuArch"),
-            is_builtin=_bool(p, "IsBuiltIn", False),
+            is_builtin=_bool(p, "IsBuiltIn", documented_default("CreateEdgeDriver", "IsBuiltIn")),
             type=1,
             created_ms=now,
             modified_ms=now,

@@ -7,9 +7,11 @@ catalog (``aioedge._catalog.validate_params``), then the Action (``_backend``). 
 keeps the records tests inspect: every request with its arrival time and outcome, every
 execution, every fault, and per-Action counters.
 
-Before validation, a PageSize / CurrentPage smaller than 1 becomes 10 / 1 for
-QueryEdgeInstance and QueryEdgeDriver, as operations.json says the service treats them
-(the execution record keeps the values as received).
+Before validation, a PageSize / CurrentPage smaller than 1 becomes its documented default
+(10 / 1, read from the catalog) for QueryEdgeInstance and QueryEdgeDriver, as
+operations.json says the service treats them (the execution record keeps the values as
+received).  Other documented defaults (Spec, IsBuiltIn) are the catalog's too
+(``_backend.documented_default``).
 
 Parameter errors map from ``ValidationError.rule`` onto the documented codes:
 
@@ -42,7 +44,7 @@ from .._argtypes import check_positive
 from .._catalog import COMMON_PARAMS, OPERATIONS, Operation, validate_params
 from .._credentials import Credentials
 from .._errors import ValidationError
-from ._backend import Backend, BusinessError, Limits
+from ._backend import Backend, BusinessError, Limits, documented_default
 from ._faults import FaultPlan, FaultRecord, FaultSpec
 from ._fleet import FleetSpec
 from ._gateway import Gateway
@@ -188,13 +190,11 @@ _COUNTERS = (
 
 
 # operations.json "constraints": for these two Actions the service takes a PageSize or
-# CurrentPage smaller than 1 as its default instead of refusing it.  The client's catalog
-# keeps min 1 (it refuses such values before any I/O), so the service side maps them first.
-# The other paged Actions document 1 to 30 and refuse them.
-_BELOW_ONE: dict[str, dict[str, str]] = {
-    "QueryEdgeInstance": {"PageSize": "10", "CurrentPage": "1"},
-    "QueryEdgeDriver": {"PageSize": "10", "CurrentPage": "1"},
-}
+# CurrentPage smaller than 1 as its default (the catalog's: 10 and 1) instead of refusing
+# it.  The client's catalog keeps min 1 (it refuses such values before any I/O), so the
+# service side maps them first.  The other paged Actions document 1 to 30 and refuse them.
+_BELOW_ONE = frozenset({"QueryEdgeInstance", "QueryEdgeDriver"})
+_PAGING = ("PageSize", "CurrentPage")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
@@ -214,15 +214,15 @@ def _missing_param(op: Operation, business: Mapping[str, str]) -> str | None:
 
 
 def _below_one(action: str, business: dict[str, str]) -> dict[str, str]:
-    """``business`` with a PageSize / CurrentPage below 1 replaced where the doc says so."""
-    defaults = _BELOW_ONE.get(action)
-    if not defaults:
+    """``business`` with a PageSize / CurrentPage below 1 replaced by its default where the
+    doc says so."""
+    if action not in _BELOW_ONE:
         return business
     out = dict(business)
-    for name, default in defaults.items():
+    for name in _PAGING:
         value = out.get(name)
         if value is not None and _INTEGER.fullmatch(value) and int(value) < 1:
-            out[name] = default
+            out[name] = str(documented_default(action, name))
     return out
 
 
