@@ -15,7 +15,9 @@ __all__ = [
     "add_watch_timing",
     "check_positive",
     "count",
+    "parse_share",
     "positive",
+    "share",
     "watch_timing",
 ]
 
@@ -78,6 +80,39 @@ def check_positive(value: _N, *, param: str, none: str = "") -> _N:
         raise ValidationError(
             f"{param} must be > 0{none}, got {value!r}", param=param, rule="range"
         )
+    return value
+
+
+def _read_share(text: object) -> tuple[float, str, str]:
+    """``(value, rule, problem)`` of a share's text; ``problem`` is empty when it is one."""
+    if isinstance(text, bool):
+        return 0.0, "type", f"must be a share, got {text!r}"
+    raw = text.strip() if isinstance(text, str) else text
+    percent = isinstance(raw, str) and raw.endswith("%")
+    try:
+        value = float(raw[:-1]) / 100 if percent else float(raw)  # type: ignore[index,arg-type]
+    except (TypeError, ValueError):
+        return 0.0, "format", f"must be a share such as 0.2 or 20%, got {text!r}"
+    if not 0.0 <= value <= 1.0:  # NaN too
+        return 0.0, "range", f"must be within 0..1 (0%..100%), got {text!r}"
+    return value, "", ""
+
+
+def parse_share(text: str | float, *, param: str) -> float:
+    """``0.2``, ``"0.2"`` or ``"20%"`` → 0.2; ValidationError naming ``param`` otherwise.
+    The one reading of a share: a rollout's ``max_failures`` and waves, and (``share``)
+    the emulator's ``--fail-rate``."""
+    value, rule, problem = _read_share(text)
+    if problem:
+        raise ValidationError(f"{param} {problem}", param=param, rule=rule)
+    return value
+
+
+def share(text: str) -> float:
+    """An argparse ``type`` for a share, read as ``parse_share`` reads it."""
+    value, _rule, problem = _read_share(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
     return value
 
 

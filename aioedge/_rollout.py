@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ._argtypes import parse_share
 from ._errors import ValidationError
 from .watch import DeploymentEvent
 
@@ -56,25 +57,6 @@ _SUCCESS = "succeeded"
 
 
 # --------------------------------------------------------------------------- input
-
-
-def parse_share(text: str | float, *, param: str) -> float:
-    """``0.2``, ``"0.2"`` or ``"20%"`` → 0.2; ValidationError naming ``param`` otherwise."""
-    if isinstance(text, bool):
-        raise ValidationError(f"{param} must be a share, got {text!r}", param=param, rule="type")
-    raw = text.strip() if isinstance(text, str) else text
-    try:
-        percent = isinstance(raw, str) and raw.endswith("%")
-        value = float(raw[:-1]) / 100 if percent else float(raw)  # type: ignore[index]
-    except ValueError:
-        raise ValidationError(
-            f"{param} must be a share such as 0.2 or 20%, got {text!r}", param=param, rule="format"
-        ) from None
-    if not 0.0 <= value <= 1.0 or math.isnan(value):
-        raise ValidationError(
-            f"{param} must be within 0..1 (0%..100%), got {text!r}", param=param, rule="range"
-        )
-    return value
 
 
 def check_min_finished(value: int, *, param: str) -> int:

@@ -222,6 +222,27 @@ def test_every_deployment_type_option_offers_the_catalogs_types() -> None:
         assert option.choices is DEPLOYMENT_TYPES, command
 
 
+@pytest.mark.parametrize("text", ["x", "150%", "-0.5", "nan", "nan%", "1e400%"])
+def test_a_share_is_read_alike_by_the_rollout_and_the_emulator(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-failures (rollout) and --fail-rate (emulator) are shares, read by one rule
+    (``_argtypes.parse_share``): the same text is refused with the same words."""
+    said = []
+    for argv, option in (
+        (["rollout", "a", "--dry-run", "--max-failures", text], "--max-failures"),
+        (["emulator", "--port", "0", "--fail-rate", text], "--fail-rate"),
+    ):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse exits by itself
+            code = exc.code
+        assert code == 2
+        err = capsys.readouterr().err.splitlines()[-1]
+        said.append(err.split(f"{option}", 1)[1].lstrip(": "))
+    assert said[0] == said[1], said
+
+
 def test_ops_table_and_one_operation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops"]) == 0
     out = capsys.readouterr().out

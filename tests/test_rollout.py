@@ -64,7 +64,7 @@ def test_the_abort_rule_needs_enough_finished() -> None:
 def test_shares_and_plan_inputs_are_checked() -> None:
     assert parse_share("20%", param="max_failures") == 0.2
     assert parse_share(0.5, param="max_failures") == 0.5
-    for bad in ("x", "120%", -0.1, True):
+    for bad in ("x", "120%", -0.1, True, None, float("nan")):  # None: not a TypeError
         with pytest.raises(ValidationError) as info:
             parse_share(bad, param="max_failures")  # type: ignore[arg-type]
         assert info.value.param == "max_failures"

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
-from .._argtypes import count, positive
+from .._argtypes import count, positive, share
 from ._emulator import Emulator
 from ._faults import check_fault_actions, normalize_faults
 from ._service import THROTTLE_STYLES, EmulatorOptions
@@ -32,18 +32,6 @@ def _port(text: str) -> int:
     if not 0 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"must be 0..65535, got {port}")
     return port
-
-
-def _rate(text: str) -> float:
-    """A share: ``0.1`` or ``10%``, within 0..1."""
-    raw = text.strip()
-    try:
-        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a share (0.1 or 10%): {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be within 0..1 (0%..100%), got {text!r}")
-    return value
 
 
 # The defaults are the emulator's own (EmulatorOptions'), except the port: a served
@@ -107,7 +95,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fail-rate",
-        type=_rate,
+        type=share,
         default=_DEFAULT.fail_rate,
         metavar="R",
         help="share of the fleet (0..1, or 10%%) whose deployments fail, drawn with --seed",
