@@ -13,6 +13,7 @@ from ._errors import ValidationError
 __all__ = [
     "WATCH_TIMING",
     "add_watch_timing",
+    "check_count",
     "check_positive",
     "count",
     "parse_share",
@@ -116,6 +117,18 @@ def share(text: str) -> float:
     return value
 
 
+def check_count(value: int, *, param: str, minimum: int = 0) -> int:
+    """``value`` if it is a whole number >= ``minimum``; else a ValidationError naming
+    ``param``.  A bool, a float (2.5 calls, or NaN of them, which compares false with
+    everything) and a negative number are refused alike: the one rule of a count, for the
+    command lines (``count``), a rollout's ``min_finished`` and a batch's bounds."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(
+            f"{param} must be an integer >= {minimum}, got {value!r}", param=param, rule="range"
+        )
+    return value
+
+
 def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
     """An argparse ``type`` that rejects zero, negatives and NaN (exit 2, not a traceback)."""
 
@@ -134,11 +147,12 @@ def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
 
 
 def count(text: str) -> int:
-    """An argparse ``type`` for a count: 0 or more."""
+    """An argparse ``type`` for a count: 0 or more (``check_count``)."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+    try:
+        return check_count(value, param=text)
+    except ValidationError:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}") from None

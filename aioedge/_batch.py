@@ -54,6 +54,7 @@ from typing import Any, Literal, TextIO
 
 import anyio
 
+from ._argtypes import check_count
 from ._catalog import Operation, gather_lists, get_operation, validate_params
 from ._errors import EdgeError, ValidationError, may_have_run, one_line
 from ._protocol import request_id_of
@@ -522,12 +523,13 @@ async def iter_batch(
     Action of a mixed input keeps its quota busy.  Leave the loop early with
     ``contextlib.aclosing`` to cancel the rest at once.
     """
+    # Counts (ValidationError, a ValueError): a NaN bound used to pass '< 1' and then let
+    # no call start, so the batch waited for ever.
+    check_count(default_concurrency, param="default_concurrency", minimum=1)
     if concurrency is None:
         concurrency = DEFAULT_CONCURRENCY if per_action is None else default_concurrency
-    if concurrency < 1 or default_concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {min(concurrency, default_concurrency)}")
-    if lookahead < 1:
-        raise ValueError(f"lookahead must be >= 1, got {lookahead}")
+    check_count(concurrency, param="concurrency", minimum=1)
+    check_count(lookahead, param="lookahead", minimum=1)
     total = len(calls) if isinstance(calls, Sized) else None
     loop = asyncio.get_running_loop()
     source = _units(calls)

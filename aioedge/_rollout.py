@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ._argtypes import parse_share
+from ._argtypes import check_count, parse_share
 from ._errors import ValidationError
 from .watch import DeploymentEvent
 
@@ -63,11 +63,7 @@ def check_min_finished(value: int, *, param: str) -> int:
     """``value`` if it is a whole number >= 1 (how many deployments must have ended before
     the abort rule judges); a ValidationError naming ``param`` otherwise (``min_finished``
     for ``Rollout``, ``--min-finished`` on the command line)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValidationError(
-            f"{param} must be an integer >= 1, got {value!r}", param=param, rule="range"
-        )
-    return value
+    return check_count(value, param=param, minimum=1)
 
 
 def parse_waves(text: str) -> tuple[WaveSpec, ...]:

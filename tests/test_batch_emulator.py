@@ -346,3 +346,18 @@ async def test_a_batch_refuses_what_call_refuses_next_to_the_list_it_splits(
         by_call.value.rule,
         by_call.value.action,
     )
+
+
+@pytest.mark.parametrize("concurrency", [float("nan"), 2.5, True, 0, -1])
+async def test_a_batch_bound_that_is_not_a_count_is_refused_before_any_io(
+    concurrency: Any,
+) -> None:
+    """``concurrency`` is a count, checked by the one count rule (``check_count``): a NaN
+    used to pass the old '< 1' test and then let no call start, so the batch never ended."""
+    async with Emulator() as emu, _client(emu) as c:
+        with pytest.raises(ValidationError) as info:
+            await asyncio.wait_for(
+                c.batch([("GetEdgeInstance", {"InstanceId": "i"})], concurrency=concurrency), 5
+            )
+        assert emu.requests == []
+    assert (info.value.param, info.value.rule) == ("concurrency", "range")
