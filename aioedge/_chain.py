@@ -53,7 +53,7 @@ from ._providers import (
     URICredentialsProvider,
     _LoopLock,
 )
-from ._sts import env_true
+from ._settings import env_true
 
 __all__ = ["ChainProvider", "default_credentials_provider", "resolve_credentials"]
 

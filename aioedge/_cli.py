@@ -36,13 +36,14 @@ from ._errors import (
     may_have_run,
 )
 from ._retry import DeadlineExceededError, RetryPolicy
+from ._settings import DEFAULT_REGION, IOT_ENDPOINT_ENV, REGION_ENV, iot_endpoint
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 #: The CLI's own fallback for ``--endpoint`` (the library's EdgeClient does not read it).
-ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
+ENDPOINT_ENV = IOT_ENDPOINT_ENV
 
 #: Service error codes that mean the credentials themselves are wrong: like missing
 #: credentials, a configuration error (exit 2), not a refusal of this one call.
@@ -82,14 +83,13 @@ def _add_common(p: argparse.ArgumentParser, *, hidden: bool = False) -> None:
         "--endpoint",
         default=argparse.SUPPRESS,
         help=text(
-            f"full URL of the API (default ${ENDPOINT_ENV}, "
-            "else https://iot.{region}.aliyuncs.com)"
+            f"full URL of the API (default ${ENDPOINT_ENV}, else {iot_endpoint('{region}')})"
         ),
     )
     g.add_argument(
         "--region",
         default=argparse.SUPPRESS,
-        help=text("region id (default $ALIBABA_CLOUD_REGION_ID or cn-shanghai)"),
+        help=text(f"region id (default ${REGION_ENV} or {DEFAULT_REGION})"),
     )
     g.add_argument(
         "--profile",

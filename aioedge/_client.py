@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -55,6 +54,7 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimiter, as_rate_limiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
+from ._settings import iot_endpoint, pick_region
 from ._transport import Transport, check_endpoint
 from ._wire import int_or_none, more_pages
 
@@ -64,8 +64,6 @@ if TYPE_CHECKING:
 
 __all__ = ["EdgeClient"]
 
-_REGION_RE = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
-_DEFAULT_REGION = "cn-shanghai"
 _SKEW_CODES = frozenset({"InvalidTimeStamp.Expired"})
 _EXPIRED_TOKEN = "InvalidSecurityToken.Expired"
 
@@ -115,26 +113,11 @@ class EdgeClient(OperationsMixin):
         nonce: Callable[[], str] | None = None,
         hooks: Iterable[object] | None = None,
     ) -> None:
-        found = resolve_credentials(credentials, profile=profile)
-        # A fixed key is signed with as it is; a provider is asked before every attempt.
-        fixed = getattr(found, "credentials", None)  # the chain's StaticCredentialsProvider
-        if not isinstance(found, Credentials) and isinstance(fixed, Credentials):
-            found = fixed
-        self._fixed: Credentials | None = found if isinstance(found, Credentials) else None
-        self._provider: CredentialsProvider | None = (
-            None if isinstance(found, Credentials) else found
-        )
-        region = region_id or os.environ.get("ALIBABA_CLOUD_REGION_ID") or _DEFAULT_REGION
-        if not isinstance(region, str) or not _REGION_RE.fullmatch(region):
-            raise ValidationError(
-                f"region_id must look like 'cn-shanghai', got {region!r}",
-                param="region_id",
-                rule="format",
-            )
+        # The settings first: a bad one is the error reported, before credentials are looked
+        # up (which reads files, and may fail for reasons of its own).
+        region = pick_region(region_id, os.environ)
         self.region_id = region
-        self.endpoint = check_endpoint(
-            endpoint or f"https://iot.{region}.aliyuncs.com", allow_http=allow_http
-        )
+        self.endpoint = check_endpoint(endpoint or iot_endpoint(region), allow_http=allow_http)
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValidationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}",
@@ -157,6 +140,15 @@ class EdgeClient(OperationsMixin):
                 rule="type",
             )
         self.iot_instance_id = iot_instance_id
+        found = resolve_credentials(credentials, profile=profile)
+        # A fixed key is signed with as it is; a provider is asked before every attempt.
+        fixed = getattr(found, "credentials", None)  # the chain's StaticCredentialsProvider
+        if not isinstance(found, Credentials) and isinstance(fixed, Credentials):
+            found = fixed
+        self._fixed: Credentials | None = found if isinstance(found, Credentials) else None
+        self._provider: CredentialsProvider | None = (
+            None if isinstance(found, Credentials) else found
+        )
         self.quota_scope = quota_scope or (
             self._fixed.access_key_id
             if self._fixed is not None

@@ -36,12 +36,12 @@ import anyio
 from ._credentials import Credentials, CredentialsProvider, format_expiration
 from ._errors import CredentialsError, ValidationError, one_line
 from ._log import get_logger
+from ._settings import env_true
 from ._sts import (
     HttpAnswer,
     StsRequest,
     assume_role_request,
     assume_role_with_oidc_request,
-    env_true,
     parse_credentials_answer,
     parse_sts_answer,
     refresh_at,

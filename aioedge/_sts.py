@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError, one_line
 from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
+from ._settings import check_region, env_true
 from ._signing import format_timestamp, parse_timestamp, sign
 from ._transport import check_endpoint
 
@@ -38,7 +39,6 @@ __all__ = [
     "StsRole",
     "assume_role_request",
     "assume_role_with_oidc_request",
-    "env_true",
     "parse_credentials_answer",
     "parse_expiration",
     "parse_sts_answer",
@@ -52,14 +52,8 @@ STS_VERSION = "2015-04-01"
 DEFAULT_STS_HOST = "sts.aliyuncs.com"
 #: A key is refreshed once less than this much (or half its lifetime) is left.
 REFRESH_MARGIN = 15 * 60.0
-_REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 _MESSAGE_MAX = 300
-
-
-def env_true(value: str | None) -> bool:
-    """``true`` (any case) means yes, as the official SDKs read their switches."""
-    return (value or "").strip().lower() == "true"
 
 
 def scrub(text: str, secrets: tuple[str | None, ...]) -> str:
@@ -104,10 +98,7 @@ def sts_endpoint(
                 rule="dependency",
             )
         return f"https://{DEFAULT_STS_HOST}"
-    if not _REGION.fullmatch(region):
-        raise ValidationError(
-            f"{name} must look like 'cn-hangzhou', got {region!r}", param=name, rule="format"
-        )
+    check_region(region, name)
     return f"https://sts{'-vpc' if vpc else ''}.{region}.aliyuncs.com"
 
 

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from .._argtypes import count, positive, share
+from .._settings import IOT_ENDPOINT_ENV
 from ._emulator import Emulator
 from ._faults import check_fault_actions, normalize_faults
 from ._service import THROTTLE_STYLES, EmulatorOptions
@@ -177,7 +178,7 @@ async def serve(args: argparse.Namespace) -> int:
             print(f"aioedge emulator listening on {emu.endpoint}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_ID={creds.access_key_id}")
             print(f"  export ALIBABA_CLOUD_ACCESS_KEY_SECRET={creds.access_key_secret}")
-            print(f"  export ALIBABA_CLOUD_IOT_ENDPOINT={emu.endpoint}")
+            print(f"  export {IOT_ENDPOINT_ENV}={emu.endpoint}")
             print("  aioedge call CreateEdgeInstance Name=line_7")
             print(f"inspection: {emu.endpoint}/_emulator/stats")
             if emu.fleet:
