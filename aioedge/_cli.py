@@ -36,7 +36,7 @@ from ._errors import (
     may_have_run,
 )
 from ._retry import DeadlineExceededError, RetryPolicy
-from ._settings import DEFAULT_REGION, IOT_ENDPOINT_ENV, REGION_ENV, iot_endpoint
+from ._settings import DEFAULT_REGION, IOT_ENDPOINT_ENV, REGION_ENV, check_endpoint, iot_endpoint
 
 __all__ = ["main"]
 
@@ -264,8 +264,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _endpoint(args: argparse.Namespace) -> str | None:
     """``--endpoint``, else ``$ALIBABA_CLOUD_IOT_ENDPOINT``; checked before the credentials
     are looked up, so that a typo in it is the error reported."""
-    from ._transport import check_endpoint
-
     if args.endpoint is not None:
         return check_endpoint(args.endpoint)
     value = os.environ.get(ENDPOINT_ENV)

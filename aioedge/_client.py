@@ -54,8 +54,8 @@ from ._protocol import (
 )
 from ._ratelimit import RateLimiter, as_rate_limiter, default_limiter
 from ._retry import DeadlineExceededError, RetryPolicy
-from ._settings import iot_endpoint, pick_region
-from ._transport import Transport, check_endpoint
+from ._settings import check_endpoint, iot_endpoint, pick_region, redact_url
+from ._transport import Transport
 from ._wire import int_or_none, more_pages
 
 if TYPE_CHECKING:
@@ -228,7 +228,8 @@ class EdgeClient(OperationsMixin):
             if self._fixed is not None
             else f"credentials={type(self._provider).__name__}"
         )
-        return f"EdgeClient(endpoint={self.endpoint!r}, region_id={self.region_id!r}, {who})"
+        endpoint = redact_url(self.endpoint)  # a password in it is never shown
+        return f"EdgeClient(endpoint={endpoint!r}, region_id={self.region_id!r}, {who})"
 
     @property
     def credentials(self) -> Credentials | CredentialsProvider:

@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 
 from ._log import get_logger
-from ._redis import RedisUnavailableError, _load_redis, _redact_url
+from ._redis import RedisUnavailableError, _load_redis
+from ._settings import redact_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -145,7 +146,7 @@ class RedisCoordinator:
 
     def __repr__(self) -> str:
         return (
-            f"RedisCoordinator({_redact_url(self.url)!r}, prefix={self.prefix!r}, "
+            f"RedisCoordinator({redact_url(self.url)!r}, prefix={self.prefix!r}, "
             f"lease={self.lease})"
         )
 
@@ -172,7 +173,7 @@ class RedisCoordinator:
             return await script(keys=keys, args=args)
         except self._errors as exc:
             raise RedisUnavailableError(
-                f"RedisCoordinator: Redis at {_redact_url(self.url)} failed: {exc}"
+                f"RedisCoordinator: Redis at {redact_url(self.url)} failed: {exc}"
             ) from exc
 
     # -- the monitor's side ------------------------------------------------------------------
@@ -184,7 +185,7 @@ class RedisCoordinator:
                 await self._redis.ping()
         except (TimeoutError, *self._errors) as exc:  # type: ignore[misc]
             raise RedisUnavailableError(
-                f"RedisCoordinator: cannot reach Redis at {_redact_url(self.url)}: "
+                f"RedisCoordinator: cannot reach Redis at {redact_url(self.url)}: "
                 f"{exc or type(exc).__name__}"
             ) from exc
 

@@ -34,9 +34,9 @@ import aiohttp
 import anyio
 
 from ._credentials import Credentials, CredentialsProvider, format_expiration
-from ._errors import CredentialsError, ValidationError, one_line
+from ._errors import CredentialsError, ValidationError
 from ._log import get_logger
-from ._settings import env_true
+from ._settings import check_endpoint, check_url, env_true, redact_url, url_host
 from ._sts import (
     HttpAnswer,
     StsRequest,
@@ -96,7 +96,7 @@ async def _http(
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         kind = "timed out" if isinstance(exc, asyncio.TimeoutError) else type(exc).__name__
         raise CredentialsError(
-            f"{source}: cannot reach {urlsplit(url).netloc} ({kind})",
+            f"{source}: cannot reach {url_host(url)} ({kind})",
             source=source,
             code="ConnectionError",
         ) from None
@@ -516,18 +516,12 @@ class EcsRamRoleProvider(RefreshingProvider):
             "role_name",
             optional=True,
         )
-        parts = urlsplit(endpoint) if isinstance(endpoint, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError(
-                f"endpoint must be an http(s) URL such as http://100.100.100.200, got {endpoint!r}",
-                param="endpoint",
-                rule="format",
-            )
-        self.endpoint = endpoint.rstrip("/")
+        # Plain http: the metadata service is on the host's own link, not the internet.
+        self.endpoint = check_endpoint(endpoint, allow_http=True)
         self.disable_imds_v1 = bool(disable_imds_v1) or env_true(
             env.get("ALIBABA_CLOUD_IMDSV1_DISABLED")
         )
-        self.source = f"ECS metadata ({parts.netloc})"
+        self.source = f"ECS metadata ({url_host(self.endpoint)})"
 
     @property
     def scope(self) -> str:
@@ -610,16 +604,10 @@ class URICredentialsProvider(RefreshingProvider):
                 "credentials URI: ALIBABA_CLOUD_CREDENTIALS_URI not set; pass uri= or set it",
                 source="credentials URI",
             )
-        parts = urlsplit(value) if isinstance(value, str) else None
-        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError(
-                f"{name} must be an http(s) URL, got {one_line(str(value), 80)!r}",
-                param=name,
-                rule="format",
-            )
-        self.uri = value
-        # The query may carry a secret of the agent's: never shown.
-        self.source = f"credentials URI ({parts.scheme}://{parts.netloc}{parts.path})"
+        # Plain http too: an agent or sidecar beside the process serves it.
+        self.uri = check_url(value, name, allow_http=True)
+        # The query (or a password) may carry a secret of the agent's: never shown.
+        self.source = f"credentials URI ({redact_url(self.uri)})"
 
     async def _fetch(self) -> Credentials:
         answer = await _http("GET", self.uri, source=self.source, timeout=_STS_TIMEOUT)

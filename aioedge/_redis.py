@@ -83,7 +83,7 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import anyio
 
@@ -105,6 +105,7 @@ from ._ratelimit import (
     hinted_hold,
     never_sent,
 )
+from ._settings import redact_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -130,18 +131,6 @@ class RedisUnavailableError(TransportError):
         return (type(self), (self.message,), {"action": self.action})
 
 
-def _redact_url(url: str) -> str:
-    """The URL without its password (``redis://user:***@host``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
-
-
 def _load_redis(needed_by: str, url: str) -> tuple[Any, tuple[type[BaseException], ...]]:
     """``redis.asyncio`` and the errors that mean Redis cannot be used, for ``needed_by``
     (an ``ImportError`` naming the extra without the package) on ``url`` (a ``ValueError``
@@ -154,7 +143,7 @@ def _load_redis(needed_by: str, url: str) -> tuple[Any, tuple[type[BaseException
             f"{needed_by} needs the redis package: pip install 'aioedge[redis]'"
         ) from None
     if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
-        raise ValueError(f"not a Redis URL: {_redact_url(url)!r}")
+        raise ValueError(f"not a Redis URL: {redact_url(url)!r}")
     return redis.asyncio, (redis.exceptions.RedisError, OSError)
 
 
@@ -460,7 +449,7 @@ class RedisRateLimiter(_Limiter):
 
     def __repr__(self) -> str:
         return (
-            f"RedisRateLimiter({_redact_url(self.url)!r}, prefix={self.prefix!r}, "
+            f"RedisRateLimiter({redact_url(self.url)!r}, prefix={self.prefix!r}, "
             f"on_unavailable={self.on_unavailable!r})"
         )
 
@@ -577,7 +566,7 @@ class RedisRateLimiter(_Limiter):
         return self.on_unavailable == "local" and time.monotonic() < self._down_until
 
     def _unavailable(self, exc: BaseException, action: str) -> None:
-        where = _redact_url(self.url)
+        where = redact_url(self.url)
         if self.on_unavailable == "fail":
             raise RedisUnavailableError(
                 f"rate limiter Redis at {where} is unavailable: {type(exc).__name__}: {exc}",
@@ -740,7 +729,7 @@ class RedisRateLimiter(_Limiter):
             )
         except self._redis_errors as exc:
             get_logger().warning(
-                "aioedge.redis_unavailable", url=_redact_url(self.url), error=str(exc)
+                "aioedge.redis_unavailable", url=redact_url(self.url), error=str(exc)
             )
             return
         if int(decreased) == 1:

@@ -4,6 +4,12 @@
 * :func:`pick_region` / :func:`check_region`: what a region id looks like, the default
   (``$ALIBABA_CLOUD_REGION_ID``, else ``cn-shanghai``) and :func:`iot_endpoint`, the API's
   URL for a region.
+* :func:`check_url` / :func:`check_endpoint`: the one check of a URL the library sends
+  requests to (the API, STS, the ECS metadata service, a credentials URI): ``http(s)``
+  with a host, a port aiohttp can use, and plain ``http`` only to a loopback host unless
+  allowed.
+* :func:`redact_url`: a URL as it may be shown (reprs, errors, logs): no password, no
+  query value; :func:`url_host` names the host a request went to.
 
 An error names the setting the value came from: the keyword argument, or the environment
 variable when the value was read from there.  Nothing here does I/O.
@@ -13,6 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from ipaddress import ip_address
+from urllib.parse import urlsplit
+
+from yarl import URL
 
 from ._errors import ValidationError
 
@@ -20,10 +30,14 @@ __all__ = [
     "DEFAULT_REGION",
     "IOT_ENDPOINT_ENV",
     "REGION_ENV",
+    "check_endpoint",
     "check_region",
+    "check_url",
     "env_true",
     "iot_endpoint",
     "pick_region",
+    "redact_url",
+    "url_host",
 ]
 
 #: The region when neither ``region_id=`` nor ``$ALIBABA_CLOUD_REGION_ID`` names one.
@@ -34,6 +48,7 @@ REGION_ENV = "ALIBABA_CLOUD_REGION_ID"
 IOT_ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
 
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
+_LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
 
 
 def env_true(value: str | None) -> bool:
@@ -68,3 +83,92 @@ def pick_region(given: str | None, env: Mapping[str, str]) -> str:
 def iot_endpoint(region: str) -> str:
     """The Link IoT Edge API's URL in ``region`` (the client's default endpoint)."""
     return f"https://iot.{region}.aliyuncs.com"
+
+
+# --------------------------------------------------------------------------- URLs
+
+
+def _is_local(host: str) -> bool:
+    if host in _LOCAL_HOSTS:
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(value: object, name: str, *, allow_http: bool = False) -> str:
+    """``value`` unchanged if it is a URL the library can send requests to, else a
+    ``ValidationError`` naming ``name`` (whose message never shows a password or a query
+    value): a string that parses as aiohttp will parse it (a port in range), ``http`` or
+    ``https`` with a host, and plain ``http`` only to a loopback host unless ``allow_http``.
+    """
+    if not isinstance(value, str):
+        raise ValidationError(
+            f"{name} must be a URL string, got {type(value).__name__}", param=name, rule="type"
+        )
+    shown = redact_url(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - parsing the port is the check: out of range, not a number
+        URL(value).port  # noqa: B018 - and what aiohttp will parse when sending
+    except ValueError as exc:
+        raise ValidationError(
+            f"{name} {shown!r} is not a valid URL: {exc}", param=name, rule="format"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(
+            f"{name} must be an http(s) URL such as {iot_endpoint(DEFAULT_REGION)}, got {shown!r}",
+            param=name,
+            rule="format",
+        )
+    if parts.scheme == "http" and not allow_http and not _is_local(parts.hostname):
+        raise ValidationError(
+            f"{name} {shown!r} uses plain http to a non-local host; use https "
+            f"(or pass allow_http=True)",
+            param=name,
+            rule="scheme",
+        )
+    return value
+
+
+def check_endpoint(endpoint: object, *, allow_http: bool = False, name: str = "endpoint") -> str:
+    """An endpoint (the URL requests are made under) checked by :func:`check_url`, without
+    its trailing ``/``."""
+    return check_url(endpoint, name, allow_http=allow_http).rstrip("/")
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown: the password of its user (``redis://user:***@host``),
+    every query value (``?password=***``, ``?token=***``) and any fragment masked, the rest
+    as written.  Never raises, even for a URL that does not parse; a password with a
+    ``/``, ``?`` or ``#`` in it is masked too."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    at = rest.rfind("@")
+    if ":" not in rest[:at] and ("?" in rest[:at] or "#" in rest[:at]):
+        # No password before that "@": it is in the query or fragment (``?email=a@b``).
+        query_at = min(i for i in (rest.find("?"), rest.find("#")) if i >= 0)
+        at = rest.rfind("@", 0, query_at)
+    head = ""
+    if at >= 0:
+        user, colon, _ = rest[:at].partition(":")
+        head = f"{user}:***@" if colon else rest[: at + 1]
+        rest = rest[at + 1 :]
+    rest, hash_, fragment = rest.partition("#")
+    rest, question, query = rest.partition("?")
+    if question:
+        query = "&".join(
+            f"{key}=***" if eq else "***"
+            for key, eq, _ in (item.partition("=") for item in query.split("&"))
+        )
+    return f"{scheme}{sep}{head}{rest}{question}{query}{hash_}{'***' if fragment else ''}"
+
+
+def url_host(url: str) -> str:
+    """The ``host[:port]`` of ``url``, to name where a request went (no user, no password).
+    Never raises."""
+    rest = redact_url(url).partition("://")[2]
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    return authority.rpartition("@")[2]

@@ -27,9 +27,8 @@ from typing import Any, Protocol
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError, one_line
 from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
-from ._settings import check_region, env_true
+from ._settings import check_endpoint, check_region, env_true
 from ._signing import format_timestamp, parse_timestamp, sign
-from ._transport import check_endpoint
 
 __all__ = [
     "DEFAULT_STS_HOST",
@@ -117,12 +116,7 @@ def _endpoint_url(value: str, name: str) -> str:
                 rule="format",
             )
         value = f"https://{value}"
-    try:
-        return check_endpoint(value)
-    except ValidationError as exc:
-        raise ValidationError(
-            exc.message.replace("endpoint", name, 1), param=name, rule=exc.rule
-        ) from None
+    return check_endpoint(value, name=name)
 
 
 # --------------------------------------------------------------------------- requests

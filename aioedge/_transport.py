@@ -14,16 +14,15 @@ import os
 import re
 import ssl
 from collections.abc import Mapping
-from ipaddress import ip_address
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._errors import TransportError, ValidationError
+from ._errors import TransportError
 from ._protocol import PreparedRequest, incomplete_response
+from ._settings import check_endpoint, url_host
 
 __all__ = ["Transport", "check_endpoint", "what_failed"]
 
@@ -33,53 +32,6 @@ _QUERY = re.compile(r"\?[^\s'\"]*")
 def _safe(exc: BaseException) -> str:
     """An exception's text without query strings (a GET URL carries the Signature)."""
     return _QUERY.sub("?…", str(exc))
-
-
-_LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
-
-
-def _is_local(host: str) -> bool:
-    if host in _LOCAL_HOSTS:
-        return True
-    try:
-        return ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_endpoint(endpoint: str, *, allow_http: bool = False) -> str:
-    """Validate an endpoint URL: https, or http for loopback hosts (or when allowed)."""
-    if not isinstance(endpoint, str):
-        raise ValidationError(
-            f"endpoint must be a URL string, got {type(endpoint).__name__}",
-            param="endpoint",
-            rule="type",
-        )
-    try:
-        parts = urlsplit(endpoint)
-        parts.port  # noqa: B018 - parsing the port is the check: out of range, not a number
-        URL(endpoint).port  # noqa: B018 - and what aiohttp will parse when sending
-    except ValueError as exc:
-        raise ValidationError(
-            f"endpoint {endpoint!r} is not a valid URL: {exc}",
-            param="endpoint",
-            rule="format",
-        ) from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(
-            f"endpoint must be an http(s) URL such as https://iot.cn-shanghai.aliyuncs.com, "
-            f"got {endpoint!r}",
-            param="endpoint",
-            rule="format",
-        )
-    if parts.scheme == "http" and not allow_http and not _is_local(parts.hostname):
-        raise ValidationError(
-            f"endpoint {endpoint!r} uses plain http to a non-local host; use https "
-            f"(or pass allow_http=True)",
-            param="endpoint",
-            rule="scheme",
-        )
-    return endpoint.rstrip("/")
 
 
 class Transport:
@@ -241,11 +193,11 @@ def what_failed(exc: BaseException, request: PreparedRequest) -> tuple[str, bool
     if isinstance(exc, aiohttp.ClientConnectorError):
         # Could not connect at all: the service never saw the request.
         return (
-            f"cannot connect to {urlsplit(request.url).netloc}: {_safe(exc.os_error or exc)}",
+            f"cannot connect to {url_host(request.url)}: {_safe(exc.os_error or exc)}",
             False,
         )
     if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return f"timed out connecting to {urlsplit(request.url).netloc}", False
+        return f"timed out connecting to {url_host(request.url)}", False
     if isinstance(exc, asyncio.TimeoutError | aiohttp.ServerTimeoutError):
         return f"{request.action} timed out waiting for the answer", True
     # Anything else broke the connection once the request was (perhaps) on its way.
