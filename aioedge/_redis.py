@@ -83,7 +83,6 @@ import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
-from urllib.parse import urlsplit
 
 import anyio
 
@@ -105,7 +104,7 @@ from ._ratelimit import (
     hinted_hold,
     never_sent,
 )
-from ._settings import redact_url
+from ._settings import is_redis_url, redact_url
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -142,7 +141,7 @@ def _load_redis(needed_by: str, url: str) -> tuple[Any, tuple[type[BaseException
         raise ImportError(
             f"{needed_by} needs the redis package: pip install 'aioedge[redis]'"
         ) from None
-    if urlsplit(url).scheme not in ("redis", "rediss", "unix"):
+    if not is_redis_url(url):
         raise ValueError(f"not a Redis URL: {redact_url(url)!r}")
     return redis.asyncio, (redis.exceptions.RedisError, OSError)
 

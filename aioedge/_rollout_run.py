@@ -35,6 +35,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._errors import EdgeError, TransportError, ValidationError, may_have_run
 from ._log import get_logger
+from ._redis import _load_redis
 from ._rollout import (
     RolloutBook,
     RolloutEvent,
@@ -45,6 +46,7 @@ from ._rollout import (
     parse_share,
     parse_waves,
 )
+from ._settings import is_redis_url
 from ._wire import is_final
 from .watch import DeploymentEvent, DeploymentMonitor
 from .watch._deploy import check_type, history_pages, start_deployment
@@ -127,15 +129,10 @@ class RedisRolloutStore:
         connect_timeout: float = 2.0,
         socket_timeout: float = 2.0,
     ) -> None:
-        try:
-            import redis.asyncio
-        except ImportError:
-            raise ImportError(
-                "a Redis rollout store needs the redis package: pip install 'aioedge[redis]'"
-            ) from None
+        redis_module, self._errors = _load_redis("a Redis rollout store", url)
         self.url = url
         self.key = f"{prefix}:rollout:{name}"
-        self._redis = redis.asyncio.Redis.from_url(
+        self._redis = redis_module.Redis.from_url(
             url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout
         )
 
@@ -153,11 +150,9 @@ class RedisRolloutStore:
         await self._call(self._redis.set(self.key, json.dumps(record, separators=(",", ":"))))
 
     async def _call(self, op: Any) -> Any:
-        import redis.exceptions
-
         try:
             return await op
-        except (redis.exceptions.RedisError, OSError) as exc:
+        except self._errors as exc:
             raise TransportError(
                 f"rollout store: Redis unavailable: {exc}", maybe_executed=False
             ) from exc
@@ -170,7 +165,7 @@ def open_store(store: Any, plan: RolloutPlan, *, type: str) -> RolloutStore | No
     """``store=`` of :meth:`EdgeClient.rollout` → a store: a path, a Redis URL, or a store."""
     if store is None:
         return None
-    if isinstance(store, str) and store.split("://", 1)[0] in ("redis", "rediss", "unix"):
+    if is_redis_url(store):
         # One key per rollout: the same instances and type resume the same record.
         identity = json.dumps([type, list(plan.instance_ids)]).encode()
         digest = hashlib.sha256(identity).hexdigest()[:16]

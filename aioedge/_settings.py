@@ -10,6 +10,7 @@
   allowed.
 * :func:`redact_url`: a URL as it may be shown (reprs, errors, logs): no password, no
   query value; :func:`url_host` names the host a request went to.
+* :func:`is_redis_url`: which strings are Redis URLs (for limiters, coordinators, stores).
 
 An error names the setting the value came from: the keyword argument, or the environment
 variable when the value was read from there.  Nothing here does I/O.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from ipaddress import ip_address
+from typing import TypeGuard
 from urllib.parse import urlsplit
 
 from yarl import URL
@@ -35,6 +37,7 @@ __all__ = [
     "check_url",
     "env_true",
     "iot_endpoint",
+    "is_redis_url",
     "pick_region",
     "redact_url",
     "url_host",
@@ -49,6 +52,7 @@ IOT_ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
 
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def env_true(value: str | None) -> bool:
@@ -172,3 +176,8 @@ def url_host(url: str) -> str:
     rest = redact_url(url).partition("://")[2]
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     return authority.rpartition("@")[2]
+
+
+def is_redis_url(url: object) -> TypeGuard[str]:
+    """``redis://``, ``rediss://`` or ``unix://`` (any case), as redis-py reads a URL."""
+    return isinstance(url, str) and url.lower().startswith(_REDIS_SCHEMES)

@@ -17,7 +17,7 @@ from aioedge import (
     ValidationError,
 )
 from aioedge._chain import resolve_credentials
-from aioedge._settings import check_region, redact_url, url_host
+from aioedge._settings import check_region, is_redis_url, redact_url, url_host
 from aioedge._sts import sts_endpoint
 from aioedge.testing import Emulator
 
@@ -167,6 +167,41 @@ async def test_a_credentials_uri_keeps_its_path_and_plain_http() -> None:
         uri = emu.credentials_uri + "/"  # not an endpoint: its trailing / stays
         provider = URICredentialsProvider(uri)
         assert provider.uri == uri
+
+
+# --------------------------------------------------------------------------- Redis URLs
+
+
+def test_redis_urls_are_recognised_as_redis_py_reads_them() -> None:
+    for url in ("redis://h/0", "rediss://h", "unix:///tmp/r.sock", "REDIS://h/0", "Redis://h"):
+        assert is_redis_url(url), url
+    for url in ("redis:h", "http://h", "/tmp/rollout.json", "redis", 42, None):
+        assert not is_redis_url(url), url
+
+
+def test_a_url_redis_will_refuse_is_refused_when_built() -> None:
+    # The limiter connects lazily: "redis:h" passed its check and failed at the first
+    # slot with redis-py's bare ValueError.
+    pytest.importorskip("redis")
+    from aioedge import RedisCoordinator, RedisRateLimiter
+
+    for make in (RedisRateLimiter, RedisCoordinator):
+        with pytest.raises(ValueError, match="not a Redis URL"):
+            make(f"redis:{SECRET}")  # type: ignore[operator]
+
+
+async def test_a_rollout_store_url_is_redis_in_any_case() -> None:
+    # open_store compared the scheme case-sensitively: "REDIS://..." became a file path,
+    # refused with a message that quoted the password.
+    pytest.importorskip("redis")
+    from aioedge._rollout_run import RedisRolloutStore, Rollout
+
+    client: object = object()  # never called
+    rollout = Rollout(client, ["a"], store=f"REDIS://:{SECRET}@127.0.0.1:1/0")  # type: ignore[arg-type]
+    store = rollout._store
+    assert isinstance(store, RedisRolloutStore)
+    assert SECRET not in repr(store)
+    await store.aclose()
 
 
 # --------------------------------------------------------------------------- region
