@@ -53,7 +53,7 @@ from ._providers import (
     URICredentialsProvider,
     _LoopLock,
 )
-from ._settings import env_true
+from ._settings import env_true, env_value
 
 __all__ = ["ChainProvider", "default_credentials_provider", "resolve_credentials"]
 
@@ -75,19 +75,19 @@ def _from_env(env: Mapping[str, str]) -> Credentials | None:
         ("ALIBABA_CLOUD_ACCESS_KEY_ID", "ALIBABA_CLOUD_ACCESS_KEY_SECRET"),
         ("ALIYUN_ACCESS_KEY_ID", "ALIYUN_ACCESS_KEY_SECRET"),
     ):
-        ak, sk = env.get(id_var), env.get(secret_var)
+        ak, sk = env_value(env, id_var), env_value(env, secret_var)
         if ak and sk:
             return Credentials(
                 ak,
                 sk,
-                security_token=env.get("ALIBABA_CLOUD_SECURITY_TOKEN") or None,
+                security_token=env_value(env, "ALIBABA_CLOUD_SECURITY_TOKEN"),
                 source=f"environment ({id_var})",
             )
     return None
 
 
 def _from_oidc_env(env: Mapping[str, str], clock: Clock) -> OIDCRoleArnProvider | None:
-    if not any(env.get(var) for var in _OIDC_VARS):
+    if not any(env_value(env, var) for var in _OIDC_VARS):
         return None
     return OIDCRoleArnProvider(env=env, clock=clock)  # names what is missing, if anything
 
@@ -375,7 +375,7 @@ def resolve_credentials(
     env = os.environ if env is None else env
     home = Path(env.get("HOME") or Path.home()) if home is None else home
     explicit_profile = profile
-    profile = profile or env.get("ALIBABA_CLOUD_PROFILE") or None
+    profile = profile or env_value(env, "ALIBABA_CLOUD_PROFILE")
     tried: list[str] = []
 
     if explicit_profile is None:  # an explicit profile means "that profile", not the env
@@ -397,7 +397,8 @@ def resolve_credentials(
     else:
         files.append((cli, _from_cli_config))
     ini = Path(
-        env.get("ALIBABA_CLOUD_CREDENTIALS_FILE") or home / ".alibabacloud" / "credentials.ini"
+        env_value(env, "ALIBABA_CLOUD_CREDENTIALS_FILE")
+        or home / ".alibabacloud" / "credentials.ini"
     )
     files.append((ini, _from_ini))
     for path, read in files:
@@ -418,7 +419,7 @@ def resolve_credentials(
         tried.append("ECS metadata (disabled by ALIBABA_CLOUD_ECS_METADATA_DISABLED)")
     else:
         network.append(EcsRamRoleProvider(env=env, clock=clock))
-    if env.get("ALIBABA_CLOUD_CREDENTIALS_URI"):
+    if env_value(env, "ALIBABA_CLOUD_CREDENTIALS_URI"):
         network.append(URICredentialsProvider(env=env, clock=clock))
     else:
         tried.append("ALIBABA_CLOUD_CREDENTIALS_URI (not set)")

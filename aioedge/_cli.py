@@ -36,7 +36,14 @@ from ._errors import (
     may_have_run,
 )
 from ._retry import DeadlineExceededError, RetryPolicy
-from ._settings import DEFAULT_REGION, IOT_ENDPOINT_ENV, REGION_ENV, check_endpoint, iot_endpoint
+from ._settings import (
+    DEFAULT_REGION,
+    IOT_ENDPOINT_ENV,
+    REGION_ENV,
+    check_endpoint,
+    env_value,
+    iot_endpoint,
+)
 
 __all__ = ["main"]
 
@@ -266,7 +273,7 @@ def _endpoint(args: argparse.Namespace) -> str | None:
     are looked up, so that a typo in it is the error reported."""
     if args.endpoint is not None:
         return check_endpoint(args.endpoint)
-    value = os.environ.get(ENDPOINT_ENV)
+    value = env_value(os.environ, ENDPOINT_ENV)
     if not value:
         return None
     try:

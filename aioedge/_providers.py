@@ -36,7 +36,7 @@ import anyio
 from ._credentials import Credentials, CredentialsProvider, format_expiration
 from ._errors import CredentialsError, ValidationError
 from ._log import get_logger
-from ._settings import check_endpoint, check_url, env_true, redact_url, url_host
+from ._settings import check_endpoint, check_url, env_true, env_value, redact_url, url_host
 from ._sts import (
     HttpAnswer,
     StsRequest,
@@ -382,7 +382,7 @@ class OIDCRoleArnProvider(_StsProvider):
         }
         for var, value in values.items():
             if value is None:
-                values[var] = env.get(var) or None
+                values[var] = env_value(env, var)
         missing = [var for var, value in values.items() if not value]
         if missing:
             given = [var for var in values if var not in missing]
@@ -397,9 +397,11 @@ class OIDCRoleArnProvider(_StsProvider):
         self.oidc_provider_arn = str(values["ALIBABA_CLOUD_OIDC_PROVIDER_ARN"])
         self.oidc_token_file = str(values["ALIBABA_CLOUD_OIDC_TOKEN_FILE"])
         arn = str(values["ALIBABA_CLOUD_ROLE_ARN"])
+        # An empty variable is unset: the default session name, not an error.
+        session_name = role_session_name or env_value(env, "ALIBABA_CLOUD_ROLE_SESSION_NAME")
         super().__init__(
             role_arn=arn,
-            role_session_name=role_session_name or env.get("ALIBABA_CLOUD_ROLE_SESSION_NAME"),
+            role_session_name=session_name,
             duration_seconds=duration_seconds,
             policy=policy,
             sts_endpoint=sts_endpoint,
@@ -512,7 +514,7 @@ class EcsRamRoleProvider(RefreshingProvider):
         super().__init__(clock=clock)
         env = os.environ if env is None else env
         self.role_name = _check_str(
-            role_name or env.get("ALIBABA_CLOUD_ECS_METADATA") or None,
+            role_name or env_value(env, "ALIBABA_CLOUD_ECS_METADATA"),
             "role_name",
             optional=True,
         )
@@ -597,7 +599,7 @@ class URICredentialsProvider(RefreshingProvider):
     ) -> None:
         super().__init__(clock=clock)
         env = os.environ if env is None else env
-        value = uri if uri is not None else env.get("ALIBABA_CLOUD_CREDENTIALS_URI")
+        value = uri if uri is not None else env_value(env, "ALIBABA_CLOUD_CREDENTIALS_URI")
         name = "uri" if uri is not None else "ALIBABA_CLOUD_CREDENTIALS_URI"
         if not value:
             raise CredentialsError(

@@ -1,6 +1,7 @@
 """How settings reach the library: each rule once, asked by every reader.
 
-* :func:`env_true`: a ``true`` / ``false`` switch, in the environment or a config file.
+* :func:`env_value`: a variable's value (empty is unset); :func:`env_true`: a ``true`` /
+  ``false`` switch, in the environment or a config file.
 * :func:`pick_region` / :func:`check_region`: what a region id looks like, the default
   (``$ALIBABA_CLOUD_REGION_ID``, else ``cn-shanghai``) and :func:`iot_endpoint`, the API's
   URL for a region.
@@ -36,6 +37,7 @@ __all__ = [
     "check_region",
     "check_url",
     "env_true",
+    "env_value",
     "iot_endpoint",
     "is_redis_url",
     "pick_region",
@@ -53,6 +55,12 @@ IOT_ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def env_value(env: Mapping[str, str], var: str) -> str | None:
+    """The variable's value, or ``None`` when it is unset or empty: ``VAR=`` means unset,
+    as in the shells and the official SDKs."""
+    return env.get(var) or None
 
 
 def env_true(value: str | None) -> bool:
@@ -78,7 +86,7 @@ def pick_region(given: str | None, env: Mapping[str, str]) -> str:
     checked, and a bad value is blamed on where it came from."""
     if given:
         return check_region(given, "region_id")
-    value = env.get(REGION_ENV)
+    value = env_value(env, REGION_ENV)
     if value:
         return check_region(value, REGION_ENV)
     return DEFAULT_REGION

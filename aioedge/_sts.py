@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from ._credentials import Credentials
 from ._errors import CredentialsError, ValidationError, one_line
 from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
-from ._settings import check_endpoint, check_region, env_true
+from ._settings import check_endpoint, check_region, env_true, env_value
 from ._signing import format_timestamp, parse_timestamp, sign
 
 __all__ = [
@@ -81,11 +81,11 @@ def sts_endpoint(
     """
     if explicit is not None:
         return _endpoint_url(explicit, "sts_endpoint")
-    value = env.get("ALIBABA_CLOUD_STS_ENDPOINT")
+    value = env_value(env, "ALIBABA_CLOUD_STS_ENDPOINT")
     if value:
         return _endpoint_url(value, "ALIBABA_CLOUD_STS_ENDPOINT")
     name = "sts_region" if region else "ALIBABA_CLOUD_STS_REGION"
-    region = region or env.get("ALIBABA_CLOUD_STS_REGION") or None
+    region = region or env_value(env, "ALIBABA_CLOUD_STS_REGION")
     if vpc is None:
         vpc = env_true(env.get("ALIBABA_CLOUD_VPC_ENDPOINT_ENABLED"))
     if region is None:

@@ -22,7 +22,7 @@ from yarl import URL
 
 from ._errors import TransportError
 from ._protocol import PreparedRequest, incomplete_response
-from ._settings import check_endpoint, url_host
+from ._settings import check_endpoint, env_value, url_host
 
 __all__ = ["Transport", "check_endpoint", "what_failed"]
 
@@ -51,7 +51,7 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_connections = max_connections
         self._ca_bundle = (
-            ca_bundle if ca_bundle is not None else os.environ.get("ALIBABA_CLOUD_CA_BUNDLE")
+            ca_bundle if ca_bundle is not None else env_value(os.environ, "ALIBABA_CLOUD_CA_BUNDLE")
         )
         # Proxy keyword arguments per URL (sans query), from the environment once per session.
         self._proxy_kwargs: dict[str, dict[str, Any]] = {}

@@ -12,12 +12,20 @@ from aioedge import (
     CredentialsError,
     EcsRamRoleProvider,
     EdgeClient,
+    OIDCRoleArnProvider,
     TransportError,
     URICredentialsProvider,
     ValidationError,
 )
 from aioedge._chain import resolve_credentials
-from aioedge._settings import check_region, is_redis_url, redact_url, url_host
+from aioedge._settings import (
+    check_region,
+    env_value,
+    is_redis_url,
+    pick_region,
+    redact_url,
+    url_host,
+)
 from aioedge._sts import sts_endpoint
 from aioedge.testing import Emulator
 
@@ -252,3 +260,27 @@ def test_settings_are_checked_before_credentials_are_looked_up(
         with pytest.raises(ValidationError) as info:
             EdgeClient(profile="nope", **bad)  # type: ignore[arg-type]
         assert info.value.param == param
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def test_an_empty_variable_is_unset_for_every_reader(tmp_path: Path) -> None:
+    # VAR= means unset; ALIBABA_CLOUD_ROLE_SESSION_NAME= was taken as an empty session
+    # name and refused, where every other variable fell back to its default.
+    oidc = {
+        "ALIBABA_CLOUD_ROLE_ARN": "acs:ram::1:role/r",
+        "ALIBABA_CLOUD_OIDC_PROVIDER_ARN": "acs:ram::1:oidc-provider/p",
+        "ALIBABA_CLOUD_OIDC_TOKEN_FILE": str(tmp_path / "token"),
+        "ALIBABA_CLOUD_ROLE_SESSION_NAME": "",
+        "ALIBABA_CLOUD_STS_ENDPOINT": "",
+        "ALIBABA_CLOUD_STS_REGION": "",
+    }
+    provider = OIDCRoleArnProvider(env=oidc)
+    assert provider.role_session_name.startswith("aioedge-")
+    assert provider.sts_endpoint == "https://sts.aliyuncs.com"
+    found = resolve_credentials(env=oidc, home=tmp_path)
+    assert isinstance(found, OIDCRoleArnProvider)
+    assert found.role_session_name.startswith("aioedge-")
+    assert pick_region(None, {"ALIBABA_CLOUD_REGION_ID": ""}) == "cn-shanghai"
+    assert env_value({"X": ""}, "X") is None and env_value({"X": "v"}, "X") == "v"
