@@ -117,7 +117,9 @@ class EdgeClient(OperationsMixin):
         # up (which reads files, and may fail for reasons of its own).
         region = pick_region(region_id, os.environ)
         self.region_id = region
-        self.endpoint = check_endpoint(endpoint or iot_endpoint(region), allow_http=allow_http)
+        self.endpoint = check_endpoint(
+            iot_endpoint(region) if endpoint is None else endpoint, allow_http=allow_http
+        )
         if not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValidationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}",

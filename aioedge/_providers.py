@@ -601,7 +601,7 @@ class URICredentialsProvider(RefreshingProvider):
         env = os.environ if env is None else env
         value = uri if uri is not None else env_value(env, "ALIBABA_CLOUD_CREDENTIALS_URI")
         name = "uri" if uri is not None else "ALIBABA_CLOUD_CREDENTIALS_URI"
-        if not value:
+        if value is None:
             raise CredentialsError(
                 "credentials URI: ALIBABA_CLOUD_CREDENTIALS_URI not set; pass uri= or set it",
                 source="credentials URI",

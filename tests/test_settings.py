@@ -284,3 +284,19 @@ def test_an_empty_variable_is_unset_for_every_reader(tmp_path: Path) -> None:
     assert found.role_session_name.startswith("aioedge-")
     assert pick_region(None, {"ALIBABA_CLOUD_REGION_ID": ""}) == "cn-shanghai"
     assert env_value({"X": ""}, "X") is None and env_value({"X": "v"}, "X") == "v"
+
+
+def test_an_empty_url_is_refused_not_taken_for_the_default() -> None:
+    # As sts_endpoint="" and --endpoint "" always were: an empty endpoint sent every call to
+    # the production API of the default region.
+    with pytest.raises(ValidationError) as info:
+        EdgeClient(credentials=TEST_CREDS, endpoint="")
+    assert info.value.param == "endpoint"
+    with pytest.raises(ValidationError) as info:
+        sts_endpoint("", {})
+    assert info.value.param == "sts_endpoint"
+    with pytest.raises(ValidationError) as info:
+        URICredentialsProvider(uri="")
+    assert info.value.param == "uri"
+    with pytest.raises(CredentialsError, match="ALIBABA_CLOUD_CREDENTIALS_URI not set"):
+        URICredentialsProvider(env={"ALIBABA_CLOUD_CREDENTIALS_URI": ""})
