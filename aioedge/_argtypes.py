@@ -129,30 +129,30 @@ def check_count(value: int, *, param: str, minimum: int = 0) -> int:
     return value
 
 
-def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
-    """An argparse ``type`` that rejects zero, negatives and NaN (exit 2, not a traceback)."""
+def _usage_type(
+    convert: Callable[[str], _N], check: Callable[..., _N], what: str, must: str, name: str
+) -> Callable[[str], _N]:
+    """An argparse ``type``: ``convert`` the text, then ``check`` the value; either failing
+    is a usage error (exit 2) that says ``not {what}`` or ``must be {must}``."""
 
-    def parse(text: str) -> float:
+    def parse(text: str) -> _N:
         try:
-            value = kind(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
         try:
-            return check_positive(value, param=text)
+            return check(value, param=text)
         except ValidationError:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}") from None
+            raise argparse.ArgumentTypeError(f"must be {must}, got {text}") from None
 
-    parse.__name__ = kind.__name__  # argparse names the type in its messages
+    parse.__name__ = name  # argparse names the type in its messages
     return parse
 
 
-def count(text: str) -> int:
-    """An argparse ``type`` for a count: 0 or more (``check_count``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    try:
-        return check_count(value, param=text)
-    except ValidationError:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}") from None
+def positive(kind: Callable[[str], float]) -> Callable[[str], float]:
+    """An argparse ``type`` that rejects zero, negatives and NaN (``check_positive``)."""
+    return _usage_type(kind, check_positive, "a number", "> 0", kind.__name__)
+
+
+#: An argparse ``type`` for a count: 0 or more (``check_count``).
+count: Callable[[str], int] = _usage_type(int, check_count, "a whole number", ">= 0", "count")

@@ -454,21 +454,22 @@ def _exit_code_for(err: BaseException) -> int:
 # --------------------------------------------------------------------------- commands
 
 
+def _op_record(op: Operation) -> dict[str, Any]:
+    """An operation as ``aioedge ops -o json`` writes it (its parameters with one operation)."""
+    return {
+        "action": op.action,
+        "qps": op.qps,
+        "read_only": op.read_only,
+        "paged": op.paged,
+        "summary": op.summary,
+    }
+
+
 def _cmd_ops(args: argparse.Namespace) -> int:
     if not args.action:
         if args.output == "json":
             for op in OPERATIONS.values():
-                print(
-                    json.dumps(
-                        {
-                            "action": op.action,
-                            "qps": op.qps,
-                            "read_only": op.read_only,
-                            "paged": op.paged,
-                            "summary": op.summary,
-                        }
-                    )
-                )
+                print(json.dumps(_op_record(op)))
         else:
             print(_ops_epilog())
         return EXIT_OK
@@ -477,10 +478,7 @@ def _cmd_ops(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "action": op.action,
-                    "qps": op.qps,
-                    "read_only": op.read_only,
-                    "paged": op.paged,
+                    **_op_record(op),
                     "params": [
                         {
                             "name": p.name,

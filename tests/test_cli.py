@@ -243,6 +243,16 @@ def test_a_share_is_read_alike_by_the_rollout_and_the_emulator(
     assert said[0] == said[1], said
 
 
+def test_ops_json_says_one_operation_as_the_list_does(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ops", "--output", "json"]) == 0
+    listed = {r["action"]: r for r in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert main(["ops", "QueryEdgeInstance", "--output", "json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    params = one.pop("params")
+    assert one == listed["QueryEdgeInstance"]  # the same record, then its parameters
+    assert {p["name"] for p in params} >= {"PageSize", "CurrentPage"}
+
+
 def test_ops_table_and_one_operation(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ops"]) == 0
     out = capsys.readouterr().out
