@@ -586,7 +586,6 @@ def _follow_hint(args: argparse.Namespace, lead: str = "") -> str:
 
 def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> Any:
     """The ``final`` record of a watch that ended on an error: outcome, reason, code, text."""
-    from .watch import DeploymentEvent
     from .watch._tracker import classify
 
     # An endpoint that never answered is judged by the TransportError behind it, as a
@@ -599,21 +598,22 @@ def _error_final(args: argparse.Namespace, events: Any, err: BaseException) -> A
     stream = io.StringIO()
     _print_error(err, stream)
     message = stream.getvalue().strip().removeprefix("error: ")
-    state = getattr(events, "state", None)
-    return DeploymentEvent(
-        kind="final",
-        deployment_id=getattr(events, "deployment_id", None) or "",
-        instance_id=getattr(args, "instance", None),
-        status=None if state is None else state.status,
-        outcome=outcome,
-        reason=reason,
-        error=code,
-        message=message,
-        time=time.time(),
-    )
+    return _own_final(args, events, outcome=outcome, reason=reason, error=code, message=message)
 
 
 def _interrupted_final(args: argparse.Namespace, events: Any) -> Any:
+    return _own_final(
+        args,
+        events,
+        outcome="interrupted",
+        reason="interrupted",
+        message=_follow_hint(args) or None,
+    )
+
+
+def _own_final(args: argparse.Namespace, events: Any, **fields: Any) -> Any:
+    """A ``final`` record the CLI writes itself (the watch ended on an error, or Ctrl-C):
+    the deployment and instance it was about, the last status seen, the time now."""
     from .watch import DeploymentEvent
 
     state = getattr(events, "state", None)
@@ -622,10 +622,8 @@ def _interrupted_final(args: argparse.Namespace, events: Any) -> Any:
         deployment_id=getattr(events, "deployment_id", None) or "",
         instance_id=getattr(args, "instance", None),
         status=None if state is None else state.status,
-        outcome="interrupted",
-        reason="interrupted",
-        message=_follow_hint(args) or None,
         time=time.time(),
+        **fields,
     )
 
 

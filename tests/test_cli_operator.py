@@ -340,6 +340,8 @@ async def test_ctrl_c_says_how_to_follow_again(
         "interrupted",
         "interrupted",
     )
+    # Which deployment, of which instance, at what status: as every final record says.
+    assert final["instance_id"] == inst and final["deployment_id"] and final["status"] in (0, 1)
     assert err.decode().startswith("interrupted; the deployment goes on in the service")
     assert f"aioedge watch {inst} --endpoint {slow.endpoint}" in err.decode()
 
