@@ -13,7 +13,8 @@ they share lives in :class:`RefreshingProvider`:
   naming the source and the service's code and RequestId;
 * ``refresh(stale=key)`` forces a new key (the client calls it when the service answers
   ``InvalidSecurityToken.Expired``); concurrent calls for the same stale key share one
-  refresh.
+  refresh, and its failure too.  From then on the refused key counts as expired: it is not
+  handed out again, and callers meet the failure until its backoff is over.
 
 Nothing blocks the event loop: HTTP goes through aiohttp and the OIDC token file is read
 with ``anyio`` (a worker thread), afresh at every refresh (the kubelet rotates it).
@@ -22,6 +23,7 @@ with ``anyio`` (a worker thread), afresh at every refresh (the kubelet rotates i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import os
 import secrets
@@ -224,15 +226,28 @@ class RefreshingProvider:
             return await self._refresh_locked(current, now, valid)
 
     async def refresh(self, *, stale: Credentials | None = None) -> Credentials:
-        """A new key now.  With ``stale``, only if the current key is still that one (a
-        caller holding an older key gets the one fetched since, with no new request)."""
+        """A new key now.  With ``stale`` (a key the service refused as expired), only if
+        the current key is still that one: a caller holding an older key gets the one
+        fetched since, with no new request.  The refused key is expired from then on for
+        every caller, whatever its Expiration said: it is never handed out again, and a
+        refresh for it that failed is not tried again before its backoff is over (the
+        callers refused with it share that failure, as they share a success)."""
         async with self._locks.get():
             current = self._current
-            if stale is not None and current is not None and current != stale:
-                return current
             now = self._clock()
-            # The service says this key is expired, whatever its Expiration said.
+            if stale is not None and current is not None:
+                if current != stale:
+                    return current
+                self._expire(current, now)
+                if now < self._retry_at and self._last_error is not None:
+                    raise self._copy(self._last_error)
             return await self._refresh_locked(None, now, False)
+
+    def _expire(self, current: Credentials, now: float) -> None:
+        """The service refused ``current`` as expired: so it is, for :meth:`_valid` too."""
+        if current.expiration is None or current.expiration > now:
+            self._current = dataclasses.replace(current, expiration=now)
+        self._refresh_at = -math.inf
 
     async def _refresh_locked(
         self, current: Credentials | None, now: float, valid: bool

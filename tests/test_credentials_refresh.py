@@ -401,6 +401,44 @@ async def test_fixed_expired_credentials_raise_auth_error_at_once() -> None:
             assert issued.security_token not in str(info.value)
 
 
+async def test_a_key_the_service_refused_is_never_used_again(tmp_path: Path) -> None:
+    """Refused as expired while STS is down: the callers refused with that key share one
+    refresh (one STS request, not one each), and until its backoff is over the next calls
+    get its error at once, without sending the refused key again or asking STS again."""
+    clock = fake_clock()
+    async with Emulator(clock=clock, quotas=False, token_lifetime=3600) as emu:
+        provider = oidc(emu, clock, tmp_path)
+        async with client_for(emu, provider, clock) as client:
+            await client.call(*QUERY)
+            key = provider._current
+            # Revoked early: by its Expiration the provider would keep it for another hour.
+            emu.identity.expire_keys()
+            emu.identity.set_fault("unavailable")
+            results = await asyncio.gather(
+                *(client.call(*QUERY) for _ in range(8)), return_exceptions=True
+            )
+            assert all(isinstance(r, CredentialsError) for r in results), results
+            assert {r.code for r in results if isinstance(r, CredentialsError)} == {
+                "ServiceUnavailable"
+            }
+            assert emu.identity.expired_refusals == 8
+            asked = [r for r in emu.identity.records if r.kind == "AssumeRoleWithOIDC"]
+            assert len(asked) == 2  # the first key, then one refresh for all eight
+            sent = len(emu.requests)
+            for _ in range(3):
+                with pytest.raises(CredentialsError) as info:
+                    await client.call(*QUERY)
+                assert info.value.code == "ServiceUnavailable"
+            assert len(emu.requests) == sent and emu.identity.expired_refusals == 8
+            assert len(emu.identity.records) == len(asked)
+            # STS is back: after the backoff, a new key, and the call goes through.
+            emu.identity.set_fault(None)
+            clock.advance(11)
+            assert (await client.call(*QUERY))["Success"] is True
+            assert provider._current is not None and provider._current != key
+            assert emu.identity.expired_refusals == 8
+
+
 # --------------------------------------------------------------------------- single flight
 
 
