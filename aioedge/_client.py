@@ -332,7 +332,17 @@ class EdgeClient(OperationsMixin):
                     renewed = True
                     if obs is not None:
                         await obs.failed(attempt, err, 0.0, "expired_token")
-                    await self._renew_key(used[-1] if used else None, op.action)
+                    try:
+                        await self._renew_key(used[-1] if used else None, op.action)
+                    except BaseException as exc:
+                        # Raised in this handler, it would pass the one below: the call
+                        # ends here, as when the next attempt cannot get its key.
+                        if obs is not None:
+                            if isinstance(exc, EdgeError):
+                                await obs.failed(attempt + 1, exc, None)
+                            else:
+                                obs.ended(attempt + 1, exc)
+                        raise
                     continue
                 if (
                     isinstance(err, ApiError)

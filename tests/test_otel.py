@@ -33,6 +33,7 @@ from aioedge import (
     NotFoundError,
     RetryPolicy,
     TransportError,
+    URICredentialsProvider,
 )
 from aioedge._retry import set_testing
 from aioedge.otel import OpenTelemetryHooks
@@ -340,3 +341,42 @@ async def test_paginate_spans_are_children_of_the_callers_span(otel: Otel) -> No
     assert all(p.parent is not None and p.parent.span_id == pid for p in pages)
     creates = otel.spans("Iot.CreateEdgeInstance")
     assert len(creates) == 5 and all(c.parent is None for c in creates)
+
+
+async def test_a_call_whose_expired_key_cannot_be_renewed_ends_its_span(otel: Otel) -> None:
+    """Refused as expired, then the refresh fails: the call still ends (status ERROR, the
+    refresh's error as error.type), once, with its retry counted under expired_token."""
+    clock = FakeClock(1_800_000_000.0)
+    async with Emulator(clock=clock, quotas=False) as emu:
+        provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
+        client = EdgeClient(
+            credentials=provider,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            clock=clock,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+            emu.identity.expire_keys()
+            emu.identity.set_fault("unavailable")
+            with pytest.raises(CredentialsError):
+                await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+    ok, failed = otel.spans("Iot.QueryEdgeInstance")
+    assert ok.status.status_code is StatusCode.UNSET
+    assert failed.status.status_code is StatusCode.ERROR
+    assert failed.attributes is not None
+    assert failed.attributes["error.type"] == "CredentialsError"
+    assert failed.attributes["http.request.resend_count"] == 1
+    assert [e.name for e in failed.events] == ["attempt", "retry", "attempt"]
+    assert failed.events[0].attributes is not None
+    assert failed.events[0].attributes["error.type"] == "InvalidSecurityToken.Expired"
+    assert otel.hooks._calls == {}  # nothing left open
+    (retry,) = otel.points("aioedge.client.retries")
+    assert dict(retry.attributes) == {"rpc.method": "QueryEdgeInstance", "reason": "expired_token"}
+    errors = [
+        p
+        for p in otel.points("rpc.client.call.duration")
+        if p.attributes.get("error.type") == "CredentialsError"
+    ]
+    assert len(errors) == 1 and errors[0].count == 1

@@ -15,11 +15,18 @@ else:
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from aioedge import Credentials, EdgeClient, NotFoundError, RetryPolicy
+from aioedge import (
+    Credentials,
+    CredentialsError,
+    EdgeClient,
+    NotFoundError,
+    RetryPolicy,
+    URICredentialsProvider,
+)
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge._retry import set_testing
 from aioedge.prometheus import PrometheusHooks
-from aioedge.testing import Emulator
+from aioedge.testing import Emulator, FakeClock
 
 from .test_client_emulator import SteppingClock
 
@@ -106,3 +113,31 @@ async def test_a_redis_limiter_falling_back_shows_in_its_gauge() -> None:
     await limiter.aclose()
     assert value(reg, "aioedge_limiter_redis_fallback") == 1
     assert value(reg, "aioedge_calls_total", action="QueryEdgeInstance", outcome="ok") == 1
+
+
+async def test_a_call_whose_expired_key_cannot_be_renewed_is_counted_once() -> None:
+    """Refused as expired, then the refresh fails: one retry (expired_token), then the call
+    is counted as an error, once, like any other call that ends."""
+    reg = CollectorRegistry()
+    hooks = PrometheusHooks(registry=reg, limiters=[])
+    clock = FakeClock(1_800_000_000.0)
+    async with Emulator(clock=clock, quotas=False) as emu:
+        provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
+        client = EdgeClient(
+            credentials=provider,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            clock=clock,
+            hooks=[hooks],
+        )
+        async with client:
+            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+            emu.identity.expire_keys()
+            emu.identity.set_fault("unavailable")
+            with pytest.raises(CredentialsError):
+                await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+    a = {"action": "QueryEdgeInstance"}
+    assert value(reg, "aioedge_calls_total", outcome="ok", **a) == 1
+    assert value(reg, "aioedge_calls_total", outcome="error", **a) == 1
+    assert value(reg, "aioedge_call_duration_seconds_count", **a) == 2
+    assert value(reg, "aioedge_retries_total", reason="expired_token", **a) == 1
