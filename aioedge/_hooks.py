@@ -32,7 +32,7 @@ import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 from ._errors import (
     ApiError,
@@ -48,10 +48,14 @@ from ._protocol import request_id_of
 
 __all__ = [
     "CALL_HOOKS",
+    "CALL_OUTCOMES",
+    "RETRY_REASONS",
     "CallInfo",
     "CallObserver",
     "HookSet",
+    "CallOutcome",
     "PollInfo",
+    "RetryReason",
     "WatchInfo",
     "next_watch_id",
     "retry_reason",
@@ -60,6 +64,25 @@ __all__ = [
 #: The per-call hook methods, in the order of a call's life.
 CALL_HOOKS = ("on_slot_wait", "on_request", "on_response", "on_throttled", "on_retry")
 _ALL_HOOKS = (*CALL_HOOKS, "on_poll", "on_watch")
+#: How a call ended (a final ``on_response``'s ``outcome``; Prometheus's ``outcome`` label):
+#: anything but ``ok`` is a failed call (an OpenTelemetry span with status ERROR).
+CallOutcome = Literal["ok", "error", "cancelled"]
+CALL_OUTCOMES: tuple[CallOutcome, ...] = get_args(CallOutcome)
+#: Why a retry is scheduled (``on_retry``'s ``reason``; the ``reason`` of both exporters'
+#: retry counters): a transient error (:func:`retry_reason`), or one of the client's own
+#: resends, each once per call: ``expired_token`` (``InvalidSecurityToken.Expired``, with a
+#: renewed key) and ``clock_skew`` (``InvalidTimeStamp.Expired``, with the service's clock);
+#: ``error`` for any other error a retry policy of the user's own retries.
+RetryReason = Literal[
+    "throttled",
+    "unavailable",
+    "invalid_response",
+    "transport",
+    "expired_token",
+    "clock_skew",
+    "error",
+]
+RETRY_REASONS: tuple[RetryReason, ...] = get_args(RetryReason)
 _call_ids = itertools.count(1)
 _watch_ids = itertools.count(1)
 
@@ -95,10 +118,10 @@ class CallInfo:
     wait: float | None = None
     delay: float | None = None
     retry_after: float | None = None
-    reason: str | None = None
+    reason: RetryReason | None = None
     error: EdgeError | None = None
     final: bool = False
-    outcome: str | None = None
+    outcome: CallOutcome | None = None
 
     @property
     def code(self) -> str | None:
@@ -150,8 +173,8 @@ class OnPoll:
         self.on_poll = on_poll
 
 
-def retry_reason(error: EdgeError) -> str:
-    """A short label for why ``error`` is retried (a metric label: few values)."""
+def retry_reason(error: EdgeError) -> RetryReason:
+    """Why ``error`` is retried, one of :data:`RETRY_REASONS` (a metric label: few values)."""
     if isinstance(error, ThrottledError):
         return "throttled"
     if isinstance(error, ServiceUnavailableError):
@@ -340,7 +363,11 @@ class CallObserver:
             await _drain("on_response", pending)
 
     async def failed(
-        self, attempt: int, error: EdgeError, delay: float | None, reason: str | None = None
+        self,
+        attempt: int,
+        error: EdgeError,
+        delay: float | None,
+        reason: RetryReason | None = None,
     ) -> None:
         """The attempt failed with ``error``; ``delay`` None: the call gives up with it."""
         api = error if isinstance(error, ApiError) else None

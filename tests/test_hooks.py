@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import re
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aioedge import Credentials, EdgeClient, NotFoundError, RetryPolicy, ValidationError
-from aioedge._hooks import CALL_HOOKS, CallInfo
+from aioedge._hooks import CALL_HOOKS, CALL_OUTCOMES, RETRY_REASONS, CallInfo
 from aioedge._retry import set_testing
 from aioedge.testing import Emulator
 
@@ -192,3 +194,17 @@ async def test_infos_are_complete_frozen_dataclasses() -> None:
         with pytest.raises(dataclasses.FrozenInstanceError):
             info.attempt = 9  # type: ignore[misc]
     assert rec.seen[-1][1].outcome == "ok" and rec.seen[0][1].outcome is None
+
+
+def test_the_retry_reasons_and_outcomes_are_the_ones_documented() -> None:
+    """One vocabulary: what ``CallInfo.reason`` and ``outcome`` can be is what the
+    observability page and the Prometheus module say, no more, no less."""
+    prometheus = pytest.importorskip("aioedge.prometheus")
+    page = (Path(__file__).resolve().parents[1] / "docs/concepts/observability.md").read_text()
+    table = page.split("| `reason` | the attempt failed with |", 1)[1].split("\n\n", 1)[0]
+    assert tuple(re.findall(r"^\| `([a-z_]+)` \|", table, re.M)) == RETRY_REASONS
+    doc = " ".join((prometheus.__doc__ or "").split())
+    listed = doc.split("``reason`` (", 1)[1].split(")", 1)[0]
+    assert tuple(listed.split(", ")) == RETRY_REASONS
+    assert "``outcome`` (" + "/".join(CALL_OUTCOMES) + ")" in doc
+    assert "`outcome` (" + ", ".join(f"`{o}`" for o in CALL_OUTCOMES) + ")" in page
