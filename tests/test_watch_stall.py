@@ -319,3 +319,36 @@ def test_a_stall_after_a_change_at_an_impossible_time_still_ends_the_watch(
     final = tracker.stalled(100.0)
     assert (final.outcome, final.reason) == ("stalled", "stalled")
     assert final.message is not None and f"last change: stage 8 → 16 at {shown}" in final.message
+
+
+async def test_past_both_the_deadline_and_the_stall_the_watcher_and_monitor_agree(
+    env: Env,
+) -> None:
+    """After a poll that returns past ``timeout`` and past ``progress_timeout`` alike (a slow
+    answer, a paused process: here an ``on_poll`` that moves the clock a minute), the watch
+    ends ``timed_out`` for a watcher as for a monitor: the deadline comes first, as it does
+    for a poll the deadline cut short.  (The watcher used to say ``stalled``.)"""
+    ends: dict[str, DeploymentEvent] = {}
+
+    def pause(info: PollInfo) -> None:
+        if info.poll == 2:
+            env.clock.advance(60.0)
+
+    limits: dict[str, Any] = {
+        "poll_interval": 0.5,
+        "max_poll_interval": 1.0,
+        "timeout": 30.0,
+        "progress_timeout": 5.0,
+        "on_poll": pause,
+    }
+    inst = await env.instance("both", gateways=1, drivers=1)
+    env.emu.stall_deployment_at(stage=8)
+    dep = await env.deploy(inst)
+    ends["watcher"] = (await _collect(env.watch(inst, dep, **limits)))[-1]
+    async with _monitor(env, **limits) as monitor:
+        monitor.add(inst, dep)
+        ends["monitor"] = [e async for e in monitor][-1]
+    assert {k: (e.kind, e.outcome, e.reason) for k, e in ends.items()} == {
+        "watcher": ("final", "timed_out", "timeout"),
+        "monitor": ("final", "timed_out", "timeout"),
+    }

@@ -498,14 +498,13 @@ class DeploymentMonitor:
                     batch = [event]
                 except Exception as fatal:
                     batch = [self._failed(tracker, fatal)]
-        expired = entry.deadline is not None and (cut or self._clock() >= entry.deadline)
-        if expired and not tracker.done:
-            batch.append(tracker.timed_out(self._wall()))
-        elif not tracker.done and (left := tracker.stall_left(self._clock())) is not None:
-            if left <= 0:
-                batch.append(tracker.stalled(self._wall()))
-            else:
-                wait = min(wait if wait is not None else tracker.interval, left)
+        # Timed out or stalled: the watcher's rule, in the watcher's order (Tracker.ending).
+        now = self._clock()
+        ending = tracker.ending(now, entry.deadline, cut=cut)
+        if ending is not None:
+            batch.append(tracker.end(ending, self._wall()))
+        elif not tracker.done:
+            wait = tracker.next_wait(now, wait if wait is not None else tracker.interval)
         for event in batch:
             # Delivered only once the reader takes it (__anext__): an event still in the
             # buffer, or whose send is cancelled, is not in a checkpoint.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from .._argtypes import check_positive
 from .._errors import (
@@ -44,6 +44,7 @@ __all__ = [
     "CHECKPOINT_VERSION",
     "Caller",
     "DEPLOYMENT_NOT_FOUND",
+    "Ending",
     "INSTANCE_NOT_FOUND",
     "Progress",
     "SERVICE_OUTCOMES",
@@ -62,6 +63,8 @@ __all__ = [
 ]
 
 CHECKPOINT_VERSION = 1
+#: How a watch ends on its own clock (:meth:`Tracker.ending`).
+Ending = Literal["timed_out", "stalled"]
 ACTION = "GetEdgeInstanceDeployment"
 # 2.6 Error codes: the two ids a watch names.
 DEPLOYMENT_NOT_FOUND = "iot.edge.deploySheetNotExist"
@@ -405,6 +408,32 @@ class Tracker:
         if self.progress is None:
             raise RuntimeError("begin() the stall clock first")
         return self.progress.left(now, progress_timeout)
+
+    def ending(self, now: float, deadline: float | None, *, cut: bool = False) -> Ending | None:
+        """Whether this watch ends now on its own clock, the service having given no final
+        status: ``"timed_out"`` at or past ``deadline`` (or when the deadline cut the poll
+        short), else ``"stalled"`` once ``progress_timeout`` passed without a change; None:
+        poll again.  The deadline comes first.  The one rule the watcher and the monitor
+        both follow after each poll (:meth:`end` gives the ``final`` event)."""
+        if self.final_emitted:
+            return None
+        if cut or (deadline is not None and now >= deadline):
+            return "timed_out"
+        left = self.stall_left(now)
+        if left is not None and left <= 0:
+            return "stalled"
+        return None
+
+    def next_wait(self, now: float, wait: float) -> float:
+        """``wait``, shortened to the moment the watch would count as stalled."""
+        left = self.stall_left(now)
+        return wait if left is None else min(wait, left)
+
+    def end(self, ending: Ending, observed_at: float) -> DeploymentEvent:
+        """The ``final`` event of :meth:`ending`'s answer."""
+        if ending == "stalled":
+            return self.stalled(observed_at)
+        return self.timed_out(observed_at)
 
     def on_answer(self, body: Mapping[str, Any], observed_at: float) -> list[DeploymentEvent]:
         """Events for a successful poll; also updates the interval for the next one."""

@@ -24,6 +24,7 @@ from ._tracker import (
     ACTION,
     CHECKPOINT_VERSION,
     Caller,
+    Ending,
     Tracker,
     WatchOptions,
     WatchRetry,
@@ -245,7 +246,7 @@ class DeploymentWatcher:
         hooks = self._hooks
         timeout = self._options.timeout
         tracker.begin(started, self._wall())
-        stalled = False
+        ending: Ending = "timed_out"
         deadline = None if timeout is None else started + timeout
         log = get_logger()  # looked up per watch: the application may configure it late
         log.debug(
@@ -302,16 +303,16 @@ class DeploymentWatcher:
                     polls=tracker.polls,
                 )
                 return
-            if poll_scope.cancelled_caught:
-                break  # timed out during the poll
+            # Timed out (the deadline passed, or cut the poll short) or stalled: the one
+            # rule, in one order, that a monitor follows too.
+            now = self._clock()
+            ended = tracker.ending(now, deadline, cut=poll_scope.cancelled_caught)
+            if ended is not None:
+                ending = ended
+                break
             if body is not None:
                 wait = tracker.interval
-            left = tracker.stall_left(self._clock())
-            if left is not None:
-                if left <= 0:
-                    stalled = True
-                    break
-                wait = min(wait, left)
+            wait = tracker.next_wait(now, wait)
             if deadline is not None:
                 left = deadline - self._clock()
                 if wait >= left:
@@ -321,7 +322,7 @@ class DeploymentWatcher:
                     await self._sleep(max(0.0, left))
                     break
             await self._sleep(wait)
-        event = tracker.stalled(self._wall()) if stalled else tracker.timed_out(self._wall())
+        event = tracker.end(ending, self._wall())
         tracker.delivered()
         yield event
         log.info(
