@@ -14,7 +14,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from ._argtypes import add_watch_timing, watch_timing
 from ._catalog import get_operation
@@ -22,6 +22,7 @@ from ._errors import ValidationError, one_line
 from ._rollout import (
     RolloutEvent,
     RolloutPlan,
+    RolloutResult,
     check_min_finished,
     minimum_duration,
     parse_share,
@@ -140,33 +141,43 @@ def render_plan(plan: RolloutPlan, *, max_failures: float, min_finished: int, ty
     return "\n".join(lines)
 
 
-class _Progress:
-    """A status line on stderr while a terminal watches (nothing when piped)."""
+class _Tally(Protocol):
+    """What the status line reads of a rollout (:class:`~aioedge.Rollout`)."""
 
-    def __init__(self, stream: TextIO, total: int) -> None:
+    @property
+    def plan(self) -> RolloutPlan: ...
+
+    @property
+    def result(self) -> RolloutResult: ...
+
+
+class _Progress:
+    """A status line on stderr while a terminal watches (nothing when piped).
+
+    Its counts are the rollout's own (``rollout.result``, ``rollout.plan``), read as the
+    summary line and the exit code read them: after a resume they include the outcomes of
+    the run before, out of the stored waves."""
+
+    def __init__(self, stream: TextIO, rollout: _Tally) -> None:
         self.stream = stream
         self.on = stream.isatty()
-        self.total = total
+        self.rollout = rollout
         self.wave = 0
-        self.waves = 0
-        self.ok = 0
-        self.failed = 0
+        self.result: RolloutResult | None = None
 
     def note(self, event: RolloutEvent) -> None:
         if event.kind == "wave" and event.wave is not None:
             self.wave = event.wave
-        elif event.outcome is not None:
-            if event.outcome == "succeeded":
-                self.ok += 1
-            else:
-                self.failed += 1
+        if self.on and (self.result is None or event.outcome is not None):
+            self.result = self.rollout.result  # read again only when an outcome came
 
     def show(self) -> None:
-        if self.on:
-            done = self.ok + self.failed
+        if self.on and self.result is not None:
+            plan, r = self.rollout.plan, self.result
+            ok, failed = len(r.succeeded), len(r.failed)
             self.stream.write(
-                f"\r\x1b[Kwave {self.wave}/{self.waves} · {done}/{self.total} done · "
-                f"{self.ok} ok · {self.failed} failed"
+                f"\r\x1b[Kwave {self.wave}/{len(plan.waves)} · "
+                f"{ok + failed}/{len(plan.instance_ids)} done · {ok} ok · {failed} failed"
             )
             self.stream.flush()
 
@@ -215,8 +226,6 @@ async def cmd_rollout(args: argparse.Namespace, make_client: Callable[..., Any])
         )
         return EXIT_OK
     out = sys.stdout
-    progress = _Progress(sys.stderr, len(ids))
-    progress.waves = len(plan.waves)
     async with make_client(args) as client:
         rollout = client.rollout(
             ids,
@@ -227,6 +236,7 @@ async def cmd_rollout(args: argparse.Namespace, make_client: Callable[..., Any])
             store=args.store,
             **watch_timing(args),
         )
+        progress = _Progress(sys.stderr, rollout)
         async with rollout:
             async for event in rollout:
                 progress.note(event)

@@ -337,9 +337,12 @@ def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
         def isatty(self) -> bool:
             return True
 
+    class Seen:  # what the status line reads of a rollout: its plan and its result
+        plan = RolloutPlan.build(["a", "b", "c"], (1, 1.0))
+        result = RolloutResult(failed=("a",))
+
     stream = Tty()
-    progress = _Progress(stream, 3)
-    progress.waves = 2
+    progress = _Progress(stream, Seen())
     final = DeploymentEvent(kind="final", deployment_id="d1", outcome="failed", error="x.y")
     events = [
         RolloutEvent(kind="wave", time=0, wave=1, instance_ids=("a",)),
@@ -369,7 +372,7 @@ def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
     done = RolloutEvent(kind="final", time=0, result=RolloutResult(failed=("a",), skipped=("b",)))
     assert _line(done) == "done: 0 succeeded, 1 failed, 1 skipped"
     piped = io.StringIO()
-    quiet = _Progress(piped, 3)
+    quiet = _Progress(piped, Seen())
     quiet.note(events[1])
     quiet.show()
     assert piped.getvalue() == ""  # nothing but the lines when piped

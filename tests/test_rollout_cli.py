@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sys
 from collections import Counter
@@ -137,3 +138,34 @@ async def test_min_finished_is_refused_as_the_api_refuses_it(tmp_path: Path) -> 
     r = await aioedge("rollout", "a", "--min-finished", "0", "--dry-run", env=base_env(tmp_path))
     assert r.code == 2
     assert "--min-finished must be an integer >= 1, got 0" in r.error_line()
+
+
+async def test_a_resumed_rollouts_status_line_counts_as_its_summary(tmp_path: Path) -> None:
+    """On a terminal the status line reads the rollout's own record, as the summary line and
+    the exit code do: after a resume it counts the outcomes of the run before and shows the
+    stored waves (the status line used to count only this run's outcomes, out of the waves
+    of this run's --waves, while the rollout kept the stored ones)."""
+    from aioedge import EdgeClient
+
+    from .test_cli import in_terminal
+
+    store = tmp_path / "rollout.json"
+    async with (
+        Emulator(fleet=4, speed=50) as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        first = client.rollout(emu.fleet, waves="1,50%,100%", store=store, poll_interval=0.05)
+        async with first:
+            async for event in first:
+                if event.outcome is not None:
+                    break  # the first wave's one outcome is on record, then a stop
+        assert len(first.result.succeeded) == 1
+        code, screen = await in_terminal(
+            "rollout", *emu.fleet, "--waves", "100%", "--store", str(store),
+            "--endpoint", emu.endpoint, "--poll-interval", "0.05",
+            env=base_env(tmp_path, emu.credentials), columns=200,
+        )  # fmt: skip
+    assert code == 0, screen
+    assert "done: 4 succeeded, 0 failed, 0 skipped" in screen
+    shown = re.findall(r"wave \d+/\d+ · \d+/\d+ done · \d+ ok · \d+ failed", screen)
+    assert shown and shown[-1] == "wave 3/3 · 4/4 done · 4 ok · 0 failed", shown
