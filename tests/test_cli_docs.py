@@ -119,3 +119,18 @@ def test_each_synopsis_shows_the_options_of_its_command() -> None:
             assert options & documented, f"docs/cli.md: `aioedge {name}` lacks {options}"
         taken = set().union(*actions)
         assert documented <= taken, f"docs/cli.md: `aioedge {name}` shows {documented - taken}"
+
+
+def test_the_final_record_table_names_every_outcome_and_reason() -> None:
+    """The table of the JSON ``final`` record names each outcome and reason a watch can end
+    with (``watch._events.OUTCOMES``, ``REASONS``): the ones the watcher, the monitor, the
+    rollout and the CLI use, no other (it used to leave ``stalled`` out)."""
+    from aioedge.watch._events import OUTCOMES, REASONS
+
+    text = CLI_MD.read_text(encoding="utf-8")
+    table = text.split("| `outcome` | `reason` | when |", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split("|")[1:3] for line in table.splitlines() if line.startswith("| `")]
+    outcomes = {o for cell, _ in rows for o in re.findall(r"`(\w+)`", cell)}
+    reasons = {r for _, cell in rows for r in re.findall(r"`(\w+)`", cell)}
+    assert outcomes == set(OUTCOMES)
+    assert reasons == set(REASONS)
