@@ -59,6 +59,8 @@ __all__ = [
     "RolloutStore",
     "newest_deployment",
     "open_store",
+    "read_record",
+    "record_text",
 ]
 
 # --------------------------------------------------------------------------- stores
@@ -71,6 +73,29 @@ class RolloutStore(Protocol):
     async def load(self) -> dict[str, Any] | None: ...
 
     async def save(self, record: Mapping[str, Any]) -> None: ...
+
+
+def record_text(record: Mapping[str, Any]) -> str:
+    """The stored text of a rollout record, the same for every store."""
+    return json.dumps(record, separators=(",", ":"), sort_keys=True)
+
+
+def read_record(text: str | bytes, *, where: str) -> dict[str, Any]:
+    """The record a store holds (``where`` names it), read by one rule for every store:
+    text that is not JSON, or JSON that is not an object, is a ValidationError naming
+    ``store`` (never a new record written over it).  Whose record it is, and its version,
+    ``RolloutBook.restore`` checks."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:  # a UnicodeDecodeError of bytes too
+        raise ValidationError(
+            f"rollout store {where} is not JSON: {exc}", param="store", rule="format"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValidationError(
+            f"rollout store {where} holds no rollout record", param="store", rule="format"
+        )
+    return data
 
 
 class FileRolloutStore:
@@ -91,21 +116,10 @@ class FileRolloutStore:
             text = self.path.read_text("utf-8")
         except FileNotFoundError:
             return None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise ValidationError(
-                f"rollout store {self.path} is not JSON: {exc}", param="store", rule="format"
-            ) from None
-        if not isinstance(data, dict):
-            raise ValidationError(
-                f"rollout store {self.path} holds no rollout record", param="store", rule="format"
-            )
-        return data
+        return read_record(text, where=str(self.path))
 
     async def save(self, record: Mapping[str, Any]) -> None:
-        text = json.dumps(record, separators=(",", ":"), sort_keys=True)
-        await anyio.to_thread.run_sync(self._save, text)
+        await anyio.to_thread.run_sync(self._save, record_text(record))
 
     def _save(self, text: str) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -143,11 +157,10 @@ class RedisRolloutStore:
         raw = await self._call(self._redis.get(self.key))
         if raw is None:
             return None
-        data = json.loads(raw)
-        return data if isinstance(data, dict) else None
+        return read_record(raw, where=f"key {self.key}")
 
     async def save(self, record: Mapping[str, Any]) -> None:
-        await self._call(self._redis.set(self.key, json.dumps(record, separators=(",", ":"))))
+        await self._call(self._redis.set(self.key, record_text(record)))
 
     async def _call(self, op: Any) -> Any:
         try:
@@ -387,11 +400,13 @@ class Rollout:
         if self._store is not None:
             try:
                 record = await self._store.load()
+                if record is not None:
+                    self._book.restore(record)
             except BaseException:
                 self._over = True
+                await self._close_store()
                 raise
             if record is not None:
-                self._book.restore(record)
                 get_logger().info("aioedge.rollout_resumed", store=repr(self._store))
         book = self._book
         if book.aborted and not book.abort_reported:

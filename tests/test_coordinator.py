@@ -537,3 +537,37 @@ async def test_a_takeover_keeps_the_stall_clock(redis_url: str, prefix: str) -> 
         assert 30.0 <= final.time - last.time <= 32.001
         assert final.time - taken_over_at <= 10.0 + 2.001
         assert final.message is not None and "last change:" in final.message
+
+
+@pytest.mark.parametrize("stored", ["not json {", "[1, 2, 3]"])
+async def test_a_redis_store_reads_its_record_as_a_file_store_does(
+    redis_url: str, prefix: str, tmp_path: Path, stored: str
+) -> None:
+    """Both stores read the record by one rule: text that is not JSON, or JSON that is not a
+    record, is a ``ValidationError`` naming ``store``, before any call, and the key is left
+    as it was.  (A Redis store raised the JSON error as it was, or took a list for "no
+    record yet" and wrote a new record over it.)"""
+    import redis
+
+    from aioedge import FileRolloutStore, RedisRolloutStore, ValidationError
+
+    path = tmp_path / "rollout.json"
+    path.write_text(stored, "utf-8")
+    redis.Redis.from_url(redis_url).set(f"{prefix}:rollout:r", stored)
+    async with (
+        Emulator(fleet=2, speed=50) as emu,
+        EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client,
+    ):
+        errors: list[ValidationError] = []
+        for store in (
+            FileRolloutStore(path),
+            RedisRolloutStore(redis_url, name="r", prefix=prefix),
+        ):
+            rollout = client.rollout(emu.fleet, waves=(1.0,), store=store)
+            with anyio.fail_after(TIMEOUT), pytest.raises(ValidationError) as info:
+                async with rollout:
+                    pass
+            errors.append(info.value)
+        assert [(e.param, e.rule) for e in errors] == [("store", "format")] * 2
+        assert not emu.execution_log  # nothing was called
+    assert redis.Redis.from_url(redis_url).get(f"{prefix}:rollout:r") == stored.encode()
