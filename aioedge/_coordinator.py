@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from ._argtypes import check_positive
 from ._log import get_logger
 from ._redis import RedisUnavailableError, _load_redis
 from ._settings import redact_url
@@ -130,8 +131,13 @@ class RedisCoordinator:
         client: Redis | None = None,
     ) -> None:
         redis_module, self._errors = _load_redis("RedisCoordinator", url)
-        if not lease > 0 or not keep > 0:
-            raise ValueError("lease and keep must be > 0 seconds")
+        for name, seconds in (
+            ("lease", lease),
+            ("keep", keep),
+            ("connect_timeout", connect_timeout),
+            ("socket_timeout", socket_timeout),
+        ):
+            check_positive(seconds, param=name)
         self.url = url
         self.prefix = prefix
         self.lease = float(lease)
@@ -149,6 +155,11 @@ class RedisCoordinator:
             f"RedisCoordinator({redact_url(self.url)!r}, prefix={self.prefix!r}, "
             f"lease={self.lease})"
         )
+
+    @property
+    def _lease_ms(self) -> int:
+        """The lease as Redis takes it (PX): whole milliseconds, at least one."""
+        return max(1, round(self.lease * 1000))
 
     @property
     def retry_interval(self) -> float:
@@ -193,7 +204,7 @@ class RedisCoordinator:
         """May this process poll ``key`` now?  Acquires the lease when it is free."""
         if key in self._held:
             return Claim(state="held")
-        ms = max(1, round(self.lease * 1000))
+        ms = self._lease_ms
         answer = await self._run(
             "acquire", _ACQUIRE, self._keys(key, "lease", "fence", "cp", "done"), [self.owner, ms]
         )
@@ -250,7 +261,7 @@ class RedisCoordinator:
 
     async def renew(self) -> None:
         """Renew every held lease once; a lease found lost is dropped from the held ones."""
-        ms = max(1, round(self.lease * 1000))
+        ms = self._lease_ms
         for key, token in list(self._held.items()):
             ok = await self._run("renew", _RENEW, self._keys(key, "lease"), [token, ms])
             if not ok and self._held.get(key) == token:

@@ -86,6 +86,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
+from ._argtypes import check_positive
 from ._errors import TransportError
 from ._log import get_logger
 from ._ratelimit import (
@@ -409,8 +410,14 @@ class RedisRateLimiter(_Limiter):
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
         super().__init__(overrides, margin, adaptive, attempt_timeout)
-        if lease <= 0 or poll_interval <= 0:
-            raise ValueError("lease and poll_interval must be > 0")
+        for name, seconds in (
+            ("lease", lease),
+            ("poll_interval", poll_interval),
+            ("connect_timeout", connect_timeout),
+            ("socket_timeout", socket_timeout),
+            ("retry_after", retry_after),
+        ):
+            check_positive(seconds, param=name)  # NaN too: it would fail at the first slot
         if lease <= attempt_timeout:
             # A lease ending while its request is still in flight would free the slot early.
             raise ValueError(

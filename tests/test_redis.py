@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from aioedge._errors import ThrottledError, TransportError
+from aioedge._errors import ThrottledError, TransportError, ValidationError
 from aioedge._ratelimit import RateLimiter
 from aioedge._redis import RedisRateLimiter, RedisUnavailableError
 from aioedge._retry import DeadlineExceededError
@@ -701,3 +701,25 @@ def test_an_infinite_override_is_not_limited_by_either() -> None:
         )
     with pytest.raises(ValueError, match="override for GetEdgeInstance must be > 0"):
         RedisRateLimiter("redis://127.0.0.1:1/0", overrides={"GetEdgeInstance": 0})
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize(
+    "name", ["lease", "poll_interval", "connect_timeout", "socket_timeout", "retry_after"]
+)
+def test_every_duration_of_the_limiter_is_a_positive_number(name: str, bad: float) -> None:
+    # One rule (check_positive) for every duration it takes: a NaN lease used to pass and
+    # fail at the first slot, and the timeouts and retry_after were not checked at all.
+    with pytest.raises(ValidationError) as info:
+        RedisRateLimiter("redis://127.0.0.1:9/0", **{name: bad})  # type: ignore[arg-type]
+    assert info.value.param == name and "must be > 0" in str(info.value)
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, float("nan")])
+@pytest.mark.parametrize("name", ["lease", "keep", "connect_timeout", "socket_timeout"])
+def test_every_duration_of_the_coordinator_is_a_positive_number(name: str, bad: float) -> None:
+    from aioedge import RedisCoordinator
+
+    with pytest.raises(ValidationError) as info:
+        RedisCoordinator("redis://127.0.0.1:9/0", **{name: bad})  # type: ignore[arg-type]
+    assert info.value.param == name and "must be > 0" in str(info.value)
