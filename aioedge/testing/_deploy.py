@@ -44,8 +44,10 @@ __all__ = [
     "build_schedule",
 ]
 
-STAGES = (0, 8, 16, 24, 32)
+# The stages and the word each one's log entry says, in order; the last one is success.
 _STEP_WORDS = {0: "init", 8: "assembly", 16: "package", 24: "dispatch", 32: "download"}
+STAGES = tuple(_STEP_WORDS)
+_FIRST_STAGE, _LAST_STAGE = STAGES[0], STAGES[-1]
 
 # Order of transitions that share a timestamp: starts flow down (deployment, subtask,
 # snapshot), completions flow up (snapshot, subtask, deployment).
@@ -221,7 +223,7 @@ def _stop_siblings(
     for shown, steps in lanes:
         if shown is None:
             continue
-        stage, status = (steps[-1][1], steps[-1][2]) if steps else (0, NOT_STARTED)
+        stage, status = (steps[-1][1], steps[-1][2]) if steps else (_FIRST_STAGE, NOT_STARTED)
         if status in FINAL:
             continue
         log = _log_entry(shown.resource, stage, fail_time, level="ERROR", message=cause)
@@ -241,10 +243,18 @@ def build_schedule(
     b = _Builder()
     b.add(created_ms, _RANK_DEPLOYMENT_START, "deployment", None, None, None, NOT_STARTED)
     for task in plan.tasks:
-        b.add(created_ms, _RANK_TASK_START, "task", task.task_id, None, 0, NOT_STARTED)
+        b.add(created_ms, _RANK_TASK_START, "task", task.task_id, None, _FIRST_STAGE, NOT_STARTED)
     for task in plan.tasks:
         for snap in task.snapshots:
-            b.add(created_ms, _RANK_SNAPSHOT, "snapshot", task.task_id, snap.snapshot_id, 0, 0)
+            b.add(
+                created_ms,
+                _RANK_SNAPSHOT,
+                "snapshot",
+                task.task_id,
+                snap.snapshot_id,
+                _FIRST_STAGE,
+                NOT_STARTED,
+            )
     start = created_ms + d // 2
     b.add(start, _RANK_DEPLOYMENT_START, "deployment", None, None, None, RUNNING)
     fail_task, fail_snap = _failing_snapshot(plan, failure)
@@ -252,7 +262,7 @@ def build_schedule(
     task_ends: list[tuple[int, int]] = []  # (time, final status)
     for i, task in enumerate(plan.tasks):
         t_start = start + i * (d // 10)
-        b.add(t_start, _RANK_TASK_START, "task", task.task_id, None, 0, RUNNING)
+        b.add(t_start, _RANK_TASK_START, "task", task.task_id, None, _FIRST_STAGE, RUNNING)
         n = len(task.snapshots)
         stagger = min(3 * d // 10, (3 * d // 2) // max(n, 1))
         # Per snapshot: its own (time, stage, status, log) steps.  A resource-less subtask
@@ -289,7 +299,7 @@ def build_schedule(
                     )
                     steps.append((t, stage, FAILED, log))
                     break
-                status = SUCCEEDED if stage == 32 else RUNNING
+                status = SUCCEEDED if stage == _LAST_STAGE else RUNNING
                 log = _log_entry(lane.resource, stage, t) if lane is not None else None
                 steps.append((t, stage, status, log))
             lanes.append((lane, steps))
@@ -318,7 +328,9 @@ def build_schedule(
             _stop_siblings(b, task.task_id, lanes, fail_time)
 
         # The subtask follows its snapshots.
-        state: dict[int, tuple[int, int]] = {idx: (0, RUNNING) for idx in range(len(lanes))}
+        state: dict[int, tuple[int, int]] = {
+            idx: (_FIRST_STAGE, RUNNING) for idx in range(len(lanes))
+        }
         merged = sorted(
             (
                 (t, idx, stage, status)
@@ -326,7 +338,7 @@ def build_schedule(
                 for (t, stage, status, _) in steps
             ),
         )
-        last = (0, RUNNING)
+        last = (_FIRST_STAGE, RUNNING)
         end: tuple[int, int] | None = None
         pos = 0
         while pos < len(merged):
@@ -339,7 +351,7 @@ def build_schedule(
             if failed:
                 agg = (failed[0][0], FAILED)
             elif all(st[1] == SUCCEEDED for st in state.values()):
-                agg = (32, SUCCEEDED)
+                agg = (_LAST_STAGE, SUCCEEDED)
             else:
                 agg = (min(st[0] for st in state.values()), RUNNING)
             if agg != last:
@@ -378,7 +390,7 @@ def _close(plan: Plan, events: list[Transition], closed_ms: int) -> list[Transit
     for key, e in list(latest.items()):
         if e.kind != "snapshot" or e.status in FINAL:
             continue
-        stage = e.stage or 0
+        stage = e.stage or _FIRST_STAGE
         res = resources[e.snapshot_id or ""]
         log = _log_entry(res, stage, closed_ms, level="ERROR", message="deployment closed")
         b.add(closed_ms, _RANK_SNAPSHOT, "snapshot", e.task_id, e.snapshot_id, stage, FAILED, log)

@@ -44,10 +44,6 @@ class FleetSpec:
     def name(self, index: int) -> str:
         return f"fleet-{index:04d}"
 
-    @property
-    def failing_count(self) -> int:
-        return round(self.fail_rate * self.size)
-
 
 def choose_failing(instance_ids: Sequence[str], fail_rate: float, seed: int) -> frozenset[str]:
     """``round(fail_rate * len(instance_ids))`` of the ids, the same for the same seed."""
