@@ -27,6 +27,7 @@ from .._catalog import OPERATIONS, snake_case
 from .._wire import to_int
 from ._deploy import (
     FINAL,
+    NOT_STARTED,
     DeploymentView,
     Failure,
     Plan,
@@ -36,8 +37,9 @@ from ._deploy import (
     build_schedule,
 )
 from ._fleet import FleetSpec, choose_failing, fleet_failure
+from ._gateway import format_request_id
 
-__all__ = ["Backend", "BusinessError", "Limits"]
+__all__ = ["Backend", "BusinessError", "Limits", "UnknownDeployment"]
 
 # The console shows times in China Standard Time: the samples' "2019-06-26 18:12:29"
 # matches Description "deploy_1561543948874" (10:12:28 UTC).
@@ -66,6 +68,19 @@ class BusinessError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class UnknownDeployment(KeyError):
+    """A test helper (``timeline``, ``fail_deployment``) named a deployment the emulator
+    never made: a ``KeyError`` whose text is ``no deployment <id>``, the same wherever it
+    is raised and answered (HTTP 404 from the inspection endpoints)."""
+
+    def __init__(self, deployment_id: str) -> None:
+        super().__init__(f"no deployment {deployment_id}")
+        self.deployment_id = deployment_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,6 +121,11 @@ class Device:
         }
 
 
+# VersionState (QueryEdgeDriverVersion) and a driver's Type (QueryEdgeDriver), as the
+# service writes and filters them.
+UNPUBLISHED, PUBLISHED = 0, 1
+OFFICIAL, CUSTOM = 0, 1
+
 # The optional texts of a driver version (2.8.4), each kept in the DriverVersion field of
 # its snake_case name: written by Create/UpdateEdgeDriverVersion, answered when set.
 _VERSION_TEXTS = (
@@ -129,7 +149,7 @@ class DriverVersion:
     driver_config: str | None = None
     config_check_rule: str | None = None
     container_config: str | None = None
-    state: int = 0  # VersionState: 0 unpublished, 1 published
+    state: int = UNPUBLISHED
     created_ms: int = 0
     modified_ms: int = 0
 
@@ -148,7 +168,7 @@ class Driver:
     runtime: str
     cpu_arch: str | None
     is_builtin: bool
-    type: int  # 0 official, 1 custom
+    type: int  # OFFICIAL or CUSTOM
     created_ms: int
     modified_ms: int
     versions: dict[str, DriverVersion] = field(default_factory=dict)
@@ -209,7 +229,7 @@ class Deployment:
 
     def status(self, now_ms: int) -> int:
         _, last = self.view.state("deployment", None, None, now_ms)
-        return 0 if last is None else last.status
+        return NOT_STARTED if last is None else last.status
 
     def running(self, now_ms: int) -> bool:
         return self.view.final(now_ms) is None
@@ -238,8 +258,10 @@ def gmt(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=_CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _times(prefix: str, ms: int) -> dict[str, Any]:
-    return {prefix: gmt(ms), f"{prefix}Timestamp": ms}
+def _times(prefix: str, ms: int, *, stamp: bool = True) -> dict[str, Any]:
+    """A time as the service writes it: ``<prefix>`` (:func:`gmt`) and, where the Action
+    documents it, ``<prefix>Timestamp`` (milliseconds)."""
+    return {prefix: gmt(ms), f"{prefix}Timestamp": ms} if stamp else {prefix: gmt(ms)}
 
 
 def _int(params: Mapping[str, str], name: str, default: int) -> int:
@@ -361,7 +383,7 @@ class Backend:
                 runtime="nodejs8",
                 cpu_arch=None,
                 is_builtin=True,
-                type=0,
+                type=OFFICIAL,
                 created_ms=1561543948000,
                 modified_ms=1561543948000,
             )
@@ -370,7 +392,7 @@ class Backend:
                 version="1.0.0",
                 edge_version="2.0.0",
                 description=f"official {protocol} driver",
-                state=1,
+                state=PUBLISHED,
                 created_ms=driver.created_ms,
                 modified_ms=driver.created_ms,
             )
@@ -433,8 +455,7 @@ class Backend:
         return "".join(self.rng.choice(_ALNUM) for _ in range(n))
 
     def request_id(self) -> str:
-        h = f"{self.rng.getrandbits(128):032X}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return format_request_id(self.rng.getrandbits(128))
 
     # ----------------------------------------------------------------- dispatch
 
@@ -476,21 +497,17 @@ class Backend:
 
     def release_driver_version(self, driver_id: str, version: str, now_ms: int) -> None:
         """Publish a version (the console's "release"; no API Action of the 34 does it)."""
-        dv = self._driver(driver_id).versions.get(version)
-        if dv is None:
-            raise BusinessError("iot.edge.DriverVersionNotExist", f"{driver_id} {version}")
-        if dv.state == 1:
+        dv = self._version(self._driver(driver_id), version)
+        if dv.state == PUBLISHED:
             raise BusinessError("iot.edge.DriverVersionHasBeenReleased", version)
-        dv.state, dv.modified_ms = 1, now_ms
+        dv.state, dv.modified_ms = PUBLISHED, now_ms
 
     def fail_deployment(self, failure: Failure, deployment_id: str | None, now_ms: int) -> None:
         """Arm a failure for the next deployment, or re-plan a running one."""
         if deployment_id is None:
             self.pending_failure = failure
             return
-        dep = self.deployments.get(deployment_id)
-        if dep is None:
-            raise KeyError(f"no deployment {deployment_id}")
+        dep = self.deployment(deployment_id)
         failure.locate(dep.plan)  # ValueError before anything changes
         before = [_shape(e) for e in dep.view.events if e.time_ms <= now_ms]
         old = dep.failure
@@ -505,10 +522,14 @@ class Backend:
             )
 
     def timeline(self, deployment_id: str, now_ms: int) -> list[dict[str, Any]]:
+        return self.deployment(deployment_id).view.timeline(deployment_id, now_ms)
+
+    def deployment(self, deployment_id: str) -> Deployment:
+        """The deployment with this id, for the test helpers; UnknownDeployment if none."""
         dep = self.deployments.get(deployment_id)
         if dep is None:
-            raise KeyError(f"no deployment {deployment_id}")
-        return dep.view.timeline(deployment_id, now_ms)
+            raise UnknownDeployment(deployment_id)
+        return dep
 
     # ----------------------------------------------------------------- lookups
 
@@ -527,7 +548,7 @@ class Backend:
 
     def _custom_driver(self, driver_id: str) -> Driver:
         driver = self._driver(driver_id)
-        if driver.type != 1:  # official drivers are not the caller's to change
+        if driver.type != CUSTOM:  # official drivers are not the caller's to change
             raise BusinessError("iot.edge.DriverNotExist", f"{driver_id} is not a custom driver")
         return driver
 
@@ -586,12 +607,10 @@ class Backend:
             "Name": inst.name,
             "Spec": inst.spec,
             "BizEnable": inst.biz_enable,
-            "GmtCreate": gmt(inst.created_ms),
-            "GmtModified": gmt(inst.modified_ms),
+            # GetEdgeInstance documents the *Timestamp fields, QueryEdgeInstance not.
+            **_times("GmtCreate", inst.created_ms, stamp=stamps),
+            **_times("GmtModified", inst.modified_ms, stamp=stamps),
         }
-        if stamps:  # GetEdgeInstance documents the *Timestamp fields, QueryEdgeInstance not
-            out["GmtCreateTimestamp"] = inst.created_ms
-            out["GmtModifiedTimestamp"] = inst.modified_ms
         if inst.tags:
             out["Tags"] = inst.tags
         latest = self._latest(inst)
@@ -698,7 +717,7 @@ class Backend:
 
     def _op_create_edge_driver(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         key = (p["DriverName"], p["DriverProtocol"], p["Runtime"], p.get("CpuArch"))
-        custom = [d for d in self.drivers.values() if d.type == 1]
+        custom = [d for d in self.drivers.values() if d.type == CUSTOM]
         if any((d.name, d.protocol, d.runtime, d.cpu_arch) == key for d in custom):
             raise BusinessError("iot.edge.DriverNameProtocolRuntimeCpuArchMustBeUnique")
         if len(custom) >= self.limits.custom_drivers:
@@ -710,7 +729,7 @@ class Backend:
             runtime=p["Runtime"],
             cpu_arch=p.get("CpuArch"),
             is_builtin=_bool(p, "IsBuiltIn", documented_default("CreateEdgeDriver", "IsBuiltIn")),
-            type=1,
+            type=CUSTOM,
             created_ms=now,
             modified_ms=now,
         )
@@ -719,7 +738,7 @@ class Backend:
 
     def _op_delete_edge_driver(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         driver = self._custom_driver(p["DriverId"])
-        if any(v.state == 1 for v in driver.versions.values()):
+        if any(v.state == PUBLISHED for v in driver.versions.values()):
             raise BusinessError("iot.edge.DriverHasReleasedVersion")
         if any(driver.driver_id in i.drivers for i in self.instances.values()):
             raise BusinessError("iot.edge.DriverVersionAlreadyBindToInstance")
@@ -731,7 +750,7 @@ class Backend:
         return {"DriverList": [self._driver_fields(d) for d in found]}
 
     def _op_query_edge_driver(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
-        kind = _int(p, "Type", 1)
+        kind = to_int(p["Type"], "Type")  # required: the catalog refuses a request without
         name = p.get("DriverName")
         found = [
             d for d in self.drivers.values() if d.type == kind and (name is None or name in d.name)
@@ -761,7 +780,7 @@ class Backend:
     def _op_delete_edge_driver_version(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         driver = self._custom_driver(p["DriverId"])
         dv = self._version(driver, p["DriverVersion"])
-        if dv.state == 1:
+        if dv.state == PUBLISHED:
             raise BusinessError("iot.edge.ReleasedVersionCannotBeDeletedOrModified")
         for inst in self.instances.values():
             bound = inst.drivers.get(driver.driver_id)
@@ -773,7 +792,7 @@ class Backend:
     def _op_update_edge_driver_version(self, p: Mapping[str, str], now: int) -> dict[str, Any]:
         driver = self._custom_driver(p["DriverId"])
         dv = self._version(driver, p["DriverVersion"])
-        if dv.state == 1:
+        if dv.state == PUBLISHED:
             raise BusinessError("iot.edge.ReleasedVersionCannotBeDeletedOrModified")
         dv.edge_version = p["EdgeVersion"]
         _write_texts(dv, p)
@@ -896,8 +915,8 @@ class Backend:
         for b in inst.drivers.values():
             item: dict[str, Any] = {
                 "DriverId": b.driver_id,
-                "GmtCreate": gmt(b.created_ms),
-                "GmtModified": gmt(b.modified_ms),
+                **_times("GmtCreate", b.created_ms, stamp=False),
+                **_times("GmtModified", b.modified_ms, stamp=False),
             }
             if b.version is not None:
                 item["DriverVersion"] = b.version

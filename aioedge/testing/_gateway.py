@@ -20,16 +20,61 @@ from .._catalog import API_VERSION, OPERATIONS, REQUIRED_COMMON_PARAMS
 from .._credentials import Credentials
 from .._signing import sign, string_to_sign
 
-__all__ = ["Gateway", "NonceStore", "Rejection", "parse_timestamp"]
+__all__ = [
+    "ACTION_NOT_FOUND",
+    "INVALID_VERSION",
+    "SERVICE_UNAVAILABLE",
+    "Gateway",
+    "NonceStore",
+    "Rejection",
+    "format_request_id",
+    "missing",
+    "parse_timestamp",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class Rejection:
-    """Why a request is refused: the HTTP status, the service code and its message."""
+    """Why a request is refused: the HTTP status, the service code and its message.
+
+    Every refusal of the emulated API and of its STS is one of these, and its body is
+    :meth:`body`: the one shape of an error answer (ERRATA: Responses)."""
 
     http_status: int
     code: str
     message: str
+
+    def body(self, request_id: str, host_id: str) -> dict[str, str]:
+        """The answer's body: ``{RequestId, HostId, Code, Message}``."""
+        return {
+            "RequestId": request_id,
+            "HostId": host_id,
+            "Code": self.code,
+            "Message": self.message,
+        }
+
+
+def missing(name: str) -> Rejection:
+    """A required parameter left out (or empty): HTTP 400 ``Missing<Name>``."""
+    return Rejection(400, f"Missing{name}", f"{name} is mandatory for this action.")
+
+
+INVALID_VERSION = Rejection(400, "InvalidVersion", "Specified parameter Version is not valid.")
+ACTION_NOT_FOUND = Rejection(
+    404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method."
+)
+SERVICE_UNAVAILABLE = Rejection(
+    503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server."
+)
+
+#: The common parameters a signed request carries (every one but Action and Version).
+SIGNED_PARAMS = tuple(name for name in REQUIRED_COMMON_PARAMS if name not in ("Action", "Version"))
+
+
+def format_request_id(bits: int) -> str:
+    """A RequestId as the service writes one: 128 bits as upper-case 8-4-4-4-12 hex."""
+    h = f"{bits:032X}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 #: ``aioedge._signing.parse_timestamp`` (anything else is ``InvalidTimeStamp.Format``),
@@ -90,18 +135,30 @@ class Gateway:
         """None when the request may proceed, else the gateway's refusal."""
         for name in REQUIRED_COMMON_PARAMS:
             if not params.get(name):
-                return Rejection(400, f"Missing{name}", f"{name} is mandatory for this action.")
+                return missing(name)
         if params["Version"] != API_VERSION:
-            return Rejection(400, "InvalidVersion", "Specified parameter Version is not valid.")
+            return INVALID_VERSION
         if params["Action"] not in OPERATIONS:
-            return Rejection(
-                404,
-                "InvalidAction.NotFound",
-                "Specified api is not found, please check your url and method.",
-            )
+            return ACTION_NOT_FOUND
         fmt = params.get("Format")
         if fmt is not None and fmt.upper() not in ("JSON", "XML"):
             return Rejection(400, "InvalidParameter", "Specified parameter Format is not valid.")
+        if self.region_id is not None and params.get("RegionId", self.region_id) != self.region_id:
+            return Rejection(
+                400, "InvalidRegionId", f"Specified region {params.get('RegionId')!r} is not valid."
+            )
+        rejection = self.check_signed(method, params, now)
+        if rejection is not None and rejection.code == "InvalidSecurityToken.Expired":
+            self.expired_refusals += 1
+        return rejection
+
+    def check_signed(self, method: str, params: Mapping[str, str], now: float) -> Rejection | None:
+        """The signature v1 checks alone (the API's and STS AssumeRole's): the signed
+        common parameters, signature method and version, Timestamp, AccessKeyId, its
+        SecurityToken and expiry, the signature, then the nonce."""
+        for name in SIGNED_PARAMS:
+            if not params.get(name):
+                return missing(name)
         if params["SignatureMethod"] != "HMAC-SHA1":
             return Rejection(
                 400, "InvalidSignatureMethod", "Specified signature method is not supported."
@@ -113,10 +170,6 @@ class Gateway:
         # The official SDKs send an empty SignatureType; any other value is unknown to v1.
         if params.get("SignatureType", "") != "":
             return Rejection(400, "InvalidSignatureType", "Specified signature type is not valid.")
-        if self.region_id is not None and params.get("RegionId", self.region_id) != self.region_id:
-            return Rejection(
-                400, "InvalidRegionId", f"Specified region {params.get('RegionId')!r} is not valid."
-            )
         sent = parse_timestamp(params["Timestamp"])
         if sent is None:
             return Rejection(
@@ -135,9 +188,7 @@ class Gateway:
             )
         token = params.get("SecurityToken")
         if creds.security_token is not None and not token:
-            return Rejection(
-                400, "MissingSecurityToken", "SecurityToken is mandatory for this action."
-            )
+            return missing("SecurityToken")
         if token is not None and token != creds.security_token:
             return Rejection(
                 400,
@@ -145,7 +196,6 @@ class Gateway:
                 "Specified SecurityToken mismatch with the AccessKey.",
             )
         if creds.expiration is not None and now >= creds.expiration:
-            self.expired_refusals += 1
             return Rejection(
                 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
             )

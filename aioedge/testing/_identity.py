@@ -30,13 +30,23 @@ import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any
 
 from aiohttp import web
 
 from .._credentials import Credentials, format_expiration
-from .._signing import sign, string_to_sign
-from ._gateway import Gateway, parse_timestamp
+from .._signing import string_to_sign
+from ._gateway import (
+    ACTION_NOT_FOUND,
+    INVALID_VERSION,
+    SERVICE_UNAVAILABLE,
+    Gateway,
+    Rejection,
+    format_request_id,
+    missing,
+)
+from ._server import dumps, read_params, respond
 from ._service import EmulatorOptions
 
 __all__ = ["IDENTITY_FAULTS", "Identity", "IdentityRecord", "add_identity_routes"]
@@ -165,62 +175,63 @@ class Identity:
     # ----------------------------------------------------------------- STS
 
     def _request_id(self) -> str:
-        h = self._hex(32).upper()
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+        return format_request_id(int(self._hex(32), 16))
 
     def sts(self, method: str, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
         """One STS request: (HTTP status, body)."""
         rid = self._request_id()
         action = params.get("Action", "")
 
-        def error(status: int, code: str, message: str) -> tuple[int, dict[str, Any]]:
-            self._record(action or "STS", code, oidc_token=params.get("OIDCToken"))
-            body = {"RequestId": rid, "HostId": "sts.aliyuncs.com", "Code": code}
-            return status, {**body, "Message": message}
+        def error(rejection: Rejection) -> tuple[int, dict[str, Any]]:
+            self._record(action or "STS", rejection.code, oidc_token=params.get("OIDCToken"))
+            return rejection.http_status, rejection.body(rid, "sts.aliyuncs.com")
 
         if self.fault == "unavailable":
-            return error(
-                503,
-                "ServiceUnavailable",
-                "The request has failed due to a temporary failure of the server.",
-            )
+            return error(SERVICE_UNAVAILABLE)
         if params.get("Version") != STS_VERSION:
-            return error(400, "InvalidVersion", "Specified parameter Version is not valid.")
+            return error(INVALID_VERSION)
         if action not in ("AssumeRole", "AssumeRoleWithOIDC"):
-            return error(404, "InvalidAction.NotFound", "Specified api is not found.")
+            return error(ACTION_NOT_FOUND)
         if self.fault == "echo_secrets":
             quoted = " ".join(
                 params.get(name, "") for name in ("OIDCToken", "SecurityToken", "Signature")
             )
             return error(
-                400,
-                "SignatureDoesNotMatch",
-                f"Specified signature is not matched with our calculation. "
-                f"server string to sign is:{string_to_sign(method, params)} got:{quoted}",
+                Rejection(
+                    400,
+                    "SignatureDoesNotMatch",
+                    f"Specified signature is not matched with our calculation. "
+                    f"server string to sign is:{string_to_sign(method, params)} got:{quoted}",
+                )
             )
         for name in (
             "RoleArn",
             *(("OIDCProviderArn", "OIDCToken") if action != "AssumeRole" else ()),
         ):
             if not params.get(name):
-                return error(400, f"Missing{name}", f"{name} is mandatory for this action.")
+                return error(missing(name))
         role = params["RoleArn"]
         if not _ROLE_ARN.fullmatch(role):
-            return error(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrong.")
+            return error(
+                Rejection(400, "InvalidParameter.RoleArn", "The parameter RoleArn is wrong.")
+            )
         try:
             duration = int(params.get("DurationSeconds", "3600"))
         except ValueError:
             duration = -1
         if not 900 <= duration <= 43200:
             return error(
-                400,
-                "InvalidParameter.DurationSeconds",
-                "The DurationSeconds must be between 900 and 43200.",
+                Rejection(
+                    400,
+                    "InvalidParameter.DurationSeconds",
+                    "The DurationSeconds must be between 900 and 43200.",
+                )
             )
         if action == "AssumeRole":
-            refusal = self._check_signed(method, params)
+            # Signed v1 like an API request, and checked by the same gateway rule.
+            refusal = self.gateway.check_signed(method, params, self.clock())
             if refusal is not None:
-                return error(*refusal)
+                return error(refusal)
         creds = self.issue(action, duration)
         session = params.get("RoleSessionName") or "session"
         self._record(
@@ -243,46 +254,13 @@ class Identity:
             body["Credentials"] = self._document(creds)
         return 200, body
 
-    def _check_signed(self, method: str, params: Mapping[str, str]) -> tuple[int, str, str] | None:
-        for name in ("AccessKeyId", "Signature", "SignatureNonce", "Timestamp"):
-            if not params.get(name):
-                return 400, f"Missing{name}", f"{name} is mandatory for this action."
-        now = self.clock()
-        sent = parse_timestamp(params["Timestamp"])
-        if sent is None:
-            return 400, "InvalidTimeStamp.Format", "Specified time stamp is not well formatted."
-        if abs(now - sent) > self.gateway.tolerance:
-            return 400, "InvalidTimeStamp.Expired", "Specified time stamp or date value is expired."
-        creds = self.gateway.keys.get(params["AccessKeyId"])
-        if creds is None:
-            return 404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."
-        if creds.security_token is not None and params.get("SecurityToken") != creds.security_token:
-            return (
-                400,
-                "InvalidSecurityToken.MismatchWithAccessKey",
-                "Specified SecurityToken mismatch with the AccessKey.",
-            )
-        if creds.expiration is not None and now >= creds.expiration:
-            return 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
-        if params["Signature"] != sign(method, params, creds.access_key_secret):
-            return (
-                400,
-                "SignatureDoesNotMatch",
-                "Specified signature is not matched with our calculation.",
-            )
-        if not self.gateway.nonces.use(params["AccessKeyId"], params["SignatureNonce"], now):
-            return 400, "SignatureNonceUsed", "Specified signature nonce was used already."
-        return None
-
     # ----------------------------------------------------------------- ECS metadata
 
     def metadata_token(self, ttl: str | None) -> tuple[int, str]:
         if not self.options.imds_v2:
-            self._record("metadata-token", "HTTP404")
-            return 404, "Not Found"
+            return self._refuse("metadata-token", 404)
         if self.fault == "unavailable":
-            self._record("metadata-token", "HTTP503")
-            return 503, "Service Unavailable"
+            return self._refuse("metadata-token", 503)
         try:
             seconds = int(ttl or "")
         except ValueError:
@@ -310,22 +288,26 @@ class Identity:
         if refused is None and self.fault == "unavailable":
             refused = 503
         if refused is not None:
-            self._record(
-                "metadata", f"HTTP{refused}", role=role or None, imds_token=token is not None
+            return self._refuse(
+                "metadata", refused, role=role or None, imds_token=token is not None
             )
-            return refused, "Forbidden"
         if not role:
             self._record("metadata", "listed", imds_token=token is not None)
             return 200, self.options.ecs_role_name
         if role != self.options.ecs_role_name:
-            self._record("metadata", "HTTP404", role=role, imds_token=token is not None)
-            return 404, "Not Found"
+            return self._refuse("metadata", 404, role=role, imds_token=token is not None)
         return 200, self._key_answer("metadata", role=role, imds_token=token is not None)
+
+    def _refuse(self, kind: str, status: int, **extra: Any) -> tuple[int, str]:
+        """A metadata refusal: recorded as ``HTTP<status>``, answered with its reason phrase."""
+        self._record(kind, f"HTTP{status}", **extra)
+        return status, HTTPStatus(status).phrase
 
     def uri(self) -> tuple[int, Any]:
         if self.fault == "unavailable":
-            self._record("uri", "HTTP503")
-            return 503, {"Code": "ServiceUnavailable", "Message": "try again later"}
+            self._record("uri", f"HTTP{SERVICE_UNAVAILABLE.http_status}")
+            body = {"Code": SERVICE_UNAVAILABLE.code, "Message": SERVICE_UNAVAILABLE.message}
+            return SERVICE_UNAVAILABLE.http_status, body
         return 200, self._key_answer("uri")
 
     def _key_answer(self, kind: str, **extra: Any) -> dict[str, Any]:
@@ -342,33 +324,34 @@ class Identity:
 _IDENTITY_KEY = web.AppKey("identity", Identity)
 
 
+def _answer(identity: Identity, status: int, body: Any) -> web.Response:
+    """JSON or text, built as every emulated answer is (``_server.respond``)."""
+    if isinstance(body, dict):
+        rid = body.get("RequestId")
+        return respond(identity.clock, status, dumps(body), rid if isinstance(rid, str) else None)
+    return respond(identity.clock, status, str(body).encode(), content_type="text/plain")
+
+
 async def _sts(request: web.Request) -> web.Response:
     identity = request.app[_IDENTITY_KEY]
-    params = dict(request.query)
-    if request.method == "POST" and request.body_exists:
-        form = await request.post()
-        params.update({k: v for k, v in form.items() if isinstance(v, str)})
-    status, body = identity.sts(request.method, params)
-    headers = {"x-acs-request-id": str(body.get("RequestId", ""))}
-    return web.json_response(body, status=status, headers=headers)
+    status, body = identity.sts(request.method, await read_params(request))
+    return _answer(identity, status, body)
 
 
 async def _metadata_token(request: web.Request) -> web.Response:
-    status, text = request.app[_IDENTITY_KEY].metadata_token(request.headers.get(_TTL_HEADER))
-    return web.Response(text=text, status=status)
+    identity = request.app[_IDENTITY_KEY]
+    return _answer(identity, *identity.metadata_token(request.headers.get(_TTL_HEADER)))
 
 
 async def _metadata(request: web.Request) -> web.Response:
+    identity = request.app[_IDENTITY_KEY]
     role = request.match_info.get("role", "")
-    status, body = request.app[_IDENTITY_KEY].metadata(role, request.headers.get(_TOKEN_HEADER))
-    if isinstance(body, dict):
-        return web.json_response(body, status=status)
-    return web.Response(text=str(body), status=status)
+    return _answer(identity, *identity.metadata(role, request.headers.get(_TOKEN_HEADER)))
 
 
 async def _uri(request: web.Request) -> web.Response:
-    status, body = request.app[_IDENTITY_KEY].uri()
-    return web.json_response(body, status=status)
+    identity = request.app[_IDENTITY_KEY]
+    return _answer(identity, *identity.uri())
 
 
 def add_identity_routes(app: web.Application, identity: Identity) -> None:

@@ -14,23 +14,49 @@ import contextlib
 import json
 import socket
 import struct
+from collections.abc import Callable
 from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
 
 from .._log import get_logger
+from ._backend import UnknownDeployment
 from ._deploy import Failure
 from ._faults import FaultSpec, check_fault_actions, normalize_faults
 from ._service import Reply, Service
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "dumps", "read_params", "respond"]
 
 _SERVICE_KEY = web.AppKey("service", Service)
 
 
-def _dumps(body: Any) -> bytes:
+def dumps(body: Any) -> bytes:
+    """A JSON answer's bytes, as the service writes them (compact, UTF-8)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def respond(
+    clock: Callable[[], float],
+    status: int,
+    body: bytes,
+    request_id: str | None = None,
+    retry_after_ms: int | None = None,
+    *,
+    content_type: str = "application/json",
+) -> web.Response:
+    """One answer of the emulated services (the API, its STS, ECS metadata, the
+    credentials URI): ``Date`` from the emulator's clock, ``x-acs-request-id`` when the
+    answer has one, ``x-acs-retry-after`` when given."""
+    # The service's own clock: a client corrects its clock skew from this header.
+    headers = {"Date": formatdate(clock(), usegmt=True)}
+    if request_id:
+        headers["x-acs-request-id"] = request_id
+    if retry_after_ms is not None:
+        headers["x-acs-retry-after"] = str(retry_after_ms)
+    return web.Response(
+        body=body, status=status, headers=headers, content_type=content_type, charset="utf-8"
+    )
 
 
 def _response(
@@ -40,19 +66,7 @@ def _response(
     request_id: str | None,
     retry_after_ms: int | None = None,
 ) -> web.Response:
-    # The service's own clock: a client corrects its clock skew from this header.
-    headers = {"Date": formatdate(service.clock(), usegmt=True)}
-    if request_id:
-        headers["x-acs-request-id"] = request_id
-    if retry_after_ms is not None:
-        headers["x-acs-retry-after"] = str(retry_after_ms)
-    return web.Response(
-        body=body,
-        status=status,
-        headers=headers,
-        content_type="application/json",
-        charset="utf-8",
-    )
+    return respond(service.clock, status, body, request_id, retry_after_ms)
 
 
 def _reset_connection(request: web.Request) -> web.Response:
@@ -67,7 +81,8 @@ def _reset_connection(request: web.Request) -> web.Response:
     return web.Response(status=500)  # never reaches the wire: the transport is gone
 
 
-async def _read_params(request: web.Request) -> dict[str, str]:
+async def read_params(request: web.Request) -> dict[str, str]:
+    """The request's parameters: its query string, then its form body over it."""
     params = dict(request.query)
     if request.method == "POST" and request.body_exists:
         form = await request.post()
@@ -88,7 +103,7 @@ async def _api(request: web.Request) -> web.StreamResponse:
 
 
 async def _handle_api(request: web.Request, service: Service) -> web.StreamResponse:
-    params = await _read_params(request)
+    params = await read_params(request)
     action = params.get("Action", "")
     service.count(action, "requests")
     delay: FaultSpec | None = None
@@ -102,7 +117,7 @@ async def _handle_api(request: web.Request, service: Service) -> web.StreamRespo
             service.record_fault(action, fault.kind, params, executed=False, request_id=rid)
             if fault.kind == "unavailable":
                 reply = service.unavailable(rid)
-                return _response(service, reply.status, _dumps(reply.body), rid)
+                return _response(service, reply.status, dumps(reply.body), rid)
             return _reset_connection(request)  # reset
     reply = service.process(request.method, params)
     if delay is not None:
@@ -123,7 +138,7 @@ async def _handle_api(request: web.Request, service: Service) -> web.StreamRespo
             )
             if fault.kind == "lost":
                 return _reset_connection(request)
-            body = _dumps(reply.body)
+            body = dumps(reply.body)
             return _response(
                 service, reply.status, body[: max(1, len(body) // 2)], reply.request_id
             )
@@ -132,7 +147,7 @@ async def _handle_api(request: web.Request, service: Service) -> web.StreamRespo
 
 def _answer(service: Service, reply: Reply) -> web.Response:
     return _response(
-        service, reply.status, _dumps(reply.body), reply.request_id, reply.retry_after_ms
+        service, reply.status, dumps(reply.body), reply.request_id, reply.retry_after_ms
     )
 
 
@@ -140,7 +155,7 @@ def _answer(service: Service, reply: Reply) -> web.Response:
 
 
 def _ok(body: Any, status: int = 200) -> web.Response:
-    return web.Response(body=_dumps(body), status=status, content_type="application/json")
+    return web.Response(body=dumps(body), status=status, content_type="application/json")
 
 
 def _problem(status: int, message: str) -> web.Response:
@@ -220,8 +235,8 @@ async def _timeline(request: web.Request) -> web.Response:
     deployment_id = request.match_info["deployment_id"]
     try:
         return _ok(service.backend.timeline(deployment_id, service.now_ms()))
-    except KeyError:
-        return _problem(404, f"no deployment {deployment_id}")
+    except UnknownDeployment as exc:
+        return _problem(404, str(exc))
 
 
 async def _fleet(request: web.Request) -> web.Response:
@@ -269,9 +284,9 @@ async def _deployment_failures(request: web.Request) -> web.Response:
             stall=data.get("stall", False) is True,
         )
         service.backend.fail_deployment(failure, data.get("deployment_id"), service.now_ms())
-    except KeyError as exc:
-        return _problem(404 if "deployment" in str(exc) else 400, f"bad failure: {exc}")
-    except (ValueError, TypeError) as exc:
+    except UnknownDeployment as exc:
+        return _problem(404, str(exc))
+    except (KeyError, ValueError, TypeError) as exc:
         return _problem(400, f"bad failure: {exc}")
     return _ok({"armed": True}, 201)
 

@@ -47,7 +47,7 @@ from .._errors import ValidationError
 from ._backend import Backend, BusinessError, Limits, documented_default
 from ._faults import FaultPlan, FaultRecord, FaultSpec
 from ._fleet import FleetSpec
-from ._gateway import Gateway
+from ._gateway import SERVICE_UNAVAILABLE, Gateway, Rejection, missing
 from ._quota import SlidingWindow
 
 __all__ = [
@@ -65,6 +65,8 @@ DEFAULT_CREDENTIALS = Credentials(
     "LTAI5tEmulatorAccessKeyId", "emulator-access-key-secret", source="emulator"
 )
 THROTTLE_STYLES = ("alternate", "http", "business", "random")
+DEFAULT_REGION = "cn-shanghai"
+_THROTTLED = Rejection(400, "Throttling.User", "Request was denied due to user flow control.")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -233,6 +235,8 @@ class Service:
         self.options = options
         self.clock: Callable[[], float] = options.clock or time.time
         self.quota_clock: Callable[[], float] = options.quota_clock or time.monotonic
+        # RegionId None accepts any region; answers then speak for the default one.
+        region_id = options.region_id or DEFAULT_REGION
         keys = {c.access_key_id: c for c in (options.credentials, *options.access_keys)}
         self.gateway = Gateway(
             keys, tolerance=options.timestamp_tolerance, region_id=options.region_id
@@ -244,13 +248,13 @@ class Service:
             stage_ms=options.stage_ms,
             strict_devices=options.strict_devices,
             limits=options.limits,
-            region_id=options.region_id or "cn-shanghai",
+            region_id=region_id,
             fleet=FleetSpec(
                 size=options.fleet, gateways=options.fleet_gateways, fail_rate=options.fail_rate
             ),
         )
         self._limits = {a: options.quota_for(op) for a, op in OPERATIONS.items()}
-        self._host_id = f"iot.{options.region_id or 'cn-shanghai'}.aliyuncs.com"
+        self._host_id = f"iot.{region_id}.aliyuncs.com"
         self.reset()
 
     def reset(self) -> None:
@@ -313,10 +317,9 @@ class Service:
 
     # ----------------------------------------------------------------- answers
 
-    def _error(self, rid: str, status: int, code: str, message: str) -> Reply:
-        # 4xx/5xx bodies are {RequestId, Code, Message} (ERRATA: Responses).
-        body = {"RequestId": rid, "HostId": self._host_id, "Code": code, "Message": message}
-        return Reply(status, body, rid, False)
+    def _error(self, rid: str, rejection: Rejection) -> Reply:
+        # 4xx/5xx bodies are {RequestId, HostId, Code, Message} (ERRATA: Responses).
+        return Reply(rejection.http_status, rejection.body(rid, self._host_id), rid, False)
 
     def _business(self, op: Operation, rid: str, code: str, message: str, executed: bool) -> Reply:
         if op.product == "iot":
@@ -325,12 +328,7 @@ class Service:
         return Reply(200, body, rid, executed)
 
     def unavailable(self, rid: str) -> Reply:
-        return self._error(
-            rid,
-            503,
-            "ServiceUnavailable",
-            "The request has failed due to a temporary failure of the server.",
-        )
+        return self._error(rid, SERVICE_UNAVAILABLE)
 
     def _throttle(self, op: Operation, rid: str) -> Reply:
         style = self.options.throttle_style
@@ -342,9 +340,7 @@ class Service:
             use_http = style == "http"
         self._throttles += 1
         if use_http:
-            return self._error(
-                rid, 400, "Throttling.User", "Request was denied due to user flow control."
-            )
+            return self._error(rid, _THROTTLED)
         # A business code like any other iot.common.*: in the operation's own error shape.
         return self._business(
             op,
@@ -365,28 +361,26 @@ class Service:
         rejection = self.gateway.check(method, params, self.clock())
         if rejection is not None:
             self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
-            return self._error(rid, rejection.http_status, rejection.code, rejection.message)
+            return self._error(rid, rejection)
         assert key_id is not None and nonce is not None  # the gateway requires them
         op = OPERATIONS[action]
         business = {k: v for k, v in params.items() if k not in COMMON_PARAMS}
         # The gateway refuses a request that misses a required parameter before the quota
         # (it does not count against it); other parameter errors are the service's.
-        missing = _missing_param(op, business)
+        absent = _missing_param(op, business)
         invalid: ValidationError | None = None
         wire: dict[str, str] = {}
-        if missing is None:
+        if absent is None:
             try:
                 wire = validate_params(op, _below_one(action, business))
             except ValidationError as exc:
                 if exc.rule == "required":  # an empty value, a list item without a field
-                    missing = exc.param or "parameter"
+                    absent = exc.param or "parameter"
                 else:
                     invalid = exc
-        if missing is not None:
+        if absent is not None:
             self._record(action, key_id, self.quota_clock(), "rejected", nonce, rid)
-            return self._error(
-                rid, 400, f"Missing{missing}", f"{missing} is mandatory for this action."
-            )
+            return self._error(rid, missing(absent))
         # 2.2 quotas: the arrival time is read and recorded with no await in between, so
         # the window sees arrivals in order.
         arrival = self.quota_clock()
