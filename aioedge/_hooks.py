@@ -227,6 +227,11 @@ class HookSet:
     def wants(self, name: str) -> bool:
         return bool(self._methods[name])
 
+    def watches(self) -> bool:
+        """Whether a deployment watch has anything to tell these hooks (``on_poll``,
+        ``on_watch``, ``poll_scope``): the watcher's and the monitor's one test."""
+        return self.wants("on_poll") or self.wants("on_watch") or bool(self._poll_scopes)
+
     def dispatch(self, name: str, info: object) -> list[tuple[Any, Any]] | None:
         """Call every ``name`` hook with ``info``; return what async ones left to await
         (None, the common case: plain hooks cost no coroutine at all)."""

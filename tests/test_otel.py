@@ -38,6 +38,7 @@ from aioedge import (
 from aioedge._retry import set_testing
 from aioedge.otel import OpenTelemetryHooks
 from aioedge.testing import Emulator, FakeClock
+from aioedge.watch import DeploymentMonitor
 
 from .test_client_emulator import SteppingClock
 
@@ -98,10 +99,10 @@ def assert_no_secrets(otel: Otel) -> None:
         assert word not in text, word
 
 
-async def started_deployment(client: EdgeClient, name: str) -> tuple[str, str]:
+async def started_deployment(client: EdgeClient, name: str, gateway: str = "gw") -> tuple[str, str]:
     """An instance named ``name`` with a gateway, and its deployment just created."""
     inst = (await client.call("CreateEdgeInstance", {"Name": name}))["InstanceId"]
-    await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": "gw"})
+    await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": gateway})
     created = await client.call(
         "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
     )
@@ -237,6 +238,109 @@ async def test_a_watch_is_one_span_with_a_call_span_per_poll(otel: Otel) -> None
     (create,) = otel.spans("Iot.CreateEdgeInstanceDeployment")
     assert create.parent is None
     assert_no_secrets(otel)
+
+
+async def test_a_monitor_draws_one_watch_span_per_deployment_with_its_polls_under_it(
+    otel: Otel,
+) -> None:
+    """As a single watcher does: each deployment a monitor follows is one watch span (its
+    outcome, its poll count), the parent of that deployment's poll call spans alone."""
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            good = await started_deployment(client, "fine")
+            emu.fail_deployment_at(stage=8, gateway_id="gw2")
+            bad = await started_deployment(client, "broken", "gw2")
+            with otel.tracer.start_as_current_span("fleet") as root:
+                async with DeploymentMonitor(
+                    client,
+                    pollers=2,
+                    poll_interval=0.5,
+                    max_poll_interval=1.0,
+                    clock=clock,
+                    sleep=sleep,
+                    wall_clock=clock,
+                ) as monitor:
+                    monitor.add(*good)
+                    monitor.add(*bad)
+                    events = [e async for e in monitor]
+    assert monitor.outcomes() == {good: "succeeded", bad: "failed"}
+    finals = {e.deployment_id: e for e in events if e.kind == "final"}
+    watches = {
+        s.attributes["aioedge.deployment_id"]: s
+        for s in otel.spans("aioedge.watch_deployment")
+        if s.attributes is not None
+    }
+    assert set(watches) == {good[1], bad[1]}
+    polls = otel.spans("Iot.GetEdgeInstanceDeployment")
+    per_deployment = monitor.polls_per_deployment()
+    for (inst, dep), outcome in monitor.outcomes().items():
+        watch = watches[dep]
+        assert watch.kind is SpanKind.INTERNAL
+        assert watch.parent is not None and watch.parent.span_id == root.get_span_context().span_id
+        assert watch.attributes is not None
+        assert watch.attributes["aioedge.instance_id"] == inst
+        assert watch.attributes["aioedge.watch.outcome"] == outcome
+        assert watch.attributes["aioedge.watch.polls"] == per_deployment[(inst, dep)] > 1
+        wid = watch.get_span_context().span_id
+        children = [p for p in polls if p.parent is not None and p.parent.span_id == wid]
+        assert len(children) == per_deployment[(inst, dep)]
+        poll_events = [e for e in watch.events if e.name == "poll"]
+        assert len(poll_events) == per_deployment[(inst, dep)]
+        told = sum(len(e.attributes["aioedge.events"]) for e in poll_events if e.attributes)
+        assert told == sum(e.deployment_id == dep for e in events)
+    assert len(polls) == sum(per_deployment.values())  # every poll under one watch
+    assert watches[good[1]].status.status_code is not StatusCode.ERROR
+    assert watches[bad[1]].status.status_code is StatusCode.ERROR
+    assert watches[bad[1]].status.description == finals[bad[1]].message
+    assert_no_secrets(otel)
+
+
+async def test_a_monitor_closed_early_ends_its_open_watch_spans_as_cancelled(
+    otel: Otel,
+) -> None:
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            hooks=[otel.hooks],
+        )
+        async with client:
+            pair = await started_deployment(client, "left")
+            async with DeploymentMonitor(
+                client, poll_interval=0.5, clock=clock, sleep=sleep, wall_clock=clock
+            ) as monitor:
+                monitor.add(*pair)
+                async for event in monitor:
+                    if event.kind != "final":
+                        break
+    (watch,) = otel.spans("aioedge.watch_deployment")
+    assert watch.attributes is not None
+    assert watch.attributes["aioedge.watch.outcome"] == "cancelled"
+    assert watch.status.status_code is StatusCode.ERROR
+    assert watch.attributes["aioedge.watch.polls"] == monitor.polls_per_deployment()[pair]
 
 
 async def test_a_poll_that_failed_without_a_service_code_names_the_error(otel: Otel) -> None:

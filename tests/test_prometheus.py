@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 
+import anyio
 import pytest
 
 # CI installs the extra (test/dev): there a missing package fails instead of skipping.
@@ -27,6 +28,7 @@ from aioedge._ratelimit import LocalRateLimiter
 from aioedge._retry import set_testing
 from aioedge.prometheus import PrometheusHooks
 from aioedge.testing import Emulator, FakeClock
+from aioedge.watch import DeploymentMonitor
 
 from .test_client_emulator import SteppingClock
 
@@ -70,6 +72,50 @@ async def test_calls_retries_throttles_and_durations_match_the_emulators_records
     assert value(reg, "aioedge_throttled_total", **a) == throttled
     text = generate_latest(reg).decode()
     assert SECRET not in text and "LTAIprom" not in text and "F3AP" not in text
+
+
+async def test_a_monitors_polls_are_counted_as_a_watchers_are() -> None:
+    """PrometheusHooks counts calls, not watches: every poll of every deployment a monitor
+    follows is one GetEdgeInstanceDeployment call, as a watcher's polls are."""
+    reg = CollectorRegistry()
+    hooks = PrometheusHooks(registry=reg, limiters=[])
+    clock = FakeClock()
+
+    async def sleep(seconds: float) -> None:
+        clock.advance(seconds)
+        await anyio.sleep(0)
+
+    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
+        client = EdgeClient(
+            credentials=KEY,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            retry=None,
+            clock=clock,
+            hooks=[hooks],
+        )
+        async with client:
+            pairs = []
+            for i in range(2):
+                inst = (await client.call("CreateEdgeInstance", {"Name": f"m{i}"}))["InstanceId"]
+                await client.call(
+                    "BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": f"gw{i}"}
+                )
+                created = await client.call(
+                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+                )
+                pairs.append((inst, created["DeploymentId"]))
+            async with DeploymentMonitor(
+                client, poll_interval=0.5, clock=clock, sleep=sleep, wall_clock=clock
+            ) as monitor:
+                for pair in pairs:
+                    monitor.add(*pair)
+                events = [e async for e in monitor]
+    assert [e.outcome for e in events if e.kind == "final"] == ["succeeded"] * 2
+    polls = sum(monitor.polls_per_deployment().values())
+    g = {"action": "GetEdgeInstanceDeployment"}
+    assert value(reg, "aioedge_calls_total", outcome="ok", **g) == polls > 2
+    assert value(reg, "aioedge_call_duration_seconds_count", **g) == polls
 
 
 async def test_quota_waits_and_the_limiters_state_as_gauges() -> None:

@@ -6,9 +6,10 @@ watcher's sleeps move: a stalled rollout of simulated minutes takes no real wait
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import anyio
 import pytest
 
 from aioedge import EdgeClient, ValidationError
-from aioedge._hooks import PollInfo
+from aioedge._hooks import PollInfo, WatchInfo
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentEvent, DeploymentMonitor
 from aioedge.watch._tracker import Progress, Tracker, WatchOptions, describe_change
@@ -199,6 +200,58 @@ async def test_a_monitor_tells_on_poll_of_every_poll_of_every_deployment(env: En
         assert mine[0].changed and mine[-1].body is not None
         assert mine[-1].body["Data"]["Status"] == 2
     assert sum(len(p.events) for p in polls) == len(events)
+
+
+async def test_a_monitor_tells_on_watch_of_each_deployment_it_follows(env: Env) -> None:
+    """As a watcher does: one watch per deployment, told when it starts and when it ends
+    (its outcome, message and poll count), each of its polls inside its poll scope; a hook
+    with ``on_watch`` and no ``on_poll`` is told too."""
+    fine = await env.instance("wfine", gateways=1, drivers=1)
+    broken = await env.instance("wbroken", gateways=1, drivers=1)
+    good = (fine, await env.deploy(fine))
+    env.emu.fail_deployment_at(gateway_id="wbrokengw0", stage=8)
+    bad = (broken, await env.deploy(broken))
+    told: list[tuple[str, Any]] = []
+
+    class Watches:  # no on_poll: the monitor used to tell such a hook nothing
+        def on_watch(self, info: WatchInfo) -> None:
+            told.append(("watch", info))
+
+        @contextlib.contextmanager
+        def poll_scope(self, info: WatchInfo) -> Iterator[None]:
+            told.append(("poll", info.watch_id))
+            yield
+
+    hooked = EdgeClient(
+        credentials=env.emu.credentials,
+        endpoint=env.emu.endpoint,
+        rate_limit=False,
+        retry=None,
+        clock=env.clock,
+        hooks=[Watches()],
+    )
+    async with hooked, _monitor_of(hooked, env, pollers=2, poll_interval=0.5) as monitor:
+        monitor.add(*good)
+        monitor.add(*bad)
+        events = [e async for e in monitor]
+    finals = {e.deployment_id: e for e in events if e.kind == "final"}
+    assert monitor.outcomes() == {good: "succeeded", bad: "failed"}
+    per = monitor.polls_per_deployment()
+    watches = [info for what, info in told if what == "watch"]
+    assert len(watches) == 4
+    for pair in (good, bad):
+        started, ended = [w for w in watches if w.deployment_id == pair[1]]
+        assert started.outcome is None and started.polls == 0
+        assert started.instance_id == pair[0] and ended.watch_id == started.watch_id
+        assert ended.outcome == monitor.outcomes()[pair] and ended.polls == per[pair] > 1
+        assert ended.message == finals[pair[1]].message and ended.elapsed > 0
+        order = [what for what, info in told if info in (started, ended, started.watch_id)]
+        assert order == ["watch"] + ["poll"] * per[pair] + ["watch"]
+    assert watches[0].watch_id != watches[1].watch_id
+
+
+def _monitor_of(client: EdgeClient, env: Env, **kw: Any) -> DeploymentMonitor:
+    return DeploymentMonitor(client, clock=env.clock, sleep=env.sleep, wall_clock=env.clock, **kw)
 
 
 def _monitor(env: Env, **kw: Any) -> DeploymentMonitor:

@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import ApiError
-from .._hooks import PollInfo, next_watch_id
+from .._hooks import PollInfo, WatchInfo, next_watch_id
 from .._log import get_logger
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ from ._tracker import (
     error_text,
     root_cause,
     tell_poll,
+    tell_watch_ended,
+    tell_watch_started,
     watch_hooks,
 )
 
@@ -60,6 +62,8 @@ class _Entry:
     # For PollInfo: which watch and since when (monotonic).
     watch_id: int = field(compare=False, default_factory=next_watch_id)
     added: float = field(compare=False, default=0.0)
+    # What the hooks were told when this deployment's watch started (None: not yet).
+    watch: WatchInfo | None = field(compare=False, default=None)
 
 
 #: What travels through the monitor's stream: the event and the deployment it belongs to.
@@ -130,12 +134,15 @@ class DeploymentMonitor:
             timeout=timeout,
             progress_timeout=progress_timeout,
         )
-        # The client's on_poll hooks and this monitor's own on_poll, told of every poll.
+        # The client's watch hooks and this monitor's own on_poll: told of each deployment's
+        # watch (started, ended) and of every poll, each poll in its watch's poll scope.
         hooks = watch_hooks(client, on_poll)
         if pollers < 1:
             raise ValueError("pollers must be >= 1")
         self._client = client
-        self._hooks = hooks if hooks is not None and hooks.wants("on_poll") else None
+        self._hooks = hooks
+        # The watches the hooks were told started and not yet ended, by watch_id.
+        self._watching: dict[int, _Entry] = {}
         self._pollers = pollers
         self._buffer_size = buffer_size
         self._until_idle = until_idle
@@ -314,6 +321,10 @@ class DeploymentMonitor:
         finally:
             if self._receive is not None:
                 self._receive.close()
+            # Watches still open end here: cut short ("cancelled"), by the monitor's own
+            # failure ("error"), or ended with an outcome whose final event was not taken.
+            for entry in list(self._watching.values()):
+                self._watch_ended(entry, self._error)
             if self._coordinator is not None:
                 with anyio.CancelScope(shield=True):
                     await self._coordinator.close()
@@ -456,6 +467,13 @@ class DeploymentMonitor:
 
     async def _poll(self, entry: _Entry, events: MemoryObjectSendStream[_Sent]) -> float | None:
         """Poll one deployment, send its events; the delay until its next poll, None if done."""
+        hooks = self._hooks
+        if hooks is not None and entry.watch is None:
+            # One watch per deployment, from add() (when its timeouts start) to its end.
+            entry.watch = await tell_watch_started(
+                hooks, entry.tracker, watch_id=entry.watch_id, started=entry.added
+            )
+            self._watching[entry.watch_id] = entry
         if self._coordinator is not None:
             try:
                 go = await self._claim(entry)
@@ -465,6 +483,7 @@ class DeploymentMonitor:
             if go is None:
                 key = (entry.tracker.instance_id, entry.tracker.deployment_id)
                 self._outcomes[key] = entry.tracker.outcome or "error"
+                self._watch_ended(entry)
                 return None
             if go is not True:
                 return float(go)
@@ -481,17 +500,21 @@ class DeploymentMonitor:
                 with anyio.move_on_after(remaining) as poll_scope:
                     self._polls += 1
                     tracker.polls += 1
-                    body = await self._client.call(ACTION, tracker.params())
+                    if hooks is None or entry.watch is None:
+                        body = await self._client.call(ACTION, tracker.params())
+                    else:
+                        with hooks.poll_scope(entry.watch):
+                            body = await self._client.call(ACTION, tracker.params())
                 cut = poll_scope.cancelled_caught
                 if body is not None:
                     batch = tracker.on_answer(body, self._wall())
                     tracker.moved(batch, self._clock(), self._wall())
                     wait = tracker.interval
-                    if self._hooks is not None:
+                    if hooks is not None:
                         await self._polled(entry, body, None, batch)
             except Exception as exc:
                 self._poll_errors += 1
-                if self._hooks is not None:
+                if hooks is not None:
                     await self._polled(entry, None, exc, [])
                 try:
                     event, wait = tracker.on_error(exc, self._wall())
@@ -513,6 +536,7 @@ class DeploymentMonitor:
             self._outcomes[(tracker.instance_id, tracker.deployment_id)] = (
                 tracker.outcome or "error"
             )
+            self._watch_ended(entry)
             return None
         return wait if wait is not None else tracker.interval
 
@@ -534,6 +558,14 @@ class DeploymentMonitor:
             error=error,
             events=batch,
         )
+
+    def _watch_ended(self, entry: _Entry, error: BaseException | None = None) -> None:
+        """Tell the hooks that this deployment's watch ended (once; only if it started)."""
+        watch = entry.watch
+        if watch is None or self._watching.pop(entry.watch_id, None) is None:
+            return
+        assert self._hooks is not None
+        tell_watch_ended(self._hooks, watch, entry.tracker, now=self._clock(), error=error)
 
     def _failed(self, tracker: Tracker, exc: BaseException) -> DeploymentEvent:
         outcome, reason, code = classify(exc)

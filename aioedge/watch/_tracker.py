@@ -8,6 +8,7 @@ what was delivered) and turns each answer or error into events, and checkpoints.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from .._errors import (
     error_code,
     printable,
 )
-from .._hooks import HookSet, OnPoll, PollInfo
+from .._hooks import HookSet, OnPoll, PollInfo, WatchInfo
 from .._signing import timestamp_text
 from ._events import (
     TRANSITION_KINDS,
@@ -59,6 +60,8 @@ __all__ = [
     "error_text",
     "root_cause",
     "tell_poll",
+    "tell_watch_ended",
+    "tell_watch_started",
     "watch_hooks",
 ]
 
@@ -137,13 +140,15 @@ class WatchOptions:
 
 
 def watch_hooks(client: object, on_poll: Callable[[PollInfo], Any] | None) -> HookSet | None:
-    """The client's hooks and a watch's own ``on_poll`` (checked), sorted once."""
+    """The client's hooks and a watch's own ``on_poll`` (checked), sorted once; None when
+    none of them has anything for a watch (``on_poll``, ``on_watch``, ``poll_scope``)."""
     if on_poll is not None and not callable(on_poll):
         raise ValidationError(
             f"on_poll must be callable, got {type(on_poll).__name__}", param="on_poll", rule="type"
         )
     extra = [] if on_poll is None else [OnPoll(on_poll)]
-    return HookSet.of([*getattr(client, "hooks", ()), *extra])
+    hooks = HookSet.of([*getattr(client, "hooks", ()), *extra])
+    return hooks if hooks is not None and hooks.watches() else None
 
 
 def describe_change(event: DeploymentEvent) -> str:
@@ -602,5 +607,56 @@ async def tell_poll(
             events=tuple(e.kind for e in events),
             changed=any(e.is_transition for e in events),
             since_change=0.0 if last is None else now - last.at,
+        ),
+    )
+
+
+async def tell_watch_started(
+    hooks: HookSet, tracker: Tracker, *, watch_id: int, started: float
+) -> WatchInfo:
+    """Tell the ``on_watch`` hooks that the watch of ``tracker`` started at ``started``
+    (monotonic); the :class:`WatchInfo` returned is the one each poll's
+    ``hooks.poll_scope(watch)`` and :func:`tell_watch_ended` take.  One spelling for the
+    watcher and the monitor: each deployment followed is one watch."""
+    watch = WatchInfo(
+        watch_id=watch_id,
+        instance_id=tracker.instance_id,
+        deployment_id=tracker.deployment_id,
+        started=started,
+        elapsed=0.0,
+    )
+    await hooks.emit("on_watch", watch)
+    return watch
+
+
+def tell_watch_ended(
+    hooks: HookSet,
+    watch: WatchInfo,
+    tracker: Tracker,
+    *,
+    now: float,
+    error: BaseException | None = None,
+) -> None:
+    """Tell the ``on_watch`` hooks that ``watch`` ended (without awaiting: the task may be
+    being cancelled or closed): with the tracker's outcome and its message; ``"error"``
+    when ``error`` (an Exception) ended it, ``"cancelled"`` when a cancellation did, or
+    when it was stopped before any outcome.  ``polls``: the tracker's count."""
+    outcome: str
+    message: str | None
+    if error is not None:
+        outcome = "error" if isinstance(error, Exception) else "cancelled"
+        message = f"{type(error).__name__}: {error}"
+    elif tracker.outcome is not None:
+        outcome, message = str(tracker.outcome), tracker.outcome.message
+    else:
+        outcome, message = "cancelled", None
+    hooks.emit_now(
+        "on_watch",
+        dataclasses.replace(
+            watch,
+            elapsed=now - watch.started,
+            polls=tracker.polls,
+            outcome=outcome,
+            message=message,
         ),
     )

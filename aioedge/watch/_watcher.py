@@ -8,7 +8,6 @@ The decisions (what an answer or an error means, checkpoints) are ``Tracker``'s 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
@@ -29,6 +28,8 @@ from ._tracker import (
     WatchOptions,
     WatchRetry,
     tell_poll,
+    tell_watch_ended,
+    tell_watch_started,
     watch_hooks,
 )
 
@@ -203,45 +204,24 @@ class DeploymentWatcher:
         tracker = self._tracker
         hooks = self._hooks
         started = self._clock()
-        watch = WatchInfo(
-            watch_id=next_watch_id(),
-            instance_id=tracker.instance_id,
-            deployment_id=tracker.deployment_id,
-            started=started,
-            elapsed=0.0,
-        )
+        watch: WatchInfo | None = None
         if hooks is not None:
-            await hooks.emit("on_watch", watch)
-        message: str | None = None
+            watch = await tell_watch_started(
+                hooks, tracker, watch_id=next_watch_id(), started=started
+            )
         try:
             async with contextlib.aclosing(self._loop(tracker, watch, started)) as events:
                 async for event in events:
-                    if event.kind == "final":
-                        message = event.message
                     yield event
         except BaseException as exc:
-            if hooks is not None:
-                outcome = "cancelled" if not isinstance(exc, Exception) else "error"
-                self._watch_ended(watch, outcome, f"{type(exc).__name__}: {exc}")
+            if hooks is not None and watch is not None:
+                tell_watch_ended(hooks, watch, tracker, now=self._clock(), error=exc)
             raise
-        if hooks is not None:
-            self._watch_ended(watch, tracker.outcome or "error", message)
-
-    def _watch_ended(self, watch: WatchInfo, outcome: str, message: str | None) -> None:
-        assert self._hooks is not None
-        self._hooks.emit_now(
-            "on_watch",
-            dataclasses.replace(
-                watch,
-                elapsed=self._clock() - watch.started,
-                polls=self.polls,
-                outcome=outcome,
-                message=message,
-            ),
-        )
+        if hooks is not None and watch is not None:
+            tell_watch_ended(hooks, watch, tracker, now=self._clock())
 
     async def _loop(
-        self, tracker: Tracker, watch: WatchInfo, started: float
+        self, tracker: Tracker, watch: WatchInfo | None, started: float
     ) -> AsyncGenerator[DeploymentEvent, None]:
         hooks = self._hooks
         timeout = self._options.timeout
@@ -269,7 +249,7 @@ class DeploymentWatcher:
                 # a poll it cut short means "timed out", whatever ``clock`` says.
                 with anyio.move_on_after(remaining) as poll_scope:
                     tracker.polls += 1
-                    if hooks is None:
+                    if hooks is None or watch is None:
                         body = await self._client.call(ACTION, tracker.params())
                     else:
                         with hooks.poll_scope(watch):
@@ -278,7 +258,7 @@ class DeploymentWatcher:
                     events = tracker.on_answer(body, self._wall())
             except Exception as exc:  # on_error re-raises what is not transient
                 failure = exc
-                if hooks is not None:
+                if watch is not None:
                     await self._polled(watch, tracker, None, exc, [])
                 event, wait = tracker.on_error(exc, self._wall())
                 log.info(
@@ -290,7 +270,7 @@ class DeploymentWatcher:
                 )
                 events = [event]
             tracker.moved(events, self._clock(), self._wall())
-            if hooks is not None and failure is None and body is not None:
+            if watch is not None and failure is None and body is not None:
                 await self._polled(watch, tracker, body, None, events)
             for event in events:
                 tracker.delivered()
