@@ -13,6 +13,7 @@ from ._errors import ValidationError
 __all__ = [
     "WATCH_TIMING",
     "add_watch_timing",
+    "check_at_least",
     "check_count",
     "check_positive",
     "count",
@@ -80,6 +81,17 @@ def check_positive(value: _N, *, param: str, none: str = "") -> _N:
     if not value > 0:
         raise ValidationError(
             f"{param} must be > 0{none}, got {value!r}", param=param, rule="range"
+        )
+    return value
+
+
+def check_at_least(value: _N, minimum: _N, *, param: str) -> _N:
+    """``value`` if it is >= ``minimum``; else a ValidationError naming ``param``.  NaN is
+    refused, as by :func:`check_positive`: a bound that may be reached (a delay of 0, a
+    growth factor of 1), for a watch's ``backoff`` and its ``WatchRetry``."""
+    if not value >= minimum:
+        raise ValidationError(
+            f"{param} must be >= {minimum:g}, got {value!r}", param=param, rule="range"
         )
     return value
 

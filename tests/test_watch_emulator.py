@@ -540,6 +540,37 @@ def test_bad_options_are_refused_before_any_call(kwargs: dict[str, Any], param: 
     assert info.value.param == param
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"initial": float("nan")}, "initial"),
+        ({"initial": -1.0}, "initial"),
+        ({"maximum": float("nan")}, "maximum"),
+        ({"maximum": -0.5}, "maximum"),
+        ({"multiplier": float("nan")}, "multiplier"),
+        ({"multiplier": 0.5}, "multiplier"),
+        ({"max_errors": float("nan")}, "max_errors"),
+        ({"max_errors": -1}, "max_errors"),
+        ({"max_errors": 2.5}, "max_errors"),
+        ({"max_errors": True}, "max_errors"),
+        ({"max_errors": "3"}, "max_errors"),
+    ],
+)
+def test_watch_retry_refuses_a_bad_field_by_its_name(kwargs: dict[str, Any], param: str) -> None:
+    # The library's one rule for "a number >= a bound" (NaN refused) and for a count: a NaN
+    # delay or max_errors of NaN (never reached: never give up) used to be taken.
+    with pytest.raises(ValidationError) as info:
+        WatchRetry(**kwargs)
+    assert info.value.param == param
+    assert info.value.rule == "range"
+
+
+def test_watch_retry_takes_its_bounds() -> None:
+    retry = WatchRetry(initial=0.0, maximum=0.0, multiplier=1.0, max_errors=0)
+    assert retry.delay(3) == 0.0
+    assert WatchRetry(max_errors=None).max_errors is None
+
+
 @pytest.mark.parametrize("param", ["timeout", "progress_timeout"])
 async def test_a_monitor_checks_the_limits_add_gives_one_deployment(param: str) -> None:
     monitor = DeploymentMonitor(object(), timeout=5.0, progress_timeout=5.0)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from .._argtypes import check_positive
+from .._argtypes import check_at_least, check_count, check_positive
 from .._errors import (
     TRANSIENT_ERRORS,
     ApiError,
@@ -86,7 +86,9 @@ class WatchRetry:
 
     The n-th consecutive failure waits ``min(maximum, initial * multiplier ** (n - 1))``;
     after ``max_errors`` consecutive failures (``None``: never) the watch gives up with
-    :class:`~aioedge.DeploymentError`.
+    :class:`~aioedge.DeploymentError`.  ``initial`` and ``maximum`` are >= 0,
+    ``multiplier`` >= 1 (NaN is none of these) and ``max_errors`` a count (>= 0) or None:
+    else a :class:`~aioedge.ValidationError` naming the field.
     """
 
     initial: float = 1.0
@@ -95,12 +97,11 @@ class WatchRetry:
     max_errors: int | None = None
 
     def __post_init__(self) -> None:
-        if self.initial < 0 or self.maximum < 0 or self.multiplier < 1:
-            raise ValidationError(
-                "WatchRetry needs initial >= 0, maximum >= 0 and multiplier >= 1",
-                param="retry",
-                rule="range",
-            )
+        check_at_least(self.initial, 0.0, param="initial")
+        check_at_least(self.maximum, 0.0, param="maximum")
+        check_at_least(self.multiplier, 1.0, param="multiplier")
+        if self.max_errors is not None:
+            check_count(self.max_errors, param="max_errors")
 
     def delay(self, attempt: int) -> float:
         return float(min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1)))
@@ -130,10 +131,7 @@ class WatchOptions:
                 param="max_poll_interval",
                 rule="range",
             )
-        if not self.backoff >= 1:
-            raise ValidationError(
-                f"backoff must be >= 1, got {self.backoff!r}", param="backoff", rule="range"
-            )
+        check_at_least(self.backoff, 1.0, param="backoff")
         for name, limit in (("timeout", self.timeout), ("progress_timeout", self.progress_timeout)):
             if limit is not None:
                 check_positive(limit, param=name, none=" or None")
