@@ -438,7 +438,9 @@ def _hint(args: argparse.Namespace, err: BaseException) -> str:
     ):
         # The deployment may have been created: --attach follows it if so, else creates one.
         return "; re-run with --attach to follow the deployment if it started"
-    if isinstance(err, ApiError) and err.code == "iot.edge.deploySheetAlreadyExist":
+    from .watch._deploy import already_running
+
+    if already_running(err):  # the code start_deployment(attach=True) joins
         return "; re-run with --attach to follow it"
     return ""
 

@@ -8,6 +8,7 @@ exercised in test_watch_monitor.py.
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import json
 from collections import Counter, defaultdict
@@ -26,6 +27,7 @@ from aioedge import (
     EdgeClient,
     ValidationError,
 )
+from aioedge._cli import _hint
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import (
     DeploymentEvent,
@@ -34,9 +36,11 @@ from aioedge.watch import (
     DeploymentWatcher,
     LogEntry,
     WatchRetry,
+    _deploy,
     deploy_and_watch,
     watch_deployment,
 )
+from aioedge.watch._deploy import start_deployment
 
 STAGE_SECONDS = 2.0
 
@@ -489,6 +493,29 @@ async def test_deploy_attaches_to_the_running_one_when_asked(env: Env) -> None:
     events = await collect(again)
     assert again.deployment_id != running and not again.attached
     assert {e.operate_type for e in events if e.kind == "snapshot"} == {1}
+
+
+async def test_the_cli_hints_attach_for_the_code_attach_joins(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command line's ``deploy`` says "re-run with --attach" for the very code that
+    ``start_deployment(attach=True)`` joins: one constant, read by both."""
+    deploy = argparse.Namespace(command="deploy")
+    inst = await env.instance("hinted", gateways=1)
+    running = await env.deploy(inst)
+    with pytest.raises(ConflictError) as info:
+        await start_deployment(env.client, inst)
+    refused = info.value
+    assert refused.code == _deploy.ALREADY_RUNNING and _deploy.already_running(refused)
+    assert _hint(deploy, refused) == "; re-run with --attach to follow it"
+    assert await start_deployment(env.client, inst, attach=True) == (running, True)
+    # Were the service to spell it otherwise, both would follow the one constant.
+    monkeypatch.setattr(_deploy, "ALREADY_RUNNING", "iot.edge.deploymentRunning")
+    assert _hint(deploy, refused) == ""
+    with pytest.raises(ConflictError):
+        await start_deployment(env.client, inst, attach=True)
+    renamed = ConflictError("iot.edge.deploymentRunning", "busy", action="Other")
+    assert _hint(deploy, renamed) == "; re-run with --attach to follow it"
 
 
 async def test_adaptive_interval_backs_off_while_idle(env: Env) -> None:

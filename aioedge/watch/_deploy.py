@@ -6,15 +6,17 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from .._catalog import get_operation
-from .._errors import ConflictError, InvalidResponseError, ValidationError
+from .._errors import ApiError, ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
 from .._wire import int_or_none, is_final, more_pages, stamp
 from ._tracker import Caller
 from ._watcher import DeploymentWatcher
 
 __all__ = [
+    "ALREADY_RUNNING",
     "DEPLOYMENT_TYPES",
     "HistoryEntry",
+    "already_running",
     "check_type",
     "deploy_and_watch",
     "find_running_deployment",
@@ -23,7 +25,9 @@ __all__ = [
     "start_deployment",
 ]
 
-_ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
+#: 2.6: the instance has a deployment running already (a ConflictError), which
+#: ``attach`` joins and the command line's ``deploy`` hints ``--attach`` for.
+ALREADY_RUNNING = "iot.edge.deploySheetAlreadyExist"
 _CREATE = "CreateEdgeInstanceDeployment"
 _HISTORY = "QueryEdgeInstanceHistoricDeployment"
 
@@ -113,6 +117,13 @@ def check_type(type: str) -> str:
     return type
 
 
+def already_running(exc: BaseException) -> bool:
+    """Whether ``exc`` says the instance has a deployment running already
+    (:data:`ALREADY_RUNNING`): what ``attach`` joins, and what the CLI's ``deploy`` error
+    hints ``--attach`` for."""
+    return isinstance(exc, ApiError) and exc.code == ALREADY_RUNNING
+
+
 async def start_deployment(
     client: Caller, instance_id: str, *, type: str = "deploy", attach: bool = False
 ) -> tuple[str, bool]:
@@ -127,7 +138,7 @@ async def start_deployment(
     try:
         body = await client.call(_CREATE, {"InstanceId": instance_id, "Type": type})
     except ConflictError as exc:
-        if not attach or exc.code != _ALREADY_RUNNING:
+        if not attach or not already_running(exc):
             raise
         running = await find_running_deployment(client, instance_id)
         if running is None:
