@@ -28,7 +28,15 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from ._errors import TRANSIENT_ERRORS, EdgeError, ThrottledError, TransportError, may_have_run
+from ._argtypes import check_at_least, check_count, check_positive
+from ._errors import (
+    TRANSIENT_ERRORS,
+    EdgeError,
+    ThrottledError,
+    TransportError,
+    ValidationError,
+    may_have_run,
+)
 
 __all__ = ["DeadlineExceededError", "RetryPolicy", "is_retryable", "is_testing", "set_testing"]
 
@@ -111,19 +119,20 @@ class RetryPolicy:
     min_attempt_timeout: float = 0.2
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        # The library's one rules for a count and a bound, NaN refused: a ValidationError
+        # (a ValueError) naming the field.
+        check_count(self.max_attempts, param="max_attempts", minimum=1)
         for name in ("base_delay", "max_delay", "throttle_base_delay", "throttle_min_delay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.deadline is not None and self.deadline <= 0:
-            raise ValueError(f"deadline must be > 0 or None, got {self.deadline}")
-        if not self.min_attempt_timeout > 0:
-            raise ValueError(f"min_attempt_timeout must be > 0, got {self.min_attempt_timeout}")
+            check_at_least(getattr(self, name), 0.0, param=name)
+        if self.deadline is not None:
+            check_positive(self.deadline, param="deadline", none=" or None")
+        check_positive(self.min_attempt_timeout, param="min_attempt_timeout")
         if self.deadline is not None and self.min_attempt_timeout >= self.deadline:
-            raise ValueError(
+            raise ValidationError(
                 f"deadline ({self.deadline} s) must exceed min_attempt_timeout "
-                f"({self.min_attempt_timeout} s), or no attempt could ever be sent"
+                f"({self.min_attempt_timeout} s), or no attempt could ever be sent",
+                param="deadline",
+                rule="dependency",
             )
 
     def backoff(

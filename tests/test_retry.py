@@ -261,3 +261,39 @@ def test_a_503_was_not_executed_for_retries_and_batches_alike(
     # ... and a mutating chunk whose answer says it may have run is "unknown", not "failed".
     chunk = ChunkOutcome(chunk=1, first=1, items=("a",), error=error, read_only=False)
     assert chunk.status == ("failed" if not_executed else "unknown")
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [
+        ("max_attempts", 0),
+        ("max_attempts", 2.5),
+        ("max_attempts", NAN),
+        ("base_delay", -0.1),
+        ("base_delay", NAN),
+        ("max_delay", NAN),
+        ("throttle_base_delay", NAN),
+        ("throttle_min_delay", -1.0),
+        ("deadline", 0.0),
+        ("deadline", NAN),
+        ("min_attempt_timeout", 0.0),
+        ("min_attempt_timeout", NAN),
+    ],
+)
+def test_a_retry_policy_refuses_a_bad_field_by_its_name(field: str, bad: float) -> None:
+    # The one rules for a count and a bound (NaN refused): a NaN deadline or delay used to
+    # pass every "< 0" test and make each decision NaN.
+    with pytest.raises(ValidationError) as info:
+        RetryPolicy(**{field: bad})  # type: ignore[arg-type]
+    assert info.value.param == field
+
+
+def test_a_retry_policy_takes_its_bounds() -> None:
+    policy = RetryPolicy(max_attempts=1, base_delay=0.0, max_delay=0.0, deadline=None)
+    assert policy.max_attempts == 1 and policy.deadline is None
+    with pytest.raises(ValidationError) as info:  # no attempt could ever be sent
+        RetryPolicy(deadline=0.5, min_attempt_timeout=0.5)
+    assert info.value.param == "deadline" and info.value.rule == "dependency"

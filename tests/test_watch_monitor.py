@@ -20,6 +20,7 @@ from aioedge import (
     RetryPolicy,
     ThrottledError,
     TransportError,
+    ValidationError,
 )
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge.testing import Emulator, FakeClock
@@ -483,3 +484,15 @@ async def test_scarce_polls_under_the_default_limiter_starve_no_deployment() -> 
             assert not watched or max(watched) - min(watched) <= 2, (i, count)
         per = monitor.polls_per_deployment().values()
         assert max(per) - min(per) <= 2
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"), [("pollers", 0), ("pollers", 1.5), ("buffer_size", -1), ("buffer_size", 2.5)]
+)
+async def test_a_monitor_refuses_a_bad_count_by_its_name(field: str, bad: float) -> None:
+    # pollers and buffer_size are counts, by the library's one rule; buffer_size was not
+    # checked at all (a negative one failed later, inside anyio).
+    client = EdgeClient(credentials=Credentials("k", "s"), endpoint="http://127.0.0.1:9")
+    with pytest.raises(ValidationError) as info:
+        DeploymentMonitor(client, **{field: bad})  # type: ignore[arg-type]
+    assert info.value.param == field

@@ -25,6 +25,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._argtypes import check_count
 from .._errors import ApiError
 from .._hooks import PollInfo, WatchInfo, next_watch_id
 from .._log import get_logger
@@ -137,8 +138,8 @@ class DeploymentMonitor:
         # The client's watch hooks and this monitor's own on_poll: told of each deployment's
         # watch (started, ended) and of every poll, each poll in its watch's poll scope.
         hooks = watch_hooks(client, on_poll)
-        if pollers < 1:
-            raise ValueError("pollers must be >= 1")
+        check_count(pollers, param="pollers", minimum=1)
+        check_count(buffer_size, param="buffer_size")  # 0: a reader takes each event in turn
         self._client = client
         self._hooks = hooks
         # The watches the hooks were told started and not yet ended, by watch_id.
