@@ -49,7 +49,7 @@ from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._errors import InvalidResponseError
 from ._protocol import request_id_of
-from ._wire import SUCCEEDED, is_final, more_pages, ms_to_seconds, stamp_keys, to_int
+from ._wire import SUCCEEDED, is_final, more_pages, ms_to_seconds, stamp_keys, to_int, to_str
 
 __all__ = [
     "RESULTS",
@@ -99,12 +99,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 Converter = Callable[[Any], Any]
 
 
-def _to_str(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    raise TypeError(f"not a string: {value!r}")
+_to_str = to_str  # the service's text (a number's too): one rule, in _wire
 
 
 def _to_bool(value: Any) -> bool:
@@ -765,8 +760,12 @@ class ResourceSnapshot(Model):
     @property
     def log_entries(self) -> tuple[LogEntry, ...]:
         """The parsed ``Log`` (ERRATA "Deployments") in time order; empty when absent or
-        malformed, and without the entries that do not parse (``parse_log`` reads it)."""
-        return parse_log(self.log)[0]
+        malformed, and without the entries that do not parse (``parse_log`` reads it).
+
+        A ``Log`` sent as a list rather than its JSON text leaves ``log`` None (it is no
+        string) and is read from ``raw``, as the watcher reads it.  (Changed: such a Log
+        used to give no entries here while the watcher's events told them.)"""
+        return parse_log(self.raw.get("Log") if self.log is None else self.log)[0]
 
     @property
     def finished(self) -> bool:

@@ -1,4 +1,4 @@
-"""How the service writes numbers, times and deployment statuses in its answers: each
+"""How the service writes texts, numbers, times and deployment statuses in its answers: each
 rule once.
 
 Used by the response models (``_models``), the deployment watcher (``watch``) and the
@@ -24,7 +24,9 @@ __all__ = [
     "ms_to_seconds",
     "stamp",
     "stamp_keys",
+    "str_or_none",
     "to_int",
+    "to_str",
 ]
 
 #: The service's integers are 64-bit (Java ``long``): a number beyond that is not one of
@@ -65,6 +67,30 @@ def int_or_none(value: Any) -> int | None:
         return to_int(value)
     except (TypeError, ValueError):
         return None
+
+
+def to_str(value: Any) -> str:
+    """``value`` as the service's text: a string as it is, a number (an id sent as one) as
+    its decimal text.  Raises ``TypeError`` for anything else: a boolean, a list, an object.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    raise TypeError(f"not a string: {_brief(value)}")
+
+
+def str_or_none(value: Any) -> str | None:
+    """:func:`to_str`, leniently: anything that is not such a text is unknown (None).
+
+    The one reading of a text field for the response models and the watcher alike, so a
+    ``DeploymentId`` of ``true`` or ``[]`` is no id for either.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def more_pages(page: int, size: int, count: int, total: int | None) -> bool:

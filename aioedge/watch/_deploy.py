@@ -8,7 +8,7 @@ from typing import Any
 from .._catalog import get_operation
 from .._errors import ApiError, ConflictError, InvalidResponseError, ValidationError
 from .._log import get_logger
-from .._wire import int_or_none, is_final, more_pages, stamp
+from .._wire import int_or_none, is_final, more_pages, stamp, str_or_none
 from ._tracker import Caller
 from ._watcher import DeploymentWatcher
 
@@ -65,10 +65,11 @@ async def history_pages(
             items = []
         entries: list[HistoryEntry] = []
         for position, item in enumerate(items):
-            if isinstance(item, Mapping) and item.get("DeploymentId"):
+            dep_id = str_or_none(item.get("DeploymentId")) if isinstance(item, Mapping) else None
+            if dep_id:  # read as HistoricDeployment reads it: one rule, in _wire
                 created = stamp(item, "GmtCreate") or 0
                 key = (-created, (page - 1) * size + position)
-                entries.append((key, str(item["DeploymentId"]), int_or_none(item.get("Status"))))
+                entries.append((key, dep_id, int_or_none(item.get("Status"))))
         yield entries
         answer = data if isinstance(data, Mapping) else {}
         page_size = int_or_none(answer.get("PageSize")) or size

@@ -31,6 +31,7 @@ from .._wire import (
     is_final,
     ms_to_seconds,
     stamp,
+    str_or_none,
 )
 from ._cause import FailureCause, FailureRole, failure_cause, failure_roles
 from ._events import DeploymentEvent, EventKind, Outcome, status_name
@@ -54,8 +55,9 @@ _Change = Literal["appeared", "updated", "removed"]
 # --------------------------------------------------------------------------- the tree
 
 
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+# A text field: a string, or a number's decimal text; anything else (a boolean, a list, an
+# object) is unknown, as the response models read it (one rule: ``_wire.str_or_none``).
+_str = str_or_none
 
 
 def _id() -> Any:
