@@ -56,6 +56,7 @@ import anyio
 
 from ._argtypes import check_count
 from ._catalog import Operation, gather_lists, get_operation, validate_params
+from ._display import can_redraw, progress_text
 from ._errors import EdgeError, ValidationError, may_have_run, one_line
 from ._protocol import request_id_of
 
@@ -653,12 +654,13 @@ def progress_printer(
 ) -> ProgressFn:
     """An ``on_progress`` hook that keeps one status line up to date on a terminal.
 
-    Writes nothing when ``stream`` (default ``sys.stderr``) is not a TTY, unless ``force``;
+    Writes nothing when ``stream`` (default ``sys.stderr``) is not a terminal that can redraw
+    a line (a TTY, not ``TERM=dumb``), unless ``force``;
     in a Jupyter notebook (no ``stream`` given) it draws an HTML progress bar in the cell.
     Redraws at most every ``min_interval`` seconds, and always for the last result.
     """
     out = stream if stream is not None else sys.stderr
-    if not force and not (hasattr(out, "isatty") and out.isatty()):
+    if not force and not can_redraw(out):
         if stream is None:
             from ._notebook import in_notebook, notebook_progress
 
@@ -675,9 +677,7 @@ def progress_printer(
         if not final and now - state["last"] < min_interval:
             return
         state["last"] = now
-        of = f"/{total}" if total is not None else ""
-        failed = int(state["failed"])
-        line = f"\r{label}: {done}{of} done" + (f", {failed} failed" if failed else "")
+        line = "\r" + progress_text(label, done, total, int(state["failed"]))
         out.write(line + ("\n" if final else ""))
         out.flush()
 

@@ -646,17 +646,17 @@ async def stream_events(
 
     ``--output json``: one event per line, and always a ``final`` record last: the
     deployment's own, a timeout, or (then re-raised) an error or Ctrl-C.  Text: a live tree
-    on a terminal (colour unless ``NO_COLOR``, ASCII when the encoding needs it), plain
-    lines when piped; either way the last line is the outcome, and after a timeout or a
-    stall a hint says how to follow the deployment again.
+    on a terminal (not ``TERM=dumb``; colour unless ``NO_COLOR``, ASCII when the encoding
+    needs it), plain lines when piped; either way the last line is the outcome, and after a
+    timeout or a stall a hint says how to follow the deployment again.
     """
-    from ._live import LiveDisplay, can_draw, to_ascii, use_colour
+    from ._live import LiveDisplay, can_draw, can_redraw, to_ascii, use_colour
 
     out = out or sys.stdout
     as_json = args.output == "json"
     ascii = not can_draw(out)
     colour = use_colour(out)
-    live = not as_json and out.isatty()
+    live = not as_json and can_redraw(out)
     display = LiveDisplay(out, colour=colour, ascii=ascii, polls=polls) if live else None
     ticker = asyncio.ensure_future(_tick(display)) if display is not None else None
 

@@ -17,7 +17,6 @@ with its retry delay, wrapped rather than cut.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import shutil
 import textwrap
@@ -26,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from ._display import can_draw, can_redraw, to_ascii, use_colour
 from ._errors import printable
 from .watch import DeploymentEvent, DeploymentState, apply, render_text, status_name
 from .watch._cause import failure_roles
@@ -38,6 +38,7 @@ __all__ = [
     "PollInfo",
     "Polls",
     "can_draw",
+    "can_redraw",
     "compose",
     "duration_text",
     "fit",
@@ -50,52 +51,6 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 #: ``(polls answered, monotonic time of the last answer or None)``, from the CLI's client.
 PollInfo = tuple[int, float | None]
-
-#: What an ASCII-only terminal gets instead of the glyphs the tree and the events use.
-_ASCII = str.maketrans(
-    {
-        "→": "->",
-        "…": "...",
-        "—": "-",
-        "–": "-",
-        "·": "-",
-        "✔": "+",
-        "✘": "x",
-        "⊘": "/",
-        "↳": "->",
-        "◀": "<",
-        "█": "#",
-        "░": "-",
-        "├": "|",
-        "└": "`",
-        "│": "|",
-        "─": "-",
-        "≤": "<=",
-    }
-)
-
-
-#: The glyphs the live tree and the event lines draw; a stream that cannot encode them all
-#: gets the ASCII drawing (``PYTHONIOENCODING=ascii``, a Latin-1 terminal).
-_GLYPHS = "✔✘…█░├─└│⊘↳→—·◀"
-
-
-def can_draw(stream: TextIO) -> bool:
-    """Whether ``stream`` can encode the glyphs of the tree (else: draw in ASCII)."""
-    encoding = getattr(stream, "encoding", None) or "utf-8"
-    try:
-        _GLYPHS.encode(encoding)
-    except (UnicodeEncodeError, LookupError):
-        return False
-    return True
-
-
-def use_colour(stream: TextIO) -> bool:
-    """Colour only on a terminal, never with ``NO_COLOR`` set (no-color.org) or ``TERM=dumb``."""
-    if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb":
-        return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
 
 
 class Polls:
@@ -117,12 +72,6 @@ class Polls:
 
     def info(self) -> PollInfo:
         return self.answered, self.last
-
-
-def to_ascii(text: str) -> str:
-    """``text`` with the glyphs this package draws spelled in ASCII; anything else that is
-    not ASCII becomes ``?`` (a name from the service, on a terminal that cannot show it)."""
-    return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
 
 
 def fit(line: str, width: int) -> str:

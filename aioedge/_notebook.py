@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._display import count_text, progress_text
+
 if TYPE_CHECKING:
     from ._batch import BatchResult, ProgressFn
 
@@ -86,9 +88,8 @@ def _progress_html(label: str, done: int, total: int | None, failed: int) -> str
     bar = (
         f"<progress max='{total}' value='{done}'></progress>" if total else "<progress></progress>"
     )
-    of = f"/{total}" if total is not None else ""
     fail = f", <span style='color:#c62828'>{failed} failed</span>" if failed else ""
-    return f"<div class='aioedge-progress'>{e(label)}: {bar} {done}{of} done{fail}</div>"
+    return f"<div class='aioedge-progress'>{e(label)}: {bar} {count_text(done, total)}{fail}</div>"
 
 
 def notebook_progress(label: str = "batch", *, min_interval: float = 0.1) -> ProgressFn:
@@ -101,7 +102,7 @@ def notebook_progress(label: str = "batch", *, min_interval: float = 0.1) -> Pro
             counts["failed"] += 1
         final = total is not None and done >= total
         page = _progress_html(label, done, total, counts["failed"])
-        text = f"{label}: {done}{'/' + str(total) if total is not None else ''} done"
+        text = progress_text(label, done, total, counts["failed"])
         if not out:
             out.append(LiveOutput(page, text, min_interval=min_interval))
             return

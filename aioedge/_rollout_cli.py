@@ -18,6 +18,7 @@ from typing import Any, Protocol, TextIO
 
 from ._argtypes import add_watch_timing, watch_timing
 from ._catalog import get_operation
+from ._display import can_draw, can_redraw, count_text, to_ascii
 from ._errors import ValidationError, one_line
 from ._rollout import (
     RolloutEvent,
@@ -152,7 +153,8 @@ class _Tally(Protocol):
 
 
 class _Progress:
-    """A status line on stderr while a terminal watches (nothing when piped).
+    """A status line on stderr while a terminal watches (nothing when piped or on a
+    ``TERM=dumb`` terminal, which takes no cursor control; ASCII when it cannot encode ``·``).
 
     Its counts are the rollout's own (``rollout.result``, ``rollout.plan``), read as the
     summary line and the exit code read them: after a resume they include the outcomes of
@@ -160,7 +162,8 @@ class _Progress:
 
     def __init__(self, stream: TextIO, rollout: _Tally) -> None:
         self.stream = stream
-        self.on = stream.isatty()
+        self.on = can_redraw(stream)
+        self.ascii = not can_draw(stream)
         self.rollout = rollout
         self.wave = 0
         self.result: RolloutResult | None = None
@@ -175,10 +178,11 @@ class _Progress:
         if self.on and self.result is not None:
             plan, r = self.rollout.plan, self.result
             ok, failed = len(r.succeeded), len(r.failed)
-            self.stream.write(
+            line = (
                 f"\r\x1b[Kwave {self.wave}/{len(plan.waves)} · "
-                f"{ok + failed}/{len(plan.instance_ids)} done · {ok} ok · {failed} failed"
+                f"{count_text(ok + failed, len(plan.instance_ids))} · {ok} ok · {failed} failed"
             )
+            self.stream.write(to_ascii(line) if self.ascii else line)
             self.stream.flush()
 
     def clear(self) -> None:

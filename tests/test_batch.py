@@ -560,6 +560,50 @@ def test_progress_printer_draws_one_line_on_a_tty_only() -> None:
     assert forced.getvalue() == "\rbatch: 1 done"
 
 
+def test_progress_printer_draws_nothing_on_a_dumb_terminal(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The one rule of the live view and the rollout status line: a TTY with TERM=dumb takes
+    # no redrawn line (force still draws).
+    monkeypatch.setenv("TERM", "dumb")
+    ok = BatchResult(index=0, action="X", params={}, value={"RequestId": "R"})
+    tty = _Tty()
+    progress_printer(tty)(1, 1, ok)
+    assert tty.getvalue() == ""
+    forced = _Tty()
+    progress_printer(forced, force=True)(1, 1, ok)
+    assert forced.getvalue() == "\rbatch: 1/1 done\n"
+
+
+def test_notebook_progress_text_counts_failures_as_the_terminal_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A notebook progress bar's plain-text form (what a frontend without HTML shows) is the
+    # terminal's line: it said "2/2 done" and left out the failure.
+    import IPython.display
+
+    from aioedge._notebook import notebook_progress
+
+    shown: list[Any] = []
+
+    class Handle:
+        def update(self, obj: Any) -> None:
+            shown.append(obj)
+
+    def display(obj: Any, display_id: bool = False) -> Handle:
+        shown.append(obj)
+        return Handle()
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    hook = notebook_progress("bind", min_interval=0.0)
+    bad = BatchResult(index=0, action="X", params={}, error=NotFoundError("nope"))
+    ok = BatchResult(index=1, action="X", params={}, value={"RequestId": "R"})
+    hook(1, 2, bad)
+    hook(2, 2, ok)
+    assert repr(shown[-1]) == "bind: 2/2 done, 1 failed"
+    assert "2/2 done, <span style='color:#c62828'>1 failed</span>" in shown[-1]._repr_html_()
+
+
 def test_result_text_and_html() -> None:
     ok = BatchResult(index=0, action="GetEdgeInstance", params={}, value={"RequestId": "R-1"})
     bad = BatchResult(

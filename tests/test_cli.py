@@ -88,16 +88,17 @@ def sigint_as_at_a_terminal() -> None:
 
 
 async def in_terminal(
-    *args: str, env: Mapping[str, str], columns: int, lines: int = 60
+    *args: str, env: Mapping[str, str], columns: int, lines: int = 60, term: str = "xterm"
 ) -> tuple[int, str]:
-    """Run ``aioedge ARGS`` with a pseudo-terminal of ``columns`` x ``lines`` as its stdio."""
+    """Run ``aioedge ARGS`` with a pseudo-terminal of ``columns`` x ``lines`` (of type
+    ``term``) as its stdio."""
     master, slave = pty.openpty()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "aioedge",
         *args,
-        env={**env, "COLUMNS": str(columns), "LINES": str(lines), "TERM": "xterm"},
+        env={**env, "COLUMNS": str(columns), "LINES": str(lines), "TERM": term},
         stdin=slave,
         stdout=slave,
         stderr=slave,

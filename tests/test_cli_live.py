@@ -202,3 +202,21 @@ def test_colour_codes_do_not_count_towards_the_width_and_ascii_replaces_glyphs()
     assert all(len(re.sub(r"\x1b\[[0-9;]*m", "", line)) <= 79 for line in lines)
     assert to_ascii(render_text(state)).isascii()
     assert to_ascii("a → b … ✔") == "a -> b ... +"
+
+
+async def test_a_dumb_terminal_gets_plain_lines_and_no_control_codes(tmp_path: Path) -> None:
+    # TERM=dumb takes no cursor control: the live tree (which moves the cursor up and clears
+    # lines) is not drawn there, as colour is not; the events come as plain lines.
+    code, text = await in_terminal(
+        "demo",
+        "--devices",
+        "3",
+        "--speed",
+        "50",
+        env=base_env(tmp_path),
+        columns=100,
+        term="dumb",
+    )
+    assert code == 0, text
+    assert "\x1b" not in text
+    assert re.search(r"deployment \S+ succeeded", text)

@@ -326,6 +326,38 @@ async def test_a_plain_async_for_runs_a_reset_rollout_to_its_end() -> None:
             await rollout.__anext__()
 
 
+def test_the_progress_line_follows_the_terminal_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the live view and the batch line: no status line on TERM=dumb (it wrote "\x1b[K"
+    # there), and ASCII where the stream cannot encode "·" (it printed "?").
+    import io
+
+    from aioedge._rollout import RolloutEvent, RolloutResult
+    from aioedge._rollout_cli import _Progress
+
+    class AsciiTty(io.TextIOWrapper):
+        def isatty(self) -> bool:
+            return True
+
+    class Seen:
+        plan = RolloutPlan.build(["a", "b"], (1, 1.0))
+        result = RolloutResult(succeeded=("a",))
+
+    wave = RolloutEvent(kind="wave", time=0, wave=1, instance_ids=("a",))
+    raw = io.BytesIO()
+    stream = AsciiTty(raw, encoding="ascii", errors="replace")
+    progress = _Progress(stream, Seen())
+    progress.note(wave)
+    progress.show()
+    assert raw.getvalue().decode().endswith("wave 1/2 - 1/2 done - 1 ok - 0 failed")
+    monkeypatch.setenv("TERM", "dumb")
+    raw = io.BytesIO()
+    dumb = _Progress(AsciiTty(raw, encoding="utf-8"), Seen())
+    dumb.note(wave)
+    dumb.show()
+    dumb.clear()
+    assert raw.getvalue() == b""
+
+
 def test_the_progress_line_counts_outcomes_on_a_terminal() -> None:
     import io
 
