@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from aioedge import Credentials
+from aioedge import Credentials, EdgeClient
 
 TEST_CREDS = Credentials("test-akid", "test-secret-value-123")
 
@@ -85,3 +85,13 @@ def _is_coro_fn(fn: Any) -> bool:
     import inspect
 
     return inspect.iscoroutinefunction(fn)
+
+
+async def started_deployment(client: EdgeClient, name: str, gateway: str = "gw") -> tuple[str, str]:
+    """An instance named ``name`` with a gateway, and its deployment just created."""
+    inst = (await client.call("CreateEdgeInstance", {"Name": name}))["InstanceId"]
+    await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": gateway})
+    created = await client.call(
+        "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+    )
+    return inst, created["DeploymentId"]

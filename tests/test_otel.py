@@ -8,9 +8,9 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-import anyio
 import pytest
 
 # CI installs the extra (test/dev): there a missing package fails instead of skipping.
@@ -40,7 +40,9 @@ from aioedge.otel import OpenTelemetryHooks
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentMonitor
 
+from .support import started_deployment
 from .test_client_emulator import SteppingClock
+from .test_watch_emulator import Env, on_fake_clock
 
 SECRET = "otel-secret-value-00000000"
 KEY = Credentials("LTAIotel", SECRET)
@@ -99,14 +101,15 @@ def assert_no_secrets(otel: Otel) -> None:
         assert word not in text, word
 
 
-async def started_deployment(client: EdgeClient, name: str, gateway: str = "gw") -> tuple[str, str]:
-    """An instance named ``name`` with a gateway, and its deployment just created."""
-    inst = (await client.call("CreateEdgeInstance", {"Name": name}))["InstanceId"]
-    await client.call("BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": gateway})
-    created = await client.call(
-        "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
+def _watched(otel: Otel) -> AbstractAsyncContextManager[Env]:
+    """The emulator and a client on one fake clock (deployment stages of 1 s), the client
+    signing with ``KEY`` and telling ``otel``'s hooks."""
+    return on_fake_clock(
+        FakeClock(),
+        stage_seconds=1.0,
+        access_keys=[KEY],
+        client={"credentials": KEY, "hooks": [otel.hooks]},
     )
-    return inst, created["DeploymentId"]
 
 
 async def test_a_batch_with_throttles_and_retries_and_a_failing_call(otel: Otel) -> None:
@@ -192,34 +195,19 @@ async def test_quota_slot_waits_are_recorded(otel: Otel) -> None:
 
 
 async def test_a_watch_is_one_span_with_a_call_span_per_poll(otel: Otel) -> None:
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        await anyio.sleep(0)
-
-    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
-        client = EdgeClient(
-            credentials=KEY,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            hooks=[otel.hooks],
-        )
-        async with client:
-            inst, dep = await started_deployment(client, "watched")
-            with otel.tracer.start_as_current_span("deploy") as root:
-                watcher = client.watch_deployment(
-                    inst,
-                    dep,
-                    poll_interval=0.5,
-                    max_poll_interval=1.0,
-                    clock=clock,
-                    sleep=sleep,
-                    wall_clock=clock,
-                )
-                events = [e async for e in watcher]
+    async with _watched(otel) as env:
+        inst, dep = await started_deployment(env.client, "watched")
+        with otel.tracer.start_as_current_span("deploy") as root:
+            watcher = env.client.watch_deployment(
+                inst,
+                dep,
+                poll_interval=0.5,
+                max_poll_interval=1.0,
+                clock=env.clock,
+                sleep=env.sleep,
+                wall_clock=env.clock,
+            )
+            events = [e async for e in watcher]
     assert events[-1].outcome == "succeeded"
     (watch,) = otel.spans("aioedge.watch_deployment")
     assert watch.parent is not None and watch.parent.span_id == root.get_span_context().span_id
@@ -245,38 +233,23 @@ async def test_a_monitor_draws_one_watch_span_per_deployment_with_its_polls_unde
 ) -> None:
     """As a single watcher does: each deployment a monitor follows is one watch span (its
     outcome, its poll count), the parent of that deployment's poll call spans alone."""
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        await anyio.sleep(0)
-
-    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
-        client = EdgeClient(
-            credentials=KEY,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            hooks=[otel.hooks],
-        )
-        async with client:
-            good = await started_deployment(client, "fine")
-            emu.fail_deployment_at(stage=8, gateway_id="gw2")
-            bad = await started_deployment(client, "broken", "gw2")
-            with otel.tracer.start_as_current_span("fleet") as root:
-                async with DeploymentMonitor(
-                    client,
-                    pollers=2,
-                    poll_interval=0.5,
-                    max_poll_interval=1.0,
-                    clock=clock,
-                    sleep=sleep,
-                    wall_clock=clock,
-                ) as monitor:
-                    monitor.add(*good)
-                    monitor.add(*bad)
-                    events = [e async for e in monitor]
+    async with _watched(otel) as env:
+        good = await started_deployment(env.client, "fine")
+        env.emu.fail_deployment_at(stage=8, gateway_id="gw2")
+        bad = await started_deployment(env.client, "broken", "gw2")
+        with otel.tracer.start_as_current_span("fleet") as root:
+            async with DeploymentMonitor(
+                env.client,
+                pollers=2,
+                poll_interval=0.5,
+                max_poll_interval=1.0,
+                clock=env.clock,
+                sleep=env.sleep,
+                wall_clock=env.clock,
+            ) as monitor:
+                monitor.add(*good)
+                monitor.add(*bad)
+                events = [e async for e in monitor]
     assert monitor.outcomes() == {good: "succeeded", bad: "failed"}
     finals = {e.deployment_id: e for e in events if e.kind == "final"}
     watches = {
@@ -312,30 +285,15 @@ async def test_a_monitor_draws_one_watch_span_per_deployment_with_its_polls_unde
 async def test_a_monitor_closed_early_ends_its_open_watch_spans_as_cancelled(
     otel: Otel,
 ) -> None:
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        await anyio.sleep(0)
-
-    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
-        client = EdgeClient(
-            credentials=KEY,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            hooks=[otel.hooks],
-        )
-        async with client:
-            pair = await started_deployment(client, "left")
-            async with DeploymentMonitor(
-                client, poll_interval=0.5, clock=clock, sleep=sleep, wall_clock=clock
-            ) as monitor:
-                monitor.add(*pair)
-                async for event in monitor:
-                    if event.kind != "final":
-                        break
+    async with _watched(otel) as env:
+        pair = await started_deployment(env.client, "left")
+        async with DeploymentMonitor(
+            env.client, poll_interval=0.5, clock=env.clock, sleep=env.sleep, wall_clock=env.clock
+        ) as monitor:
+            monitor.add(*pair)
+            async for event in monitor:
+                if event.kind != "final":
+                    break
     (watch,) = otel.spans("aioedge.watch_deployment")
     assert watch.attributes is not None
     assert watch.attributes["aioedge.watch.outcome"] == "cancelled"
@@ -397,28 +355,13 @@ async def test_a_call_that_never_reached_the_service_has_no_service_code(otel: O
 
 
 async def test_a_stalled_watch_span_has_error_status(otel: Otel) -> None:
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        await anyio.sleep(0)
-
-    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0) as emu:
-        emu.stall_deployment_at(stage=8)
-        client = EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            hooks=[otel.hooks],
+    async with _watched(otel) as env:
+        env.emu.stall_deployment_at(stage=8)
+        inst, dep = await started_deployment(env.client, "stuck")
+        watcher = env.client.watch_deployment(
+            inst, dep, progress_timeout=3, clock=env.clock, sleep=env.sleep, wall_clock=env.clock
         )
-        async with client:
-            inst, dep = await started_deployment(client, "stuck")
-            watcher = client.watch_deployment(
-                inst, dep, progress_timeout=3, clock=clock, sleep=sleep, wall_clock=clock
-            )
-            events = [e async for e in watcher]
+        events = [e async for e in watcher]
     assert events[-1].outcome == "stalled"
     (watch,) = otel.spans("aioedge.watch_deployment")
     assert watch.status.status_code is StatusCode.ERROR

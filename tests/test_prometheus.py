@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import os
 
-import anyio
 import pytest
 
 # CI installs the extra (test/dev): there a missing package fails instead of skipping.
@@ -30,7 +29,9 @@ from aioedge.prometheus import PrometheusHooks
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentMonitor
 
+from .support import started_deployment
 from .test_client_emulator import SteppingClock
+from .test_watch_emulator import on_fake_clock
 
 SECRET = "prom-secret-value-000000000"
 KEY = Credentials("LTAIprom", SECRET)
@@ -79,38 +80,19 @@ async def test_a_monitors_polls_are_counted_as_a_watchers_are() -> None:
     follows is one GetEdgeInstanceDeployment call, as a watcher's polls are."""
     reg = CollectorRegistry()
     hooks = PrometheusHooks(registry=reg, limiters=[])
-    clock = FakeClock()
-
-    async def sleep(seconds: float) -> None:
-        clock.advance(seconds)
-        await anyio.sleep(0)
-
-    async with Emulator(clock=clock, quotas=False, stage_seconds=1.0, access_keys=[KEY]) as emu:
-        client = EdgeClient(
-            credentials=KEY,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            hooks=[hooks],
-        )
-        async with client:
-            pairs = []
-            for i in range(2):
-                inst = (await client.call("CreateEdgeInstance", {"Name": f"m{i}"}))["InstanceId"]
-                await client.call(
-                    "BindGatewayToEdgeInstance", {"InstanceId": inst, "IotId": f"gw{i}"}
-                )
-                created = await client.call(
-                    "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
-                )
-                pairs.append((inst, created["DeploymentId"]))
-            async with DeploymentMonitor(
-                client, poll_interval=0.5, clock=clock, sleep=sleep, wall_clock=clock
-            ) as monitor:
-                for pair in pairs:
-                    monitor.add(*pair)
-                events = [e async for e in monitor]
+    async with on_fake_clock(
+        FakeClock(),
+        stage_seconds=1.0,
+        access_keys=[KEY],
+        client={"credentials": KEY, "hooks": [hooks]},
+    ) as env:
+        pairs = [await started_deployment(env.client, f"m{i}", f"gw{i}") for i in range(2)]
+        async with DeploymentMonitor(
+            env.client, poll_interval=0.5, clock=env.clock, sleep=env.sleep, wall_clock=env.clock
+        ) as monitor:
+            for pair in pairs:
+                monitor.add(*pair)
+            events = [e async for e in monitor]
     assert [e.outcome for e in events if e.kind == "final"] == ["succeeded"] * 2
     polls = sum(monitor.polls_per_deployment().values())
     g = {"action": "GetEdgeInstanceDeployment"}

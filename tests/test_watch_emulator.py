@@ -12,7 +12,7 @@ import argparse
 import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -99,21 +99,24 @@ class Env:
 
 
 @asynccontextmanager
-async def on_fake_clock(clock: FakeClock, **emulator: Any) -> AsyncIterator[Env]:
+async def on_fake_clock(
+    clock: FakeClock, *, client: Mapping[str, Any] | None = None, **emulator: Any
+) -> AsyncIterator[Env]:
     """An emulator (no quotas, ``emulator`` options) and a client sharing ``clock``, with
-    no limiter and no retry of its own: the watcher's own retry is under test."""
-    async with (
-        Emulator(clock=clock, quotas=False, **emulator) as emu,
-        EdgeClient(
-            credentials=emu.credentials,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            retry=None,
-            clock=clock,
-            quota_scope=emu.endpoint,
-        ) as client,
-    ):
-        yield Env(emu, client, clock)
+    no limiter and no retry of its own: the watcher's own retry is under test.  ``client``:
+    more options of the client (its ``hooks``, other ``credentials``)."""
+    async with Emulator(clock=clock, quotas=False, **emulator) as emu:
+        options: dict[str, Any] = {
+            "credentials": emu.credentials,
+            "endpoint": emu.endpoint,
+            "rate_limit": False,
+            "retry": None,
+            "clock": clock,
+            "quota_scope": emu.endpoint,
+            **(client or {}),
+        }
+        async with EdgeClient(**options) as edge:
+            yield Env(emu, edge, clock)
 
 
 @pytest.fixture
