@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import aiohttp
 import anyio
 
+from ._argtypes import check_positive
 from ._batch import (
     DEFAULT_POOL,
     BatchResult,
@@ -120,12 +121,13 @@ class EdgeClient(OperationsMixin):
         self.endpoint = check_endpoint(
             iot_endpoint(region) if endpoint is None else endpoint, allow_http=allow_http
         )
-        if not isinstance(timeout, (int, float)) or timeout <= 0:
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
             raise ValidationError(
                 f"timeout must be a positive number of seconds, got {timeout!r}",
                 param="timeout",
-                rule="range",
+                rule="type",
             )
+        check_positive(timeout, param="timeout")  # NaN too
         if method.upper() not in ("GET", "POST"):
             raise ValidationError(
                 f"method must be GET or POST, got {method!r}", param="method", rule="enum"

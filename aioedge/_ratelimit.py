@@ -49,6 +49,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
+from ._argtypes import check_at_least, check_positive
 from ._errors import EdgeError, TransportError
 from ._log import get_logger
 from ._retry import DeadlineExceededError
@@ -101,8 +102,9 @@ class AdaptiveConfig:
     def __post_init__(self) -> None:
         if not 0.0 < self.beta < 1.0:
             raise ValueError(f"beta must be in (0, 1), got {self.beta}")
-        if self.scale <= 0 or self.min_rate <= 0 or self.cooldown < 0:
-            raise ValueError("scale and min_rate must be > 0 and cooldown >= 0")
+        check_positive(self.scale, param="scale")
+        check_positive(self.min_rate, param="min_rate")
+        check_at_least(self.cooldown, 0.0, param="cooldown")
 
 
 def _cbrt(x: float) -> float:
@@ -540,8 +542,7 @@ class _Limiter:
         adaptive: AdaptiveConfig | None,
         attempt_timeout: float,
     ) -> None:
-        if margin < 0:
-            raise ValueError(f"margin must be >= 0, got {margin}")
+        check_at_least(margin, 0.0, param="margin")  # NaN too
         _check_timeout("attempt_timeout", attempt_timeout)
         self._overrides = _checked_overrides(overrides)
         self._window = WINDOW + margin

@@ -333,6 +333,10 @@ def test_bad_config_is_rejected_before_io() -> None:
         EdgeClient(credentials=TEST_CREDS, endpoint="http://iot.example.com")
     with pytest.raises(ValidationError, match="timeout"):
         EdgeClient(credentials=TEST_CREDS, timeout=0)
+    for bad in (float("nan"), True, "10"):  # NaN passed '<= 0'; a bool is not a time
+        with pytest.raises(ValidationError) as info:
+            EdgeClient(credentials=TEST_CREDS, timeout=bad)  # type: ignore[arg-type]
+        assert info.value.param == "timeout"
     c = EdgeClient(credentials=TEST_CREDS, region_id="ap-southeast-1")
     assert c.endpoint == "https://iot.ap-southeast-1.aliyuncs.com"
 

@@ -786,3 +786,22 @@ def test_wait_zero_takes_only_a_slot_free_at_once() -> None:
         return seen
 
     assert run_virtual(main) == ["free: granted", "busy: refused after 0 s", "waiting 0"]
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("scale", 0.0), ("scale", math.nan), ("min_rate", math.nan), ("cooldown", -1.0),
+     ("cooldown", math.nan)],
+)  # fmt: skip
+def test_adaptive_settings_refuse_a_bad_field_by_its_name(field: str, bad: float) -> None:
+    # The library's one rules for "> 0" and ">= 0": NaN passed the '<= 0' test here.
+    with pytest.raises(ValidationError) as info:
+        AdaptiveConfig(**{field: bad})  # type: ignore[arg-type]
+    assert info.value.param == field
+
+
+@pytest.mark.parametrize("bad", [-0.1, math.nan])
+def test_a_limiters_margin_is_a_number_of_seconds_at_least_zero(bad: float) -> None:
+    with pytest.raises(ValidationError) as info:
+        LocalRateLimiter(margin=bad)
+    assert info.value.param == "margin" and "must be >= 0" in str(info.value)
