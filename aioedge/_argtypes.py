@@ -1,6 +1,9 @@
-"""What the command lines share: argparse ``type``s (a bad value is a usage error, exit 2,
-a message naming the option, not a traceback) and the options that time a watch, declared
-once for ``watch``, ``deploy`` and ``rollout``."""
+"""The one check of each kind of argument that is not a service parameter: a number > 0
+(``check_positive``), a bound that may be reached (``check_at_least``), a count
+(``check_count``) and a share (``parse_share``), each a ValidationError naming the argument,
+for the client, the limiters, the watch and the emulator alike; their argparse ``type``s for
+the command lines (a bad value is a usage error, exit 2, naming the option); and the options
+that time a watch, declared once for ``watch``, ``deploy`` and ``rollout``."""
 
 from __future__ import annotations
 
