@@ -26,6 +26,7 @@ from ._argtypes import count as _count
 from ._argtypes import positive as _positive
 from ._catalog import OPERATIONS, Operation, get_operation
 from ._credentials import Credentials
+from ._display import can_draw, can_redraw, say, to_ascii, use_colour
 from ._errors import (
     ApiError,
     AuthError,
@@ -563,8 +564,6 @@ def _ascii_safe_streams() -> None:
     """On a stream that cannot encode every character (``PYTHONIOENCODING=ascii``), print
     ``?`` for the odd one left (a name from the service) instead of failing with a traceback.
     """
-    from ._live import can_draw
-
     for stream in (sys.stdout, sys.stderr):
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None and not can_draw(stream):
@@ -650,7 +649,7 @@ async def stream_events(
     needs it), plain lines when piped; either way the last line is the outcome, and after a
     timeout or a stall a hint says how to follow the deployment again.
     """
-    from ._live import LiveDisplay, can_draw, can_redraw, to_ascii, use_colour
+    from ._live import LiveDisplay
 
     out = out or sys.stdout
     as_json = args.output == "json"
@@ -710,9 +709,7 @@ class _NoDeployment(EdgeError):
 def _say(args: argparse.Namespace, text: str) -> None:
     """A line before the events, in text mode only (JSON output stays events)."""
     if args.output == "text":
-        from ._live import can_draw, to_ascii
-
-        print(text if can_draw(sys.stdout) else to_ascii(text), flush=True)
+        say(sys.stdout, text)
 
 
 async def _cmd_watch(args: argparse.Namespace) -> int:

@@ -15,16 +15,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from ._display import say
+
 if TYPE_CHECKING:
     from ._live import PollInfo
 
 __all__ = ["run_demo"]
-
-
-def _say(out: TextIO, text: str) -> None:
-    from ._live import can_draw, to_ascii
-
-    print(text if can_draw(out) else to_ascii(text), file=out, flush=True)
 
 
 #: How the command line shows an event stream (``_cli.stream_events``): passed in by the
@@ -52,11 +48,11 @@ async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = No
 
     def step(text: str) -> None:
         if not quiet:
-            _say(out, f"  {text}")
+            say(out, f"  {text}")
 
     async with Emulator(speed=args.speed, seed=0) as emu:
         if not quiet:
-            _say(out, f"aioedge demo: emulator on {emu.endpoint} (signatures and quotas enforced)")
+            say(out, f"aioedge demo: emulator on {emu.endpoint} (signatures and quotas enforced)")
         async with EdgeClient(credentials=emu.credentials, endpoint=emu.endpoint) as client:
             inst = await client.create_edge_instance(name="demo_line_7", spec=20, tags="site:demo")
             instance_id = inst.instance_id
@@ -125,7 +121,7 @@ async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = No
             step(f"bound {len(devices)} sub-device(s) with their configs")
 
             if not quiet:
-                _say(out, "deploying — every subtask and resource snapshot, live:")
+                say(out, "deploying — every subtask and resource snapshot, live:")
             polls = Polls(client)  # the live view's "last poll N s ago"
             code = await show(
                 args,
@@ -138,7 +134,7 @@ async def run_demo(args: argparse.Namespace, show: Show, out: TextIO | None = No
         calls = sum(v.get("requests", 0) for v in stats.values())
         if not quiet:
             verdict = "succeeded" if code == 0 else "did not succeed"
-            _say(
+            say(
                 out,
                 f"rollout {verdict}: {calls} API calls, {throttled} throttled, "
                 f"{time.monotonic() - started:.1f} s",

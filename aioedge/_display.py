@@ -24,6 +24,7 @@ __all__ = [
     "can_redraw",
     "count_text",
     "progress_text",
+    "say",
     "to_ascii",
     "use_colour",
 ]
@@ -71,6 +72,12 @@ def to_ascii(text: str) -> str:
     """``text`` with the glyphs this package draws spelled in ASCII; anything else that is
     not ASCII becomes ``?`` (a name from the service, on a terminal that cannot show it)."""
     return text.translate(_ASCII).encode("ascii", "replace").decode("ascii")
+
+
+def say(stream: TextIO, text: str) -> None:
+    """Print ``text`` on ``stream`` as it can show it (:func:`to_ascii` where it cannot
+    :func:`can_draw`), flushed: a line before or after the events."""
+    print(text if can_draw(stream) else to_ascii(text), file=stream, flush=True)
 
 
 def can_redraw(stream: TextIO) -> bool:

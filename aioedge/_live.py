@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from ._display import can_draw, can_redraw, to_ascii, use_colour
+from ._display import to_ascii
 from ._errors import printable
 from .watch import DeploymentEvent, DeploymentState, apply, render_text, status_name
 from .watch._cause import failure_roles
@@ -37,13 +37,9 @@ __all__ = [
     "LiveDisplay",
     "PollInfo",
     "Polls",
-    "can_draw",
-    "can_redraw",
     "compose",
     "duration_text",
     "fit",
-    "to_ascii",
-    "use_colour",
 ]
 
 _CLEAR_LINE = "\x1b[2K"

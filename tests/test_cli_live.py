@@ -13,7 +13,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from aioedge._live import LiveDisplay, compose, fit, to_ascii
+from aioedge._display import to_ascii
+from aioedge._live import LiveDisplay, compose, fit
 from aioedge.watch import DeploymentEvent, DeploymentState, diff, render_text
 
 from .test_cli import base_env, in_terminal
