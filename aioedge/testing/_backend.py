@@ -336,11 +336,11 @@ class Backend:
     def __init__(
         self,
         *,
+        region_id: str,  # the service's default is the emulator's (_service.DEFAULT_REGION)
         seed: int = 0,
         stage_ms: int = 2000,
         strict_devices: bool = False,
         limits: Limits | None = None,
-        region_id: str = "cn-shanghai",
         oss_base: str = "http://127.0.0.1",
         fleet: FleetSpec | None = None,
     ) -> None:
