@@ -86,11 +86,12 @@ def str_or_none(value: Any) -> str | None:
     The one reading of a text field for the response models and the watcher alike, so a
     ``DeploymentId`` of ``true`` or ``[]`` is no id for either.
     """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return None
+    if value is None:  # the common case of a missing field: no exception for it
+        return None
+    try:
+        return to_str(value)
+    except TypeError:
+        return None
 
 
 def more_pages(page: int, size: int, count: int, total: int | None) -> bool:
