@@ -11,7 +11,8 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from aioedge import Credentials, EdgeClient
+from aioedge import Credentials, CredentialsError, EdgeClient, URICredentialsProvider
+from aioedge.testing import Emulator, FakeClock
 
 TEST_CREDS = Credentials("test-akid", "test-secret-value-123")
 
@@ -95,3 +96,25 @@ async def started_deployment(client: EdgeClient, name: str, gateway: str = "gw")
         "CreateEdgeInstanceDeployment", {"InstanceId": inst, "Type": "deploy"}
     )
     return inst, created["DeploymentId"]
+
+
+async def a_call_whose_expired_key_cannot_be_renewed(hooks: object) -> None:
+    """With ``hooks`` told: one call that succeeds, then one the service refuses as expired
+    (the key revoked early) whose renewal fails (the credentials URI is unavailable), so it
+    ends with a CredentialsError.  The emulator's identity side, over real sockets."""
+    clock = FakeClock(1_800_000_000.0)
+    async with Emulator(clock=clock, quotas=False) as emu:
+        provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
+        client = EdgeClient(
+            credentials=provider,
+            endpoint=emu.endpoint,
+            rate_limit=False,
+            clock=clock,
+            hooks=[hooks],
+        )
+        async with client:
+            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+            emu.identity.expire_keys()
+            emu.identity.set_fault("unavailable")
+            with pytest.raises(CredentialsError):
+                await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})

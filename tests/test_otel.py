@@ -33,14 +33,13 @@ from aioedge import (
     NotFoundError,
     RetryPolicy,
     TransportError,
-    URICredentialsProvider,
 )
 from aioedge._retry import set_testing
 from aioedge.otel import OpenTelemetryHooks
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentMonitor
 
-from .support import started_deployment
+from .support import a_call_whose_expired_key_cannot_be_renewed, started_deployment
 from .test_client_emulator import SteppingClock
 from .test_watch_emulator import Env, on_fake_clock
 
@@ -393,22 +392,7 @@ async def test_paginate_spans_are_children_of_the_callers_span(otel: Otel) -> No
 async def test_a_call_whose_expired_key_cannot_be_renewed_ends_its_span(otel: Otel) -> None:
     """Refused as expired, then the refresh fails: the call still ends (status ERROR, the
     refresh's error as error.type), once, with its retry counted under expired_token."""
-    clock = FakeClock(1_800_000_000.0)
-    async with Emulator(clock=clock, quotas=False) as emu:
-        provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
-        client = EdgeClient(
-            credentials=provider,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            clock=clock,
-            hooks=[otel.hooks],
-        )
-        async with client:
-            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
-            emu.identity.expire_keys()
-            emu.identity.set_fault("unavailable")
-            with pytest.raises(CredentialsError):
-                await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+    await a_call_whose_expired_key_cannot_be_renewed(otel.hooks)
     ok, failed = otel.spans("Iot.QueryEdgeInstance")
     assert ok.status.status_code is StatusCode.UNSET
     assert failed.status.status_code is StatusCode.ERROR

@@ -17,11 +17,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from aioedge import (
     Credentials,
-    CredentialsError,
     EdgeClient,
     NotFoundError,
     RetryPolicy,
-    URICredentialsProvider,
 )
 from aioedge._ratelimit import LocalRateLimiter
 from aioedge._retry import set_testing
@@ -29,7 +27,7 @@ from aioedge.prometheus import PrometheusHooks
 from aioedge.testing import Emulator, FakeClock
 from aioedge.watch import DeploymentMonitor
 
-from .support import started_deployment
+from .support import a_call_whose_expired_key_cannot_be_renewed, started_deployment
 from .test_client_emulator import SteppingClock
 from .test_watch_emulator import on_fake_clock
 
@@ -148,22 +146,7 @@ async def test_a_call_whose_expired_key_cannot_be_renewed_is_counted_once() -> N
     is counted as an error, once, like any other call that ends."""
     reg = CollectorRegistry()
     hooks = PrometheusHooks(registry=reg, limiters=[])
-    clock = FakeClock(1_800_000_000.0)
-    async with Emulator(clock=clock, quotas=False) as emu:
-        provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
-        client = EdgeClient(
-            credentials=provider,
-            endpoint=emu.endpoint,
-            rate_limit=False,
-            clock=clock,
-            hooks=[hooks],
-        )
-        async with client:
-            await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
-            emu.identity.expire_keys()
-            emu.identity.set_fault("unavailable")
-            with pytest.raises(CredentialsError):
-                await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+    await a_call_whose_expired_key_cannot_be_renewed(hooks)
     a = {"action": "QueryEdgeInstance"}
     assert value(reg, "aioedge_calls_total", outcome="ok", **a) == 1
     assert value(reg, "aioedge_calls_total", outcome="error", **a) == 1
