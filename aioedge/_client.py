@@ -315,91 +315,83 @@ class EdgeClient(OperationsMixin):
                 action=op.action, region_id=self.region_id, read_only=op.read_only, started=started
             )
         )
-        while True:
-            attempt += 1
-            try:
-                data = await self._attempt(op, wire, attempt, started, used, obs)
-                if obs is not None:
-                    await obs.succeeded(attempt, data)
-                return data
-            except EdgeError as err:
+        renew = False  # the key was refused as expired: the next attempt renews it first
+        try:
+            while True:
+                attempt += 1
+                try:
+                    if renew:  # as when the attempt cannot get its key: its own failure
+                        renew = False
+                        await self._renew_key(used[-1] if used else None, op.action)
+                    data = await self._attempt(op, wire, attempt, started, used, obs)
+                except EdgeError as err:
+                    failure = err
+                else:
+                    if obs is not None:
+                        await obs.succeeded(attempt, data)
+                    return data
+                # Handled out of the except clause, so that whatever the handling raises (an
+                # async hook cancelled, the backoff cancelled) meets the one handler below
+                # that ends the call for the hooks.
                 if (
-                    isinstance(err, ApiError)
-                    and err.code == _EXPIRED_TOKEN
+                    isinstance(failure, ApiError)
+                    and failure.code == _EXPIRED_TOKEN
                     and self._provider is not None
                     and not renewed
                 ):
                     # Refused before execution: refresh the key and send once more, a
                     # mutating Action too (it did not run).
-                    renewed = True
+                    renewed = renew = True
                     if obs is not None:
-                        await obs.failed(attempt, err, 0.0, "expired_token")
-                    try:
-                        await self._renew_key(used[-1] if used else None, op.action)
-                    except BaseException as exc:
-                        # Raised in this handler, it would pass the one below: the call
-                        # ends here, as when the next attempt cannot get its key.
-                        if obs is not None:
-                            if isinstance(exc, EdgeError):
-                                await obs.failed(attempt + 1, exc, None)
-                            else:
-                                obs.ended(attempt + 1, exc)
-                        raise
+                        await obs.failed(attempt, failure, 0.0, "expired_token")
                     continue
                 if (
-                    isinstance(err, ApiError)
-                    and err.code in _SKEW_CODES
-                    and err.server_time is not None
+                    isinstance(failure, ApiError)
+                    and failure.code in _SKEW_CODES
+                    and failure.server_time is not None
                     and not skew_fixed
                 ):
                     # The service rejected our Timestamp: adopt its clock and retry once.
                     skew_fixed = True
-                    self._clock_offset = err.server_time - self._clock()
+                    self._clock_offset = failure.server_time - self._clock()
                     self._log.warning(
                         "aioedge.clock_skew_corrected",
                         action=op.action,
                         offset_s=round(self._clock_offset, 3),
                     )
                     if obs is not None:
-                        await obs.failed(attempt, err, 0.0, "clock_skew")
+                        await obs.failed(attempt, failure, 0.0, "clock_skew")
                     continue
                 delay = (
                     self.retry.decide(
-                        err,
+                        failure,
                         attempt=attempt,
                         read_only=op.read_only,
                         elapsed=time.monotonic() - started,
-                        retry_after=getattr(err, "retry_after", None),
+                        retry_after=getattr(failure, "retry_after", None),
                     )
                     if self.retry is not None
                     else None
                 )
                 if obs is not None:
-                    await obs.failed(attempt, err, delay)
+                    await obs.failed(attempt, failure, delay)
                 if delay is None:
-                    if isinstance(err, (ApiError, TransportError)):
-                        err.attempts = attempt
-                    raise
+                    if isinstance(failure, (ApiError, TransportError)):
+                        failure.attempts = attempt
+                    raise failure
                 self._log.info(
                     "aioedge.retry_scheduled",
                     action=op.action,
                     attempt=attempt,
                     delay_s=round(delay, 3),
-                    error=type(err).__name__,
-                    code=getattr(err, "code", None),
+                    error=type(failure).__name__,
+                    code=getattr(failure, "code", None),
                 )
-                if obs is None:
-                    await anyio.sleep(delay)
-                    continue
-                try:
-                    await anyio.sleep(delay)
-                except BaseException as exc:
-                    obs.ended(attempt, exc)
-                    raise
-            except BaseException as exc:
-                if obs is not None:
-                    obs.ended(attempt, exc)
-                raise
+                await anyio.sleep(delay)
+        except BaseException as exc:
+            if obs is not None:
+                obs.ended(attempt, exc)  # nothing when the call has ended for them already
+            raise
 
     def _check_fixed_expiry(self, op: Operation, expiration: float) -> None:
         """A fixed key whose token has expired: AuthError at once, nothing sent."""

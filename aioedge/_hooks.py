@@ -312,6 +312,8 @@ class CallObserver:
     # The current attempt's answer: its HTTP status and latency (None: none, or not yet).
     _status: int | None = field(init=False, default=None)
     _latency: float | None = field(init=False, default=None)
+    # The final on_response was told: the call has ended for the hooks, once.
+    _ended: bool = field(init=False, default=False)
 
     def _info(self, attempt: int, **fields: Any) -> CallInfo:
         info: CallInfo = object.__new__(CallInfo)
@@ -350,6 +352,7 @@ class CallObserver:
         self._status, self._latency = None, latency
 
     async def succeeded(self, attempt: int, body: Mapping[str, Any]) -> None:
+        self._ended = True
         hooks = self.hooks
         if not hooks.wants("on_response"):
             return
@@ -375,6 +378,8 @@ class CallObserver:
         reason: RetryReason | None = None,
     ) -> None:
         """The attempt failed with ``error``; ``delay`` None: the call gives up with it."""
+        if delay is None:
+            self._ended = True
         api = error if isinstance(error, ApiError) else None
         hint = api.retry_after if api is not None else None
         common: dict[str, Any] = {
@@ -401,7 +406,11 @@ class CallObserver:
 
     def ended(self, attempt: int, exc: BaseException) -> None:
         """The call was cancelled (or failed with an error not of this library): end it
-        without awaiting anything (a cancelled task may not)."""
+        without awaiting anything (a cancelled task may not).  Nothing when the call has
+        already ended for the hooks: a cancel in an async hook of the final response."""
+        if self._ended:
+            return
+        self._ended = True
         cancelled = not isinstance(exc, Exception)
         info = self._info(
             attempt,

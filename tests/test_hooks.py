@@ -208,3 +208,76 @@ def test_the_retry_reasons_and_outcomes_are_the_ones_documented() -> None:
     assert tuple(listed.split(", ")) == RETRY_REASONS
     assert "``outcome`` (" + "/".join(CALL_OUTCOMES) + ")" in doc
     assert "`outcome` (" + ", ".join(f"`{o}`" for o in CALL_OUTCOMES) + ")" in page
+
+
+class Stuck:
+    """An async hook that never returns from ``name``: the call is cancelled while in it."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entered = asyncio.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        if name != self.name:
+            raise AttributeError(name)
+
+        async def stuck(info: CallInfo) -> None:
+            self.entered.set()
+            await asyncio.Event().wait()
+
+        return stuck
+
+
+async def _cancel_inside(stuck: Stuck, client: EdgeClient, action: str, params: Any) -> None:
+    task = asyncio.create_task(client.call(action, params))
+    await asyncio.wait_for(stuck.entered.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def _finals(rec: Recorder) -> list[str | None]:
+    return [i.outcome for n, i in rec.seen if n == "on_response" and i.final]
+
+
+async def test_a_call_cancelled_in_an_async_retry_hook_ends_once_for_the_hooks() -> None:
+    # A 503, then cancelled while the on_retry hook is awaited: before, the cancellation
+    # left the handler of the failed attempt and passed the one that ends the call.
+    rec, stuck = Recorder(), Stuck("on_retry")
+    faults = "QueryEdgeInstance:unavailable:times=1"
+    async with Emulator(faults=faults) as emu, _client(emu, [rec, stuck]) as client:
+        await _cancel_inside(stuck, client, "QueryEdgeInstance", {"PageSize": 10})
+    assert rec.names()[-2:] == ["on_retry", "on_response"]
+    assert _finals(rec) == ["cancelled"]
+
+
+async def test_a_call_cancelled_in_an_async_hook_after_clock_skew_ends_once() -> None:
+    rec, stuck = Recorder(), Stuck("on_retry")
+    async with Emulator() as emu:
+        client = _client(emu, [rec, stuck], clock=lambda: 1_000_000_000.0)  # far behind
+        async with client:
+            await _cancel_inside(stuck, client, "QueryEdgeInstance", {"PageSize": 10})
+    retry = next(i for n, i in rec.seen if n == "on_retry")
+    assert retry.reason == "clock_skew"
+    assert _finals(rec) == ["cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("instance_id", "told"),
+    [(None, "ok"), ("F3APnotThere000000000000", "error")],
+    ids=["answered", "refused"],
+)
+async def test_a_call_cancelled_in_its_final_async_hook_is_not_ended_twice(
+    instance_id: str | None, told: str
+) -> None:
+    # The final on_response went to every hook before the async one was awaited: a cancel
+    # there must not tell a second final ("cancelled") of the same call.
+    rec, stuck = Recorder(), Stuck("on_response")
+    async with Emulator() as emu:
+        if instance_id is None:
+            async with _client(emu, []) as plain:
+                created = await plain.call("CreateEdgeInstance", {"Name": "x"})
+            instance_id = created["InstanceId"]
+        async with _client(emu, [rec, stuck]) as client:
+            await _cancel_inside(stuck, client, "GetEdgeInstance", {"InstanceId": instance_id})
+    assert _finals(rec) == [told]
