@@ -31,7 +31,7 @@ from ._batch import (
 )
 from ._catalog import Operation, get_operation, validate_params
 from ._chain import resolve_credentials
-from ._credentials import Credentials, CredentialsProvider, format_expiration
+from ._credentials import Credentials, CredentialsProvider, expired, format_expiration
 from ._errors import (
     ApiError,
     AuthError,
@@ -395,7 +395,7 @@ class EdgeClient(OperationsMixin):
 
     def _check_fixed_expiry(self, op: Operation, expiration: float) -> None:
         """A fixed key whose token has expired: AuthError at once, nothing sent."""
-        if self._clock() + self._clock_offset >= expiration:
+        if expired(expiration, self._clock() + self._clock_offset):
             raise AuthError(
                 _EXPIRED_TOKEN,
                 f"the SecurityToken of the fixed credentials expired at "

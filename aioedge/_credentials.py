@@ -20,7 +20,14 @@ from ._signing import timestamp_text
 #: UNIX seconds as ``YYYY-MM-DDTHH:MM:SSZ`` (how STS writes an Expiration); never raises.
 format_expiration = timestamp_text
 
-__all__ = ["Credentials", "CredentialsProvider", "format_expiration"]
+__all__ = ["Credentials", "CredentialsProvider", "expired", "format_expiration"]
+
+
+def expired(expiration: float | None, now: float) -> bool:
+    """Whether a key that stops working at ``expiration`` (None: never) has at ``now``: the
+    one rule of a key's end, for the client, its providers and the emulated service alike.
+    A key is expired from its Expiration on, that second included."""
+    return expiration is not None and now >= expiration
 
 
 @dataclass(frozen=True, slots=True)

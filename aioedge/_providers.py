@@ -35,7 +35,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import anyio
 
-from ._credentials import Credentials, CredentialsProvider, format_expiration
+from ._credentials import Credentials, CredentialsProvider, expired, format_expiration
 from ._errors import CredentialsError, ValidationError
 from ._log import get_logger
 from ._settings import check_endpoint, check_url, env_true, env_value, redact_url, url_host
@@ -202,7 +202,7 @@ class RefreshingProvider:
         return await self._due()
 
     def _valid(self, creds: Credentials | None, now: float) -> bool:
-        return creds is not None and (creds.expiration is None or now < creds.expiration)
+        return creds is not None and not expired(creds.expiration, now)
 
     async def _due(self) -> Credentials:
         current = self._current
@@ -245,7 +245,7 @@ class RefreshingProvider:
 
     def _expire(self, current: Credentials, now: float) -> None:
         """The service refused ``current`` as expired: so it is, for :meth:`_valid` too."""
-        if current.expiration is None or current.expiration > now:
+        if not expired(current.expiration, now):
             self._current = dataclasses.replace(current, expiration=now)
         self._refresh_at = -math.inf
 
@@ -284,7 +284,7 @@ class RefreshingProvider:
             raise err
         done = self._clock()
         if fresh.expiration is not None:
-            if fresh.expiration <= done:
+            if expired(fresh.expiration, done):
                 stale = CredentialsError(
                     f"{self.source}: the new key expired already "
                     f"(Expiration {format_expiration(fresh.expiration)}; is the clock right?)",

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ._credentials import Credentials
+from ._credentials import Credentials, expired
 from ._errors import CredentialsError, ValidationError, one_line
 from ._protocol import encode_form, mask_secrets, request_id_of, secret_forms
 from ._settings import check_endpoint, check_region, env_true, env_value
@@ -338,6 +338,6 @@ def retry_delay(failures: int, *, now: float, expiration: float | None) -> float
     most 10 s (callers are failing meanwhile).
     """
     delay = min(2.0 ** max(failures - 1, 0), 60.0)
-    if expiration is None or now >= expiration:
+    if expiration is None or expired(expiration, now):  # None: no valid key left
         return min(delay, 10.0)
     return max(min(delay, (expiration - now) / 3), 0.01)

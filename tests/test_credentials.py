@@ -9,6 +9,7 @@ import pytest
 
 from aioedge import Credentials, CredentialsError, RamRoleArnProvider
 from aioedge._chain import ChainProvider, resolve_credentials
+from aioedge._credentials import expired
 
 # No ECS metadata service to try (the chain's network sources would be next).
 NO_NET = {"ALIBABA_CLOUD_ECS_METADATA_DISABLED": "true"}
@@ -277,3 +278,9 @@ def test_sts_ini_section_without_a_token_is_not_usable(tmp_path: Path) -> None:
         resolve_credentials(env=NO_NET, home=tmp_path)
     assert "credentials.ini" in info.value.tried[3]
     assert "security_token" in info.value.tried[3]
+
+
+def test_a_key_is_expired_from_its_expiration_on_the_one_rule_everywhere() -> None:
+    assert not expired(None, 1e12)  # a key without an end never expires
+    assert not expired(100.0, 99.999)
+    assert expired(100.0, 100.0) and expired(100.0, 100.5)

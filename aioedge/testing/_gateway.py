@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from .. import _signing
 from .._catalog import API_VERSION, OPERATIONS, REQUIRED_COMMON_PARAMS
-from .._credentials import Credentials
+from .._credentials import Credentials, expired
 from .._signing import sign, string_to_sign
 
 __all__ = [
@@ -195,7 +195,7 @@ class Gateway:
                 "InvalidSecurityToken.MismatchWithAccessKey",
                 "Specified SecurityToken mismatch with the AccessKey.",
             )
-        if creds.expiration is not None and now >= creds.expiration:
+        if expired(creds.expiration, now):
             return Rejection(
                 400, "InvalidSecurityToken.Expired", "Specified SecurityToken is expired."
             )

@@ -35,7 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
-from .._credentials import Credentials, format_expiration
+from .._credentials import Credentials, expired, format_expiration
 from .._signing import string_to_sign
 from ._gateway import (
     ACTION_NOT_FOUND,
@@ -111,7 +111,7 @@ class Identity:
         n = 0
         for key_id in self._issued_keys:
             creds = self.gateway.keys.get(key_id)
-            if creds is not None and (creds.expiration is None or creds.expiration > now):
+            if creds is not None and not expired(creds.expiration, now):
                 self.gateway.keys[key_id] = dataclasses.replace(creds, expiration=now)
                 n += 1
         return n
@@ -152,7 +152,7 @@ class Identity:
             creds = self.gateway.keys.get(key_id)
             if creds is None:
                 continue
-            if creds.expiration is not None and creds.expiration < now - 3600:
+            if expired(creds.expiration, now - 3600):  # an hour after its end
                 del self.gateway.keys[key_id]
             else:
                 keep.append(key_id)
