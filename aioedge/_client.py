@@ -12,7 +12,7 @@ import os
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import aiohttp
@@ -67,6 +67,8 @@ __all__ = ["EdgeClient"]
 
 _SKEW_CODES = frozenset({"InvalidTimeStamp.Expired"})
 _EXPIRED_TOKEN = "InvalidSecurityToken.Expired"
+#: The slot of an attempt without a limiter: none to wait for (one reusable no-op).
+_NO_SLOT: AbstractAsyncContextManager[None] = nullcontext()
 
 
 class _Default:
@@ -431,6 +433,15 @@ class EdgeClient(OperationsMixin):
         sent = 0.0
         try:
             if limiter is None:
+                slot: AbstractAsyncContextManager[None] = _NO_SLOT
+            else:
+                slot = self._slot(limiter, op, started)
+                if obs is not None:
+                    slot = obs.slot(slot, attempt)
+            async with slot:
+                # The time left is checked after the wait for a slot (DeadlineExceededError:
+                # the slot goes back unused), the provider asked for its key of this moment,
+                # and the request signed then: a fresh Timestamp.
                 timeout = self._attempt_timeout(op, started)
                 if provider is not None:
                     await self._current_key(provider, used)
@@ -441,21 +452,6 @@ class EdgeClient(OperationsMixin):
                 status, headers, body = self._masked(
                     await self._transport.send(request, timeout=timeout)
                 )
-            else:
-                slot = self._slot(limiter, op, started)
-                async with slot if obs is None else obs.slot(slot, attempt):
-                    # The time left is checked after the wait (DeadlineExceededError: the slot
-                    # goes back unused), and the request signed then: a fresh Timestamp.
-                    timeout = self._attempt_timeout(op, started)
-                    if provider is not None:  # the provider's key of this moment
-                        await self._current_key(provider, used)
-                    request = self._sign(op, wire)
-                    if obs is not None:
-                        await obs.request(attempt)
-                    sent = time.perf_counter()
-                    status, headers, body = self._masked(
-                        await self._transport.send(request, timeout=timeout)
-                    )
         except EdgeError as err:
             if obs is not None:
                 obs.lost(time.perf_counter() - sent if sent else None)
@@ -476,29 +472,34 @@ class EdgeClient(OperationsMixin):
             data = parse_response(op, status, headers, body)
         except ApiError as err:
             redact_error(err, self._secret_forms)
-            if self._debug():
-                self._log.debug(
-                    "aioedge.request_sent",
-                    action=op.action,
-                    attempt=attempt,
-                    http_status=status,
-                    request_id=err.request_id,
-                    code=err.code,
-                    latency_ms=round(latency * 1000, 2),
-                )
+            self._log_answer(op, attempt, status, latency, err.request_id, err.code)
             if isinstance(err, ThrottledError) and limiter is not None:
                 limiter.report_throttled(self.quota_scope, op.action)
             raise
-        if self._debug():
-            self._log.debug(
-                "aioedge.request_sent",
-                action=op.action,
-                attempt=attempt,
-                http_status=status,
-                request_id=request_id_of(data),
-                latency_ms=round(latency * 1000, 2),
-            )
+        self._log_answer(op, attempt, status, latency, request_id_of(data))
         return data
+
+    def _log_answer(
+        self,
+        op: Operation,
+        attempt: int,
+        status: int,
+        latency: float,
+        request_id: str | None,
+        code: str | None = None,
+    ) -> None:
+        """The debug line of an answered attempt (``code``: the service's, on an error)."""
+        if not self._debug():
+            return
+        self._log.debug(
+            "aioedge.request_sent",
+            action=op.action,
+            attempt=attempt,
+            http_status=status,
+            request_id=request_id,
+            **({} if code is None else {"code": code}),
+            latency_ms=round(latency * 1000, 2),
+        )
 
     def _masked(
         self, answer: tuple[int, Mapping[str, str], bytes]
