@@ -51,45 +51,6 @@ from ._errors import InvalidResponseError
 from ._protocol import request_id_of
 from ._wire import SUCCEEDED, is_final, more_pages, ms_to_seconds, stamp_keys, to_int, to_str
 
-__all__ = [
-    "RESULTS",
-    "SERVICE_TZ",
-    "ActionResult",
-    "CreatedDeployment",
-    "CreatedDriver",
-    "CreatedInstance",
-    "Deployment",
-    "DeploymentTask",
-    "DeviceConfig",
-    "DeviceConfigContent",
-    "DeviceConfigInput",
-    "DeviceProvisioning",
-    "DriverConfig",
-    "DriverConfigInput",
-    "DriverVersion",
-    "EdgeDriver",
-    "EdgeInstance",
-    "Gateway",
-    "HistoricDeployment",
-    "InstanceDevice",
-    "InstanceDriver",
-    "InstanceDriverConfigs",
-    "ListResult",
-    "LogEntry",
-    "Model",
-    "Page",
-    "PresignedAddress",
-    "ResourceSnapshot",
-    "Result",
-    "ResultSpec",
-    "attribute_path",
-    "parse_data",
-    "parse_list",
-    "parse_log",
-    "parse_page",
-    "parse_result",
-]
-
 # The zone of the service's "yyyy-MM-dd HH:mm:ss" strings (see the module docstring).
 SERVICE_TZ = timezone(timedelta(hours=8), "UTC+08:00")
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
