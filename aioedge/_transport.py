@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._errors import TransportError
+from ._errors import TransportError, ValidationError, one_line
 from ._protocol import PreparedRequest, incomplete_response
 from ._settings import check_endpoint, env_value, url_host
 
@@ -32,6 +32,23 @@ _QUERY = re.compile(r"\?[^\s'\"]*")
 def _safe(exc: BaseException) -> str:
     """An exception's text without query strings (a GET URL carries the Signature)."""
     return _QUERY.sub("?…", str(exc))
+
+
+_CA_ENV = "ALIBABA_CLOUD_CA_BUNDLE"
+
+
+def _trusting(path: str, param: str) -> ssl.SSLContext:
+    """A TLS context that trusts the CAs of the PEM bundle at ``path``, or ValidationError
+    naming ``param`` (the file is missing, unreadable or holds no certificate)."""
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise ValidationError(
+            f"{param}: cannot load {path!r} as a PEM bundle of CAs ({one_line(reason)})",
+            param=param,
+            rule="invalid",
+        ) from None
 
 
 class Transport:
@@ -50,9 +67,13 @@ class Transport:
         self._owned = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_connections = max_connections
-        self._ca_bundle = (
-            ca_bundle if ca_bundle is not None else env_value(os.environ, "ALIBABA_CLOUD_CA_BUNDLE")
-        )
+        self._ca_bundle = ca_bundle if ca_bundle is not None else env_value(os.environ, _CA_ENV)
+        # Built once, now: a bundle that cannot be loaded is the caller's mistake, told at
+        # construction rather than as an OSError out of the first call.  (A caller's session
+        # keeps its own TLS settings.)
+        self._ssl: ssl.SSLContext | bool = True
+        if self._ca_bundle and self._owned:
+            self._ssl = _trusting(self._ca_bundle, "ca_bundle" if ca_bundle else _CA_ENV)
         # Proxy keyword arguments per URL (sans query), from the environment once per session.
         self._proxy_kwargs: dict[str, dict[str, Any]] = {}
         # A caller's session keeps its own defaults: our timeouts go with every request.
@@ -74,13 +95,10 @@ class Transport:
         return limit if limit > 0 else None
 
     def _open(self) -> aiohttp.ClientSession:
-        ssl_ctx: ssl.SSLContext | bool = True
-        if self._ca_bundle:
-            ssl_ctx = ssl.create_default_context(cafile=self._ca_bundle)
         connector = aiohttp.TCPConnector(
             limit=self._max_connections,
             limit_per_host=self._max_connections,
-            ssl=ssl_ctx,
+            ssl=self._ssl,
             keepalive_timeout=30.0,
         )
         # Proxies (HTTP(S)_PROXY, NO_PROXY) come from the environment, looked up once per

@@ -8,10 +8,11 @@ import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiohttp import web
 
-from aioedge import EdgeClient, RetryPolicy, TransportError
+from aioedge import EdgeClient, RetryPolicy, TransportError, ValidationError
 
 from .support import TEST_CREDS, ok_body
 
@@ -82,6 +83,30 @@ async def test_custom_ca_bundle_is_honoured(
     ) as c:
         body = await c.call("GetEdgeInstance", {"InstanceId": "x"})
     assert body["Data"]["InstanceId"] == "tls"
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "empty", "not PEM"])
+async def test_a_ca_bundle_that_cannot_be_loaded_is_refused_when_the_client_is_built(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = {
+        "missing": tmp_path / "nowhere.pem",
+        "directory": tmp_path,
+        "empty": tmp_path / "empty.pem",
+        "not PEM": tmp_path / "junk.pem",
+    }[kind]
+    if kind == "empty":
+        path.write_text("")
+    if kind == "not PEM":
+        path.write_text("not a certificate\n")
+    monkeypatch.setenv("ALIBABA_CLOUD_CA_BUNDLE", str(path))
+    with pytest.raises(ValidationError) as info:
+        EdgeClient(credentials=TEST_CREDS, endpoint="https://127.0.0.1:1", rate_limit=False)
+    assert info.value.param == "ALIBABA_CLOUD_CA_BUNDLE"
+    assert str(path) in str(info.value) and "PEM bundle" in str(info.value)
+    # A session of the caller's keeps its own TLS settings: the variable is not read.
+    async with aiohttp.ClientSession() as session:
+        EdgeClient(credentials=TEST_CREDS, endpoint="https://127.0.0.1:1", session=session)
 
 
 async def test_untrusted_certificate_fails_as_transport_error(
