@@ -4,7 +4,8 @@ The tree::
 
     EdgeError
     ├── ValidationError            bad input, raised before any network I/O
-    ├── CredentialsError           no usable credentials
+    ├── CredentialsError           no usable credentials (.transient: the identity service
+    │                                hiccupped; retried like a 503)
     ├── TransportError             network failure or timeout (.maybe_executed)
     │   ├── DeadlineExceededError  not sent: too little time left (aioedge._retry)
     │   └── RedisUnavailableError  not sent: the shared limiter's Redis failed (aioedge._redis)
@@ -55,6 +56,7 @@ __all__ = [
     "error_class_for",
     "error_code",
     "is_throttling",
+    "is_transient",
     "may_have_run",
     "one_line",
     "printable",
@@ -97,7 +99,11 @@ class CredentialsError(EdgeError):
 
     ``source`` names where the key was to come from (``"STS AssumeRoleWithOIDC"``, a file
     and profile, ...); ``code`` and ``request_id`` are the identity service's answer when
-    it gave one.  Never holds a secret.
+    it gave one.  ``transient``: the identity service could not be reached, failed (HTTP 5xx)
+    or throttled the request, so a later try may well succeed; nothing was sent to Link IoT
+    Edge, so the client retries the call (a mutating one too) and a watch polls again.
+    ``retry_after``: the seconds until the provider asks again (its backoff), the least the
+    next try waits.  Never holds a secret.
     """
 
     def __init__(
@@ -108,12 +114,16 @@ class CredentialsError(EdgeError):
         source: str | None = None,
         code: str | None = None,
         request_id: str | None = None,
+        transient: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
         self.tried = tried
         self.source = source
         self.code = code
         self.request_id = request_id
+        self.transient = transient
+        self.retry_after = retry_after
 
 
 class TransportError(EdgeError):
@@ -258,15 +268,25 @@ class InvalidResponseError(ApiError):
 
 
 #: Errors after which the same request may well succeed: the service throttled it or was
-#: briefly unavailable, the network failed, or the answer could not be read.  What a read-only
-#: Action is retried through (``_retry.is_retryable``) and what a watch polls again after
-#: (``watch._tracker.Tracker.on_error``); a mutating Action only when not :func:`may_have_run`.
+#: briefly unavailable, the network failed, or the answer could not be read.  With a
+#: ``CredentialsError`` that is ``transient``, what :func:`is_transient` says.
 TRANSIENT_ERRORS: tuple[type[EdgeError], ...] = (
     ThrottledError,
     ServiceUnavailableError,
     TransportError,
     InvalidResponseError,
 )
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether the same request may well succeed later: one of :data:`TRANSIENT_ERRORS`, or a
+    ``CredentialsError`` whose identity service hiccupped (``transient``).  What a read-only
+    Action is retried through (``_retry.is_retryable``) and what a watch polls again after
+    (``watch._tracker.Tracker.on_error``); a mutating Action only when not
+    :func:`may_have_run` (a key that could not be had: nothing was sent)."""
+    if isinstance(error, CredentialsError):
+        return error.transient
+    return isinstance(error, TRANSIENT_ERRORS)
 
 
 def may_have_run(error: EdgeError) -> bool:

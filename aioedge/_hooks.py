@@ -36,6 +36,7 @@ from typing import Any, Literal, Protocol, get_args
 
 from ._errors import (
     ApiError,
+    CredentialsError,
     EdgeError,
     InvalidResponseError,
     ServiceUnavailableError,
@@ -72,12 +73,15 @@ CALL_OUTCOMES: tuple[CallOutcome, ...] = get_args(CallOutcome)
 #: retry counters): a transient error (:func:`retry_reason`), or one of the client's own
 #: resends, each once per call: ``expired_token`` (``InvalidSecurityToken.Expired``, with a
 #: renewed key) and ``clock_skew`` (``InvalidTimeStamp.Expired``, with the service's clock);
-#: ``error`` for any other error a retry policy of the user's own retries.
+#: ``credentials`` when the key could not be had because the identity service hiccupped (a
+#: ``transient`` CredentialsError); ``error`` for any other error a retry policy of the
+#: user's own retries.
 RetryReason = Literal[
     "throttled",
     "unavailable",
     "invalid_response",
     "transport",
+    "credentials",
     "expired_token",
     "clock_skew",
     "error",
@@ -183,6 +187,8 @@ def retry_reason(error: EdgeError) -> RetryReason:
         return "invalid_response"
     if isinstance(error, TransportError):
         return "transport"
+    if isinstance(error, CredentialsError) and error.transient:
+        return "credentials"
     return "error"
 
 

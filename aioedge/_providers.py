@@ -44,6 +44,7 @@ from ._sts import (
     StsRequest,
     assume_role_request,
     assume_role_with_oidc_request,
+    hiccup,
     parse_credentials_answer,
     parse_sts_answer,
     refresh_at,
@@ -83,8 +84,9 @@ async def _http(
     data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> HttpAnswer:
-    """One request on a short-lived session (a refresh is rare); network failures become
-    ``CredentialsError`` (code ``ConnectionError``) naming the source and the host only."""
+    """One request on a short-lived session (a refresh is rare); network failures become a
+    ``transient`` ``CredentialsError`` (code ``ConnectionError``) naming the source and the
+    host only."""
     try:
         async with (
             aiohttp.ClientSession(timeout=timeout) as session,
@@ -101,6 +103,7 @@ async def _http(
             f"{source}: cannot reach {url_host(url)} ({kind})",
             source=source,
             code="ConnectionError",
+            transient=True,
         ) from None
 
 
@@ -222,7 +225,7 @@ class RefreshingProvider:
                     assert current is not None
                     return current
                 if self._last_error is not None:
-                    raise self._copy(self._last_error)
+                    raise self._copy(self._last_error, self._retry_at - now)
             return await self._refresh_locked(current, now, valid)
 
     async def refresh(self, *, stale: Credentials | None = None) -> Credentials:
@@ -240,7 +243,7 @@ class RefreshingProvider:
                     return current
                 self._expire(current, now)
                 if now < self._retry_at and self._last_error is not None:
-                    raise self._copy(self._last_error)
+                    raise self._copy(self._last_error, self._retry_at - now)
             return await self._refresh_locked(None, now, False)
 
     def _expire(self, current: Credentials, now: float) -> None:
@@ -267,6 +270,8 @@ class RefreshingProvider:
             expiration = current.expiration if (valid and current is not None) else None
             delay = retry_delay(self._failures, now=now, expiration=expiration)
             self._retry_at = now + delay
+            if err.transient:
+                err.retry_after = delay
             if valid and current is not None:
                 self._log.warning(
                     "aioedge.credentials_refresh_failed",
@@ -312,9 +317,16 @@ class RefreshingProvider:
         return fresh
 
     @staticmethod
-    def _copy(err: CredentialsError) -> CredentialsError:
+    def _copy(err: CredentialsError, retry_in: float | None = None) -> CredentialsError:
+        """``err`` anew, unchained; a transient one says when this provider asks again."""
         return CredentialsError(
-            str(err), tried=err.tried, source=err.source, code=err.code, request_id=err.request_id
+            str(err),
+            tried=err.tried,
+            source=err.source,
+            code=err.code,
+            request_id=err.request_id,
+            transient=err.transient,
+            retry_after=max(retry_in, 0.0) if err.transient and retry_in is not None else None,
         )
 
     def __repr__(self) -> str:
@@ -565,6 +577,7 @@ class EcsRamRoleProvider(RefreshingProvider):
                 source=self.source,
                 code=f"HTTP{answer.status}",
                 request_id=answer.request_id,
+                transient=hiccup(answer.status, ""),
             )
         self._log.debug("aioedge.imds_v1_fallback", source=self.source, http_status=answer.status)
         return None
@@ -592,6 +605,7 @@ class EcsRamRoleProvider(RefreshingProvider):
                     source=self.source,
                     code=f"HTTP{status}",
                     request_id=listing.request_id,
+                    transient=hiccup(status, ""),
                 )
             role = self.role_name = names[0]
         answer = await self._get(_CREDENTIALS_PATH + quote(role, safe=""), token)

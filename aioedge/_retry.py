@@ -13,6 +13,7 @@ ServiceUnavailableError, other 5xx / iot.system.*    retry     give up
 TransportError(maybe_executed=False)                 retry     retry
 TransportError(maybe_executed=True)                  retry     give up
 InvalidResponseError (answer unreadable)             retry     give up
+CredentialsError.transient (STS/metadata down)       retry     retry
 anything else (validation, auth, not found, ...)     give up   give up
 ================================================  =========  ========
 
@@ -30,11 +31,11 @@ from typing import Any
 
 from ._argtypes import check_at_least, check_count, check_positive
 from ._errors import (
-    TRANSIENT_ERRORS,
     EdgeError,
     ThrottledError,
     TransportError,
     ValidationError,
+    is_transient,
     may_have_run,
 )
 
@@ -92,9 +93,9 @@ def is_testing() -> bool:
 
 
 def is_retryable(error: EdgeError, *, read_only: bool) -> bool:
-    """The table in the module docstring: a transient error (``TRANSIENT_ERRORS``), for a
+    """The table in the module docstring: a transient error (``is_transient``), for a
     mutating Action only when the service certainly did not run it (not ``may_have_run``)."""
-    return isinstance(error, TRANSIENT_ERRORS) and (read_only or not may_have_run(error))
+    return is_transient(error) and (read_only or not may_have_run(error))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

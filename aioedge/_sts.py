@@ -38,6 +38,7 @@ __all__ = [
     "StsRole",
     "assume_role_request",
     "assume_role_with_oidc_request",
+    "hiccup",
     "parse_credentials_answer",
     "parse_expiration",
     "parse_sts_answer",
@@ -279,7 +280,24 @@ def _refusal(
     message = one_line(scrub(message, secrets), _MESSAGE_MAX)
     shown = one_line(code, 80)  # the code as sent stays on the error, for programs
     text = f"{source}: {shown}{': ' + message if message else ''}{_rid(request_id)}"
-    return CredentialsError(text, source=source, code=code, request_id=request_id)
+    return CredentialsError(
+        text,
+        source=source,
+        code=code,
+        request_id=request_id,
+        transient=hiccup(answer.status, code),
+    )
+
+
+def hiccup(status: int, code: str) -> bool:
+    """Is a refusal the identity service's passing trouble (HTTP 5xx or 429, a throttling or
+    unavailability code), after which asking again may well succeed?  Not a refusal of the
+    request itself (a wrong role, a bad signature, a missing permission)."""
+    return (
+        status >= 500
+        or status == 429
+        or code.startswith(("Throttling", "ServiceUnavailable", "InternalError"))
+    )
 
 
 def parse_sts_answer(

@@ -8,8 +8,8 @@ registry (or the ``registry`` given), all names under ``namespace`` (``aioedge``
 ``aioedge_call_duration_seconds``     histogram  ``action``: whole calls, waits and retries in
 ``aioedge_retries_total``             counter    ``action``, ``reason`` (throttled,
                                                  unavailable, invalid_response,
-                                                 transport, expired_token, clock_skew,
-                                                 error)
+                                                 transport, credentials,
+                                                 expired_token, clock_skew, error)
 ``aioedge_throttled_total``           counter    ``action``: throttled answers
 ``aioedge_quota_wait_seconds``        histogram  ``action``: waits for a quota slot
 ``aioedge_limiter_in_flight``         gauge      ``action``: requests holding a slot

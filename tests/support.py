@@ -11,7 +11,14 @@ from urllib.parse import parse_qsl
 import pytest
 from aiohttp import web
 
-from aioedge import Credentials, CredentialsError, EdgeClient, URICredentialsProvider
+from aioedge import (
+    Credentials,
+    CredentialsError,
+    EdgeClient,
+    RetryPolicy,
+    URICredentialsProvider,
+)
+from aioedge._retry import set_testing
 from aioedge.testing import Emulator, FakeClock
 
 TEST_CREDS = Credentials("test-akid", "test-secret-value-123")
@@ -100,8 +107,10 @@ async def started_deployment(client: EdgeClient, name: str, gateway: str = "gw")
 
 async def a_call_whose_expired_key_cannot_be_renewed(hooks: object) -> None:
     """With ``hooks`` told: one call that succeeds, then one the service refuses as expired
-    (the key revoked early) whose renewal fails (the credentials URI is unavailable), so it
-    ends with a CredentialsError.  The emulator's identity side, over real sockets."""
+    (the key revoked early) whose renewal fails (the credentials URI stays unavailable: a
+    transient CredentialsError, retried once more under a policy of three attempts, with no
+    backoff), so it ends with a CredentialsError.  The emulator's identity side, over real
+    sockets."""
     clock = FakeClock(1_800_000_000.0)
     async with Emulator(clock=clock, quotas=False) as emu:
         provider = URICredentialsProvider(emu.credentials_uri, clock=clock)
@@ -111,10 +120,12 @@ async def a_call_whose_expired_key_cannot_be_renewed(hooks: object) -> None:
             rate_limit=False,
             clock=clock,
             hooks=[hooks],
+            retry=RetryPolicy(max_attempts=3),
         )
         async with client:
             await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
             emu.identity.expire_keys()
             emu.identity.set_fault("unavailable")
-            with pytest.raises(CredentialsError):
+            with set_testing(True), pytest.raises(CredentialsError) as caught:
                 await client.call("QueryEdgeInstance", {"PageSize": 10, "CurrentPage": 1})
+            assert caught.value.transient

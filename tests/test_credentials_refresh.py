@@ -36,6 +36,7 @@ from aioedge import (
 from aioedge._errors import one_line
 from aioedge._protocol import secret_forms
 from aioedge._providers import RefreshingProvider
+from aioedge._retry import set_testing
 from aioedge._sts import HttpAnswer, parse_sts_answer
 from aioedge.testing import Emulator, FakeClock
 
@@ -279,12 +280,16 @@ async def test_sts_down_while_the_key_is_valid_then_past_expiry(tmp_path: Path) 
             used = {e.access_key_id for e in emu.execution_log}
             assert used == {key.access_key_id}
             # Past expiry: a clear error naming the source, the code and the RequestId;
-            # nothing is sent with the expired key.
+            # nothing is sent with the expired key.  The client retries it (STS may be back
+            # soon; no backoff waited here), each retry meeting the provider's backoff.
             clock.advance(20)
             sent = len(emu.requests)
-            with pytest.raises(CredentialsError) as info:
+            asked = len(emu.identity.records)
+            with set_testing(True), pytest.raises(CredentialsError) as info:
                 await client.call(*QUERY)
+            assert len(emu.identity.records) == asked + 1  # one STS request, five attempts
             err = info.value
+            assert err.transient and err.retry_after is not None and 0 < err.retry_after <= 10
             assert err.code == "ServiceUnavailable" and err.request_id
             assert str(err).startswith(f"STS AssumeRoleWithOIDC ({ROLE}): ServiceUnavailable")
             assert f"RequestId {err.request_id}" in str(err)
@@ -292,7 +297,7 @@ async def test_sts_down_while_the_key_is_valid_then_past_expiry(tmp_path: Path) 
             assert len(emu.requests) == sent
             # Until the backoff is over, callers get the same answer without a new request.
             asked = len(emu.identity.records)
-            with pytest.raises(CredentialsError):
+            with set_testing(True), pytest.raises(CredentialsError):
                 await client.call(*QUERY)
             assert len(emu.identity.records) == asked
             # STS is back: the next call after the backoff gets a new key.
@@ -414,9 +419,10 @@ async def test_a_key_the_service_refused_is_never_used_again(tmp_path: Path) -> 
             # Revoked early: by its Expiration the provider would keep it for another hour.
             emu.identity.expire_keys()
             emu.identity.set_fault("unavailable")
-            results = await asyncio.gather(
-                *(client.call(*QUERY) for _ in range(8)), return_exceptions=True
-            )
+            with set_testing(True):  # each call retried at once, in the provider's backoff
+                results = await asyncio.gather(
+                    *(client.call(*QUERY) for _ in range(8)), return_exceptions=True
+                )
             assert all(isinstance(r, CredentialsError) for r in results), results
             assert {r.code for r in results if isinstance(r, CredentialsError)} == {
                 "ServiceUnavailable"
@@ -426,7 +432,7 @@ async def test_a_key_the_service_refused_is_never_used_again(tmp_path: Path) -> 
             assert len(asked) == 2  # the first key, then one refresh for all eight
             sent = len(emu.requests)
             for _ in range(3):
-                with pytest.raises(CredentialsError) as info:
+                with set_testing(True), pytest.raises(CredentialsError) as info:
                     await client.call(*QUERY)
                 assert info.value.code == "ServiceUnavailable"
             assert len(emu.requests) == sent and emu.identity.expired_refusals == 8

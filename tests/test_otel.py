@@ -390,21 +390,22 @@ async def test_paginate_spans_are_children_of_the_callers_span(otel: Otel) -> No
 
 
 async def test_a_call_whose_expired_key_cannot_be_renewed_ends_its_span(otel: Otel) -> None:
-    """Refused as expired, then the refresh fails: the call still ends (status ERROR, the
-    refresh's error as error.type), once, with its retry counted under expired_token."""
+    """Refused as expired, then the refresh fails twice: the call still ends (status ERROR,
+    the refresh's error as error.type), once, its retries counted under expired_token and
+    credentials."""
     await a_call_whose_expired_key_cannot_be_renewed(otel.hooks)
     ok, failed = otel.spans("Iot.QueryEdgeInstance")
     assert ok.status.status_code is StatusCode.UNSET
     assert failed.status.status_code is StatusCode.ERROR
     assert failed.attributes is not None
     assert failed.attributes["error.type"] == "CredentialsError"
-    assert failed.attributes["http.request.resend_count"] == 1
-    assert [e.name for e in failed.events] == ["attempt", "retry", "attempt"]
+    assert failed.attributes["http.request.resend_count"] == 2
+    assert [e.name for e in failed.events] == ["attempt", "retry", "attempt", "retry", "attempt"]
     assert failed.events[0].attributes is not None
     assert failed.events[0].attributes["error.type"] == "InvalidSecurityToken.Expired"
     assert otel.hooks._calls == {}  # nothing left open
-    (retry,) = otel.points("aioedge.client.retries")
-    assert dict(retry.attributes) == {"rpc.method": "QueryEdgeInstance", "reason": "expired_token"}
+    retries = {p.attributes["reason"]: p.value for p in otel.points("aioedge.client.retries")}
+    assert retries == {"expired_token": 1, "credentials": 1}
     errors = [
         p
         for p in otel.points("rpc.client.call.duration")

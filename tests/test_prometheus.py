@@ -142,8 +142,8 @@ async def test_a_redis_limiter_falling_back_shows_in_its_gauge() -> None:
 
 
 async def test_a_call_whose_expired_key_cannot_be_renewed_is_counted_once() -> None:
-    """Refused as expired, then the refresh fails: one retry (expired_token), then the call
-    is counted as an error, once, like any other call that ends."""
+    """Refused as expired, then the refresh fails twice: one retry for each (expired_token,
+    then credentials), then the call is counted as an error, once, like any other call."""
     reg = CollectorRegistry()
     hooks = PrometheusHooks(registry=reg, limiters=[])
     await a_call_whose_expired_key_cannot_be_renewed(hooks)
@@ -152,3 +152,4 @@ async def test_a_call_whose_expired_key_cannot_be_renewed_is_counted_once() -> N
     assert value(reg, "aioedge_calls_total", outcome="error", **a) == 1
     assert value(reg, "aioedge_call_duration_seconds_count", **a) == 2
     assert value(reg, "aioedge_retries_total", reason="expired_token", **a) == 1
+    assert value(reg, "aioedge_retries_total", reason="credentials", **a) == 1

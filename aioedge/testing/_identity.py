@@ -83,6 +83,7 @@ class Identity:
         self.options = options  # token_lifetime, imds_v1, imds_v2, ecs_role_name, seed
         self.clock = clock
         self.fault: str | None = None
+        self._fault_times: int | None = None  # requests the fault still answers (None: all)
         self.records: list[IdentityRecord] = []
         self.issued: Counter[str] = Counter()
         self._rng = random.Random(options.seed)
@@ -94,16 +95,34 @@ class Identity:
 
     def reset(self) -> None:
         """Forget records, counters and the fault (issued keys stay valid until they expire)."""
-        self.fault = None
+        self.set_fault(None)
         self.records.clear()
         self.issued.clear()
         self.gateway.expired_refusals = 0
 
-    def set_fault(self, kind: str | None) -> None:
-        """Break the identity endpoints (``IDENTITY_FAULTS``) or, with None, mend them."""
+    def set_fault(self, kind: str | None, *, times: int | None = None) -> None:
+        """Break the identity endpoints (``IDENTITY_FAULTS``) or, with None, mend them.
+        ``times``: the fault answers that many requests, then they mend themselves (a
+        passing outage); None: until mended."""
         if kind is not None and kind not in IDENTITY_FAULTS:
             raise ValueError(f"fault must be one of {', '.join(IDENTITY_FAULTS)} or None")
+        if times is not None and (
+            isinstance(times, bool) or not isinstance(times, int) or times < 1
+        ):
+            raise ValueError(f"times must be a whole number >= 1 or None, got {times!r}")
         self.fault = kind
+        self._fault_times = times if kind is not None else None
+
+    def _fault(self, kind: str) -> bool:
+        """Does the fault ``kind`` answer this request?  The one check of every endpoint,
+        which counts the request against ``times``."""
+        if self.fault != kind:
+            return False
+        if self._fault_times is not None:
+            self._fault_times -= 1
+            if self._fault_times == 0:
+                self.set_fault(None)
+        return True
 
     def expire_keys(self) -> int:
         """Make every key issued so far expire now (the gateway refuses it from now on)."""
@@ -160,7 +179,7 @@ class Identity:
 
     def _document(self, creds: Credentials) -> dict[str, Any]:
         expiration = format_expiration(creds.expiration or self.clock())
-        if self.fault == "bad_expiration":
+        if self._fault("bad_expiration"):
             expiration = "in an hour or so"
         return {
             "AccessKeyId": creds.access_key_id,
@@ -186,13 +205,13 @@ class Identity:
             self._record(action or "STS", rejection.code, oidc_token=params.get("OIDCToken"))
             return rejection.http_status, rejection.body(rid, "sts.aliyuncs.com")
 
-        if self.fault == "unavailable":
+        if self._fault("unavailable"):
             return error(SERVICE_UNAVAILABLE)
         if params.get("Version") != STS_VERSION:
             return error(INVALID_VERSION)
         if action not in ("AssumeRole", "AssumeRoleWithOIDC"):
             return error(ACTION_NOT_FOUND)
-        if self.fault == "echo_secrets":
+        if self._fault("echo_secrets"):
             quoted = " ".join(
                 params.get(name, "") for name in ("OIDCToken", "SecurityToken", "Signature")
             )
@@ -250,7 +269,7 @@ class Identity:
         }
         if action == "AssumeRoleWithOIDC":
             body["OIDCTokenInfo"] = {"Subject": "system:serviceaccount:default:app"}
-        if self.fault != "no_credentials":
+        if not self._fault("no_credentials"):
             body["Credentials"] = self._document(creds)
         return 200, body
 
@@ -259,7 +278,7 @@ class Identity:
     def metadata_token(self, ttl: str | None) -> tuple[int, str]:
         if not self.options.imds_v2:
             return self._refuse("metadata-token", 404)
-        if self.fault == "unavailable":
+        if self._fault("unavailable"):
             return self._refuse("metadata-token", 503)
         try:
             seconds = int(ttl or "")
@@ -285,7 +304,7 @@ class Identity:
     def metadata(self, role: str, token: str | None) -> tuple[int, Any]:
         """``role`` "" lists the role; else that role's key (JSON)."""
         refused = self._imds_allowed(token)
-        if refused is None and self.fault == "unavailable":
+        if refused is None and self._fault("unavailable"):
             refused = 503
         if refused is not None:
             return self._refuse(
@@ -304,7 +323,7 @@ class Identity:
         return status, HTTPStatus(status).phrase
 
     def uri(self) -> tuple[int, Any]:
-        if self.fault == "unavailable":
+        if self._fault("unavailable"):
             self._record("uri", f"HTTP{SERVICE_UNAVAILABLE.http_status}")
             body = {"Code": SERVICE_UNAVAILABLE.code, "Message": SERVICE_UNAVAILABLE.message}
             return SERVICE_UNAVAILABLE.http_status, body
@@ -314,7 +333,7 @@ class Identity:
         creds = self.issue(kind)
         self._record(kind, "issued", access_key_id=creds.access_key_id, **extra)
         now = format_expiration(self.clock())
-        if self.fault == "no_credentials":
+        if self._fault("no_credentials"):
             return {"Code": "Success", "LastUpdated": now}
         return {"Code": "Success", "LastUpdated": now, **self._document(creds)}
 

@@ -16,14 +16,15 @@ from typing import Any, Literal, Protocol
 
 from .._argtypes import check_at_least, check_count, check_positive
 from .._errors import (
-    TRANSIENT_ERRORS,
     ApiError,
+    CredentialsError,
     DeploymentError,
     InvalidResponseError,
     NotFoundError,
     TransportError,
     ValidationError,
     error_code,
+    is_transient,
     printable,
 )
 from .._hooks import HookSet, OnPoll, PollInfo, WatchInfo
@@ -49,7 +50,6 @@ __all__ = [
     "INSTANCE_NOT_FOUND",
     "Progress",
     "SERVICE_OUTCOMES",
-    "TRANSIENT_ERRORS",
     "Tracker",
     "WatchOptions",
     "WatchRetry",
@@ -495,7 +495,7 @@ class Tracker:
                 f"{what} does not exist ({exc.code})", deployment_id=self.deployment_id
             ) from exc
         retry = self.options.retry
-        if not isinstance(exc, TRANSIENT_ERRORS) or retry is None:
+        if not is_transient(exc) or retry is None:
             raise exc
         self.errors += 1
         if retry.max_errors is not None and self.errors > retry.max_errors:
@@ -504,7 +504,10 @@ class Tracker:
                 f"consecutive failed polls; last: {error_code(exc)}: {error_text(exc)}",
                 deployment_id=self.deployment_id,
             ) from exc
-        delay = max(retry.delay(self.errors), self.options.poll_interval)
+        # A key that could not be had: a poll before the provider's backoff is over would
+        # fail again without asking, so that wait is the floor.
+        hint = exc.retry_after if isinstance(exc, CredentialsError) else None
+        delay = max(retry.delay(self.errors), self.options.poll_interval, hint or 0.0)
         event = DeploymentEvent(
             kind="poll_error",
             deployment_id=self.deployment_id,
