@@ -16,8 +16,14 @@ they share lives in :class:`RefreshingProvider`:
   refresh, and its failure too.  From then on the refused key counts as expired: it is not
   handed out again, and callers meet the failure until its backoff is over.
 
+* a failure is ``transient`` when the service could not be reached, failed or throttled
+  (``_sts.hiccup``; not a certificate that could not be verified), with ``retry_after``
+  the backoff left: the client retries the call, a watch polls again.
+
 Nothing blocks the event loop: HTTP goes through aiohttp and the OIDC token file is read
-with ``anyio`` (a worker thread), afresh at every refresh (the kubelet rotates it).
+with ``anyio`` (a worker thread), afresh at every refresh (the kubelet rotates it).  TLS
+trusts what the client does (``_settings.ca_context``: ``$ALIBABA_CLOUD_CA_BUNDLE``, read
+when the provider is built).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import dataclasses
 import math
 import os
 import secrets
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -38,7 +45,15 @@ import anyio
 from ._credentials import Credentials, CredentialsProvider, expired, format_expiration
 from ._errors import CredentialsError, ValidationError
 from ._log import get_logger
-from ._settings import check_endpoint, check_url, env_true, env_value, redact_url, url_host
+from ._settings import (
+    ca_context,
+    check_endpoint,
+    check_url,
+    env_true,
+    env_value,
+    redact_url,
+    url_host,
+)
 from ._sts import (
     HttpAnswer,
     StsRequest,
@@ -83,13 +98,17 @@ async def _http(
     timeout: aiohttp.ClientTimeout,
     data: bytes | None = None,
     headers: Mapping[str, str] | None = None,
+    tls: ssl.SSLContext | bool = True,
 ) -> HttpAnswer:
-    """One request on a short-lived session (a refresh is rare); network failures become a
-    ``transient`` ``CredentialsError`` (code ``ConnectionError``) naming the source and the
-    host only."""
+    """One request on a short-lived session (a refresh is rare), trusting ``tls`` (the
+    provider's :func:`~aioedge._settings.ca_context`); network failures become a
+    ``CredentialsError`` (code ``ConnectionError``) naming the source and the host only,
+    ``transient`` but for a certificate that could not be verified (a setting to fix)."""
     try:
         async with (
-            aiohttp.ClientSession(timeout=timeout) as session,
+            aiohttp.ClientSession(
+                timeout=timeout, connector=aiohttp.TCPConnector(ssl=tls)
+            ) as session,
             session.request(method, url, data=data, headers=dict(headers or {})) as resp,
         ):
             return HttpAnswer(
@@ -103,7 +122,7 @@ async def _http(
             f"{source}: cannot reach {url_host(url)} ({kind})",
             source=source,
             code="ConnectionError",
-            transient=True,
+            transient=not isinstance(exc, aiohttp.ClientSSLError),
         ) from None
 
 
@@ -357,6 +376,7 @@ class _StsProvider(RefreshingProvider):
         self.duration_seconds = _check_duration(duration_seconds)
         self.policy = _check_str(policy, "policy", optional=True)
         self.sts_endpoint = _sts_url(sts_endpoint, env, region=sts_region, vpc=enable_vpc)
+        self._tls = ca_context(env)
 
     @property
     def scope(self) -> str:
@@ -370,6 +390,7 @@ class _StsProvider(RefreshingProvider):
             timeout=_STS_TIMEOUT,
             data=request.body,
             headers=request.headers,
+            tls=self._tls,
         )
         return parse_sts_answer(answer, source=self.source, secrets=secrets)
 
@@ -551,6 +572,7 @@ class EcsRamRoleProvider(RefreshingProvider):
             env.get("ALIBABA_CLOUD_IMDSV1_DISABLED")
         )
         self.source = f"ECS metadata ({url_host(self.endpoint)})"
+        self._tls = ca_context(env)
 
     @property
     def scope(self) -> str:
@@ -565,6 +587,7 @@ class EcsRamRoleProvider(RefreshingProvider):
                 source=self.source,
                 timeout=_METADATA_TIMEOUT,
                 headers={_TOKEN_TTL_HEADER: _METADATA_TOKEN_TTL},
+                tls=self._tls,
             )
         except CredentialsError:
             raise  # nothing answers there at all: v1 would not either
@@ -589,6 +612,7 @@ class EcsRamRoleProvider(RefreshingProvider):
             source=self.source,
             timeout=_METADATA_TIMEOUT,
             headers={_TOKEN_HEADER: token} if token else None,
+            tls=self._tls,
         )
 
     async def _fetch(self) -> Credentials:
@@ -639,9 +663,12 @@ class URICredentialsProvider(RefreshingProvider):
         self.uri = check_url(value, name, allow_http=True)
         # The query (or a password) may carry a secret of the agent's: never shown.
         self.source = f"credentials URI ({redact_url(self.uri)})"
+        self._tls = ca_context(env)
 
     async def _fetch(self) -> Credentials:
-        answer = await _http("GET", self.uri, source=self.source, timeout=_STS_TIMEOUT)
+        answer = await _http(
+            "GET", self.uri, source=self.source, timeout=_STS_TIMEOUT, tls=self._tls
+        )
         return parse_credentials_answer(
             answer, source=self.source, secrets=(urlsplit(self.uri).query or None,)
         )

@@ -12,14 +12,18 @@
 * :func:`redact_url`: a URL as it may be shown (reprs, errors, logs): no password, no
   query value; :func:`url_host` names the host a request went to.
 * :func:`is_redis_url`: which strings are Redis URLs (for limiters, coordinators, stores).
+* :func:`ca_context`: what TLS trusts, for the API and the identity services alike: the
+  system's store, or the PEM bundle ``$ALIBABA_CLOUD_CA_BUNDLE`` names.
 
 An error names the setting the value came from: the keyword argument, or the environment
-variable when the value was read from there.  Nothing here does I/O.
+variable when the value was read from there.  Nothing here does I/O but
+:func:`ca_context`, which reads the bundle once, when a client or provider is built.
 """
 
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Mapping
 from ipaddress import ip_address
 from typing import TypeGuard
@@ -27,12 +31,14 @@ from urllib.parse import urlsplit
 
 from yarl import URL
 
-from ._errors import ValidationError
+from ._errors import ValidationError, one_line
 
 __all__ = [
+    "CA_BUNDLE_ENV",
     "DEFAULT_REGION",
     "IOT_ENDPOINT_ENV",
     "REGION_ENV",
+    "ca_context",
     "check_endpoint",
     "check_region",
     "check_url",
@@ -51,6 +57,8 @@ REGION_ENV = "ALIBABA_CLOUD_REGION_ID"
 #: The command line's fallback for ``--endpoint`` (``EdgeClient`` does not read it); the
 #: emulator tells users to export it.
 IOT_ENDPOINT_ENV = "ALIBABA_CLOUD_IOT_ENDPOINT"
+#: A PEM bundle of the CAs TLS trusts instead of the system's (see :func:`ca_context`).
+CA_BUNDLE_ENV = "ALIBABA_CLOUD_CA_BUNDLE"
 
 _REGION = re.compile(r"[a-z]{2,}(-[a-z0-9]+)+")
 _LOCAL_HOSTS = frozenset({"localhost", "localhost.localdomain"})
@@ -189,3 +197,23 @@ def url_host(url: str) -> str:
 def is_redis_url(url: object) -> TypeGuard[str]:
     """``redis://``, ``rediss://`` or ``unix://`` (any case), as redis-py reads a URL."""
     return isinstance(url, str) and url.lower().startswith(_REDIS_SCHEMES)
+
+
+def ca_context(env: Mapping[str, str]) -> ssl.SSLContext | bool:
+    """What TLS trusts: the system's store (``True``, aiohttp's default), or the CAs of the
+    PEM bundle ``$ALIBABA_CLOUD_CA_BUNDLE`` names, in a context built now (once per client
+    or provider).  A bundle that cannot be loaded (missing, a directory, no certificate in
+    it) is a ValidationError naming the variable: a setting's mistake, told when the
+    client or provider is built rather than at its first request."""
+    path = env_value(env, CA_BUNDLE_ENV)
+    if path is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise ValidationError(
+            f"{CA_BUNDLE_ENV}: cannot load {path!r} as a PEM bundle of CAs ({one_line(reason)})",
+            param=CA_BUNDLE_ENV,
+            rule="invalid",
+        ) from None

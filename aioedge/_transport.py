@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,9 +19,9 @@ import aiohttp
 from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
-from ._errors import TransportError, ValidationError, one_line
+from ._errors import TransportError
 from ._protocol import PreparedRequest, incomplete_response
-from ._settings import check_endpoint, env_value, url_host
+from ._settings import ca_context, check_endpoint, url_host
 
 __all__ = ["Transport", "check_endpoint", "what_failed"]
 
@@ -32,23 +31,6 @@ _QUERY = re.compile(r"\?[^\s'\"]*")
 def _safe(exc: BaseException) -> str:
     """An exception's text without query strings (a GET URL carries the Signature)."""
     return _QUERY.sub("?…", str(exc))
-
-
-_CA_ENV = "ALIBABA_CLOUD_CA_BUNDLE"
-
-
-def _trusting(path: str, param: str) -> ssl.SSLContext:
-    """A TLS context that trusts the CAs of the PEM bundle at ``path``, or ValidationError
-    naming ``param`` (the file is missing, unreadable or holds no certificate)."""
-    try:
-        return ssl.create_default_context(cafile=path)
-    except (OSError, ssl.SSLError, ValueError) as exc:
-        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-        raise ValidationError(
-            f"{param}: cannot load {path!r} as a PEM bundle of CAs ({one_line(reason)})",
-            param=param,
-            rule="invalid",
-        ) from None
 
 
 class Transport:
@@ -61,19 +43,14 @@ class Transport:
         timeout: float = 10.0,
         connect_timeout: float | None = 5.0,
         max_connections: int = 64,
-        ca_bundle: str | None = None,
     ) -> None:
         self._session = session
         self._owned = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout, connect=connect_timeout)
         self._max_connections = max_connections
-        self._ca_bundle = ca_bundle if ca_bundle is not None else env_value(os.environ, _CA_ENV)
-        # Built once, now: a bundle that cannot be loaded is the caller's mistake, told at
-        # construction rather than as an OSError out of the first call.  (A caller's session
-        # keeps its own TLS settings.)
-        self._ssl: ssl.SSLContext | bool = True
-        if self._ca_bundle and self._owned:
-            self._ssl = _trusting(self._ca_bundle, "ca_bundle" if ca_bundle else _CA_ENV)
+        # Built once, now: a CA bundle that cannot be loaded is refused when the client is
+        # built, not at its first call.  (A caller's session keeps its own TLS settings.)
+        self._ssl = ca_context(os.environ) if self._owned else True
         # Proxy keyword arguments per URL (sans query), from the environment once per session.
         self._proxy_kwargs: dict[str, dict[str, Any]] = {}
         # A caller's session keeps its own defaults: our timeouts go with every request.

@@ -12,7 +12,16 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from aioedge import EdgeClient, RetryPolicy, TransportError, ValidationError
+from aioedge import (
+    CredentialsError,
+    EcsRamRoleProvider,
+    EdgeClient,
+    RamRoleArnProvider,
+    RetryPolicy,
+    TransportError,
+    URICredentialsProvider,
+    ValidationError,
+)
 
 from .support import TEST_CREDS, ok_body
 
@@ -107,6 +116,64 @@ async def test_a_ca_bundle_that_cannot_be_loaded_is_refused_when_the_client_is_b
     # A session of the caller's keeps its own TLS settings: the variable is not read.
     async with aiohttp.ClientSession() as session:
         EdgeClient(credentials=TEST_CREDS, endpoint="https://127.0.0.1:1", session=session)
+
+
+@pytest.fixture
+async def tls_credentials_uri(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
+    """A credentials URI over TLS with the self-signed certificate, as a sidecar behind a
+    TLS-inspecting proxy would look to the client."""
+    cert, key = self_signed
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(cert, key)
+
+    async def handle(request: web.Request) -> web.Response:
+        return web.json_response(
+            {
+                "Code": "Success",
+                "AccessKeyId": "STS.tls",
+                "AccessKeySecret": "tls-secret",
+                "SecurityToken": "tls-token",
+                "Expiration": "2099-01-01T00:00:00Z",
+            }
+        )
+
+    app = web.Application()
+    app.router.add_get("/creds", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"https://127.0.0.1:{port}/creds"
+    finally:
+        await runner.cleanup()
+
+
+async def test_the_identity_services_trust_the_ca_bundle_too(
+    tls_credentials_uri: str, self_signed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """STS, ECS metadata and a credentials URI are reached over the same TLS trust as the
+    API: behind a TLS-inspecting proxy, the bundle that lets calls through lets the key
+    through.  Without it the certificate is refused, and that is not a passing hiccup."""
+    trusted = URICredentialsProvider(
+        tls_credentials_uri, env={"ALIBABA_CLOUD_CA_BUNDLE": str(self_signed[0])}
+    )
+    assert (await trusted.get_credentials()).access_key_id == "STS.tls"
+    untrusted = URICredentialsProvider(tls_credentials_uri, env={})
+    with pytest.raises(CredentialsError) as info:
+        await untrusted.get_credentials()
+    assert info.value.code == "ConnectionError" and "Certificate" in str(info.value)
+    assert info.value.transient is False
+    missing = {"ALIBABA_CLOUD_CA_BUNDLE": str(tmp_path / "nowhere.pem")}
+    for build in (
+        lambda: URICredentialsProvider(tls_credentials_uri, env=missing),
+        lambda: EcsRamRoleProvider(env=missing),
+        lambda: RamRoleArnProvider("acs:ram::1:role/r", source=TEST_CREDS, env=missing),
+    ):
+        with pytest.raises(ValidationError) as bad:
+            build()
+        assert bad.value.param == "ALIBABA_CLOUD_CA_BUNDLE"
 
 
 async def test_untrusted_certificate_fails_as_transport_error(
