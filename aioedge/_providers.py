@@ -14,8 +14,7 @@ they share lives in :class:`RefreshingProvider`:
 * ``refresh(stale=key)`` forces a new key (the client calls it when the service answers
   ``InvalidSecurityToken.Expired``); concurrent calls for the same stale key share one
   refresh, and its failure too.  From then on the refused key counts as expired: it is not
-  handed out again, and callers meet the failure until its backoff is over.
-
+  handed out again, and callers meet the failure until its backoff is over;
 * a failure is ``transient`` when the service could not be reached, failed or throttled
   (``_sts.hiccup``; not a certificate that could not be verified), with ``retry_after``
   the backoff left: the client retries the call, a watch polls again.

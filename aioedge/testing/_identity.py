@@ -35,6 +35,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .._argtypes import check_count
 from .._credentials import Credentials, expired, format_expiration
 from .._signing import string_to_sign
 from ._gateway import (
@@ -106,10 +107,8 @@ class Identity:
         passing outage); None: until mended."""
         if kind is not None and kind not in IDENTITY_FAULTS:
             raise ValueError(f"fault must be one of {', '.join(IDENTITY_FAULTS)} or None")
-        if times is not None and (
-            isinstance(times, bool) or not isinstance(times, int) or times < 1
-        ):
-            raise ValueError(f"times must be a whole number >= 1 or None, got {times!r}")
+        if times is not None:
+            check_count(times, param="times", minimum=1)  # a ValidationError, a ValueError
         self.fault = kind
         self._fault_times = times if kind is not None else None
 
