@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import ssl
 import subprocess
@@ -60,18 +61,12 @@ def self_signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-@pytest.fixture
-async def tls_endpoint(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
+@contextlib.asynccontextmanager
+async def serving_tls(self_signed: tuple[Path, Path], app: web.Application) -> AsyncIterator[str]:
+    """``app`` served over TLS on 127.0.0.1 with the self-signed certificate: its base URL."""
     cert, key = self_signed
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(cert, key)
-
-    async def handle(request: web.Request) -> web.Response:
-        await request.read()
-        return web.json_response(ok_body(Data={"InstanceId": "tls"}))
-
-    app = web.Application()
-    app.router.add_post("/", handle)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
@@ -81,6 +76,18 @@ async def tls_endpoint(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
         yield f"https://127.0.0.1:{port}"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def tls_endpoint(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
+    async def handle(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(ok_body(Data={"InstanceId": "tls"}))
+
+    app = web.Application()
+    app.router.add_post("/", handle)
+    async with serving_tls(self_signed, app) as url:
+        yield url
 
 
 async def test_custom_ca_bundle_is_honoured(
@@ -122,9 +129,6 @@ async def test_a_ca_bundle_that_cannot_be_loaded_is_refused_when_the_client_is_b
 async def tls_credentials_uri(self_signed: tuple[Path, Path]) -> AsyncIterator[str]:
     """A credentials URI over TLS with the self-signed certificate, as a sidecar behind a
     TLS-inspecting proxy would look to the client."""
-    cert, key = self_signed
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
 
     async def handle(request: web.Request) -> web.Response:
         return web.json_response(
@@ -139,15 +143,8 @@ async def tls_credentials_uri(self_signed: tuple[Path, Path]) -> AsyncIterator[s
 
     app = web.Application()
     app.router.add_get("/creds", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=ctx)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"https://127.0.0.1:{port}/creds"
-    finally:
-        await runner.cleanup()
+    async with serving_tls(self_signed, app) as url:
+        yield url + "/creds"
 
 
 async def test_the_identity_services_trust_the_ca_bundle_too(
